@@ -1,0 +1,1 @@
+"""Data sources (Fashion-MNIST IDX files, image folders, TFDS) and pipelines."""

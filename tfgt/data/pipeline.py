@@ -1,0 +1,171 @@
+"""Class selection, few-shot subsampling and the tf.data training pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from tfgt.data import sources
+from tfgt.errors import UserInputError
+
+
+@dataclasses.dataclass
+class ClassSelection:
+  """Which classes of a source dataset a run uses, and their model ids.
+
+  Attributes:
+    source_ids: class ids in the dataset, in model-id order.
+    names: their names.
+    label_offset: model id of the first selected class (new classes of a
+      transfer are appended after the N old ones, so offset = N).
+  """
+  source_ids: list[int]
+  names: list[str]
+  label_offset: int = 0
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def split_classes(num_total: int, num_first: int, seed: int
+                  ) -> tuple[list[int], list[int]]:
+  """A seeded random split of class ids, e.g. CIFAR-100 into 80 and 20.
+
+  Returns:
+    (first, rest): `num_first` ids and the remaining ids, each sorted.
+  """
+  order = np.random.RandomState(seed).permutation(num_total)
+  return sorted(order[:num_first].tolist()), sorted(order[num_first:].tolist())
+
+
+def resolve_classes(requested: Sequence[int | str] | None,
+                    class_names: Sequence[str]) -> list[int]:
+  """Maps requested class names or ids to dataset ids; None selects all."""
+  if requested is None:
+    return list(range(len(class_names)))
+  ids = []
+  for c in requested:
+    if isinstance(c, (int, np.integer)):
+      if not 0 <= c < len(class_names):
+        raise UserInputError(f"Class id {c} is out of range: the dataset has "
+                             f"{len(class_names)} classes (0-"
+                             f"{len(class_names) - 1}).")
+      ids.append(int(c))
+    elif c in class_names:
+      ids.append(list(class_names).index(c))
+    else:
+      raise UserInputError(f"Class {c!r} is not in the dataset. Its classes "
+                           f"are: {', '.join(class_names)}.")
+  if len(set(ids)) != len(ids):
+    raise UserInputError(f"The class list {list(requested)} names a class "
+                         "twice.")
+  return ids
+
+
+@gin.configurable(denylist=["resolution", "channels"])
+def load_training_data(
+    resolution: int, channels: int,
+    source: Callable[..., sources.LabelledImages] = sources.fashion_mnist,
+    split: str = "train",
+    classes: Sequence[int | str] | None = None,
+    random_split: tuple[int, int, str] | None = None,
+    images_per_class: int | None = None,
+    subset_seed: int = 0,
+    label_offset: int = 0,
+) -> tuple[np.ndarray, np.ndarray, ClassSelection]:
+  """Loads, selects and subsamples the labelled images a run trains on.
+
+  Args:
+    resolution: image size the model wants.
+    channels: 1 or 3.
+    source: a loader from `tfgt.data.sources` (configure its own arguments,
+      such as `image_folder.root`, in gin).
+    split: dataset split.
+    classes: class names or ids to keep, in the order of their new ids; None
+      keeps all. Mutually exclusive with `random_split`.
+    random_split: (num_first, seed, part) picks a seeded random split of all
+      classes into `num_first` and the rest, and keeps part "first" or "rest"
+      (e.g. CIFAR-100 80/20: (80, 0, "first") to pretrain, (80, 0, "rest") to
+      transfer).
+    images_per_class: keep this many images per class, drawn with
+      `subset_seed` (the same subset on every run); None keeps all.
+    subset_seed: seed of the few-shot subset.
+    label_offset: id of the first selected class in the model.
+
+  Returns:
+    (uint8 images [n, R, R, C], int32 labels [n] in [offset, offset + k),
+    the ClassSelection).
+  """
+  data = source(split=split, resolution=resolution, channels=channels)
+  if random_split is not None:
+    if classes is not None:
+      raise UserInputError("Set either `classes` or `random_split`, not both.")
+    num_first, seed, part = random_split
+    if part not in ("first", "rest"):
+      raise UserInputError(f"random_split part must be 'first' or 'rest', got "
+                           f"{part!r}.")
+    first, rest = split_classes(len(data.class_names), num_first, seed)
+    ids = first if part == "first" else rest
+  else:
+    ids = resolve_classes(classes, data.class_names)
+  rng = np.random.RandomState(subset_seed)
+  keep_images, keep_labels = [], []
+  for new_id, class_id in enumerate(ids):
+    (index,) = np.nonzero(data.labels == class_id)
+    name = data.class_names[class_id]
+    if index.size == 0:
+      raise UserInputError(f"Class {name!r} (id {class_id}) has no images in "
+                           f"split {split!r}.")
+    if images_per_class is not None:
+      if images_per_class > index.size:
+        raise UserInputError(
+            f"Class {name!r} has {index.size} images, fewer than "
+            f"images_per_class={images_per_class}.")
+      index = np.sort(rng.choice(index, images_per_class, replace=False))
+    keep_images.append(data.images[index])
+    keep_labels.append(np.full(index.size, label_offset + new_id, np.int32))
+  selection = ClassSelection(ids, [data.class_names[i] for i in ids],
+                             label_offset)
+  return (np.concatenate(keep_images), np.concatenate(keep_labels), selection)
+
+
+def to_float(images: tf.Tensor) -> tf.Tensor:
+  """uint8 [0, 255] -> float32 [-1, 1]."""
+  return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def to_uint8(images: tf.Tensor) -> tf.Tensor:
+  """float [-1, 1] -> uint8 [0, 255], rounded and clipped."""
+  return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0, 255),
+                 tf.uint8)
+
+
+def training_dataset(images: np.ndarray, labels: np.ndarray,
+                     global_batch_size: int, seed: int,
+                     random_flip: bool = True) -> tf.data.Dataset:
+  """An endless, deterministic stream of shuffled batches.
+
+  The order depends only on `seed`, so a resumed run can skip the batches it
+  has already seen and continue with the same data.
+
+  Returns:
+    Dataset of (images float32 [B, R, R, C] in [-1, 1], labels int32 [B]).
+  """
+  ds = tf.data.Dataset.from_tensor_slices((images, labels)).cache()
+  ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+  ds = ds.repeat().enumerate()
+
+  def prepare(index, example):
+    image, label = example
+    image = to_float(image)
+    if random_flip:
+      flip = tf.random.stateless_uniform([], seed=[seed, index]) < 0.5
+      image = tf.where(flip, tf.reverse(image, axis=[1]), image)
+    return image, tf.cast(label, tf.int32)
+
+  ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.batch(global_batch_size, drop_remainder=True).prefetch(2)

@@ -1,0 +1,1 @@
+"""Generators and discriminators built from `tfgt.layers`."""

@@ -1,0 +1,123 @@
+"""Model bundles: a plain generator and discriminator with their spec.
+
+A bundle is the folder a training run keeps up to date in `<model_dir>/model`
+and that sampling, evaluation, export and transfer read:
+
+  model.json        architecture kwargs of G and D, class names, method
+  ckpt-<step>.*     tf.train.Checkpoint(generator=..., discriminator=...)
+  checkpoint        the index of checkpoints (tf.train.CheckpointManager)
+
+The generator in a bundle is the EMA generator with any transfer block folded
+away: it is an ordinary `BigGANGenerator` for N+M classes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import tensorflow as tf
+
+from tfgt.errors import UserInputError
+from tfgt.models import biggan
+
+SPEC_FILE = "model.json"
+
+
+def spec_of(generator: biggan.BigGANGenerator,
+            discriminator: biggan.BigGANDiscriminator,
+            class_names: list[str], method: str) -> dict:
+  if len(class_names) != generator.num_classes:
+    raise ValueError(f"{len(class_names)} class names for a generator of "
+                     f"{generator.num_classes} classes.")
+  return {
+      "generator": dict(num_classes=generator.num_classes,
+                        **generator.ctor_kwargs),
+      "discriminator": dict(num_classes=discriminator.num_classes,
+                            **discriminator.ctor_kwargs),
+      "class_names": list(class_names),
+      "method": method,
+  }
+
+
+class BundleWriter:
+  """Keeps the bundle folder of a run: spec once, a checkpoint per save."""
+
+  def __init__(self, directory: str, generator, discriminator,
+               class_names: list[str], method: str, max_to_keep: int = 3):
+    os.makedirs(directory, exist_ok=True)
+    self.directory = directory
+    with open(os.path.join(directory, SPEC_FILE), "w") as f:
+      json.dump(spec_of(generator, discriminator, class_names, method), f,
+                indent=2)
+    self._checkpoint = tf.train.Checkpoint(generator=generator,
+                                           discriminator=discriminator)
+    self._manager = tf.train.CheckpointManager(self._checkpoint, directory,
+                                               max_to_keep=max_to_keep)
+
+  def save(self, step: int) -> str:
+    return self._manager.save(checkpoint_number=step)
+
+
+def read_spec(directory: str) -> dict:
+  path = os.path.join(directory, SPEC_FILE)
+  if not os.path.exists(path):
+    raise UserInputError(
+        f"{directory} is not a tfgt model: {SPEC_FILE} is missing. Give a "
+        "training run's model_dir or its 'model' sub-folder.")
+  with open(path) as f:
+    return json.load(f)
+
+
+def resolve_directory(path: str) -> str:
+  """Accepts a run's model_dir or its bundle folder."""
+  if os.path.exists(os.path.join(path, "model", SPEC_FILE)):
+    return os.path.join(path, "model")
+  return path
+
+
+def checkpoint_path(directory: str, checkpoint: str | int = "latest") -> str:
+  """The checkpoint prefix for 'latest', 'best' or a step number."""
+  if checkpoint == "latest":
+    path = tf.train.latest_checkpoint(directory)
+  elif checkpoint == "best":
+    best = os.path.join(directory, "best")
+    path = tf.train.latest_checkpoint(best) if os.path.isdir(best) else None
+  else:
+    path = os.path.join(directory, f"ckpt-{int(checkpoint)}")
+    if not tf.io.gfile.exists(path + ".index"):
+      path = None
+  if path is None:
+    available = sorted(
+        int(m.group(1)) for m in (re.match(r"ckpt-(\d+)\.index$", f)
+                                  for f in os.listdir(directory)) if m)
+    raise UserInputError(f"No checkpoint {checkpoint!r} in {directory}; "
+                         f"steps available: {available or 'none'}.")
+  return path
+
+
+def load(path: str, checkpoint: str | int = "latest", with_discriminator=False):
+  """Loads a bundle.
+
+  Args:
+    path: a run's model_dir or a bundle folder.
+    checkpoint: "latest", "best" or a step number.
+    with_discriminator: also build and restore the discriminator.
+
+  Returns:
+    (generator, discriminator or None, spec dict).
+  """
+  directory = resolve_directory(path)
+  spec = read_spec(directory)
+  generator = biggan.BigGANGenerator(**spec["generator"])
+  discriminator = (biggan.BigGANDiscriminator(**spec["discriminator"])
+                   if with_discriminator else None)
+  biggan.build_models(generator, discriminator)
+  objects = dict(generator=generator)
+  if discriminator is not None:
+    objects["discriminator"] = discriminator
+  status = tf.train.Checkpoint(**objects).read(
+      checkpoint_path(directory, checkpoint))
+  status.assert_existing_objects_matched().expect_partial()
+  return generator, discriminator, spec
