@@ -43,8 +43,3 @@ def clear_gin():
 def repo_dir():
   return REPO
 
-
-def requires_fashion_mnist():
-  return pytest.mark.skipif(
-      not os.path.isdir(FASHION_MNIST_DIR),
-      reason="apt-get install dataset-fashion-mnist")
