@@ -44,7 +44,7 @@ from tfgt.methods import base
 from tfgt.models import bundle
 
 # Make every configurable of the library known to gin before parsing.
-import tfgt.methods.scratch  # pylint: disable=unused-import
+import tfgt.methods  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, in order.")

@@ -1,2 +1,7 @@
 """Transfer methods. Each turns a source model into a target model and states
-what trains and which extra losses apply; the trainer knows none of them."""
+what trains and which extra losses apply; the trainer knows none of them.
+
+Importing this package registers every method with gin.
+"""
+
+from tfgt.methods import scratch  # pylint: disable=unused-import

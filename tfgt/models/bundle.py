@@ -23,6 +23,10 @@ from tfgt.errors import UserInputError
 from tfgt.models import biggan
 
 SPEC_FILE = "model.json"
+# "pretrained:NAME" names a bundle shipped inside the package.
+PRETRAINED_PREFIX = "pretrained:"
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "pretrained")
 
 
 def spec_of(generator: biggan.BigGANGenerator,
@@ -71,7 +75,9 @@ def read_spec(directory: str) -> dict:
 
 
 def resolve_directory(path: str) -> str:
-  """Accepts a run's model_dir or its bundle folder."""
+  """Accepts a run's model_dir, its bundle folder or "pretrained:NAME"."""
+  if path.startswith(PRETRAINED_PREFIX):
+    path = os.path.join(PRETRAINED_DIR, path[len(PRETRAINED_PREFIX):])
   if os.path.exists(os.path.join(path, "model", SPEC_FILE)):
     return os.path.join(path, "model")
   return path
