@@ -217,6 +217,12 @@ def test_same_seed_same_image_in_any_batch(tf1_session):
   assert not np.array_equal(a[0], a[2])  # Other seed, other image.
 
 
+def test_class_names_with_no_labels(tf1_session):
+  out = tf1_session("class_names", labels=np.zeros([0], np.int32))
+  assert [n.decode() for n in out["class_names"]] == CLASS_NAMES
+  assert out["label_names"].shape == (0,)
+
+
 GOOD = dict(labels=[8, 9], seeds=[1, 2], truncation=1.0)
 
 

@@ -26,9 +26,9 @@ truncation t > 0 is a threshold on every component of z.
     draw is exact, by inverting the normal CDF of a uniform sample (the same
     distribution as BigGAN's "resample the values above the threshold", but
     without a data-dependent number of draws), and stateless: the uniform
-    sample depends on the seed alone (Philox), so a seed gives the same image
-    in any batch, on any device, at every call, and lowering t moves each
-    component of the same seed's z smoothly towards 0.
+    sample depends on the seed alone (Philox, the same on CPU and GPU), so a
+    seed gives the same image in any batch and at every call, and lowering t
+    moves each component of the same seed's z smoothly towards 0.
   * With z given, z is clipped to [-t, t] (resampling would replace the caller's
     z).
 A large t (e.g. 100) leaves z untruncated; BigGAN's papers show t between 0.5

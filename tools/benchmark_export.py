@@ -1,0 +1,153 @@
+r"""Images per second of the TF Serving export against the in-process generator.
+
+    python tools/benchmark_export.py --model_dir=/work/pretrain/fashion_mnist_biggan \
+        [--checkpoint=latest] [--batch_sizes=1,64] [--rounds=5] [--seconds=1]
+
+Exports the model's generator (tfgt.export) to a temporary folder, loads it
+back and times, at each batch size:
+
+  in_process       the bundle's generator in a tf.function, z given, uint8 out
+  saved_model/z    the export's from_z signature, loaded with tf.saved_model.load
+  saved_model/seed the export's serving_default (z drawn from seeds)
+  tf1_session/seed serving_default through the TF1 loader in a Session, the
+                   path TF Serving runs (without its RPC and batching)
+
+Cases are timed in interleaved rounds so that a load from other processes
+weighs on all of them alike; the table gives the median over rounds and the
+ratio to in_process at the same batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Callable, Sequence
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tfgt import export  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfgt.models import bundle  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Training run, bundle folder or "
+                    "pretrained:NAME.")
+flags.DEFINE_string("checkpoint", "latest", "'best', 'latest' or a step.")
+flags.DEFINE_list("batch_sizes", ["1", "64"], "Batch sizes to time.")
+flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds per case.")
+flags.DEFINE_float("seconds", 1.0, "Minimum time per case and round.")
+flags.DEFINE_string("export_dir", None, "Keep the export here (default: a "
+                    "temporary folder, deleted afterwards).")
+flags.DEFINE_string("output", None, "Also write the results as JSON here.")
+
+
+def _time_calls(fn: Callable[[], object], seconds: float) -> float:
+  """Seconds per call, averaged over calls filling at least `seconds`."""
+  calls, start = 0, time.perf_counter()
+  while True:
+    fn()
+    calls += 1
+    elapsed = time.perf_counter() - start
+    if elapsed >= seconds:
+      return elapsed / calls
+
+
+def _cases(generator, saved_model_path: str, batch_size: int, session_run
+           ) -> dict[str, Callable[[], object]]:
+  rng = np.random.RandomState(0)
+  labels = tf.constant(rng.randint(0, generator.num_classes, batch_size),
+                       tf.int32)
+  seeds = tf.constant(rng.randint(0, 2**31, batch_size), tf.int64)
+  z = tf.constant(rng.randn(batch_size, generator.dim_z), tf.float32)
+  truncation = tf.constant(100.0)
+  draw = tf.function(
+      lambda z, y: pipeline.to_uint8(generator((z, y), training=False)))
+  loaded = tf.saved_model.load(saved_model_path)
+  from_z = loaded.signatures["from_z"]
+  from_seeds = loaded.signatures["serving_default"]
+  feeds = dict(labels=labels.numpy(), seeds=seeds.numpy(), truncation=100.0)
+  return {
+      "in_process": lambda: draw(z, labels).numpy(),
+      "saved_model/z": lambda: from_z(labels=labels, z=z,
+                                      truncation=truncation)["images"].numpy(),
+      "saved_model/seed": lambda: from_seeds(
+          labels=labels, seeds=seeds, truncation=truncation)["images"].numpy(),
+      "tf1_session/seed": lambda: session_run(**feeds),
+  }
+
+
+def _tf1_runner(saved_model_path: str):
+  graph = tf.Graph()
+  with graph.as_default():
+    session = tf.compat.v1.Session(graph=graph)
+    meta = tf.compat.v1.saved_model.load(session, ["serve"], saved_model_path)
+  signature = meta.signature_def["serving_default"]
+  fetch = signature.outputs["images"].name
+
+  def run(**feeds):
+    return session.run(fetch, {signature.inputs[k].name: v
+                               for k, v in feeds.items()})
+
+  return run
+
+
+def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
+              rounds: int, seconds: float, export_dir: str) -> list[dict]:
+  """Rows {case, batch_size, images_per_sec, ratio} (ratio to in_process)."""
+  path = export.export(model_dir, export_dir, checkpoint=checkpoint)
+  generator, _, _ = bundle.load(model_dir, checkpoint=export.parse_checkpoint(
+      checkpoint))
+  session_run = _tf1_runner(path)
+  rows = []
+  for batch_size in batch_sizes:
+    cases = _cases(generator, path, batch_size, session_run)
+    for fn in cases.values():  # Tracing and first-call costs.
+      fn()
+      fn()
+    times = {name: [] for name in cases}
+    for _ in range(rounds):
+      for name, fn in cases.items():
+        times[name].append(_time_calls(fn, seconds))
+    base = batch_size / statistics.median(times["in_process"])
+    for name, values in times.items():
+      rate = batch_size / statistics.median(values)
+      rows.append(dict(case=name, batch_size=batch_size, images_per_sec=rate,
+                       ratio=rate / base))
+  return rows
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not FLAGS.model_dir:
+    raise app.UsageError("--model_dir is required.")
+  batch_sizes = [int(b) for b in FLAGS.batch_sizes]
+  with tempfile.TemporaryDirectory() as scratch:
+    rows = benchmark(FLAGS.model_dir, FLAGS.checkpoint, batch_sizes,
+                     FLAGS.rounds, FLAGS.seconds,
+                     FLAGS.export_dir or os.path.join(scratch, "serving"))
+  spec = bundle.read_spec(bundle.resolve_directory(FLAGS.model_dir))
+  g = spec["generator"]
+  print(f"Model {FLAGS.model_dir} ({FLAGS.checkpoint}): {g['num_classes']} "
+        f"classes, {g['resolution']}x{g['resolution']}x{g['channels']}, "
+        f"ch {g['ch']}, dim_z {g['dim_z']}; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+  print(f"{'case':<18} {'batch':>5} {'images/s':>10} {'vs in_process':>14}")
+  for r in rows:
+    print(f"{r['case']:<18} {r['batch_size']:>5} {r['images_per_sec']:>10.1f} "
+          f"{r['ratio']:>14.2f}")
+  if FLAGS.output:
+    with open(FLAGS.output, "w") as f:
+      json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(main)
