@@ -1,0 +1,417 @@
+"""Feature extractors: networks whose activations feed the sample metrics.
+
+Every extractor maps a batch of images, float [B, H, W, C] in [-1, 1] (or
+uint8 in [0, 255]), with any size and 1 or 3 channels, to
+  "features": float32 [B, D], the activations the distances compare;
+  "logits":   float32 [B, K], the classifier's logits (when it has them).
+It resizes and converts channels itself (grey images are tiled to three
+channels for an RGB network), so callers pass images as the data pipeline or
+a generator produce them.
+
+  * `InceptionHub`: Inception v3 as TF-GAN uses it ('pool_3', 2048-d, and
+    'logits', 1008-d), a SavedModel loaded with `hub.load` from a TF-Hub
+    handle, a local directory, or the TF-Hub cache (TFHUB_CACHE_DIR). Images
+    are resized bilinearly to 299x299 as in TF-GAN's examples.
+  * `KerasInceptionV3`: `keras.applications.InceptionV3` with weights from a
+    local file (2048-d average pool and 1000 logits).
+  * `FashionMNISTClassifier`: the small CNN shipped in
+    `tfgt/pretrained/fashion_mnist_classifier` (trained on all 10 classes by
+    tools/train_fashion_mnist_classifier.py); its 128-d penultimate layer is
+    the offline feature space for Fashion-MNIST, as TF-GAN's MNIST example
+    uses an MNIST classifier.
+
+`extract_features` streams any number of images through an extractor in
+batches, keeping only the features.
+
+Each extractor has an `identity` (name, settings and a fingerprint of its
+weights) that keys the cache of real-image features.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+from typing import Any, Iterable
+
+from absl import logging
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgt.errors import UserInputError
+
+INCEPTION_TFHUB = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
+INCEPTION_IMAGE_SIZE = 299
+INCEPTION_FEATURES = "pool_3"
+INCEPTION_LOGITS = "logits"
+
+PRETRAINED_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
+CLASSIFIER_DIR = os.path.join(PRETRAINED_DIR, "fashion_mnist_classifier")
+CLASSIFIER_WEIGHTS = os.path.join(CLASSIFIER_DIR, "classifier.weights.h5")
+CLASSIFIER_RESOLUTION = 32
+CLASSIFIER_FEATURES = 128
+CLASSIFIER_LAYER = "features"
+
+
+def file_fingerprint(path: str) -> str:
+  """SHA-1 of a file's bytes (weights change -> cached features rebuild)."""
+  digest = hashlib.sha1()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def to_float_images(images) -> tf.Tensor:
+  """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
+  images = tf.convert_to_tensor(images)
+  if images.dtype == tf.uint8:
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+  return tf.cast(images, tf.float32)
+
+
+def match_channels(images: tf.Tensor, channels: int) -> tf.Tensor:
+  """Tiles grey images to RGB, or averages RGB to grey (luma weights).
+
+  Args:
+    images: float [B, H, W, 1 or 3].
+    channels: 1 or 3, what the network takes.
+  """
+  have = images.shape[-1]
+  if have == channels:
+    return images
+  if have == 1 and channels == 3:
+    return tf.tile(images, [1, 1, 1, 3])
+  if have == 3 and channels == 1:
+    return tf.image.rgb_to_grayscale(images)
+  raise UserInputError(f"Images with {have} channels cannot go into a feature "
+                       f"extractor that takes {channels}; use 1 or 3.")
+
+
+class FeatureExtractor(abc.ABC):
+  """Maps images to features [B, D] (and logits [B, K] when available).
+
+  Subclasses set `name`, `channels` (what the network takes) and
+  `feature_dim`, and implement `_preprocess` and `_outputs`.
+  """
+
+  name: str = "extractor"
+  channels: int = 3
+  feature_dim: int = 0
+  has_logits: bool = True
+
+  @property
+  @abc.abstractmethod
+  def identity(self) -> dict[str, Any]:
+    """JSON-able description that changes whenever the features would."""
+
+  @abc.abstractmethod
+  def _preprocess(self, images: tf.Tensor) -> tf.Tensor:
+    """float [B, H, W, channels] in [-1, 1] -> the network's input."""
+
+  @abc.abstractmethod
+  def _outputs(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Network input -> {"features": [B, D], "logits": [B, K] (optional)}."""
+
+  def _run(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    images = match_channels(images, self.channels)
+    return self._outputs(self._preprocess(images))
+
+  def __call__(self, images) -> dict[str, tf.Tensor]:
+    """Features (and logits) of images [B, H, W, C] in [-1, 1] or uint8."""
+    images = to_float_images(images)
+    if images.shape.rank != 4 or images.shape[-1] not in (1, 3):
+      raise UserInputError(f"Feature extractors take images [batch, height, "
+                           f"width, 1 or 3], got shape {images.shape}.")
+    # Eager on purpose: the networks are Keras models or loaded SavedModel
+    # functions, whose ops run batched anyway, and tracing Inception into a
+    # tf.function costs more than it saves at evaluation batch sizes.
+    return self._run(images)
+
+  def features(self, images) -> tf.Tensor:
+    """float32 [B, D] features of images."""
+    return self(images)["features"]
+
+
+def extract_features(extractor: FeatureExtractor,
+                     images: np.ndarray | Iterable[Any],
+                     batch_size: int = 256) -> np.ndarray:
+  """Streams images through `extractor`, keeping only the features.
+
+  Memory holds one batch of images (at the network's input size) and the
+  growing feature matrix, so 50k images through Inception need about
+  50k x 2048 x 4 bytes = 400 MB, not the 50k x 299 x 299 x 3 images.
+
+  Args:
+    extractor: the feature network.
+    images: an array [N, H, W, C] (uint8 or float in [-1, 1]), sliced into
+      batches of `batch_size`; or an iterable of such batches (e.g. a
+      generator's samples).
+    batch_size: images per forward pass when `images` is an array.
+
+  Returns:
+    float32 [N, D].
+  """
+  if isinstance(images, np.ndarray):
+    batches = (images[i:i + batch_size]
+               for i in range(0, len(images), batch_size))
+  else:
+    batches = images
+  parts = [np.asarray(extractor.features(b), np.float32) for b in batches]
+  if not parts:
+    return np.zeros([0, extractor.feature_dim], np.float32)
+  return np.concatenate(parts)
+
+
+def _hub_module_path(handle: str) -> str | None:
+  """Local directory of a handle, or None for a handle to resolve remotely."""
+  if "://" in handle:
+    return None
+  path = os.path.expanduser(handle)
+  if not os.path.isdir(path):
+    raise UserInputError(
+        f"Inception module directory {handle} does not exist. Give a TF-Hub "
+        f"handle (e.g. {INCEPTION_TFHUB}, downloaded into TFHUB_CACHE_DIR) or "
+        "a local directory holding the module's saved_model.pb.")
+  if not (os.path.exists(os.path.join(path, "saved_model.pb")) or
+          os.path.exists(os.path.join(path, "saved_model.pbtxt"))):
+    raise UserInputError(
+        f"{handle} holds no saved_model.pb: it is not a TF-Hub module or "
+        "SavedModel directory.")
+  return path
+
+
+@gin.configurable(allowlist=["handle", "image_size", "features_key",
+                             "logits_key"])
+class InceptionHub(FeatureExtractor):
+  """Inception v3 as TF-GAN uses it, loaded with `hub.load`.
+
+  The module is called on images [B, 299, 299, 3] in [-1, 1] and returns a
+  dict with 'pool_3' [B, 1, 1, 2048] and 'logits' [B, 1008] (TF-GAN's
+  `classifier_fn_from_tfhub`); the outputs are flattened. `hub.load` is used
+  rather than `hub.KerasLayer`, which is a tf_keras layer that cannot sit in a
+  Keras 3 model.
+
+  A handle that is a URL is resolved by TF-Hub: offline, it must already be in
+  the TF-Hub cache (TFHUB_CACHE_DIR, or <tmp>/tfhub_modules), where a machine
+  with a network put it. A local directory is loaded directly.
+  """
+
+  name = "inception_hub"
+  channels = 3
+
+  def __init__(self, handle: str = INCEPTION_TFHUB,
+               image_size: int = INCEPTION_IMAGE_SIZE,
+               features_key: str = INCEPTION_FEATURES,
+               logits_key: str | None = INCEPTION_LOGITS):
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+    self.handle = handle
+    self.image_size = image_size
+    self.features_key = features_key
+    self.logits_key = logits_key
+    local = _hub_module_path(handle)
+    try:
+      self._module = hub.load(local or handle)
+    except Exception as e:  # hub raises many types (URLError, OSError, ...)
+      raise UserInputError(
+          f"Cannot load the Inception module {handle!r}: {e}. Without a "
+          "network, download the module elsewhere and point TFHUB_CACHE_DIR "
+          "at the cache that holds it, or give its local directory "
+          "(InceptionHub.handle).") from e
+    self._call = self._module if callable(self._module) else None
+    if self._call is None:
+      signatures = getattr(self._module, "signatures", {})
+      for key in ("default", "serving_default"):
+        if key in signatures:
+          self._call = lambda x, f=signatures[key]: f(x)
+          break
+    if self._call is None:
+      raise UserInputError(f"The module {handle!r} is neither callable nor has "
+                           "a 'default' signature.")
+    probe = self._outputs(tf.zeros([1, image_size, image_size, 3]))
+    self.feature_dim = int(probe["features"].shape[-1])
+    self.has_logits = "logits" in probe
+    if local is not None:
+      files = [os.path.join(local, f) for f in
+               ("saved_model.pb", "saved_model.pbtxt",
+                os.path.join("variables", "variables.index"))]
+      self._fingerprint = "".join(file_fingerprint(f) for f in files
+                                  if os.path.exists(f))
+    else:
+      # A published module version never changes.
+      self._fingerprint = handle
+
+  @property
+  def identity(self) -> dict[str, Any]:
+    return dict(name=self.name, module=self._fingerprint,
+                image_size=self.image_size, features=self.features_key)
+
+  def _preprocess(self, images):
+    # TF-GAN's examples resize bilinearly (no antialiasing) to 299.
+    return tf.image.resize(images, [self.image_size, self.image_size],
+                           method=tf.image.ResizeMethod.BILINEAR)
+
+  def _outputs(self, images):
+    output = self._call(images)
+    if not isinstance(output, dict) or self.features_key not in output:
+      keys = sorted(output) if isinstance(output, dict) else type(output)
+      raise UserInputError(
+          f"The module {self.handle!r} does not return a dict with "
+          f"{self.features_key!r} (it returns {keys}); set "
+          "InceptionHub.features_key.")
+    batch = tf.shape(images)[0]
+    result = {"features": tf.reshape(tf.cast(output[self.features_key],
+                                             tf.float32), [batch, -1])}
+    if self.logits_key and self.logits_key in output:
+      result["logits"] = tf.reshape(tf.cast(output[self.logits_key],
+                                            tf.float32), [batch, -1])
+    return result
+
+
+@gin.configurable(allowlist=["weights", "image_size"])
+class KerasInceptionV3(FeatureExtractor):
+  """`keras.applications.InceptionV3` with weights from a local file.
+
+  Accepts the full model's weights (features and 1000 logits) or the
+  "notop" weights (features only). Images are resized bilinearly to
+  `image_size` (299, or at least 75) and stay in [-1, 1], the input range of
+  Keras' Inception ("tf" preprocessing). Features: the 2048-d global average
+  pool. This is not the TF-GAN/TF-Hub graph, so its FIDs are not comparable
+  with published numbers; use `InceptionHub` for those.
+  """
+
+  name = "keras_inception_v3"
+  channels = 3
+  feature_dim = 2048
+
+  def __init__(self, weights: str = gin.REQUIRED,
+               image_size: int = INCEPTION_IMAGE_SIZE):
+    if not weights or not os.path.isfile(os.path.expanduser(weights)):
+      raise UserInputError(
+          f"Keras InceptionV3 weights file {weights!r} does not exist. Give a "
+          "local copy of Keras' inception_v3 weights (.h5 or .weights.h5), "
+          "e.g. KerasInceptionV3.weights='/path/to/inception_v3.weights.h5'.")
+    if image_size < 75:
+      raise UserInputError(f"InceptionV3 needs images of at least 75 pixels; "
+                           f"image_size={image_size}.")
+    self.weights = os.path.expanduser(weights)
+    self.image_size = image_size
+    self._model, self.has_logits = self._build()
+    self._fingerprint = file_fingerprint(self.weights)
+
+  def _build(self) -> tuple[keras.Model, bool]:
+    shape = (self.image_size, self.image_size, 3)
+    errors = []
+    for include_top in (True, False):
+      net = keras.applications.InceptionV3(
+          include_top=include_top, weights=None, input_shape=shape,
+          pooling=None if include_top else "avg", classifier_activation=None)
+      try:
+        net.load_weights(self.weights)
+      except Exception as e:  # Keras raises ValueError, KeyError, OSError...
+        errors.append(f"{'with' if include_top else 'without'} top: {e}")
+        continue
+      if include_top:
+        outputs = [net.get_layer("avg_pool").output, net.output]
+        return keras.Model(net.input, outputs, name="inception_v3"), True
+      return net, False
+    raise UserInputError(
+        f"{self.weights} does not hold InceptionV3 weights (tried the model "
+        "with and without its classifier top): " + " | ".join(
+            e.splitlines()[0][:300] for e in errors))
+
+  @property
+  def identity(self) -> dict[str, Any]:
+    return dict(name=self.name, weights=self._fingerprint,
+                image_size=self.image_size)
+
+  def _preprocess(self, images):
+    return tf.image.resize(images, [self.image_size, self.image_size],
+                           method=tf.image.ResizeMethod.BILINEAR)
+
+  def _outputs(self, images):
+    if self.has_logits:
+      pooled, logits = self._model(images, training=False)
+      return {"features": pooled, "logits": logits}
+    return {"features": self._model(images, training=False)}
+
+
+def fashion_mnist_classifier_model() -> keras.Model:
+  """The offline evaluator's CNN: [B, 32, 32, 1] in [-1, 1] -> logits [B, 10].
+
+  Three conv-BN-ReLU stages (32, 64, 128 channels) with max pooling, global
+  average pooling and a 128-unit ReLU layer named "features", whose
+  activations are the feature space of the distances. Small on purpose
+  (about 110k parameters) so that it ships inside the package.
+  """
+  inputs = keras.Input((CLASSIFIER_RESOLUTION, CLASSIFIER_RESOLUTION, 1),
+                       name="images")
+  x = inputs
+  for i, width in enumerate((32, 64, 128)):
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False,
+                            name=f"conv{i}")(x)
+    x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+    x = keras.layers.ReLU(name=f"relu{i}")(x)
+    if i < 2:
+      x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
+  x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+  x = keras.layers.Dense(CLASSIFIER_FEATURES, activation="relu",
+                         name=CLASSIFIER_LAYER)(x)
+  logits = keras.layers.Dense(10, name="logits")(x)
+  return keras.Model(inputs, logits, name="fashion_mnist_classifier")
+
+
+@gin.configurable(allowlist=["weights"])
+class FashionMNISTClassifier(FeatureExtractor):
+  """The shipped Fashion-MNIST classifier; features = its 128-d penultimate layer.
+
+  Takes grey 32x32 images (Fashion-MNIST zero-padded from 28x28, as
+  `tfgt.data.sources.fashion_mnist` makes them). 28x28 images are padded;
+  other sizes are resized; RGB images are converted to grey.
+  """
+
+  name = "fashion_mnist_classifier"
+  channels = 1
+  feature_dim = CLASSIFIER_FEATURES
+
+  def __init__(self, weights: str | None = None):
+    self.weights = os.path.expanduser(weights or CLASSIFIER_WEIGHTS)
+    if not os.path.isfile(self.weights):
+      raise UserInputError(
+          f"Fashion-MNIST classifier weights {self.weights} do not exist. "
+          "Train them with `python tools/train_fashion_mnist_classifier.py` "
+          "or point FashionMNISTClassifier.weights at a copy.")
+    classifier = fashion_mnist_classifier_model()
+    try:
+      classifier.load_weights(self.weights)
+    except Exception as e:  # Keras raises ValueError, KeyError, OSError...
+      raise UserInputError(
+          f"{self.weights} does not hold weights of the Fashion-MNIST "
+          f"classifier of tfgt.eval.features ({e}). Retrain it with "
+          "tools/train_fashion_mnist_classifier.py.") from e
+    self._model = keras.Model(
+        classifier.input,
+        [classifier.get_layer(CLASSIFIER_LAYER).output, classifier.output])
+    self._fingerprint = file_fingerprint(self.weights)
+    logging.info("Fashion-MNIST classifier from %s.", self.weights)
+
+  @property
+  def identity(self) -> dict[str, Any]:
+    return dict(name=self.name, weights=self._fingerprint)
+
+  def _preprocess(self, images):
+    size = CLASSIFIER_RESOLUTION
+    if images.shape[1] == 28 and images.shape[2] == 28:
+      # Padding with black (-1) reproduces the 32x32 training images exactly.
+      return tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]],
+                    constant_values=-1.0)
+    if images.shape[1] == size and images.shape[2] == size:
+      return images
+    return tf.image.resize(images, [size, size], antialias=True)
+
+  def _outputs(self, images):
+    features, logits = self._model(images, training=False)
+    return {"features": features, "logits": logits}

@@ -1,0 +1,201 @@
+"""Distances between sets of features of real and generated images.
+
+All functions take feature matrices (NumPy arrays or tensors) `real` [n, d]
+and `fake` [m, d], rows in any order, and return Python floats.
+
+  frechet_distance   FID (Heusel et al., 2017), TF-GAN's implementation.
+  kernel_distance    KID (Binkowski et al., 2018), TF-GAN's implementation;
+                     papers print it x100.
+  kernel_mmd         KMMD: MMD with a Gaussian kernel (sigma 1 by default).
+  prdc               precision and recall (Kynkaanniemi et al., 2019),
+                     density and coverage (Naeem et al., 2020), from k-nearest-
+                     neighbour balls (k = 5).
+
+Pairwise computations run in row blocks, so memory grows with
+block x (n + m), not n x m.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfgt.eval import tfgan
+
+# Rows per block of pairwise-distance computations: a 1024 x 50k float32 block
+# is 200 MB.
+_BLOCK = 1024
+
+
+def _check(real, fake, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+  real = np.asarray(real, np.float32)
+  fake = np.asarray(fake, np.float32)
+  for name, x in (("real", real), ("fake", fake)):
+    if x.ndim != 2:
+      raise ValueError(f"{name} features must be a matrix [samples, dim], got "
+                       f"shape {x.shape}.")
+    if len(x) < min_rows:
+      raise ValueError(f"{name} features have {len(x)} rows; need at least "
+                       f"{min_rows}.")
+  if real.shape[1] != fake.shape[1]:
+    raise ValueError(f"Feature widths differ: real {real.shape[1]}, fake "
+                     f"{fake.shape[1]}.")
+  return real, fake
+
+
+def frechet_distance(real, fake) -> float:
+  """FID through TF-GAN's `frechet_classifier_distance_from_activations`.
+
+  Biased towards larger values for small sets: compare FIDs computed with the
+  same numbers of samples.
+  """
+  real, fake = _check(real, fake)
+  return tfgan.frechet_distance(real, fake)
+
+
+def kernel_distance(real, fake, max_block_size: int = 1024
+                    ) -> tuple[float, float]:
+  """KID and its standard error through TF-GAN (unbiased; can be < 0)."""
+  real, fake = _check(real, fake)
+  return tfgan.kernel_distance(real, fake, max_block_size=max_block_size)
+
+
+def subsample(x: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
+  """At most `max_rows` rows of x, drawn without replacement with `seed`."""
+  if max_rows is None or len(x) <= max_rows:
+    return x
+  rng = np.random.RandomState(seed)
+  return x[np.sort(rng.choice(len(x), max_rows, replace=False))]
+
+
+def _squared_distances(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+  """[a, d], [b, d] -> squared Euclidean distances [a, b], >= 0."""
+  xx = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+  yy = tf.reduce_sum(tf.square(y), axis=1)[None, :]
+  return tf.maximum(xx + yy - 2.0 * tf.matmul(x, y, transpose_b=True), 0.0)
+
+
+def _mean_kernel(x: np.ndarray, y: np.ndarray, gamma: float) -> float:
+  """Mean of exp(-gamma |x_i - y_j|^2) over all pairs, in row blocks."""
+  y_t = tf.constant(y, tf.float64)
+  total = 0.0
+  for i in range(0, len(x), _BLOCK):
+    block = tf.constant(x[i:i + _BLOCK], tf.float64)
+    total += float(tf.reduce_sum(tf.exp(-gamma *
+                                        _squared_distances(block, y_t))))
+  return total / (len(x) * len(y))
+
+
+def kernel_mmd(real, fake, sigma: float = 1.0, normalize: bool = True,
+               max_samples: int | None = 5000, seed: int = 0) -> float:
+  """KMMD: maximum mean discrepancy with a Gaussian kernel.
+
+      KMMD = sqrt(mean k(r, r') + mean k(f, f') - 2 mean k(r, f)),
+      k(a, b) = exp(-|a - b|^2 / (2 sigma^2 s)),
+
+  with means over all pairs (the biased V-statistic, 0 for identical sets).
+  With `normalize` (the convention of the KMMD code that BSA and MineGAN
+  report), s is the mean squared distance between real features, so that
+  sigma is relative to the spread of the features; otherwise s = 1.
+
+  Args:
+    real: features [n, d].
+    fake: features [m, d].
+    sigma: kernel width (relative with `normalize`), > 0.
+    normalize: scale squared distances by their mean over real pairs.
+    max_samples: each set is subsampled to at most this many rows (the cost
+      is quadratic); None uses all.
+    seed: seed of the subsampling.
+
+  Returns:
+    KMMD >= 0.
+  """
+  if sigma <= 0:
+    raise ValueError(f"sigma must be > 0, got {sigma}.")
+  real, fake = _check(real, fake, min_rows=1)
+  real = subsample(real, max_samples, seed).astype(np.float64)
+  fake = subsample(fake, max_samples, seed + 1).astype(np.float64)
+  scale = 1.0
+  if normalize:
+    # Mean over all ordered pairs (i, j) of |r_i - r_j|^2 equals twice the
+    # total (biased) variance: no pairwise pass needed.
+    scale = 2.0 * float(np.sum(np.var(real, axis=0)))
+    if scale <= 0:
+      scale = 1.0  # All real features equal: fall back to absolute widths.
+  gamma = 1.0 / (2.0 * sigma ** 2 * scale)
+  mmd2 = (_mean_kernel(real, real, gamma) + _mean_kernel(fake, fake, gamma)
+          - 2.0 * _mean_kernel(real, fake, gamma))
+  return float(np.sqrt(max(mmd2, 0.0)))
+
+
+def _kth_neighbour_sq_radii(x: tf.Tensor, k: int) -> tf.Tensor:
+  """Squared distance from each row of x to its k-th nearest other row [n]."""
+  radii = []
+  n = int(x.shape[0])
+  for i in range(0, n, _BLOCK):
+    d2 = _squared_distances(x[i:i + _BLOCK], x)
+    # The row itself is at distance 0 and is the first of the k + 1 smallest.
+    smallest = -tf.math.top_k(-d2, k=k + 1, sorted=True).values
+    radii.append(smallest[:, k])
+  return tf.concat(radii, 0)
+
+
+def prdc(real, fake, k: int = 5, max_samples: int | None = 10000,
+         seed: int = 0) -> dict[str, float]:
+  """Precision, recall, density and coverage from k-NN balls.
+
+  Each real feature r_i owns a ball of radius the distance to its k-th
+  nearest real neighbour; each fake feature f_j owns one from the fakes.
+
+    precision = share of fakes inside at least one real ball
+    recall    = share of reals inside at least one fake ball
+    density   = (1/k) x mean over fakes of the number of real balls holding it
+    coverage  = share of real balls that hold at least one fake
+
+  ("inside" is strictly closer than the radius.) Precision and recall follow
+  Kynkaanniemi et al. (2019), density and coverage Naeem et al. (2020), who
+  recommend k = 5 for all four. Identical sets give 1, 1, 1, 1; density can
+  exceed 1 where fakes crowd dense real regions.
+
+  Args:
+    real: features [n, d], n > k.
+    fake: features [m, d], m > k.
+    k: neighbourhood size.
+    max_samples: each set is subsampled to at most this many rows (the cost
+      is quadratic; Naeem et al. use 10k); None uses all.
+    seed: seed of the subsampling.
+
+  Returns:
+    {"precision", "recall", "density", "coverage"}, floats.
+  """
+  if k < 1:
+    raise ValueError(f"k must be >= 1, got {k}.")
+  real, fake = _check(real, fake, min_rows=k + 1)
+  real = tf.constant(subsample(real, max_samples, seed))
+  fake = tf.constant(subsample(fake, max_samples, seed + 1))
+  real_r2 = _kth_neighbour_sq_radii(real, k)
+  fake_r2 = _kth_neighbour_sq_radii(fake, k)
+  n, m = int(real.shape[0]), int(fake.shape[0])
+
+  # Rows: fakes; columns: reals.
+  in_real_ball = []
+  balls_per_fake = []
+  nearest_fake_to_real = tf.fill([n], np.inf)
+  for j in range(0, m, _BLOCK):
+    d2 = _squared_distances(fake[j:j + _BLOCK], real)
+    inside = d2 < real_r2[None, :]
+    in_real_ball.append(tf.reduce_any(inside, axis=1))
+    balls_per_fake.append(tf.reduce_sum(tf.cast(inside, tf.float64), axis=1))
+    nearest_fake_to_real = tf.minimum(nearest_fake_to_real,
+                                      tf.reduce_min(d2, axis=0))
+  precision = tf.reduce_mean(tf.cast(tf.concat(in_real_ball, 0), tf.float64))
+  density = tf.reduce_sum(tf.concat(balls_per_fake, 0)) / (k * m)
+  coverage = tf.reduce_mean(tf.cast(nearest_fake_to_real < real_r2,
+                                    tf.float64))
+  in_fake_ball = []
+  for i in range(0, n, _BLOCK):
+    d2 = _squared_distances(real[i:i + _BLOCK], fake)
+    in_fake_ball.append(tf.reduce_any(d2 < fake_r2[None, :], axis=1))
+  recall = tf.reduce_mean(tf.cast(tf.concat(in_fake_ball, 0), tf.float64))
+  return dict(precision=float(precision), recall=float(recall),
+              density=float(density), coverage=float(coverage))
