@@ -13,8 +13,10 @@ back and times, at each batch size:
                    path TF Serving runs (without its RPC and batching)
 
 Cases are timed in interleaved rounds so that a load from other processes
-weighs on all of them alike; the table gives the median over rounds and the
-ratio to in_process at the same batch size.
+weighs on all of them alike; the table gives the median over rounds of the
+images per second and of the process CPU time per image, each also as a ratio
+to in_process at the same batch size (for images/s, > 1 is faster; for CPU,
+> 1 costs more).
 """
 
 from __future__ import annotations
@@ -49,15 +51,20 @@ flags.DEFINE_string("export_dir", None, "Keep the export here (default: a "
 flags.DEFINE_string("output", None, "Also write the results as JSON here.")
 
 
-def _time_calls(fn: Callable[[], object], seconds: float) -> float:
-  """Seconds per call, averaged over calls filling at least `seconds`."""
-  calls, start = 0, time.perf_counter()
+def _time_calls(fn: Callable[[], object], seconds: float
+                ) -> tuple[float, float]:
+  """(wall, process CPU) seconds per call, over calls filling `seconds`.
+
+  CPU time (all threads of this process) is less sensitive than wall time to
+  other processes competing for the cores.
+  """
+  calls, start, cpu_start = 0, time.perf_counter(), time.process_time()
   while True:
     fn()
     calls += 1
     elapsed = time.perf_counter() - start
     if elapsed >= seconds:
-      return elapsed / calls
+      return elapsed / calls, (time.process_time() - cpu_start) / calls
 
 
 def _cases(generator, saved_model_path: str, batch_size: int, session_run
@@ -101,7 +108,8 @@ def _tf1_runner(saved_model_path: str):
 
 def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
               rounds: int, seconds: float, export_dir: str) -> list[dict]:
-  """Rows {case, batch_size, images_per_sec, ratio} (ratio to in_process)."""
+  """Rows {case, batch_size, images_per_sec, ratio, cpu_ms_per_image,
+  cpu_ratio}; ratios are to in_process at the same batch size."""
   path = export.export(model_dir, export_dir, checkpoint=checkpoint)
   generator, _, _ = bundle.load(model_dir, checkpoint=export.parse_checkpoint(
       checkpoint))
@@ -113,14 +121,21 @@ def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
       fn()
       fn()
     times = {name: [] for name in cases}
+    cpu = {name: [] for name in cases}
     for _ in range(rounds):
       for name, fn in cases.items():
-        times[name].append(_time_calls(fn, seconds))
+        wall_time, cpu_time = _time_calls(fn, seconds)
+        times[name].append(wall_time)
+        cpu[name].append(cpu_time)
     base = batch_size / statistics.median(times["in_process"])
+    base_cpu = statistics.median(cpu["in_process"])
     for name, values in times.items():
       rate = batch_size / statistics.median(values)
+      cpu_time = statistics.median(cpu[name])
       rows.append(dict(case=name, batch_size=batch_size, images_per_sec=rate,
-                       ratio=rate / base))
+                       ratio=rate / base,
+                       cpu_ms_per_image=1000 * cpu_time / batch_size,
+                       cpu_ratio=cpu_time / base_cpu))
   return rows
 
 
@@ -140,10 +155,12 @@ def main(argv: Sequence[str]) -> None:
         f"classes, {g['resolution']}x{g['resolution']}x{g['channels']}, "
         f"ch {g['ch']}, dim_z {g['dim_z']}; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-  print(f"{'case':<18} {'batch':>5} {'images/s':>10} {'vs in_process':>14}")
+  print(f"{'case':<18} {'batch':>5} {'images/s':>10} {'x in_process':>13} "
+        f"{'CPU ms/image':>13} {'x in_process':>13}")
   for r in rows:
     print(f"{r['case']:<18} {r['batch_size']:>5} {r['images_per_sec']:>10.1f} "
-          f"{r['ratio']:>14.2f}")
+          f"{r['ratio']:>13.2f} {r['cpu_ms_per_image']:>13.2f} "
+          f"{r['cpu_ratio']:>13.2f}")
   if FLAGS.output:
     with open(FLAGS.output, "w") as f:
       json.dump(rows, f, indent=2)
