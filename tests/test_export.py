@@ -73,8 +73,9 @@ def exported(model_dir, tmp_path_factory):
   The command line exports checkpoint 1 (not the latest) as version 3.
   """
   export_dir = str(tmp_path_factory.mktemp("serving"))
-  result = _run([sys.executable, "-m", "tfgt.export", f"--model_dir={model_dir}",
-                 f"--export_dir={export_dir}", "--checkpoint=1", "--version=3"])
+  result = _run([sys.executable, "-m", "tfgt.export",
+                 f"--model_dir={model_dir}", f"--export_dir={export_dir}",
+                 "--checkpoint=1", "--version=3"])
   assert result.returncode == 0, result.stderr[-3000:]
   path = os.path.join(export_dir, "3")
   assert "SavedModel: " + path in result.stdout

@@ -71,8 +71,8 @@ from tfgt.models import bundle
 CLASS_NAMES_FILE = "class_names.txt"
 METADATA_FILE = "tfgt_model.json"
 SIGNATURES = ("serving_default", "from_z", "from_class_weights", "class_names")
-# Second word of every stateless seed: a fixed stream for the seed -> z map,
-# so that it never changes between releases and exports.
+# Second word of every stateless seed, fixed: changing it would give every
+# seed another image in new exports.
 _SEED_STREAM = 0x74666774
 # Keeps the inverse normal CDF finite for a uniform sample of exactly 0 (and
 # caps |z| near 7 when t is huge, a 1e-12 tail).
@@ -439,8 +439,9 @@ def main(argv: Sequence[str]) -> None:
   print(f"  images:     {g['resolution']}x{g['resolution']}x{g['channels']} "
         f"uint8, dim_z {g['dim_z']}")
   print(f"  signatures: {', '.join(SIGNATURES)}")
+  base_path = os.path.abspath(FLAGS.export_dir)
   print("Serve with: tensorflow_model_server --rest_api_port=8501 "
-        f"--model_name=gan --model_base_path={os.path.abspath(FLAGS.export_dir)}")
+        f"--model_name=gan --model_base_path={base_path}")
 
 
 if __name__ == "__main__":

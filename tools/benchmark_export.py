@@ -1,13 +1,14 @@
 r"""Images per second of the TF Serving export against the in-process generator.
 
-    python tools/benchmark_export.py --model_dir=/work/pretrain/fashion_mnist_biggan \
-        [--checkpoint=latest] [--batch_sizes=1,64] [--rounds=5] [--seconds=1]
+    python tools/benchmark_export.py \
+        --model_dir=/work/pretrain/fashion_mnist_biggan [--checkpoint=latest] \
+        [--batch_sizes=1,64] [--rounds=5] [--seconds=1]
 
 Exports the model's generator (tfgt.export) to a temporary folder, loads it
 back and times, at each batch size:
 
   in_process       the bundle's generator in a tf.function, z given, uint8 out
-  saved_model/z    the export's from_z signature, loaded with tf.saved_model.load
+  saved_model/z    the export's from_z signature, from tf.saved_model.load
   saved_model/seed the export's serving_default (z drawn from seeds)
   tf1_session/seed serving_default through the TF1 loader in a Session, the
                    path TF Serving runs (without its RPC and batching)
@@ -34,10 +35,13 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+# Runs from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tfgt import export  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tfgt.models import bundle  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from tfgt import export
+from tfgt.data import pipeline
+from tfgt.models import bundle
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Training run, bundle folder or "
