@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import FASHION_MNIST_DIR
+from tests.conftest import FASHION_MNIST_DIR
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import FASHION_MNIST_DIR
+from tests.conftest import FASHION_MNIST_DIR
 from tfgt.data import sources
 from tfgt.errors import UserInputError
 from tfgt.eval import features

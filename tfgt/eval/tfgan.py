@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 import threading
@@ -128,7 +129,15 @@ def kernel_distance(activations1, activations2, max_block_size: int = 1024
   rng = np.random.RandomState(0)
   a1 = tf.gather(a1, rng.permutation(int(a1.shape[0])))
   a2 = tf.gather(a2, rng.permutation(int(a2.shape[0])))
-  kid, std = (classifier_metrics()
-              .kernel_classifier_distance_and_std_from_activations(
-                  a1, a2, max_block_size=max_block_size))
+  # TF-GAN passes tf.map_fn a deprecated argument (back_prop=False); keep
+  # TensorFlow's deprecation notice about it off the user's terminal.
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel(logging.ERROR)
+  try:
+    kid, std = (classifier_metrics()
+                .kernel_classifier_distance_and_std_from_activations(
+                    a1, a2, max_block_size=max_block_size))
+  finally:
+    logger.setLevel(level)
   return float(kid.numpy()), float(std.numpy())

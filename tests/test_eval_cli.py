@@ -1,0 +1,97 @@
+"""End to end: a tiny run evaluated during training and by `python -m tfgt.evaluate`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import gin
+import pytest
+import tensorflow as tf
+
+from tests.conftest import FASHION_MNIST_DIR, REPO, TINY
+import tfgt.eval  # pylint: disable=unused-import  (registers Evaluator)
+from tfgt import evaluate
+from tfgt import train as train_lib
+from tfgt.errors import UserInputError
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+  """A 2-step Scratch run on Bag and Ankle boot, evaluated at step 2."""
+  root = tmp_path_factory.mktemp("eval_run")
+  model_dir = str(root / "run")
+  cache_dir = str(root / "cache")
+  gin.clear_config()
+  train_lib.parse_config(
+      [os.path.join(REPO, "gin_configs/fashion_mnist/base.gin")],
+      TINY + [
+          f"fashion_mnist.data_dir = '{FASHION_MNIST_DIR}'",
+          "train.method = @Scratch()",
+          # The test split keeps the reference small (2 x 1000 images).
+          "load_training_data.split = 'test'",
+          "load_training_data.classes = [8, 9]",
+          "load_training_data.images_per_class = 16",
+          "train.num_steps = 2",
+          "train.eval_every = 2",
+          "train.evaluator = @Evaluator()",
+          "Evaluator.num_samples = 64",
+          f"Evaluator.cache_dir = '{cache_dir}'",
+      ])
+  # One replica: tracing the mirrored train step would take most of the
+  # test's time, and the strategy is not what this test is about.
+  train_lib.train(model_dir, strategy=tf.distribute.get_strategy())
+  gin.clear_config()
+  return model_dir, cache_dir
+
+
+def test_trainer_keeps_the_best_fid(tiny_run):
+  model_dir, cache_dir = tiny_run
+  with open(os.path.join(model_dir, "best.json")) as f:
+    best = json.load(f)
+  assert best["step"] == 2 and best["fid"] > 0 and "mfid" in best
+  assert os.path.exists(os.path.join(model_dir, "model", "best",
+                                     "model.json"))
+  assert len(os.listdir(cache_dir)) == 1  # the reference features
+
+
+def test_evaluate_command(tiny_run):
+  model_dir, cache_dir = tiny_run
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+  out = subprocess.run(
+      [sys.executable, "-m", "tfgt.evaluate", f"--model_dir={model_dir}",
+       "--checkpoint=best", "--metrics=fid,kid,mfid,kmmd,prdc",
+       "--num_samples=40", f"--cache_dir={cache_dir}"],
+      capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+      check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  for word in ("fid", "kid x100", "mfid", "kmmd", "precision", "coverage",
+               "Bag", "Ankle boot"):
+    assert word in out.stdout
+  path = os.path.join(model_dir, "model", "best", "ckpt-2.eval.json")
+  with open(path) as f:
+    written = json.load(f)
+  assert set(written["metrics"]) >= {"fid", "kid", "mfid", "kmmd",
+                                     "precision", "recall", "density",
+                                     "coverage"}
+  assert written["settings"]["generated"] == 40
+  assert written["settings"]["real"] == 2000
+  assert written["settings"]["model_ids"] == [0, 1]
+  assert list(written["per_class"]) == ["Bag", "Ankle boot"]
+
+
+def test_evaluate_in_process_and_bad_input(tiny_run, tmp_path):
+  model_dir, cache_dir = tiny_run
+  gin.clear_config()
+  result, path = evaluate.run(
+      model_dir, "latest", dict(metrics=("fid",), num_samples=30,
+                                cache_dir=cache_dir),
+      output=str(tmp_path / "eval.json"))
+  assert set(result.metrics) == {"fid"} and os.path.exists(path)
+  assert "fid" in evaluate.format_table(result)
+  gin.clear_config()
+  with pytest.raises(UserInputError, match="config.gin"):
+    evaluate.run(str(tmp_path))
+  gin.clear_config()
+  with pytest.raises(UserInputError, match="No checkpoint 7"):
+    evaluate.run(model_dir, "7")

@@ -1,0 +1,198 @@
+r"""Scores a trained generator: FID, KID, mFID, KMMD, precision/recall/...
+
+    python -m tfgt.evaluate --model_dir=/tmp/run [--checkpoint=best|latest|N] \
+        [--metrics=fid,kid,mfid,kmmd,prdc] [--num_samples=10000] \
+        [--gin_file=gin_configs/fashion_mnist/eval.gin] [--gin_param=...]
+
+Reads the run's `config.gin` (data source and its settings) and
+`classes.json` (the classes it trained and their model ids), loads the
+generator of the chosen checkpoint from the run's bundle (`model/`, or
+`model/best/`), compares its samples of those classes with all real images
+of them, prints a table and writes the numbers as JSON beside the checkpoint
+(`<checkpoint>.eval.json`, or --output). KID and mKID are printed x100.
+
+The evaluator settings (`Evaluator.*`, e.g. the feature extractor) come from
+the run's config, then --gin_file/--gin_param, then the flags here. Without
+any, Fashion-MNIST runs are scored with the shipped classifier.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+
+from tfgt.data import pipeline
+from tfgt.errors import UserInputError
+from tfgt.eval import evaluator as evaluator_lib
+from tfgt.models import bundle
+# Registers every configurable a run's config.gin may name.
+import tfgt.methods  # pylint: disable=unused-import,g-bad-import-order
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined only when it runs.
+
+  Defining them at import would clash with tfgt.train's flags of the same
+  names (--model_dir, --gin_file, ...) wherever both modules are imported.
+  """
+  flags.DEFINE_string("model_dir", None, "The training run's model_dir.")
+  flags.DEFINE_string("checkpoint", "auto",
+                      "'best', 'latest', a step number, or 'auto' (best if the "
+                      "run kept one, else latest).")
+  flags.DEFINE_string("metrics", None,
+                      "Comma-separated subset of "
+                      f"{','.join(evaluator_lib.METRICS)} (default: the "
+                      "config's Evaluator.metrics, else "
+                      f"{','.join(evaluator_lib.DEFAULT_METRICS)}).")
+  flags.DEFINE_integer("num_samples", None,
+                       "Generated images in total (default: as many as the "
+                       "real images of the classes).")
+  flags.DEFINE_integer("batch_size", None, "Images per forward pass.")
+  flags.DEFINE_integer("seed", None, "Seed of the latents.")
+  flags.DEFINE_string("cache_dir", None, "Cache of real features (default "
+                      "$TFGT_CACHE_DIR or ~/.cache/tfgt/features).")
+  flags.DEFINE_multi_string("gin_file", [], "Extra gin files, after the run's "
+                            "config.gin.")
+  flags.DEFINE_multi_string("gin_param", [], "Gin bindings, applied last.")
+  flags.DEFINE_string("output", None, "JSON output path (default: beside the "
+                      "checkpoint).")
+
+
+CONFIG_FILE = "config.gin"
+CLASSES_FILE = "classes.json"
+
+
+def read_run(model_dir: str) -> pipeline.ClassSelection:
+  """Parses a run's config.gin and returns its classes.json selection."""
+  config = os.path.join(model_dir, CONFIG_FILE)
+  classes = os.path.join(model_dir, CLASSES_FILE)
+  for path in (config, classes):
+    if not os.path.exists(path):
+      raise UserInputError(
+          f"{path} is missing: --model_dir must be the folder of a training "
+          "run (python -m tfgt.train writes config.gin and classes.json "
+          "there).")
+  # The trainer's own bindings (train.*) do not matter here; skipping unknown
+  # configurables also lets runs of newer methods be evaluated.
+  gin.parse_config_file(config, skip_unknown=True)
+  with open(classes) as f:
+    try:
+      data = json.load(f)
+      return pipeline.ClassSelection(list(data["source_ids"]),
+                                     list(data["names"]),
+                                     int(data["label_offset"]))
+    except (ValueError, KeyError, TypeError) as e:
+      raise UserInputError(f"{classes} is not a class selection written by "
+                           f"the trainer: {e}") from e
+
+
+def resolve_checkpoint(model_dir: str, checkpoint: str) -> tuple[str, str]:
+  """(bundle directory, checkpoint prefix) of 'auto'|'best'|'latest'|N."""
+  directory = bundle.resolve_directory(model_dir)
+  if checkpoint == "auto":
+    best = os.path.join(directory, "best")
+    checkpoint = "best" if os.path.isdir(best) else "latest"
+  if checkpoint not in ("best", "latest"):
+    try:
+      checkpoint = int(checkpoint)
+    except ValueError as e:
+      raise UserInputError(f"--checkpoint must be 'best', 'latest', 'auto' or "
+                           f"a step number, got {checkpoint!r}.") from e
+  prefix = bundle.checkpoint_path(directory, checkpoint)
+  # A best checkpoint lives in its own bundle folder (model/best).
+  return os.path.dirname(prefix), prefix
+
+
+def format_table(result: evaluator_lib.EvalResult) -> str:
+  """The metrics as an aligned text table; KID values x100."""
+  lines = []
+
+  def label(name: str) -> str:
+    return f"{name} x100" if name in evaluator_lib.PERCENT_METRICS else name
+
+  def value(name: str, v: float) -> str:
+    if name in evaluator_lib.PERCENT_METRICS:
+      v *= 100.0
+    return "nan" if not math.isfinite(v) else f"{v:.4f}"
+
+  width = max([len(label(k)) for k in result.metrics] + [6])
+  for name, v in result.metrics.items():
+    lines.append(f"{label(name):<{width}}  {value(name, v)}")
+  if result.per_class:
+    columns = [c for c in ("fid", "kid") if any(
+        c in e for e in result.per_class.values())]
+    head = f"{'class':<16} {'id':>4} {'real':>6} {'gen':>6}" + "".join(
+        f" {label(c):>10}" for c in columns)
+    lines += ["", head]
+    for name, e in result.per_class.items():
+      lines.append(
+          f"{name[:16]:<16} {int(e['model_id']):>4} {int(e['real']):>6} "
+          f"{int(e['generated']):>6}" + "".join(
+              f" {value(c, e[c]):>10}" for c in columns))
+  return "\n".join(lines)
+
+
+def run(model_dir: str, checkpoint: str = "auto",
+        overrides: dict | None = None, gin_files: Sequence[str] = (),
+        gin_params: Sequence[str] = (), output: str | None = None
+        ) -> tuple[evaluator_lib.EvalResult, str]:
+  """Evaluates a run; returns the result and the JSON path written."""
+  if not os.path.isdir(model_dir):
+    raise UserInputError(f"--model_dir {model_dir} does not exist.")
+  selection = read_run(model_dir)
+  for path in gin_files:
+    if not os.path.exists(path):
+      raise UserInputError(f"Gin file {path} does not exist.")
+  gin.parse_config_files_and_bindings(list(gin_files), list(gin_params))
+  directory, prefix = resolve_checkpoint(model_dir, checkpoint)
+  step = int(os.path.basename(prefix).rsplit("-", 1)[-1])
+  generator, _, spec = bundle.load(directory, step)
+  evaluator = evaluator_lib.Evaluator(
+      **{k: v for k, v in (overrides or {}).items() if v is not None})
+  result = evaluator.evaluate(generator, selection)
+  result.settings.update(model_dir=os.path.abspath(model_dir),
+                         checkpoint=prefix,
+                         generator_classes=spec["class_names"])
+  path = output or prefix + ".eval.json"
+  with open(path, "w") as f:
+    json.dump(dict(metrics=result.metrics, per_class=result.per_class,
+                   settings=result.settings), f, indent=2)
+  return result, path
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if not FLAGS.model_dir:
+    raise app.UsageError("--model_dir is required.")
+  overrides = dict(num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size,
+                   seed=FLAGS.seed, cache_dir=FLAGS.cache_dir)
+  try:
+    if FLAGS.metrics is not None:
+      overrides["metrics"] = evaluator_lib.parse_metrics(FLAGS.metrics)
+    result, path = run(FLAGS.model_dir, FLAGS.checkpoint, overrides,
+                       FLAGS.gin_file, FLAGS.gin_param, FLAGS.output)
+  except UserInputError as e:
+    logging.error("%s", e)
+    sys.exit(2)
+  print(f"{result.settings['checkpoint']}: {result.settings['generated']} "
+        f"samples of {', '.join(result.settings['classes'])} against "
+        f"{result.settings['real']} real images "
+        f"({result.settings['extractor']['name']} features)")
+  print(format_table(result))
+  print(f"Written to {path}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
