@@ -146,9 +146,15 @@ def run(model_dir: str, checkpoint: str = "auto",
         overrides: dict | None = None, gin_files: Sequence[str] = (),
         gin_params: Sequence[str] = (), output: str | None = None
         ) -> tuple[evaluator_lib.EvalResult, str]:
-  """Evaluates a run; returns the result and the JSON path written."""
+  """Evaluates a run; returns the result and the JSON path written.
+
+  The gin config is replaced by the run's config.gin, then `gin_files` and
+  `gin_params`; `overrides` are Evaluator arguments that win over all of
+  them (None values are ignored).
+  """
   if not os.path.isdir(model_dir):
     raise UserInputError(f"--model_dir {model_dir} does not exist.")
+  gin.clear_config()
   selection = read_run(model_dir)
   for path in gin_files:
     if not os.path.exists(path):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import numpy as np
+import tensorflow as tf
+
+from tfgt.data import pipeline
 
 
 def grid(images: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -23,3 +28,19 @@ def save_png(image: np.ndarray, path: str) -> None:
   if image.shape[-1] == 1:
     image = image[..., 0]
   Image.fromarray(image).save(path)
+
+
+def sample_grid(draw: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+                class_ids: Sequence[int], z: tf.Tensor) -> np.ndarray:
+  """uint8 grid, one row per class, one column per latent of `z`.
+
+  Args:
+    draw: (z [B, dim_z], labels int32 [B]) -> images [B, H, W, C] in [-1, 1].
+    class_ids: the classes, one row each.
+    z: latents [columns, dim_z], the same in every row.
+  """
+  rows = []
+  for c in class_ids:
+    labels = tf.fill([z.shape[0]], tf.constant(c, tf.int32))
+    rows.append(pipeline.to_uint8(draw(z, labels)))
+  return grid(np.stack([r.numpy() for r in rows]))

@@ -47,16 +47,21 @@ from tfgt.models import bundle
 import tfgt.methods  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_file", [], "Gin config files, in order.")
-flags.DEFINE_multi_string("gin_param", [], "Gin bindings, applied last.")
-flags.DEFINE_string("model_dir", None, "Where checkpoints and logs go.")
-flags.DEFINE_integer("seed", None, "Overrides train.seed.")
-flags.DEFINE_integer("logical_cpus", 0,
-                     "Split the CPU into this many logical devices (with "
-                     "strategy 'auto' this trains with MirroredStrategy on "
-                     "them).")
-flags.DEFINE_bool("deterministic", False,
-                  "Enable TensorFlow op determinism (slower).")
+
+
+def define_flags() -> None:
+  """Defines the command-line flags (only when run as a program, so that
+  importing this module next to other tfgt programs defines no flags)."""
+  flags.DEFINE_multi_string("gin_file", [], "Gin config files, in order.")
+  flags.DEFINE_multi_string("gin_param", [], "Gin bindings, applied last.")
+  flags.DEFINE_string("model_dir", None, "Where checkpoints and logs go.")
+  flags.DEFINE_integer("seed", None, "Overrides train.seed.")
+  flags.DEFINE_integer("logical_cpus", 0,
+                       "Split the CPU into this many logical devices (with "
+                       "strategy 'auto' this trains with MirroredStrategy on "
+                       "them).")
+  flags.DEFINE_bool("deterministic", False,
+                    "Enable TensorFlow op determinism (slower).")
 
 
 def _format_eta(seconds: float) -> str:
@@ -93,22 +98,6 @@ def _pair_variables(target, source) -> list[tuple]:
     raise ValueError(f"Models {target.name} and {source.name} differ in "
                      "structure.")
   return pairs
-
-
-def sample_grid(draw: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
-                class_ids: Sequence[int], z: tf.Tensor) -> np.ndarray:
-  """uint8 grid, one row per class, one column per latent of `z`.
-
-  Args:
-    draw: (z [B, dim_z], labels int32 [B]) -> images [B, H, W, C] in [-1, 1].
-    class_ids: the classes, one row each.
-    z: latents [columns, dim_z], the same in every row.
-  """
-  rows = []
-  for c in class_ids:
-    labels = tf.fill([z.shape[0]], tf.constant(c, tf.int32))
-    rows.append(pipeline.to_uint8(draw(z, labels)))
-  return image_utils.grid(np.stack([r.numpy() for r in rows]))
 
 
 class _Interrupted(Exception):
@@ -346,7 +335,7 @@ def train(model_dir: str,
     folded = setup.fold(ema)
     if folded is not exported:
       exported.set_weights(folded.get_weights())
-    picture = sample_grid(sample_generator, grid_ids, grid_z)
+    picture = image_utils.sample_grid(sample_generator, grid_ids, grid_z)
     with summary_writer.as_default(step=current):
       tf.summary.image("samples_ema", picture[None], max_outputs=1)
     return picture
@@ -392,12 +381,15 @@ def train(model_dir: str,
       d_loss, g_loss = train_step(iterator)
       current += 1
       window_steps += 1
-      if current == start_step + 1 and start_step == 0:
-        with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
-          f.write(gin.operative_config_str())
+      if current == start_step + 1:
+        # The first step includes tracing: keep it out of the rate.
+        window_start, window_steps = time.time(), 0
+        if start_step == 0:
+          with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
+            f.write(gin.operative_config_str())
       if current % log_every == 0 or current == num_steps:
         now = time.time()
-        rate = window_steps / max(now - window_start, 1e-9)
+        rate = window_steps / max(now - window_start, 1e-9) if window_steps else 0.0
         metrics = {"step": float(current), "d_loss": float(d_loss),
                    "g_loss": float(g_loss), "steps_per_sec": rate,
                    "images_per_sec": rate * batch_size}
@@ -424,6 +416,8 @@ def train(model_dir: str,
     logging.info("Trained %d steps in %s.", current - start_step,
                  _format_eta(time.time() - run_start))
   except (KeyboardInterrupt, _Interrupted):
+    # The signal may land between a finished step and the Python counter.
+    current = int(step.numpy())
     logging.warning("Interrupted at step %d: saving a checkpoint.", current)
     if current != last_saved:
       save(current)
@@ -477,4 +471,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

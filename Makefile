@@ -1,0 +1,24 @@
+# The two commands of the README. Both set the machine up first (idempotent).
+PYTHON ?= python3
+RUN_DIR ?= runs/demo
+
+.PHONY: setup demo test bazel-test
+
+setup:
+	bash tools/setup.sh
+
+# The main job: transfer the shipped Fashion-MNIST source BigGAN to Bag and
+# Ankle boot from 100 images each with cGANTransfer.
+demo: setup
+	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
+	  --gin_file=gin_configs/fashion_mnist/cgantransfer.gin --model_dir=$(RUN_DIR)
+
+# The test suite, then a build of every Bazel target.
+test:
+	bash tools/setup.sh --bazel
+	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m pytest
+	bazel build //... && bazel shutdown
+
+bazel-test:
+	bash tools/setup.sh --bazel
+	bazel test //... ; status=$$?; bazel shutdown; exit $$status

@@ -1,0 +1,67 @@
+"""BSA baseline: new classes' BN parameters learned independently.
+
+As cGANTransfer uses it (its Fig. 1b, after Noguchi & Harada's batch
+statistics adaptation): the source generator is frozen and each new class
+gets its own gain and shift rows in every conditional BN, learned without
+reference to the old classes. Same generator, discriminator handling and
+folding as `cgantransfer`, so the two differ only in how new rows are made.
+"""
+
+from __future__ import annotations
+
+from absl import logging
+import gin
+import numpy as np
+
+from tfgt.layers import knowledge_transfer as kt
+from tfgt.methods import base
+from tfgt.methods import cgantransfer
+from tfgt.methods import source as source_lib
+
+
+@gin.configurable
+class BSA(source_lib.TransferMethod):
+  """Independent new-class BN rows on a frozen source generator.
+
+  Args:
+    source: source bundle (folder, run model_dir or "pretrained:NAME").
+    checkpoint: checkpoint of the source bundle.
+    row_init: initial new rows: "mean" of the old classes' rows (the same
+      start as cGANTransfer with uniform scores) or "zeros" (plain BN).
+    tune_noise_projection: as `CGANTransfer` (shared-embedding sources).
+    d_new_rows: initial projection rows of the new classes in D.
+  """
+
+  name = "bsa"
+
+  def __init__(self, source: str = gin.REQUIRED,
+               checkpoint: str | int = "latest", row_init: str = "mean",
+               tune_noise_projection: bool | None = None,
+               d_new_rows: str = "random"):
+    super().__init__(source, checkpoint)
+    kt._check_choice("row_init", row_init, kt.ROW_INITS)  # pylint: disable=protected-access
+    self.row_init = row_init
+    self.tune_noise_projection = tune_noise_projection
+    self.d_new_rows = d_new_rows
+
+  def build(self, new_class_names: list[str]) -> base.GANSetup:
+    src, num_new = self.load_source(new_class_names)
+    num_old = len(src.class_names)
+    generator = cgantransfer.KnowledgeTransferGenerator(
+        num_old, num_new, "independent", train_backbone=False,
+        **src.generator.ctor_kwargs)
+    generator.load_source(src.generator, row_init=self.row_init)
+    discriminator = source_lib.extend_discriminator(
+        src.discriminator, num_old + num_new, self.d_new_rows)
+    g_variables = generator.transfer_variables()
+    tune_projection = self.tune_noise_projection
+    if tune_projection is None:
+      tune_projection = (generator.conditioning == "shared_embedding" and
+                         generator.hierarchical_z)
+    if tune_projection:
+      g_variables += generator.noise_projection_variables()
+    logging.info("BSA: %d old + %d new classes, %d trainable G values.",
+                 num_old, num_new,
+                 sum(int(np.prod(v.shape)) for v in g_variables))
+    return cgantransfer.make_setup(generator, discriminator, g_variables,
+                                   new_class_names)

@@ -1,0 +1,197 @@
+"""Loading a source bundle and carrying its weights into target models.
+
+Every transfer method starts from a bundle (`tfgt.models.bundle`): a plain
+BigGAN generator and discriminator for N old classes. The target models have
+N + M classes; their class tables (conditional BN rows, class embeddings, the
+discriminator's projection embedding) grow by M rows after the N old ones, so
+an old class keeps its id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from tfgt.errors import UserInputError
+from tfgt.methods import base
+from tfgt.models import biggan
+from tfgt.models import bundle
+
+# Variable names (last path component) of per-class tables [num_classes, ...].
+CLASS_TABLE_NAMES = ("gain_offset", "shift", "embeddings")
+NEW_ROW_INITS = ("mean", "zeros", "random")
+
+
+@dataclasses.dataclass
+class SourceModel:
+  """A loaded source bundle.
+
+  Attributes:
+    generator: plain `BigGANGenerator` for the N old classes.
+    discriminator: its `BigGANDiscriminator`.
+    class_names: the N old class names.
+    directory: the bundle folder.
+  """
+  generator: biggan.BigGANGenerator
+  discriminator: biggan.BigGANDiscriminator
+  class_names: list[str]
+  directory: str
+
+
+def _directory(path: str) -> str:
+  directory = bundle.resolve_directory(path)
+  if not os.path.exists(os.path.join(directory, bundle.SPEC_FILE)):
+    hint = ""
+    if path.startswith(bundle.PRETRAINED_PREFIX):
+      hint = (f" The shipped model {path!r} is not installed in "
+              f"{bundle.PRETRAINED_DIR}; run the set-up, or point the method's "
+              "`source` at a training run's model_dir.")
+    raise UserInputError(f"Source model {path!r} not found: {directory} has no "
+                         f"{bundle.SPEC_FILE}.{hint}")
+  return directory
+
+
+def read_info(path: str) -> tuple[base.SourceInfo, dict]:
+  """(SourceInfo, spec) of a bundle, without building any model."""
+  spec = bundle.read_spec(_directory(path))
+  g = spec["generator"]
+  return base.SourceInfo(list(spec["class_names"]), g["resolution"],
+                         g["channels"]), spec
+
+
+def load(path: str, checkpoint: str | int = "latest") -> SourceModel:
+  """Loads the generator and discriminator of a bundle."""
+  directory = _directory(path)
+  generator, discriminator, spec = bundle.load(directory, checkpoint,
+                                               with_discriminator=True)
+  logging.info("Source model %s (%s checkpoint): %d classes.", directory,
+               checkpoint, len(spec["class_names"]))
+  return SourceModel(generator, discriminator, list(spec["class_names"]),
+                     directory)
+
+
+def relative_path(variable) -> str:
+  """A variable's path without its model name: 'block0/bn1/shift'."""
+  return variable.path.split("/", 1)[-1]
+
+
+def variables_by_path(model: keras.Model) -> dict:
+  return {relative_path(v): v for v in model.variables}
+
+
+def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
+                 new_rows: str = "mean", skip=()) -> list:
+  """Copies source variables into the target variables of the same path.
+
+  Class tables (see CLASS_TABLE_NAMES) may have M more rows in the target:
+  their first N rows are copied and the new rows are set by `new_rows`:
+  "mean" (of the old rows), "zeros", or "random" (left as initialised).
+
+  Args:
+    source: a built model for N classes.
+    target: a built model of the same architecture for N + M classes.
+    num_old: N.
+    new_rows: initialisation of the new rows.
+    skip: relative paths not to touch.
+
+  Returns:
+    The target variables that have no source counterpart.
+
+  Raises:
+    ValueError: when a variable of both models has incompatible shapes.
+  """
+  if new_rows not in NEW_ROW_INITS:
+    raise ValueError(f"new_rows must be one of {NEW_ROW_INITS}, got "
+                     f"{new_rows!r}.")
+  by_path = variables_by_path(source)
+  unmatched = []
+  for t in target.variables:
+    path = relative_path(t)
+    if path in skip:
+      continue
+    s = by_path.get(path)
+    if s is None:
+      unmatched.append(t)
+      continue
+    if tuple(s.shape) == tuple(t.shape):
+      t.assign(s)
+      continue
+    is_table = path.rsplit("/", 1)[-1] in CLASS_TABLE_NAMES
+    if not (is_table and s.shape[0] == num_old and t.shape[0] > num_old
+            and tuple(s.shape[1:]) == tuple(t.shape[1:])):
+      raise ValueError(f"Cannot carry {path} {tuple(s.shape)} from the source "
+                       f"into {tuple(t.shape)}.")
+    old = tf.convert_to_tensor(s)
+    num_new = t.shape[0] - num_old
+    if new_rows == "random":
+      rest = tf.convert_to_tensor(t)[num_old:]
+    elif new_rows == "zeros":
+      rest = tf.zeros([num_new] + list(s.shape[1:]), s.dtype)
+    else:
+      rest = tf.repeat(tf.reduce_mean(old, axis=0, keepdims=True), num_new,
+                       axis=0)
+    t.assign(tf.concat([old, rest], axis=0))
+  return unmatched
+
+
+def extend_discriminator(source_d: biggan.BigGANDiscriminator,
+                         num_classes: int, new_rows: str = "random"
+                         ) -> biggan.BigGANDiscriminator:
+  """The source D for `num_classes` classes: new projection rows appended.
+
+  Args:
+    source_d: built discriminator for N classes.
+    num_classes: N + M.
+    new_rows: "random" (the layer's initialiser, as the official
+      cGANTransfer code's new embedding), "mean" or "zeros".
+  """
+  d = biggan.BigGANDiscriminator(num_classes, **source_d.ctor_kwargs)
+  d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
+     tf.zeros([1], tf.int32)), training=False)
+  unmatched = copy_weights(source_d, d, source_d.num_classes, new_rows)
+  if unmatched:
+    raise ValueError("Discriminator variables missing from the source: "
+                     f"{[v.path for v in unmatched]}")
+  return d
+
+
+class TransferMethod(base.Method):
+  """Base of the methods that start from a source bundle.
+
+  Args:
+    source: a bundle folder, a training run's model_dir, or
+      "pretrained:NAME" for a model shipped in tfgt/pretrained.
+    checkpoint: "latest", "best" or a step number of the bundle.
+  """
+
+  def __init__(self, source: str, checkpoint: str | int = "latest"):
+    if not isinstance(source, str) or not source:
+      raise UserInputError(f"{type(self).__name__}.source must name a source "
+                           f"model, got {source!r}.")
+    self.source = source
+    self.checkpoint = checkpoint
+
+  def source_info(self) -> base.SourceInfo:
+    info, _ = read_info(self.source)
+    return info
+
+  def load_source(self, class_names: list[str]) -> tuple[SourceModel, int]:
+    """Loads the source and checks `class_names` = old names + new names.
+
+    Returns:
+      (source model, M = number of new classes).
+    """
+    src = load(self.source, self.checkpoint)
+    num_old = len(src.class_names)
+    if list(class_names[:num_old]) != src.class_names:
+      raise ValueError("The class list must start with the source classes.")
+    num_new = len(class_names) - num_old
+    if num_new < 1:
+      raise UserInputError(
+          f"{type(self).__name__} needs at least one new class; select the "
+          "target classes with load_training_data.classes.")
+    return src, num_new
