@@ -82,16 +82,15 @@ def test_evaluate_command(tiny_run):
 
 def test_evaluate_in_process_and_bad_input(tiny_run, tmp_path):
   model_dir, cache_dir = tiny_run
-  gin.clear_config()
+  gin.parse_config("Evaluator.seed = 5")  # replaced by the run's config
   result, path = evaluate.run(
       model_dir, "latest", dict(metrics=("fid",), num_samples=30,
                                 cache_dir=cache_dir),
       output=str(tmp_path / "eval.json"))
   assert set(result.metrics) == {"fid"} and os.path.exists(path)
+  assert result.settings["seed"] == 0
   assert "fid" in evaluate.format_table(result)
-  gin.clear_config()
   with pytest.raises(UserInputError, match="config.gin"):
     evaluate.run(str(tmp_path))
-  gin.clear_config()
   with pytest.raises(UserInputError, match="No checkpoint 7"):
     evaluate.run(model_dir, "7")
