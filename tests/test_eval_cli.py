@@ -1,4 +1,4 @@
-"""End to end: a tiny run evaluated during training and by `python -m tfgt.evaluate`."""
+"""End to end: a tiny run scored by the trainer and by `tfgt.evaluate`."""
 
 import json
 import os

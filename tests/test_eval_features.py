@@ -1,7 +1,6 @@
-"""Feature extractors: TF-Hub loading, Keras InceptionV3, the shipped classifier."""
+"""Feature extractors: TF-Hub, Keras InceptionV3, the shipped classifier."""
 
 import hashlib
-import os
 import shutil
 
 import keras

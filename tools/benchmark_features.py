@@ -1,7 +1,9 @@
 r"""Measures features per second of each feature extractor on this machine.
 
-    python tools/benchmark_features.py [--extractors=classifier,keras_inception,hub_inception] \
-        [--batch_size=64] [--num_batches=5] [--keras_weights=...] [--hub_handle=...]
+    python tools/benchmark_features.py \
+        [--extractors=classifier,keras_inception,hub_inception] \
+        [--batch_size=64] [--num_batches=5] \
+        [--keras_weights=...] [--hub_handle=...]
 
 Inputs are grey 32x32 images in [-1, 1] (what the Fashion-MNIST GANs make), so
 the timings include each extractor's own resizing (to 299x299x3 for

@@ -1,4 +1,4 @@
-r"""Trains the Fashion-MNIST classifier that tfgt ships as its offline evaluator.
+r"""Trains the Fashion-MNIST classifier that tfgt ships as offline evaluator.
 
     python tools/train_fashion_mnist_classifier.py \
         [--output_dir=tfgt/pretrained/fashion_mnist_classifier] [--epochs=5]

@@ -366,7 +366,7 @@ def fashion_mnist_classifier_model() -> keras.Model:
 
 @gin.configurable(allowlist=["weights"])
 class FashionMNISTClassifier(FeatureExtractor):
-  """The shipped Fashion-MNIST classifier; features = its 128-d penultimate layer.
+  """The shipped Fashion-MNIST classifier; features: its 128-d penultimate.
 
   Takes grey 32x32 images (Fashion-MNIST zero-padded from 28x28, as
   `tfgt.data.sources.fashion_mnist` makes them). 28x28 images are padded;
