@@ -63,15 +63,33 @@ def read_info(path: str) -> tuple[base.SourceInfo, dict]:
                          g["channels"]), spec
 
 
+# Loaded sources by (checkpoint file, its modification time), with the
+# strategy whose scope created their variables. Methods only read the source
+# models, so a process that builds several targets from one source under one
+# strategy (benchmark, tests, tools) loads and builds it once.
+_LOADED: dict[tuple, tuple[tf.distribute.Strategy, SourceModel]] = {}
+_MAX_LOADED = 2
+
+
 def load(path: str, checkpoint: str | int = "latest") -> SourceModel:
-  """Loads the generator and discriminator of a bundle."""
+  """Loads the generator and discriminator of a bundle (read-only use)."""
   directory = _directory(path)
+  ckpt = bundle.checkpoint_path(directory, checkpoint)
+  key = (os.path.realpath(ckpt), os.path.getmtime(ckpt + ".index"))
+  strategy = tf.distribute.get_strategy()
+  if key in _LOADED and _LOADED[key][0] is strategy:
+    return _LOADED[key][1]
   generator, discriminator, spec = bundle.load(directory, checkpoint,
                                                with_discriminator=True)
   logging.info("Source model %s (%s checkpoint): %d classes.", directory,
                checkpoint, len(spec["class_names"]))
-  return SourceModel(generator, discriminator, list(spec["class_names"]),
-                     directory)
+  model = SourceModel(generator, discriminator, list(spec["class_names"]),
+                      directory)
+  _LOADED.pop(key, None)
+  if len(_LOADED) >= _MAX_LOADED:
+    _LOADED.pop(next(iter(_LOADED)))
+  _LOADED[key] = (strategy, model)
+  return model
 
 
 def relative_path(variable) -> str:

@@ -1,0 +1,310 @@
+"""Transfer methods, their configs and the transfer benchmark, at tiny size.
+
+A tiny source bundle stands in for the shipped Fashion-MNIST model: a random
+8-class BigGAN (ch=4) whose classes differ. The full trainer runs once for
+cGANTransfer (through tools/benchmark_transfer.py) and once for its
+fine-tuning stage; every other config trains two steps in a short loop.
+"""
+
+import glob
+import importlib.util
+import json
+import os
+
+import gin
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import REPO, TINY
+from tfgt import losses
+from tfgt import train as train_lib
+from tfgt.data import pipeline
+from tfgt.data import sources
+from tfgt.errors import UserInputError
+from tfgt.methods import base
+from tfgt.methods import cgantransfer
+from tfgt.methods import source as source_lib
+from tfgt.models import biggan
+from tfgt.models import bundle
+
+DIM_Z = 16
+FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
+# Configs of other features in the same folder.
+NOT_TRANSFER = ("base.gin", "pretrain_biggan.gin", "eval.gin")
+# cgantransfer.gin and cgantransfer_ft.gin run in the full trainer below;
+# transfer_base.gin is included by the others and names no method.
+
+
+def _write_source(directory, num_classes, names, seed=0, **kwargs):
+  keras.utils.set_random_seed(seed)
+  g = biggan.BigGANGenerator(num_classes, ch=4, dim_z=kwargs.pop("dim_z",
+                                                                 DIM_Z),
+                             **kwargs)
+  d = biggan.BigGANDiscriminator(num_classes, ch=4,
+                                 resolution=g.resolution, channels=g.channels)
+  biggan.build_models(g, d)
+  for v in g.variables:
+    if v.path.endswith(("gain_offset", "/shift")):
+      v.assign(tf.random.normal(v.shape, stddev=0.3))
+  bundle.BundleWriter(os.path.join(directory, "model"), g, d, names,
+                      "scratch").save(1)
+  return g
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tmp_path_factory):
+  """(bundle folder, its generator): Fashion-MNIST classes 0-7, 32x32x1."""
+  directory = str(tmp_path_factory.mktemp("source"))
+  g = _write_source(directory, 8, list(sources.FASHION_MNIST_CLASSES[:8]))
+  return directory, g
+
+
+@pytest.fixture(autouse=True)
+def in_repo(monkeypatch):
+  # Gin files include each other by paths relative to the repository.
+  monkeypatch.chdir(REPO)
+
+
+def _parse(files, params):
+  train_lib.parse_config(files, TINY + list(params))
+  return gin.query_parameter("train.method").scoped_configurable_fn()
+
+
+def _train_two_steps(method: base.Method) -> base.GANSetup:
+  """Builds the method's models on its data and takes two D and G steps."""
+  info = method.source_info()
+  images, labels, selection = pipeline.load_training_data(
+      resolution=info.resolution, channels=info.channels,
+      label_offset=len(info.class_names))
+  setup = method.build(info.class_names + selection.names)
+  g, d = setup.generator, setup.discriminator
+  frozen = [v for v in g.variables
+            if id(v) not in {id(w) for w in setup.g_variables}]
+  frozen_before = [v.numpy() for v in frozen]
+  trained_before = [v.numpy() for v in setup.g_variables]
+  g_opt, d_opt = keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2)
+  pick = np.random.RandomState(0).choice(len(images), 8, replace=False)
+  real = pipeline.to_float(images[pick])
+  y = tf.constant(labels[pick])
+  for step in range(2):
+    z = tf.random.normal([8, g.dim_z], seed=step)
+    with tf.GradientTape() as tape:
+      fake = g((z, y), training=True)
+      d_loss = tf.reduce_mean(losses.discriminator_loss(
+          d((real, y), training=True), d((fake, y), training=True)))
+    d_opt.apply_gradients(zip(tape.gradient(d_loss, setup.d_variables),
+                              setup.d_variables))
+    with tf.GradientTape() as tape:
+      g_loss = tf.reduce_mean(losses.generator_loss(
+          d((g((z, y), training=True), y), training=True)))
+      if setup.extra_g_loss is not None:
+        g_loss += setup.extra_g_loss()
+    grads = tape.gradient(g_loss, setup.g_variables)
+    for v, grad in zip(setup.g_variables, grads):
+      assert grad is not None, f"no gradient for {v.path}"
+    g_opt.apply_gradients(zip(grads, setup.g_variables))
+  assert np.isfinite(float(g_loss)) and np.isfinite(float(d_loss))
+  for before, v in zip(trained_before, setup.g_variables):
+    assert not np.array_equal(before, v.numpy()), f"{v.path} did not train"
+  if isinstance(g, cgantransfer.KnowledgeTransferGenerator) and (
+      not g.train_backbone):
+    for before, v in zip(frozen_before, frozen):
+      np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
+  folded = setup.fold(g)
+  assert type(folded) is biggan.BigGANGenerator  # pylint: disable=unidiomatic-typecheck
+  assert folded.num_classes == len(setup.class_names)
+  samples = folded((tf.random.normal([2, g.dim_z]), y[:2]), training=False)
+  assert np.all(np.isfinite(samples))
+  return setup
+
+
+def _fashion_mnist_configs():
+  paths = sorted(glob.glob(os.path.join(FM_DIR, "*.gin")) +
+                 glob.glob(os.path.join(FM_DIR, "ablations", "*.gin")))
+  return [os.path.relpath(p, REPO) for p in paths
+          if os.path.basename(p) not in NOT_TRANSFER and
+          not p.endswith(("cgantransfer.gin", "cgantransfer_ft.gin",
+                          "transfer_base.gin"))]
+
+
+def _expected(setup: base.GANSetup, config: str) -> None:
+  """What each config is about, checked on its built models."""
+  name = os.path.basename(config)
+  paths = [v.path for v in setup.g_variables]
+  g = setup.generator
+  if name in ("cgantransfer.gin", "no_l1.gin", "no_l2.gin",
+              "no_regularizers.gin"):
+    assert any("prior" in p for p in paths)
+    assert any("residual" in p for p in paths)
+    assert (setup.extra_g_loss is None) == (name == "no_regularizers.gin")
+  elif name.startswith("frozen_prior"):
+    assert not any("prior" in p for p in paths)
+    assert any("residual" in p for p in paths) == ("no_residual" not in name)
+  elif name == "tunable_prior_no_residual.gin":
+    assert any("prior" in p for p in paths)
+    assert not any("residual" in p for p in paths)
+  elif name == "shared_scores_no_residual.gin":
+    assert sum("scores" in p for p in paths) == 2
+  elif name == "bsa.gin":
+    assert paths and all("independent" in p for p in paths)
+  elif name in ("transfergan.gin", "scratch.gin"):
+    assert len(setup.d_variables) == len(setup.discriminator.trainable_variables)
+    assert len(setup.g_variables) == len(g.trainable_variables)
+  elif name == "freezed.gin":
+    frozen = {id(v) for b in setup.discriminator.blocks[:2]
+              for v in b.variables}
+    assert frozen and not frozen & {id(v) for v in setup.d_variables}
+  else:
+    raise AssertionError(f"No expectation for {config}.")
+  if name != "scratch.gin":
+    assert setup.class_names[-2:] == ["Bag", "Ankle boot"]
+    assert len(setup.class_names) == 10
+
+
+@pytest.mark.parametrize("config", _fashion_mnist_configs())
+def test_fashion_mnist_config_trains_two_steps(config, tiny_source):
+  method = _parse([config], [f"SOURCE = '{tiny_source[0]}'",
+                             "IMAGES_PER_CLASS = 10"])
+  setup = _train_two_steps(method)
+  _expected(setup, config)
+
+
+def test_fine_tune_config_needs_a_first_stage(tiny_source):
+  with pytest.raises(UserInputError, match="STAGE1_DIR"):
+    _parse([os.path.join(FM_DIR, "cgantransfer_ft.gin")],
+           [f"SOURCE = '{tiny_source[0]}'"])
+
+
+def test_missing_pretrained_source_is_explained():
+  method = cgantransfer.CGANTransfer(source="pretrained:no_such_model")
+  with pytest.raises(UserInputError, match="not installed"):
+    method.source_info()
+
+
+def test_copy_weights_grows_class_tables(tiny_source):
+  _, src = tiny_source
+  target = biggan.BigGANGenerator(10, **src.ctor_kwargs)
+  biggan.build_models(target)
+  assert not source_lib.copy_weights(src, target, 8, new_rows="mean")
+  table = target.block0.bn1.gain_offset.numpy()
+  np.testing.assert_array_equal(table[:8], src.block0.bn1.gain_offset.numpy())
+  np.testing.assert_allclose(
+      table[8:], np.tile(table[:8].mean(0, keepdims=True), [2, 1]), rtol=1e-6)
+  wrong = biggan.BigGANGenerator(10, **dict(src.ctor_kwargs, ch=8))
+  biggan.build_models(wrong)
+  with pytest.raises(ValueError, match="Cannot carry"):
+    source_lib.copy_weights(src, wrong, 8)
+
+
+# ------------------------------------------------------------ full trainer
+def _load_tool(name):
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(REPO, "tools", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(tiny_source, tmp_path_factory):
+  """tools/benchmark_transfer.py at tiny size: cGANTransfer, 10 images per
+  class, 3 steps, the real evaluator on the test split."""
+  module = _load_tool("benchmark_transfer")
+  out_dir = str(tmp_path_factory.mktemp("benchmark"))
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    gin.clear_config()
+    rows = module.run_benchmark(
+        out_dir, ["cgantransfer"], [10], num_steps=3,
+        eval_gin=[os.path.join("gin_configs", "fashion_mnist", "eval.gin")],
+        gin_params=TINY + [f"SOURCE = '{tiny_source[0]}'",
+                           "train.eval_every = 2",
+                           "Evaluator.split = 'test'",
+                           "Evaluator.num_samples = 40",
+                           "Evaluator.metrics = ['fid']"],
+        command="pytest")
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  return module, out_dir, rows
+
+
+def test_benchmark_writes_its_table(benchmark_run):
+  module, out_dir, rows = benchmark_run
+  (row,) = rows
+  assert row["method"] == "cgantransfer" and row["images_per_class"] == 10
+  assert row["num_steps"] == 3 and row["wall_time_s"] > 0
+  # FID at steps 2 and 3 (the end); the best of them is kept.
+  steps = [s for s, _ in row["fid_history"]]
+  assert steps == [2, 3]
+  # (TensorBoard keeps float32, best.json float64.)
+  best_step, best_fid = min(row["fid_history"], key=lambda sf: sf[1])
+  assert row["best_step"] == best_step
+  assert row["best_fid"] == pytest.approx(best_fid, rel=1e-6)
+  # Per new class: 6 BN layers x 2 (gain, shift) x (8 scores + C residual),
+  # plus the shared pseudo-classes 6 x 2 x 8 x C, divided by 2 classes.
+  channels = 4 * 4
+  assert row["g_class_specific"] == 6 * 2 * (8 + channels)
+  assert row["g_per_new_class"] == (6 * 2 * (8 + channels) +
+                                    6 * 2 * 8 * channels / 2)
+  with open(os.path.join(out_dir, "results.json")) as f:
+    assert json.load(f)[0]["best_fid"] == row["best_fid"]
+  with open(os.path.join(out_dir, "results.md")) as f:
+    text = f.read()
+  assert "| cgantransfer |" in text and "Command: `pytest`" in text
+  # A finished run is read back, not trained again.
+  gin.clear_config()
+  again = module.run_one("cgantransfer", 10, out_dir, 3, [],
+                         TINY + ["SOURCE = 'unused'"])
+  assert again["wall_time_s"] == row["wall_time_s"]
+
+
+def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):
+  _, out_dir, rows = benchmark_run
+  _, src = tiny_source
+  generator, _, spec = bundle.load(rows[0]["model_dir"])
+  assert spec["method"] == "cgantransfer"
+  assert spec["class_names"][8:] == ["Bag", "Ankle boot"]
+  z = tf.random.normal([16, DIM_Z], seed=11)
+  old = tf.constant(list(range(8)) * 2)
+  np.testing.assert_array_equal(generator((z, old), training=False),
+                                src((z, old), training=False))
+  best, _, _ = bundle.load(rows[0]["model_dir"], checkpoint="best")
+  np.testing.assert_array_equal(best((z, old), training=False),
+                                src((z, old), training=False))
+  # The new classes did train: their rows left the old classes' mean.
+  table = generator.block0.bn1.gain_offset.numpy()
+  assert not np.allclose(table[8], table[:8].mean(0), atol=1e-6)
+  assert os.path.exists(os.path.join(rows[0]["model_dir"], "samples.png"))
+
+
+def test_fine_tune_stage_continues_a_run(benchmark_run, tiny_source):
+  _, _, rows = benchmark_run
+  stage1 = rows[0]["model_dir"]
+  method = _parse([os.path.join(FM_DIR, "cgantransfer_ft.gin")],
+                  [f"SOURCE = '{tiny_source[0]}'", f"STAGE1_DIR = '{stage1}'",
+                   "IMAGES_PER_CLASS = 10"])
+  assert method.name == "cgantransfer_ft"
+  with open(os.path.join(stage1, "model", "model.json")) as f:
+    class_names = json.load(f)["class_names"]
+  setup = method.build(class_names)
+  # Starts where stage 1 ended: its EMA generator's new classes.
+  stage1_g, _, _ = bundle.load(stage1)
+  z = tf.random.normal([4, DIM_Z], seed=12)
+  y = tf.constant([8, 9, 8, 9])
+  np.testing.assert_allclose(setup.fold(setup.generator)((z, y)),
+                             stage1_g((z, y)), atol=1e-6)
+  paths = [v.path for v in setup.g_variables]
+  assert not any("scores" in p or "prior" in p for p in paths)
+  assert any("residual" in p for p in paths)
+  assert any("conv1/kernel" in p for p in paths)
+  # The fine-tuning stage trains (the full trainer runs the same setup as
+  # stage 1, whose run is above).
+  gin.clear_config()
+  method = _parse([os.path.join(FM_DIR, "cgantransfer_ft.gin")],
+                  [f"SOURCE = '{tiny_source[0]}'", f"STAGE1_DIR = '{stage1}'",
+                   "IMAGES_PER_CLASS = 10"])
+  _train_two_steps(method)
