@@ -113,7 +113,7 @@ def _train_two_steps(method: base.Method) -> base.GANSetup:
     for before, v in zip(frozen_before, frozen):
       np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
   folded = setup.fold(g)
-  assert type(folded) is biggan.BigGANGenerator  # pylint: disable=unidiomatic-typecheck
+  assert type(folded).__name__ == "BigGANGenerator"
   assert folded.num_classes == len(setup.class_names)
   samples = folded((tf.random.normal([2, g.dim_z]), y[:2]), training=False)
   assert np.all(np.isfinite(samples))
@@ -150,7 +150,8 @@ def _expected(setup: base.GANSetup, config: str) -> None:
   elif name == "bsa.gin":
     assert paths and all("independent" in p for p in paths)
   elif name in ("transfergan.gin", "scratch.gin"):
-    assert len(setup.d_variables) == len(setup.discriminator.trainable_variables)
+    assert len(setup.d_variables) == len(
+        setup.discriminator.trainable_variables)
     assert len(setup.g_variables) == len(g.trainable_variables)
   elif name == "freezed.gin":
     frozen = {id(v) for b in setup.discriminator.blocks[:2]
@@ -308,3 +309,129 @@ def test_fine_tune_stage_continues_a_run(benchmark_run, tiny_source):
                   [f"SOURCE = '{tiny_source[0]}'", f"STAGE1_DIR = '{stage1}'",
                    "IMAGES_PER_CLASS = 10"])
   _train_two_steps(method)
+
+
+# ------------------------------------------------ RGB datasets (no data here)
+RGB_DIRS = ("cifar100", "animalface", "places365")
+# Included by the others; no method of their own.
+RGB_PARTS = ("base.gin", "transfer_base.gin", "ten_classes.gin")
+# Built at tiny width (the rest are parsed and their method constructed): one
+# per distinct code path, as 128 px models are slow to build.
+RGB_BUILT = ("cifar100/cgantransfer.gin", "cifar100/pretrain_biggan.gin",
+             "places365/cgantransfer.gin")
+
+
+@pytest.fixture(scope="module")
+def rgb_sources(tmp_path_factory):
+  """Tiny stand-ins: the CIFAR-100 80-class source (32 px, table) and an
+  ImageNet-like source (128 px, shared embedding, hierarchical z)."""
+  cifar = str(tmp_path_factory.mktemp("cifar_source"))
+  _write_source(cifar, 80, [f"class{i}" for i in range(80)], channels=3)
+  imagenet = str(tmp_path_factory.mktemp("imagenet_source"))
+  _write_source(imagenet, 6, [f"synset{i}" for i in range(6)], channels=3,
+                resolution=128, conditioning="shared_embedding",
+                hierarchical_z=True, dim_z=24, shared_dim=8,
+                attention_resolution=64)
+  return {"cifar100": cifar, "animalface": imagenet, "places365": imagenet}
+
+
+def _rgb_configs():
+  paths = []
+  for folder in RGB_DIRS:
+    paths += glob.glob(os.path.join(REPO, "gin_configs", folder, "**",
+                                    "*.gin"), recursive=True)
+  return sorted(os.path.relpath(p, REPO) for p in paths
+                if os.path.basename(p) not in RGB_PARTS)
+
+
+def test_rgb_configs_are_complete():
+  names = {os.path.relpath(p, "gin_configs") for p in _rgb_configs()}
+  for folder in ("animalface", "places365"):
+    assert {f"{folder}/cgantransfer.gin", f"{folder}/cgantransfer_ft.gin",
+            f"{folder}/bsa.gin"} <= names
+  assert {"cifar100/pretrain_biggan.gin", "cifar100/cgantransfer.gin",
+          "cifar100/bsa.gin", "cifar100/transfergan.gin",
+          "cifar100/scratch.gin"} <= names
+  assert len([n for n in names if n.startswith("places365/ablations/")]) == 7
+
+
+@pytest.mark.parametrize("config", _rgb_configs())
+def test_rgb_config_parses_and_builds(config, rgb_sources):
+  dataset = config.split(os.sep)[1]
+  params = [f"SOURCE = '{rgb_sources[dataset]}'"]
+  if config.endswith("_ft.gin"):
+    with pytest.raises(UserInputError, match="STAGE1_DIR"):
+      _parse([config], params)
+    return
+  method = _parse([config], params)
+  info = method.source_info()
+  assert (info.resolution, info.channels) == (
+      (32, 3) if dataset == "cifar100" else (128, 3))
+  data_source = gin.query_parameter("load_training_data.source")
+  if dataset == "cifar100":
+    assert data_source.selector == "tfds_dataset"
+    assert gin.query_parameter("tfds_dataset.name") == "cifar100"
+    part = "first" if "pretrain" in config else "rest"
+    assert gin.query_parameter("load_training_data.random_split") == (
+        80, 0, part)
+    assert gin.query_parameter("train.d_steps") == 4
+    assert gin.query_parameter("train.g_lr") == 2e-4
+  else:
+    assert data_source.selector == "image_folder"
+    assert gin.query_parameter("train.g_lr") == 1e-4
+    assert gin.query_parameter("train.d_lr") == 4e-4
+  if os.path.relpath(config, "gin_configs") not in RGB_BUILT:
+    return
+  if info.class_names:
+    names = info.class_names + ["new_a", "new_b"]
+  else:
+    names = [f"class{i}" for i in range(80 if "pretrain" in config else 20)]
+  setup = method.build(names)
+  g = setup.generator
+  if dataset != "cifar100":
+    # Hierarchical z: the noise-to-BN projections train too (paper 5.1).
+    paths = [v.path for v in setup.g_variables]
+    assert any("gain_projection/kernel" in p for p in paths)
+  folded = setup.fold(g)
+  assert folded.num_classes == len(names)
+  z = tf.random.normal([2, g.dim_z], seed=13)
+  y = tf.constant([0, len(names) - 1])
+  images = folded((z, y), training=False)
+  assert images.shape == (2, info.resolution, info.resolution, 3)
+  np.testing.assert_allclose(images, g((z, y), training=False), atol=1e-5)
+
+
+def test_cifar100_ten_classes_are_part_of_the_twenty():
+  _, rest = pipeline.split_classes(100, 80, 0)
+  train_lib.parse_config([os.path.join("gin_configs", "cifar100",
+                                       "cgantransfer.gin"),
+                          os.path.join("gin_configs", "cifar100",
+                                       "ten_classes.gin")], [])
+  assert gin.query_parameter("load_training_data.classes") == rest[:10]
+  assert gin.query_parameter("load_training_data.random_split") is None
+
+
+def test_plot_similarity_of_a_run(benchmark_run):
+  _, _, rows = benchmark_run
+  model_dir = rows[0]["model_dir"]
+  module = _load_tool("plot_similarity")
+  paths = module.plot(model_dir, samples=2)
+  for name in ("scores", "pseudo_classes", "layer_substitution"):
+    image = tf.io.decode_png(tf.io.read_file(paths[name])).numpy()
+    assert image.shape[0] > 100 and image.shape[1] > 100, name
+    assert image.std() > 0, name
+  assert glob.glob(os.path.join(model_dir, "similarity", "events",
+                                "*tfevents*"))
+  # The heatmaps show the trained EMA generator's scores.
+  generator, _ = module.load_run(model_dir)
+  with open(paths["scores_json"]) as f:
+    saved = json.load(f)
+  assert saved["new_classes"] == ["Bag", "Ankle boot"]
+  gain, _ = generator.score_tables()[3]
+  np.testing.assert_allclose(saved["scores"]["block1/bn2"]["gain"], gain,
+                             rtol=1e-6)
+  assert not np.allclose(gain, 1.0 / 8, atol=1e-7)
+  # A method without scores is refused with a clear message.
+  gin.clear_config()
+  with pytest.raises(UserInputError, match="not a training run"):
+    module.load_run(os.path.dirname(model_dir))

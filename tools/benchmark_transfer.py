@@ -175,9 +175,10 @@ def markdown(rows: list[dict], command: str) -> str:
     if ours and bsa and ours["best_fid"] is not None and bsa["best_fid"]:
       speedup = (bsa["best_step"] / ours["best_step"]
                  if ours["best_step"] else float("nan"))
+      verdict = "not worse" if ours["best_fid"] <= bsa["best_fid"] else "worse"
       lines.append(
           f"- {s}/class: cGANTransfer FID {ours['best_fid']:.2f} vs BSA "
-          f"{bsa['best_fid']:.2f} ({'not worse' if ours['best_fid'] <= bsa['best_fid'] else 'worse'}); "
+          f"{bsa['best_fid']:.2f} ({verdict}); "
           f"best iteration {ours['best_step']} vs {bsa['best_step']} "
           f"({speedup:.1f}x; the paper reports >= 3x).")
     scratch = by_key.get(("scratch", s))
@@ -213,19 +214,24 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out_dir", "runs/benchmark_transfer",
-                    "Where the runs and results go.")
-flags.DEFINE_list("methods", list(DEFAULT_METHODS),
-                  f"Config stems under {CONFIG_DIR} (or .gin paths).")
-flags.DEFINE_list("images_per_class", [str(s) for s in DEFAULT_SIZES],
-                  "Images per target class.")
-flags.DEFINE_integer("num_steps", None,
-                     "Overrides train.num_steps of every config.")
-flags.DEFINE_multi_string("eval_gin", [os.path.join(CONFIG_DIR, "eval.gin")],
-                          "Gin files binding train.evaluator (empty: none).")
-flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings.")
-flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many "
-                     "logical devices.")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  flags.DEFINE_string("out_dir", "runs/benchmark_transfer",
+                      "Where the runs and results go.")
+  flags.DEFINE_list("methods", list(DEFAULT_METHODS),
+                    f"Config stems under {CONFIG_DIR} (or .gin paths).")
+  flags.DEFINE_list("images_per_class", [str(s) for s in DEFAULT_SIZES],
+                    "Images per target class.")
+  flags.DEFINE_integer("num_steps", None,
+                       "Overrides train.num_steps of every config.")
+  flags.DEFINE_multi_string("eval_gin", [os.path.join(CONFIG_DIR, "eval.gin")],
+                            "Gin files binding train.evaluator (empty: none).")
+  flags.DEFINE_multi_string("gin_param", [], "Extra gin bindings.")
+  flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many "
+                       "logical devices.")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -244,4 +250,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

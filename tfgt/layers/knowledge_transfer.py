@@ -39,19 +39,20 @@ RESIDUAL_MODES = ("zeros", "random", "none")
 ROW_INITS = ("mean", "zeros")
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
   if value not in choices:
     raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
 
 
-def _score_initializer(kind: str, num_old: int) -> keras.initializers.Initializer:
+def _score_initializer(kind: str,
+                       num_old: int) -> keras.initializers.Initializer:
   """1/N everywhere (a new class starts at the old classes' mean) or random.
 
   "random" draws U(0, 2/N): the same mean as "uniform", but every new class
   starts from a different mixture (the official code starts from random
   scores too).
   """
-  _check_choice("score_init", kind, SCORE_INITS)
+  check_choice("score_init", kind, SCORE_INITS)
   if kind == "uniform":
     return keras.initializers.Constant(1.0 / num_old)
   return keras.initializers.RandomUniform(0.0, 2.0 / num_old)
@@ -72,7 +73,7 @@ class SimilarityScores(keras.layers.Layer):
                score_init: str = "uniform", score_bias: bool = False,
                **kwargs):
     super().__init__(**kwargs)
-    _check_choice("score_init", score_init, SCORE_INITS)
+    check_choice("score_init", score_init, SCORE_INITS)
     self.num_old_classes = num_old_classes
     self.num_new_classes = num_new_classes
     self.score_init = score_init
@@ -115,7 +116,8 @@ class KnowledgePropagation(keras.layers.Layer):
 
   One instance per conditional BN layer. `new_rows()` returns
   (gain_offset [M, C], shift [M, C]):
-    gain_offset = S_gain @ P_gain + r_gain,  shift = S_shift @ P_shift + r_shift.
+    gain_offset = S_gain @ P_gain + r_gain,
+    shift = S_shift @ P_shift + r_shift.
 
   Variables: `prior_gain_offset`, `prior_shift` [N, C] (pseudo-classes; set
   from the old rows by `reset_prior` once the source weights are loaded),
@@ -142,7 +144,7 @@ class KnowledgePropagation(keras.layers.Layer):
                score_bias: bool = False,
                shared_scores: SimilarityScores | None = None, **kwargs):
     super().__init__(**kwargs)
-    _check_choice("residual", residual, RESIDUAL_MODES)
+    check_choice("residual", residual, RESIDUAL_MODES)
     if num_old_classes < 1 or num_new_classes < 1:
       raise ValueError("Knowledge propagation needs at least one old and one "
                        f"new class, got N={num_old_classes}, "
@@ -262,7 +264,7 @@ class IndependentRows(keras.layers.Layer):
 
 def initial_rows(old_rows: tf.Tensor, num_new: int, kind: str) -> tf.Tensor:
   """Initial new-class rows [M, C] from old rows [N, C]: their mean or 0."""
-  _check_choice("row init", kind, ROW_INITS)
+  check_choice("row init", kind, ROW_INITS)
   if kind == "zeros":
     return tf.zeros([num_new, old_rows.shape[-1]])
   return tf.tile(tf.reduce_mean(old_rows, axis=0, keepdims=True), [num_new, 1])
@@ -389,5 +391,6 @@ class KnowledgeTransferProjectedBN(batch_norm.ProjectedConditionalBatchNorm):
             tf.matmul(new_weights, new_gain))
     bias = (self.shift_projection(source_cond, training=training) +
             tf.matmul(new_weights, new_shift))
-    gain = 1.0 + batch_norm._broadcast(gain, rank)  # pylint: disable=protected-access
-    return x * gain + batch_norm._broadcast(bias, rank)  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    gain = 1.0 + batch_norm._broadcast(gain, rank)
+    return x * gain + batch_norm._broadcast(bias, rank)

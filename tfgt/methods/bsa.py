@@ -39,7 +39,7 @@ class BSA(source_lib.TransferMethod):
                tune_noise_projection: bool | None = None,
                d_new_rows: str = "random"):
     super().__init__(source, checkpoint)
-    kt._check_choice("row_init", row_init, kt.ROW_INITS)  # pylint: disable=protected-access
+    kt.check_choice("row_init", row_init, kt.ROW_INITS)
     self.row_init = row_init
     self.tune_noise_projection = tune_noise_projection
     self.d_new_rows = d_new_rows

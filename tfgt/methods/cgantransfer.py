@@ -55,7 +55,7 @@ def _replace_sublayer(parent: keras.layers.Layer, attr: str,
   old = getattr(parent, attr)
   if old.built:
     raise ValueError(f"{old.name} is already built.")
-  parent._tracker.untrack(old)  # pylint: disable=protected-access
+  parent._tracker.untrack(old)
   setattr(parent, attr, layer)
 
 
@@ -422,8 +422,8 @@ class CGANTransfer(source_lib.TransferMethod):
                fine_tune: bool = False, init_from: str | None = None,
                d_new_rows: str = "random"):
     super().__init__(source, checkpoint)
-    kt._check_choice("score_init", score_init, kt.SCORE_INITS)  # pylint: disable=protected-access
-    kt._check_choice("residual", residual, kt.RESIDUAL_MODES)  # pylint: disable=protected-access
+    kt.check_choice("score_init", score_init, kt.SCORE_INITS)
+    kt.check_choice("residual", residual, kt.RESIDUAL_MODES)
     if lambda_scores < 0 or lambda_residuals < 0:
       raise UserInputError("lambda_scores and lambda_residuals must be >= 0.")
     if fine_tune and not init_from:
