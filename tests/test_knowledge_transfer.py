@@ -294,3 +294,15 @@ def test_wrong_source_is_refused():
   g = cgantransfer.KnowledgeTransferGenerator(N + 1, M, **src.ctor_kwargs)
   with pytest.raises(ValueError, match="does not match"):
     g.load_source(src)
+
+
+@pytest.mark.parametrize("shape", [(5, 9), (9, 5)])
+def test_fold_spectral_vector_gives_unit_gain(shape):
+  rng = np.random.RandomState(0)
+  matrix = rng.normal(size=shape)
+  matrix /= np.linalg.svd(matrix, compute_uv=False)[0] / 1.3  # top = 1.3
+  u = cgantransfer._unit_vector_with_unit_gain(matrix)  # pylint: disable=protected-access
+  np.testing.assert_allclose(np.linalg.norm(u), 1.0, rtol=1e-12)
+  np.testing.assert_allclose(np.linalg.norm(matrix @ u), 1.0, rtol=1e-12)
+  with pytest.raises(ValueError, match="Cannot fold"):
+    cgantransfer._unit_vector_with_unit_gain(matrix / 2.0)  # pylint: disable=protected-access

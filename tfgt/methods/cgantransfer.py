@@ -263,18 +263,27 @@ def _unit_vector_with_unit_gain(matrix: np.ndarray) -> np.ndarray:
   """A unit vector u [cols] with ||matrix @ u|| = 1, as float64.
 
   Exists when the smallest singular value (0 if cols > rows) is <= 1 <= the
-  largest; rotates from the top right singular vector towards the bottom one.
+  largest; rotates from the top right singular vector towards the bottom one
+  (a null vector when cols > rows), which stay orthogonal under the matrix.
   """
-  _, s, vt = np.linalg.svd(matrix.astype(np.float64), full_matrices=True)
-  top = s[0]
-  bottom = s[-1] if matrix.shape[1] <= matrix.shape[0] else 0.0
+  matrix = matrix.astype(np.float64)
+  _, s, vt = np.linalg.svd(matrix, full_matrices=False)
+  top_vector, top = vt[0], s[0]
+  if matrix.shape[1] > matrix.shape[0]:
+    # A null vector: the longest column of the projector onto the null space
+    # (its diagonal sums to cols - rows > 0, so that column is not tiny).
+    projector = np.eye(matrix.shape[1]) - vt.T @ vt
+    null = projector[:, np.argmax(np.diag(projector))]
+    bottom_vector, bottom = null / np.linalg.norm(null), 0.0
+  else:
+    bottom_vector, bottom = vt[-1], s[-1]
   if not bottom <= 1.0 <= top:
     raise ValueError(f"Cannot fold: singular values in [{bottom}, {top}] do "
                      "not include 1.")
   if top == bottom:
-    return vt[0]
+    return top_vector
   sin2 = (top**2 - 1.0) / (top**2 - bottom**2)
-  return np.sqrt(1.0 - sin2) * vt[0] + np.sqrt(sin2) * vt[-1]
+  return np.sqrt(1.0 - sin2) * top_vector + np.sqrt(sin2) * bottom_vector
 
 
 def fold_generator(generator: KnowledgeTransferGenerator,
