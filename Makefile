@@ -17,8 +17,8 @@ demo: setup
 test:
 	bash tools/setup.sh --bazel
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m pytest
-	bazel build //... && bazel shutdown
+	bazel build //...; status=$$?; bazel shutdown; exit $$status
 
 bazel-test:
 	bash tools/setup.sh --bazel
-	bazel test //... ; status=$$?; bazel shutdown; exit $$status
+	bash tools/bazel_test.sh
