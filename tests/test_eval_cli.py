@@ -94,3 +94,26 @@ def test_evaluate_in_process_and_bad_input(tiny_run, tmp_path):
     evaluate.run(str(tmp_path))
   with pytest.raises(UserInputError, match="No checkpoint 7"):
     evaluate.run(model_dir, "7")
+
+
+def test_evaluate_a_bare_bundle(tiny_run, tmp_path):
+  model_dir, cache_dir = tiny_run
+  bundle_dir = os.path.join(model_dir, "model")  # no config.gin here
+  with pytest.raises(UserInputError, match="without the config.gin"):
+    evaluate.run(bundle_dir)
+  data = [f"fashion_mnist.data_dir = '{FASHION_MNIST_DIR}'",
+          "load_training_data.source = @fashion_mnist",
+          "load_training_data.split = 'test'",
+          # A training config's own bindings are accepted and ignored.
+          "train.num_steps = 5"]
+  overrides = dict(metrics=("fid",), num_samples=20, cache_dir=cache_dir)
+  result, _ = evaluate.run(
+      bundle_dir, "latest", overrides,
+      gin_params=data + ["load_training_data.classes = [8, 9]"],
+      output=str(tmp_path / "bundle.json"))
+  assert result.settings["classes"] == ["Bag", "Ankle boot"]
+  # Data whose classes are not the model's is refused before sampling.
+  with pytest.raises(UserInputError, match="do not match"):
+    evaluate.run(bundle_dir, "latest", overrides,
+                 gin_params=data + ["load_training_data.classes = [7, 9]"],
+                 output=str(tmp_path / "wrong.json"))

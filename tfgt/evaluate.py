@@ -4,6 +4,10 @@ r"""Scores a trained generator: FID, KID, mFID, KMMD, precision/recall/...
         [--metrics=fid,kid,mfid,kmmd,prdc] [--num_samples=10000] \
         [--gin_file=gin_configs/fashion_mnist/eval.gin] [--gin_param=...]
 
+    # A shipped bundle has no run config: give the data config it trained on.
+    python -m tfgt.evaluate --model_dir=pretrained:fashion_mnist_biggan \
+        --gin_file=gin_configs/fashion_mnist/pretrain_biggan.gin --output=x.json
+
 Reads the run's `config.gin` (data source and its settings) and
 `classes.json` (the classes it trained and their model ids), loads the
 generator of the chosen checkpoint from the run's bundle (`model/`, or
@@ -146,33 +150,66 @@ def run(model_dir: str, checkpoint: str = "auto",
         overrides: dict | None = None, gin_files: Sequence[str] = (),
         gin_params: Sequence[str] = (), output: str | None = None
         ) -> tuple[evaluator_lib.EvalResult, str]:
-  """Evaluates a run; returns the result and the JSON path written.
+  """Evaluates a run or bundle; returns the result and the JSON path written.
+
+  Args:
+    model_dir: a training run's folder (with config.gin and classes.json),
+      or a bare bundle folder / "pretrained:NAME", whose data `gin_files` or
+      `gin_params` must then describe.
+    checkpoint: "auto", "best", "latest" or a step number.
+    overrides: Evaluator arguments that win over all gin bindings (None values
+      are ignored).
+    gin_files: gin files parsed after the run's config.gin.
+    gin_params: gin bindings parsed last.
+    output: JSON path; default `<checkpoint>.eval.json`.
 
   The gin config is replaced by the run's config.gin, then `gin_files` and
-  `gin_params`; `overrides` are Evaluator arguments that win over all of
-  them (None values are ignored).
+  `gin_params`.
   """
-  if not os.path.isdir(model_dir):
+  directory = bundle.resolve_directory(model_dir)
+  if not os.path.isdir(directory):
     raise UserInputError(f"--model_dir {model_dir} does not exist.")
   gin.clear_config()
-  selection = read_run(model_dir)
+  if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
+    selection = read_run(model_dir)
+  elif os.path.exists(os.path.join(directory, bundle.SPEC_FILE)):
+    # A bare bundle (e.g. pretrained:NAME) carries no data config: the gin
+    # files must name the data, and the classes are selected as the trainer
+    # does, then checked against the bundle's class names.
+    if not gin_files and not gin_params:
+      raise UserInputError(
+          f"{model_dir} is a model bundle without the config.gin of its "
+          "training run: name its data with --gin_file/--gin_param, e.g. "
+          "--gin_file=gin_configs/fashion_mnist/pretrain_biggan.gin for "
+          "pretrained:fashion_mnist_biggan.")
+    selection = None
+  else:
+    read_run(model_dir)  # Raises the error that names the missing files.
   for path in gin_files:
     if not os.path.exists(path):
       raise UserInputError(f"Gin file {path} does not exist.")
-  gin.parse_config_files_and_bindings(list(gin_files), list(gin_params))
+  # Training configs may be given as they are: their train.* bindings are
+  # not for this command.
+  gin.parse_config_files_and_bindings(list(gin_files), list(gin_params),
+                                      skip_unknown=["train"])
   directory, prefix = resolve_checkpoint(model_dir, checkpoint)
   step = int(os.path.basename(prefix).rsplit("-", 1)[-1])
   generator, _, spec = bundle.load(directory, step)
   evaluator = evaluator_lib.Evaluator(
       **{k: v for k, v in (overrides or {}).items() if v is not None})
-  result = evaluator.evaluate(generator, selection)
+  result = evaluator.evaluate(generator, selection,
+                              class_names=spec["class_names"])
   result.settings.update(model_dir=os.path.abspath(model_dir),
                          checkpoint=prefix,
                          generator_classes=spec["class_names"])
   path = output or prefix + ".eval.json"
-  with open(path, "w") as f:
-    json.dump(dict(metrics=result.metrics, per_class=result.per_class,
-                   settings=result.settings), f, indent=2)
+  try:
+    with open(path, "w") as f:
+      json.dump(dict(metrics=result.metrics, per_class=result.per_class,
+                     settings=result.settings), f, indent=2)
+  except OSError as e:
+    raise UserInputError(f"Cannot write the results to {path} ({e}); choose "
+                         "another file with --output.") from e
   return result, path
 
 

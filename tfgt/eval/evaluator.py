@@ -298,14 +298,17 @@ class Evaluator:
     return out
 
   def evaluate(self, generator,
-               selection: pipeline.ClassSelection | None = None
-               ) -> EvalResult:
+               selection: pipeline.ClassSelection | None = None,
+               class_names: Sequence[str] | None = None) -> EvalResult:
     """Computes the configured metrics for `generator`.
 
     Args:
       generator: plain class-conditional generator (see the class docstring).
       selection: classes to evaluate (from classes.json); None derives them
         from the gin data configuration, as the trainer does.
+      class_names: the generator's class names (a bundle's model.json), if
+        known; the evaluated classes must carry the same names at their model
+        ids, which catches a data config that does not match the model.
     """
     for attr in ("num_classes", "dim_z", "resolution", "channels"):
       if not hasattr(generator, attr):
@@ -315,6 +318,13 @@ class Evaluator:
     ref = self.reference(generator.resolution, generator.channels,
                          generator.num_classes, selection)
     class_ids = ref.class_ids()
+    if class_names is not None:
+      have = [class_names[c] for c in class_ids]
+      if have != list(ref.selection.names):
+        raise UserInputError(
+            f"The data's classes {list(ref.selection.names)} do not match the "
+            f"generator's classes {have} at model ids {class_ids}: evaluate "
+            "the model with the data configuration it was trained with.")
     real_counts = [int(np.sum(ref.model_ids == c)) for c in class_ids]
     if self.num_samples is None:
       counts = real_counts
