@@ -44,6 +44,7 @@ from tfgt.methods import base
 from tfgt.models import bundle
 
 # Make every configurable of the library known to gin before parsing.
+import tfgt.eval  # pylint: disable=unused-import
 import tfgt.methods  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
@@ -426,7 +427,7 @@ def train(model_dir: str,
     signal.signal(signal.SIGTERM, previous_handler)
   if current != last_saved or not manager.latest_checkpoint:
     save(current)
-  if evaluator is not None:
+  if evaluator is not None and not (eval_every and current % eval_every == 0):
     evaluate(current)
   picture = write_grid(current)
   image_utils.save_png(picture, os.path.join(model_dir, "samples.png"))
