@@ -153,3 +153,13 @@ def test_sigterm_saves_and_the_same_command_resumes(tmp_path):
   assert f"Resumed from {saved} at step {step}" in result.stderr
   assert tf.train.latest_checkpoint(str(model_dir)).endswith(
       f"ckpt-{step + 1}")
+
+
+def test_xla_with_several_replicas_is_refused(tmp_path):
+  cpus = tf.config.list_logical_devices("CPU")
+  two = tf.distribute.MirroredStrategy(
+      [d.name for d in cpus],
+      cross_device_ops=tf.distribute.ReductionToOneDevice())
+  with pytest.raises(UserInputError, match="use_xla=True needs a single"):
+    _run(tmp_path / "xla", 1, ["train.use_xla = True"], strategy=two)
+  assert not (tmp_path / "xla").exists()

@@ -178,6 +178,12 @@ def train(model_dir: str,
   if batch_size % replicas:
     raise UserInputError(f"train.batch_size={batch_size} does not split over "
                          f"{replicas} replicas.")
+  if use_xla and replicas > 1:
+    # The synchronised batch norm all-reduces inside the replica step, and
+    # collectives inside an XLA cluster hang on a multi-device CPU strategy.
+    raise UserInputError(
+        f"train.use_xla=True needs a single replica, the strategy has "
+        f"{replicas}. Set train.use_xla=False or train on one device.")
   os.makedirs(model_dir, exist_ok=True)
   # Seeds Python, NumPy, TensorFlow and Keras' initialisers, so that the
   # initial weights do not depend on the strategy.
