@@ -1,7 +1,7 @@
 r"""Images per second of the TF Serving export against the in-process generator.
 
     python tools/benchmark_export.py \
-        --model_dir=/work/pretrain/fashion_mnist_biggan [--checkpoint=latest] \
+        --model_dir=pretrained:fashion_mnist_biggan [--checkpoint=latest] \
         [--batch_sizes=1,64] [--rounds=5] [--seconds=1]
 
 Exports the model's generator (tfgt.export) to a temporary folder, loads it
