@@ -1,5 +1,8 @@
 """Knowledge-transfer BN layers and the transfer generator (cGANTransfer)."""
 
+# The folding helpers are tested directly.
+# pylint: disable=protected-access
+
 import functools
 
 import numpy as np
@@ -166,7 +169,7 @@ def test_shared_scores_are_one_set_for_all_layers():
   # EMA pairing of the trainer works on the clone (each variable once).
   ema = g.clone()
   biggan.build_models(ema)
-  pairs = train_lib._pair_variables(ema, g)  # pylint: disable=protected-access
+  pairs = train_lib._pair_variables(ema, g)
   assert len(pairs) == len(g.variables)
 
 
@@ -301,8 +304,23 @@ def test_fold_spectral_vector_gives_unit_gain(shape):
   rng = np.random.RandomState(0)
   matrix = rng.normal(size=shape)
   matrix /= np.linalg.svd(matrix, compute_uv=False)[0] / 1.3  # top = 1.3
-  u = cgantransfer._unit_vector_with_unit_gain(matrix)  # pylint: disable=protected-access
+  u = cgantransfer._unit_vector_with_unit_gain(matrix)
   np.testing.assert_allclose(np.linalg.norm(u), 1.0, rtol=1e-12)
   np.testing.assert_allclose(np.linalg.norm(matrix @ u), 1.0, rtol=1e-12)
   with pytest.raises(ValueError, match="Cannot fold"):
-    cgantransfer._unit_vector_with_unit_gain(matrix / 2.0)  # pylint: disable=protected-access
+    cgantransfer._unit_vector_with_unit_gain(matrix / 2.0)
+
+
+def test_fold_scales_new_embedding_when_rows_fill_the_spectrum():
+  # Source kernel [class rows; z rows] with singular values 1.2, 0.9, 0.5;
+  # the new rows alone would lift every singular value above 1.
+  w = np.concatenate([np.diag([1.2, 0.9, 0.5]), np.zeros([1, 3])], axis=0)
+  new = np.array([[0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
+  with pytest.raises(ValueError, match="Cannot fold"):
+    cgantransfer._unit_vector_with_unit_gain(
+        np.concatenate([w[:2], new, w[2:]]))
+  scale, vectors = cgantransfer._fold_projections({"k": (w, new)}, 2)
+  assert scale > 1
+  kernel = np.concatenate([w[:2], new / scale, w[2:]])
+  np.testing.assert_allclose(np.linalg.norm(kernel @ vectors["k"]), 1.0,
+                             rtol=1e-9)

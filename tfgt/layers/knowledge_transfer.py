@@ -32,6 +32,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfgt.errors import UserInputError
 from tfgt.layers import batch_norm
 
 SCORE_INITS = ("uniform", "random")
@@ -40,8 +41,9 @@ ROW_INITS = ("mean", "zeros")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+  """Options usually come from gin: a wrong one is a UserInputError."""
   if value not in choices:
-    raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
+    raise UserInputError(f"{name} must be one of {choices}, got {value!r}.")
 
 
 def _score_initializer(kind: str,

@@ -259,6 +259,13 @@ class KnowledgeTransferGenerator(biggan.BigGANGenerator):
     return [layer.new_classes.new_rows() for layer in self.transfer_layers()]
 
 
+# A gain this close to 1 is below float32 rounding of the folded layer.
+_UNIT_GAIN_TOLERANCE = 1e-6
+# Scales tried for the new classes' embedding coordinates (powers of two, so
+# that dividing the kernel rows by them is exact).
+_FOLD_SCALES = tuple(2.0**k for k in range(0, 31, 2))
+
+
 def _unit_vector_with_unit_gain(matrix: np.ndarray) -> np.ndarray:
   """A unit vector u [cols] with ||matrix @ u|| = 1, as float64.
 
@@ -277,6 +284,8 @@ def _unit_vector_with_unit_gain(matrix: np.ndarray) -> np.ndarray:
     bottom_vector, bottom = null / np.linalg.norm(null), 0.0
   else:
     bottom_vector, bottom = vt[-1], s[-1]
+  if bottom > 1.0 and bottom - 1.0 <= _UNIT_GAIN_TOLERANCE:
+    return bottom_vector
   if not bottom <= 1.0 <= top:
     raise ValueError(f"Cannot fold: singular values in [{bottom}, {top}] do "
                      "not include 1.")
@@ -284,6 +293,32 @@ def _unit_vector_with_unit_gain(matrix: np.ndarray) -> np.ndarray:
     return top_vector
   sin2 = (top**2 - 1.0) / (top**2 - bottom**2)
   return np.sqrt(1.0 - sin2) * top_vector + np.sqrt(sin2) * bottom_vector
+
+
+def _fold_projections(projections: dict, shared_dim: int
+                      ) -> tuple[float, dict]:
+  """The embedding scale and spectral-norm vectors of folded projections.
+
+  Each folded kernel is [W_class; rows / scale; W_z]. A unit spectral-norm
+  estimate needs a unit vector u with ||kernel @ u|| = 1, which exists when
+  the kernel's smallest singular value is at most 1. New-class rows can push
+  it above 1 (e.g. near-orthogonal source kernels); scaling the new classes'
+  embedding coordinates up and their kernel rows down keeps the product and
+  shrinks their effect on the spectrum.
+
+  Returns:
+    (scale, {kernel path: u [C]}).
+  """
+  error = None
+  for scale in _FOLD_SCALES:
+    try:
+      return scale, {
+          path: _unit_vector_with_unit_gain(np.concatenate(
+              [w[:shared_dim], new / scale, w[shared_dim:]], axis=0))
+          for path, (w, new) in projections.items()}
+    except ValueError as e:
+      error = e
+  raise ValueError(f"Cannot fold the shared-embedding generator: {error}")
 
 
 def fold_generator(generator: KnowledgeTransferGenerator,
@@ -296,11 +331,12 @@ def fold_generator(generator: KnowledgeTransferGenerator,
   Table conditioning: each conditional BN's tables hold the old rows then the
   combined new rows; images are identical to the unfolded generator's.
   Shared embedding: the embedding grows by M dimensions, one per new class
-  (old rows [e, 0], new class m [0, one-hot m]); each projection kernel gets
-  the new classes' rows between its class and z parts, and its stored
-  spectral-norm vector is chosen so that the estimated norm is 1, so the
-  layer applies the kernel as stored. Equal to the unfolded generator up to
-  float32 rounding.
+  (old rows [e, 0], new class m [0, s * one-hot m]); each projection kernel
+  gets the new classes' rows / s between its class and z parts, and its
+  stored spectral-norm vector is chosen so that the estimated norm is 1, so
+  the layer applies the kernel as stored (s = 1 unless that needs a larger
+  power of two, see `_fold_projections`). Equal to the unfolded generator up
+  to float32 rounding.
 
   Args:
     generator: the (EMA) transfer generator.
@@ -342,9 +378,18 @@ def fold_generator(generator: KnowledgeTransferGenerator,
   rows = dict(zip(generator.layer_names(), new_rows))
   shared_dim = generator.ctor_kwargs["shared_dim"]
   into_variables = source_lib.variables_by_path(into)
+  projections = {}  # kernel path -> (normalised kernel [D + z, C], rows [M, C])
+  if not table:
+    for bn_name, (gain, shift) in rows.items():
+      for sublayer, new in (("gain_projection", gain),
+                            ("shift_projection", shift)):
+        layer_name = f"{bn_name}/{sublayer}"
+        projections[layer_name + "/kernel"] = (spectral_norm.spectral_normalize(
+            value(layer_name + "/kernel"), value(layer_name + "/sn_u"), 0,
+            update_u=False).numpy(), np.asarray(new))
+    scale, vectors = _fold_projections(projections, shared_dim)
   for path, variable in into_variables.items():
     layer_name, _, leaf = path.rpartition("/")
-    bn_name, _, sublayer = layer_name.rpartition("/")
     if table and layer_name in rows and leaf in ("gain_offset", "shift"):
       new = rows[layer_name][0 if leaf == "gain_offset" else 1]
       variable.assign(tf.concat([value(path), new], axis=0))
@@ -352,19 +397,17 @@ def fold_generator(generator: KnowledgeTransferGenerator,
       old = value(path)
       variable.assign(tf.concat([
           tf.concat([old, tf.zeros([n, m])], axis=1),
-          tf.concat([tf.zeros([m, shared_dim]), tf.eye(m)], axis=1)], axis=0))
-    elif not table and bn_name in rows and sublayer.endswith("_projection"):
-      if leaf != "kernel":
-        continue  # The spectral-norm vector is set with its kernel.
-      normalized = spectral_norm.spectral_normalize(
-          value(path), value(layer_name + "/sn_u"), 0, update_u=False)
-      new = rows[bn_name][0 if sublayer == "gain_projection" else 1]
-      matrix = tf.concat([normalized[:shared_dim], new,
-                          normalized[shared_dim:]], axis=0)
-      variable.assign(matrix)
-      u = _unit_vector_with_unit_gain(matrix.numpy())
+          tf.concat([tf.zeros([m, shared_dim]), scale * tf.eye(m)], axis=1)],
+          axis=0))
+    elif path in projections:
+      normalized, new = projections[path]
+      variable.assign(np.concatenate(
+          [normalized[:shared_dim], new / scale, normalized[shared_dim:]],
+          axis=0))
       into_variables[layer_name + "/sn_u"].assign(
-          u[None, :].astype(np.float32))
+          vectors[path][None, :].astype(np.float32))
+    elif leaf == "sn_u" and layer_name + "/kernel" in projections:
+      continue  # Set with its kernel.
     else:
       variable.assign(value(path))
   return into
