@@ -163,3 +163,4 @@ def test_xla_with_several_replicas_is_refused(tmp_path):
   with pytest.raises(UserInputError, match="use_xla=True needs a single"):
     _run(tmp_path / "xla", 1, ["train.use_xla = True"], strategy=two)
   assert not (tmp_path / "xla").exists()
+

@@ -49,6 +49,6 @@ def r1_penalty(discriminator_fn: Callable[[tf.Tensor], tf.Tensor],
   """
   with tf.GradientTape() as tape:
     tape.watch(real_images)
-    logits = discriminator_fn(real_images)
-  grads = tape.gradient(tf.reduce_sum(logits), real_images)
+    total = tf.reduce_sum(discriminator_fn(real_images))
+  grads = tape.gradient(total, real_images)
   return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])

@@ -206,6 +206,7 @@ def train(model_dir: str,
     ema = setup.clone_generator()
     ema((tf.zeros([1, generator.dim_z]), tf.zeros([1], tf.int32)))
     ema_pairs = _pair_variables(ema, generator)
+    trained_paths = {v.path for v in setup.g_variables}
     for e, v in ema_pairs:
       e.assign(v)
     g_opt = keras.optimizers.Adam(g_lr, beta_1=beta1, beta_2=beta2)
@@ -324,7 +325,9 @@ def train(model_dir: str,
     g_loss = strategy.run(g_replica_step, args=(batch,))
     decay = tf.where(step < ema_start, 0.0, ema_decay)
     for e, v in ema_pairs:
-      if e.path.endswith("sn_u"):
+      # Frozen variables are copied: 0.999 * x + 0.001 * x is not always x in
+      # float32, and frozen weights must stay exactly the source's.
+      if e.path.endswith("sn_u") or v.path not in trained_paths:
         e.assign(v)
       else:
         e.assign(decay * e + (1.0 - decay) * v)
