@@ -413,7 +413,7 @@ def train(model_dir: str,
             "step %d/%d (%.0f%%)  %.2f steps/s  %.0f images/s  ETA %s  "
             "d_loss %.4f  g_loss %.4f", current, num_steps,
             100.0 * current / max(num_steps, 1), rate, rate * batch_size,
-            _format_eta((num_steps - current) / max(rate, 1e-9)),
+            _format_eta((num_steps - current) / rate) if rate else "--",
             metrics["d_loss"], metrics["g_loss"])
         window_start, window_steps = now, 0
       if sample_every and current % sample_every == 0:
