@@ -206,7 +206,6 @@ def train(model_dir: str,
     ema = setup.clone_generator()
     ema((tf.zeros([1, generator.dim_z]), tf.zeros([1], tf.int32)))
     ema_pairs = _pair_variables(ema, generator)
-    trained_paths = {v.path for v in setup.g_variables}
     for e, v in ema_pairs:
       e.assign(v)
     g_opt = keras.optimizers.Adam(g_lr, beta_1=beta1, beta_2=beta2)
@@ -323,14 +322,16 @@ def train(model_dir: str,
       batch = next(it)
       d_loss = strategy.run(d_replica_step, args=(batch,))
     g_loss = strategy.run(g_replica_step, args=(batch,))
-    decay = tf.where(step < ema_start, 0.0, ema_decay)
+    warming_up = step < ema_start
     for e, v in ema_pairs:
-      # Frozen variables are copied: 0.999 * x + 0.001 * x is not always x in
-      # float32, and frozen weights must stay exactly the source's.
-      if e.path.endswith("sn_u") or v.path not in trained_paths:
+      if e.path.endswith("sn_u"):
         e.assign(v)
       else:
-        e.assign(decay * e + (1.0 - decay) * v)
+        # e + (1 - decay) (v - e) leaves a value that did not change exactly
+        # as it is (decay * x + (1 - decay) * x need not be x in float32), so
+        # frozen weights stay bit-identical to the source's.
+        e.assign(tf.where(warming_up, tf.convert_to_tensor(v),
+                          e + (1.0 - ema_decay) * (v - e)))
     step.assign_add(1)
     return (strategy.reduce(tf.distribute.ReduceOp.SUM, d_loss, axis=None),
             strategy.reduce(tf.distribute.ReduceOp.SUM, g_loss, axis=None))
