@@ -45,23 +45,14 @@ class BSA(source_lib.TransferMethod):
     self.d_new_rows = d_new_rows
 
   def build(self, new_class_names: list[str]) -> base.GANSetup:
-    src, num_new = self.load_source(new_class_names)
-    num_old = len(src.class_names)
-    generator = cgantransfer.KnowledgeTransferGenerator(
-        num_old, num_new, "independent", train_backbone=False,
-        **src.generator.ctor_kwargs)
-    generator.load_source(src.generator, row_init=self.row_init)
-    discriminator = source_lib.extend_discriminator(
-        src.discriminator, num_old + num_new, self.d_new_rows)
+    generator, discriminator = cgantransfer.build_transfer_models(
+        self, new_class_names, "independent", self.d_new_rows,
+        row_init=self.row_init, train_backbone=False)
     g_variables = generator.transfer_variables()
-    tune_projection = self.tune_noise_projection
-    if tune_projection is None:
-      tune_projection = (generator.conditioning == "shared_embedding" and
-                         generator.hierarchical_z)
-    if tune_projection:
-      g_variables += generator.noise_projection_variables()
+    g_variables += cgantransfer.tuned_noise_projections(
+        generator, self.tune_noise_projection)
     logging.info("BSA: %d old + %d new classes, %d trainable G values.",
-                 num_old, num_new,
+                 generator.num_old_classes, generator.num_new_classes,
                  sum(int(np.prod(v.shape)) for v in g_variables))
     return cgantransfer.make_setup(generator, discriminator, g_variables,
                                    new_class_names)

@@ -322,8 +322,6 @@ def _fold_projections(projections: dict, shared_dim: int
 
 
 def fold_generator(generator: KnowledgeTransferGenerator,
-                   frozen_from: KnowledgeTransferGenerator | None = None,
-                   trained_paths: set[str] | None = None,
                    into: biggan.BigGANGenerator | None = None,
                    new_rows: list | None = None) -> biggan.BigGANGenerator:
   """The plain `BigGANGenerator` for N + M classes that draws the same images.
@@ -339,12 +337,9 @@ def fold_generator(generator: KnowledgeTransferGenerator,
   to float32 rounding.
 
   Args:
-    generator: the (EMA) transfer generator.
-    frozen_from: the generator whose values to use for variables that do not
-      train (not in `trained_paths`). The trainer's EMA moves frozen values by
-      float rounding; taking them from the trained generator, where they never
-      change, keeps old classes bit-identical to the source.
-    trained_paths: relative paths of the variables that train.
+    generator: the (EMA) transfer generator. The trainer's EMA update leaves
+      frozen values exactly as they are, so the old classes of the result are
+      bit-identical to the source's.
     into: a previous result to overwrite instead of building a new model.
     new_rows: per transfer layer (gain part, shift part), each [M', C], to use
       instead of the layers' own new rows (visualisations: pseudo-classes,
@@ -366,13 +361,8 @@ def fold_generator(generator: KnowledgeTransferGenerator,
   elif into.num_classes != n + m or into.ctor_kwargs != kwargs:
     raise ValueError("`into` has another architecture.")
   own = source_lib.variables_by_path(generator)
-  frozen = (source_lib.variables_by_path(frozen_from)
-            if frozen_from is not None else own)
-  trained_paths = trained_paths or set()
 
   def value(path: str) -> tf.Tensor:
-    if frozen_from is not None and path not in trained_paths:
-      return tf.convert_to_tensor(frozen[path])
     return tf.convert_to_tensor(own[path])
 
   rows = dict(zip(generator.layer_names(), new_rows))
@@ -413,20 +403,61 @@ def fold_generator(generator: KnowledgeTransferGenerator,
   return into
 
 
+def build_transfer_models(method: source_lib.TransferMethod,
+                          new_class_names: list[str], new_class_rows: str,
+                          d_new_rows: str, row_init: str = "mean",
+                          **generator_kwargs
+                          ) -> tuple[KnowledgeTransferGenerator,
+                                     biggan.BigGANDiscriminator]:
+  """The method's source as a transfer generator and an extended D.
+
+  Args:
+    method: gives the source (`load_source`).
+    new_class_names: the M new classes.
+    new_class_rows: "propagated" (cGANTransfer) or "independent" (BSA).
+    d_new_rows: initial projection rows of the new classes in D.
+    row_init: start of independent rows (see `load_source`).
+    **generator_kwargs: further `KnowledgeTransferGenerator` options.
+
+  Returns:
+    (generator for N + M classes with the source weights, discriminator with
+    M new projection rows).
+  """
+  src, num_new = method.load_source(new_class_names)
+  num_old = len(src.class_names)
+  generator = KnowledgeTransferGenerator(
+      num_old, num_new, new_class_rows, **generator_kwargs,
+      **src.generator.ctor_kwargs)
+  generator.load_source(src.generator, row_init=row_init)
+  discriminator = source_lib.extend_discriminator(
+      src.discriminator, num_old + num_new, d_new_rows)
+  return generator, discriminator
+
+
+def tuned_noise_projections(generator: KnowledgeTransferGenerator,
+                            tune: bool | None) -> list:
+  """The noise-to-BN projection kernels to train, if any.
+
+  `tune` None follows the paper (5.1): train them iff the source has a
+  shared embedding and hierarchical z.
+  """
+  if tune is None:
+    tune = (generator.conditioning == "shared_embedding" and
+            generator.hierarchical_z)
+  return generator.noise_projection_variables() if tune else []
+
+
 def make_setup(generator: KnowledgeTransferGenerator,
                discriminator: biggan.BigGANDiscriminator,
                g_variables: list, class_names: list[str],
                extra_g_loss=None) -> base.GANSetup:
   """A GANSetup whose clone and fold know the transfer generator."""
-  trained = {source_lib.relative_path(v) for v in g_variables}
   cache = {}
 
   def fold(g):
     # The trainer folds its EMA generator at every save; refill one model
     # rather than building a new one each time.
-    frozen_from = None if generator.train_backbone else generator
-    result = fold_generator(g, frozen_from=frozen_from, trained_paths=trained,
-                            into=cache.get(id(g)))
+    result = fold_generator(g, into=cache.get(id(g)))
     cache[id(g)] = result
     return result
 
@@ -496,14 +527,9 @@ class CGANTransfer(source_lib.TransferMethod):
     self.d_new_rows = d_new_rows
 
   def build(self, new_class_names: list[str]) -> base.GANSetup:
-    src, num_new = self.load_source(new_class_names)
-    num_old = len(src.class_names)
-    generator = KnowledgeTransferGenerator(
-        num_old, num_new, "propagated", train_backbone=self.fine_tune,
-        **self.transfer_kwargs, **src.generator.ctor_kwargs)
-    generator.load_source(src.generator)
-    discriminator = source_lib.extend_discriminator(
-        src.discriminator, num_old + num_new, self.d_new_rows)
+    generator, discriminator = build_transfer_models(
+        self, new_class_names, "propagated", self.d_new_rows,
+        train_backbone=self.fine_tune, **self.transfer_kwargs)
     if self.init_from:
       restore_training_run(self.init_from, generator, discriminator,
                            new_class_names)
@@ -514,12 +540,8 @@ class CGANTransfer(source_lib.TransferMethod):
                      if id(v) not in frozen]
     else:
       g_variables = [v for v in generator.transfer_variables() if v.trainable]
-      tune_projection = self.tune_noise_projection
-      if tune_projection is None:
-        tune_projection = (generator.conditioning == "shared_embedding" and
-                           generator.hierarchical_z)
-      if tune_projection:
-        g_variables += generator.noise_projection_variables()
+      g_variables += tuned_noise_projections(generator,
+                                             self.tune_noise_projection)
     lambda_scores = 0.0 if self.fine_tune else self.lambda_scores
     lambda_residuals = self.lambda_residuals
 
@@ -530,7 +552,8 @@ class CGANTransfer(source_lib.TransferMethod):
     use_loss = lambda_scores > 0 or (
         lambda_residuals > 0 and self.transfer_kwargs["residual"] != "none")
     logging.info("%s: %d old + %d new classes, %d trainable G variables "
-                 "(%d values).", self.name, num_old, num_new,
+                 "(%d values).", self.name, generator.num_old_classes,
+                 generator.num_new_classes,
                  len(g_variables),
                  sum(int(np.prod(v.shape)) for v in g_variables))
     return make_setup(generator, discriminator, g_variables, new_class_names,
