@@ -271,6 +271,30 @@ def test_benchmark_writes_its_table(benchmark_run):
   assert again["wall_time_s"] == row["wall_time_s"]
 
 
+def test_benchmark_claims_compare_convergence():
+  module = _load_tool("benchmark_transfer")
+
+  def row(method, history):
+    best_step, best_fid = min(history, key=lambda sf: sf[1])
+    return dict(method=method, images_per_class=100, best_fid=best_fid,
+                best_step=best_step, wall_time_s=60.0, g_per_new_class=10.0,
+                fid_history=history)
+
+  ours = row("cgantransfer", [[100, 30.0], [200, 12.0], [300, 13.0]])
+  bsa = row("bsa", [[100, 50.0], [200, 25.0], [300, 16.0], [400, 11.0],
+                    [500, 14.0]])
+  assert module.fid_at(bsa, 200) == 25.0 and module.fid_at(bsa, 250) == 25.0
+  assert module.fid_at(bsa, 50) is None
+  assert module.first_step_reaching(bsa, 12.0) == 400
+  assert module.first_step_reaching(ours, 11.0) is None
+  text = module.markdown([ours, bsa], "cmd")
+  assert "| cgantransfer | 12.00 (200) |" in text
+  assert ("cGANTransfer FID 12.00 vs BSA 11.00 (worse); best iteration 200 "
+          "vs 400 (2.0x" in text)
+  assert "BSA-early (BSA at iteration 200): 25.00." in text
+  assert "reach FID 12.00: cGANTransfer 200, BSA 400 (2.0x)" in text
+
+
 def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):
   _, out_dir, rows = benchmark_run
   _, src = tiny_source
