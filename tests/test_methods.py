@@ -214,6 +214,19 @@ def _load_tool(name):
   return module
 
 
+BENCHMARK_EVAL_GIN = [os.path.join("gin_configs", "fashion_mnist", "eval.gin")]
+
+
+def benchmark_params(tiny_source):
+  # One replica: the trainer's multi-replica path is tested with it.
+  return TINY + ["make_strategy.name = 'default'",
+                 f"SOURCE = '{tiny_source[0]}'",
+                 "train.eval_every = 2",
+                 "Evaluator.split = 'test'",
+                 "Evaluator.num_samples = 40",
+                 "Evaluator.metrics = ['fid']"]
+
+
 @pytest.fixture(scope="module")
 def benchmark_run(tiny_source, tmp_path_factory):
   """tools/benchmark_transfer.py at tiny size: cGANTransfer, 10 images per
@@ -226,26 +239,23 @@ def benchmark_run(tiny_source, tmp_path_factory):
     gin.clear_config()
     rows = module.run_benchmark(
         out_dir, ["cgantransfer"], [10], num_steps=3,
-        eval_gin=[os.path.join("gin_configs", "fashion_mnist", "eval.gin")],
-        # One replica: the trainer's multi-replica path is tested with it.
-        gin_params=TINY + ["make_strategy.name = 'default'",
-                           f"SOURCE = '{tiny_source[0]}'",
-                           "train.eval_every = 2",
-                           "Evaluator.split = 'test'",
-                           "Evaluator.num_samples = 40",
-                           "Evaluator.metrics = ['fid']"],
-        command="pytest")
+        eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
+        command="pytest", rescore_samples=60)
   finally:
     os.chdir(cwd)
     gin.clear_config()
   return module, out_dir, rows
 
 
-def test_benchmark_writes_its_table(benchmark_run):
+def test_benchmark_writes_its_table(benchmark_run, tiny_source):
   module, out_dir, rows = benchmark_run
   (row,) = rows
   assert row["method"] == "cgantransfer" and row["images_per_class"] == 10
   assert row["num_steps"] == 3 and row["wall_time_s"] > 0
+  # The best and the final generator scored again on more samples.
+  assert row["rescored"]["num_samples"] == 60
+  assert row["rescored"]["best"]["fid"] > 0
+  assert row["rescored"]["final"]["fid"] > 0
   # FID at steps 2 and 3 (the end); the best of them is kept.
   steps = [s for s, _ in row["fid_history"]]
   assert steps == [2, 3]
@@ -264,11 +274,17 @@ def test_benchmark_writes_its_table(benchmark_run):
   with open(os.path.join(out_dir, "results.md")) as f:
     text = f.read()
   assert "| cgantransfer |" in text and "Command: `pytest`" in text
-  # A finished run is read back, not trained again.
-  gin.clear_config()
-  again = module.run_one("cgantransfer", 10, out_dir, 3, [],
-                         TINY + ["SOURCE = 'unused'"])
-  assert again["wall_time_s"] == row["wall_time_s"]
+  assert f"{row['rescored']['best']['fid']:.2f} (" in text
+  # A finished run with the same configuration is read back, not trained or
+  # scored again.
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    again = module.run_one("cgantransfer", 10, out_dir, 3, BENCHMARK_EVAL_GIN,
+                           benchmark_params(tiny_source))
+  finally:
+    os.chdir(cwd)
+  assert again == row
 
 
 def test_benchmark_claims_compare_convergence():
@@ -277,7 +293,8 @@ def test_benchmark_claims_compare_convergence():
   def row(method, history):
     best_step, best_fid = min(history, key=lambda sf: sf[1])
     return dict(method=method, images_per_class=100, best_fid=best_fid,
-                best_step=best_step, wall_time_s=60.0, g_per_new_class=10.0,
+                best_step=best_step, wall_time_s=60.0, g_trainable=20,
+                g_per_new_class=10.0,
                 fid_history=history)
 
   ours = row("cgantransfer", [[100, 30.0], [200, 12.0], [300, 13.0]])
@@ -289,10 +306,22 @@ def test_benchmark_claims_compare_convergence():
   assert module.first_step_reaching(ours, 11.0) is None
   text = module.markdown([ours, bsa], "cmd")
   assert "| cgantransfer | 12.00 (200) |" in text
-  assert ("cGANTransfer FID 12.00 vs BSA 11.00 (worse); best iteration 200 "
-          "vs 400 (2.0x" in text)
+  assert "| bsa | 11.00 (400) |" in text
+  assert "cGANTransfer FID 12.00 vs BSA 11.00 (worse)." in text
+  assert "Iteration of the best FID: 200 vs 400 (2.0x); BSA-early" in text
   assert "BSA-early (BSA at iteration 200): 25.00." in text
-  assert "reach FID 12.00: cGANTransfer 200, BSA 400 (2.0x)" in text
+  assert "reach FID 12.00 during training: cGANTransfer 200, BSA 400" in text
+  # A best at the last evaluation is marked: the run stopped improving only
+  # because it stopped.
+  bsa["fid_history"][-1][1] = 10.0
+  bsa.update(best_fid=10.0, best_step=500)
+  text = module.markdown([ours, bsa], "cmd")
+  assert "| bsa | 10.00 (500*) |" in text
+  assert "the run length bounds it" in text
+  # Re-scored FIDs win over the training estimates.
+  ours["rescored"] = dict(num_samples=99, best=dict(fid=9.5))
+  text = module.markdown([ours, bsa], "cmd")
+  assert "| cgantransfer | 9.50 (200) |" in text and "99 samples" in text
 
 
 def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):
