@@ -173,3 +173,16 @@ def test_evaluator_settings_are_checked():
     evaluator_lib.Evaluator(num_samples=1)
   assert evaluator_lib.split_counts(10, [6000, 6000, 3000]) == [4, 4, 2]
   assert sum(evaluator_lib.split_counts(101, [7, 5, 3])) == 101
+
+
+def test_default_extractor_is_for_fashion_mnist_only():
+  bind_data()
+  assert isinstance(evaluator_lib.Evaluator().extractor,
+                    features.FashionMNISTClassifier)
+  gin.clear_config()
+  gin.parse_config(["load_training_data.source = @image_folder",
+                    "image_folder.root = '/nowhere'"])
+  with pytest.raises(UserInputError, match="image_folder.*eval.gin"):
+    evaluator_lib.Evaluator().prepare()
+  # Chosen explicitly, it is allowed.
+  evaluator_lib.Evaluator(extractor=features.FashionMNISTClassifier()).prepare()

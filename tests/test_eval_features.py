@@ -189,3 +189,24 @@ def test_classifier_fid_separates_classes(classifier, test_split):
         f"test {other_class:.3f}")
   assert same_class < 1.0
   assert other_class > 50 * same_class
+
+
+@pytest.mark.parametrize("dataset", ["cifar100", "places365", "animalface"])
+def test_rgb_eval_configs_bind_inception(dataset, hub_module_dir, monkeypatch):
+  import gin  # pylint: disable=g-import-not-at-top
+  from tests.conftest import REPO  # pylint: disable=g-import-not-at-top
+  from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(REPO)
+  gin.clear_config()
+  try:
+    train_lib.parse_config(
+        [f"gin_configs/{dataset}/cgantransfer.gin",
+         f"gin_configs/{dataset}/eval.gin"],
+        [f"InceptionHub.handle = '{hub_module_dir}'"])
+    assert gin.query_parameter("train.best_metric") == "fid"
+    evaluator = gin.query_parameter("train.evaluator").scoped_configurable_fn()
+    assert isinstance(evaluator.extractor, features.InceptionHub)
+    assert evaluator.extractor.handle == hub_module_dir
+    assert "fid" in evaluator.metrics
+  finally:
+    gin.clear_config()

@@ -369,7 +369,7 @@ def test_fine_tune_stage_continues_a_run(benchmark_run, tiny_source):
 # ------------------------------------------------ RGB datasets (no data here)
 RGB_DIRS = ("cifar100", "animalface", "places365")
 # Included by the others; no method of their own.
-RGB_PARTS = ("base.gin", "transfer_base.gin", "ten_classes.gin")
+RGB_PARTS = ("base.gin", "transfer_base.gin", "ten_classes.gin", "eval.gin")
 # Built at tiny width (the rest are parsed and their method constructed): one
 # per distinct code path, as 128 px models are slow to build.
 RGB_BUILT = ("cifar100/cgantransfer.gin", "cifar100/pretrain_biggan.gin",

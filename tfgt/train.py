@@ -195,6 +195,10 @@ def train(model_dir: str,
       label_offset=len(info.class_names))
   class_names = info.class_names + selection.names
   train_ids = np.unique(labels).astype(np.int32)
+  if hasattr(evaluator, "prepare"):
+    # Loads the feature extractor now: a missing or unsuitable one fails
+    # before any training, not at the first evaluation.
+    evaluator.prepare()
   logging.info("Training classes: %s (model ids %d-%d), %d images.",
                ", ".join(selection.names), selection.label_offset,
                selection.label_offset + len(selection.names) - 1, len(images))

@@ -198,9 +198,24 @@ class Evaluator:
 
   @property
   def extractor(self) -> features_lib.FeatureExtractor:
+    """The feature network; by default the shipped Fashion-MNIST classifier,
+    which only Fashion-MNIST data may use."""
     if self._extractor is None:
+      source = _bound_value("load_training_data.source", "fashion_mnist")
+      if source != "fashion_mnist":
+        raise UserInputError(
+            f"The data source is {source}, but no Evaluator.extractor is "
+            "bound and the default, the Fashion-MNIST classifier, has no "
+            "meaningful features for other images. Bind one, e.g. add "
+            "gin_configs/cifar100/eval.gin (or places365/, animalface/) for "
+            "Inception features, or set Evaluator.extractor = "
+            "@FashionMNISTClassifier() to use it anyway.")
       self._extractor = features_lib.FashionMNISTClassifier()
     return self._extractor
+
+  def prepare(self) -> None:
+    """Loads the feature extractor (errors come before any training)."""
+    _ = self.extractor
 
   def reference(self, resolution: int, channels: int, num_classes: int,
                 selection: pipeline.ClassSelection | None = None
