@@ -27,11 +27,30 @@ if (( ${#apt_packages[@]} )); then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
 
-# Reinstall the package when setup.cfg changed since the last install.
+if ! command -v "$PYTHON" >/dev/null; then
+  echo "setup: no $PYTHON; install Python 3.10 or newer (or set PYTHON=...)." >&2
+  exit 1
+fi
+
+# Reinstall the package when setup.cfg changed since the last install, or when
+# a dependency is missing. (`import tensorflow_gan` itself fails on TF >= 2.16,
+# see tfgt/eval/tfgan.py, so it is only looked up.)
 stamp=".setup-stamp"
 digest="$(sha256sum setup.cfg | cut -c1-16)-$("$PYTHON" -c 'import sys; print(sys.prefix)' | sha256sum | cut -c1-8)"
+installed_check='
+import importlib.util, sys
+import tfgt, tensorflow, gin
+sys.exit(0 if all(importlib.util.find_spec(m) for m in
+                  ("tensorflow_gan", "tensorflow_hub", "pytest")) else 1)'
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]] || \
-   ! "$PYTHON" -c "import tfgt, tensorflow, gin, tensorflow_gan.python" 2>/dev/null; then
+   ! "$PYTHON" -c "$installed_check" 2>/dev/null; then
+  # Debian 12 / Ubuntu 23.04+ system Pythons refuse pip installs (PEP 668).
+  if "$PYTHON" -c 'import sys, sysconfig, os; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
+    echo "setup: $PYTHON is the system's externally managed Python, which pip may not change." >&2
+    echo "setup: make a virtual environment first, then run the same command in it:" >&2
+    echo "         apt-get install python3-venv && python3 -m venv .venv && . .venv/bin/activate" >&2
+    exit 1
+  fi
   echo "setup: installing tfgt and its dependencies with pip"
   "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[test]"
   echo "$digest" > "$stamp"
