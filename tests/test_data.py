@@ -48,6 +48,26 @@ def test_truncated_idx_file_is_named(tmp_path):
     sources.fashion_mnist(data_dir=str(tmp_path))
 
 
+def test_corrupt_gzip_idx_file_is_named(tmp_path):
+  with open(os.path.join(sources.FASHION_MNIST_DIR,
+                         "train-images-idx3-ubyte.gz"), "rb") as src:
+    data = bytearray(src.read(4096))
+  data[100:164] = b"\xff" * 64  # A broken deflate stream: zlib.error.
+  (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(bytes(data))
+  with pytest.raises(UserInputError, match="train-images-idx3-ubyte.gz.*"
+                     "apt-get install --reinstall dataset-fashion-mnist.*"
+                     "fashion_mnist.data_dir"):
+    sources.fashion_mnist(data_dir=str(tmp_path))
+
+
+def test_truncated_idx_header_is_named(tmp_path):
+  # Three dimensions announced, one and a half given: struct.error before.
+  (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x03\0\0\xea")
+  with pytest.raises(UserInputError, match="train-images-idx3-ubyte is "
+                     "truncated.*apt-get install --reinstall"):
+    sources.fashion_mnist(data_dir=str(tmp_path))
+
+
 def _write_folder(root, sizes):
   rng = np.random.RandomState(0)
   for cls, shapes in sizes.items():
@@ -108,6 +128,33 @@ def test_too_few_images_for_the_subset(tmp_path):
                      "images_per_class=5"):
     pipeline.load_training_data(8, 3, source=_folder_source(tmp_path),
                                 images_per_class=5)
+
+
+@pytest.mark.parametrize("images_per_class", [0, -3])
+def test_images_per_class_must_be_positive(tmp_path, images_per_class):
+  _write_folder(tmp_path, {"cat": [(20, 20)] * 3})
+  with pytest.raises(UserInputError, match="load_training_data.images_per_"
+                     f"class={images_per_class}: give a number of images >= 1"):
+    pipeline.load_training_data(8, 3, source=_folder_source(tmp_path),
+                                images_per_class=images_per_class)
+
+
+def test_selection_without_classes_names_the_binding(tmp_path):
+  _write_folder(tmp_path, {"cat": [(20, 20)], "dog": [(20, 20)]})
+  source = _folder_source(tmp_path)
+  with pytest.raises(UserInputError, match="load_training_data.classes is "
+                     "empty"):
+    pipeline.load_training_data(8, 3, source=source, classes=[])
+  with pytest.raises(UserInputError, match=r"random_split=\(2, 0, 'rest'\) "
+                     r"leaves no classes.*in \[0, 1\] for 'rest'"):
+    pipeline.load_training_data(8, 3, source=source, random_split=(2, 0,
+                                                                   "rest"))
+  with pytest.raises(UserInputError, match="leaves no classes"):
+    pipeline.load_training_data(8, 3, source=source, random_split=(0, 0,
+                                                                   "first"))
+  with pytest.raises(UserInputError, match="has num_first < 0"):
+    pipeline.load_training_data(8, 3, source=source, random_split=(-1, 0,
+                                                                   "rest"))
 
 
 def test_few_shot_subset_is_seeded_and_labels_are_offset():

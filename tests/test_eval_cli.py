@@ -96,6 +96,12 @@ def test_evaluate_in_process_and_bad_input(tiny_run, tmp_path):
     evaluate.run(model_dir, "7")
 
 
+def test_bad_checkpoint_name_lists_the_choices(tmp_path):
+  with pytest.raises(UserInputError, match="--checkpoint='bset' names no "
+                     "checkpoint: use 'best', 'latest', 'auto' or a step"):
+    evaluate.resolve_checkpoint(str(tmp_path), "bset")
+
+
 def test_evaluate_a_bare_bundle(tiny_run, tmp_path):
   model_dir, cache_dir = tiny_run
   bundle_dir = os.path.join(model_dir, "model")  # no config.gin here

@@ -10,6 +10,7 @@ generator's for the same inputs to within one grey level.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -225,6 +226,11 @@ def test_class_names_with_no_labels(tf1_session):
 
 
 GOOD = dict(labels=[8, 9], seeds=[1, 2], truncation=1.0)
+# Rows with a positive sum, one with a negative weight; a row of zeros.
+NEGATIVE_WEIGHTS = np.array([[0.0] * 8 + [1.0, 0.0],
+                             [0.0] * 8 + [1.5, -0.5]], np.float32)
+ZERO_ROW_WEIGHTS = np.array([[0.0] * 8 + [1.0, 0.0], [0.0] * 10], np.float32)
+WEIGHTS_MESSAGE = "class_weights must be >= 0 with a positive sum in every row"
 
 
 @pytest.mark.parametrize("signature,feeds,message", [
@@ -248,11 +254,18 @@ GOOD = dict(labels=[8, 9], seeds=[1, 2], truncation=1.0)
     ("from_class_weights", dict(class_weights=np.ones([2, 10], "f"),
                                 seeds=[1, 2], truncation=-1.0),
      "truncation must be > 0"),
+    ("from_class_weights", dict(class_weights=NEGATIVE_WEIGHTS, seeds=[1, 2],
+                                truncation=1.0), WEIGHTS_MESSAGE),
+    ("from_class_weights", dict(class_weights=ZERO_ROW_WEIGHTS, seeds=[1, 2],
+                                truncation=1.0), WEIGHTS_MESSAGE),
+    ("from_class_weights", dict(class_weights=np.full([2, 10], np.nan, "f"),
+                                seeds=[1, 2], truncation=1.0),
+     "class_weights must be finite"),
     ("class_names", dict(labels=[10]), "class ids in [0, 10)"),
 ], ids=["label_too_big", "label_negative", "truncation_zero",
         "truncation_negative", "truncation_size", "seeds_batch", "z_width",
         "z_nan", "z_label", "weights_width", "weights_truncation",
-        "names_label"])
+        "weights_negative", "weights_zero_row", "weights_nan", "names_label"])
 def test_bad_input_is_invalid_argument(tf1_session, signature, feeds, message):
   with pytest.raises(tf.errors.InvalidArgumentError) as error:
     tf1_session(signature, **feeds)
@@ -293,3 +306,98 @@ def test_export_refuses_bad_requests(exported, model_dir):
     export.export(model_dir, export_dir, checkpoint=3, version=9)
   assert [d for d in os.listdir(export_dir) if not d.isdigit()] == []
   assert "9" not in os.listdir(export_dir)
+
+
+def test_export_records_the_checkpoint_it_exports(model_dir, tmp_path,
+                                                  monkeypatch):
+  """A live run saving a checkpoint during the export changes nothing."""
+  live = str(tmp_path / "live")
+  shutil.copytree(model_dir, live)
+  lookups = []
+  real_checkpoint_path = bundle.checkpoint_path
+
+  def look_up_then_save(directory, checkpoint="latest"):
+    path = real_checkpoint_path(directory, checkpoint)
+    lookups.append(path)
+    # The run saves step 3 just after the look-up.
+    for name in os.listdir(live):
+      if name.startswith("ckpt-2."):
+        shutil.copy(os.path.join(live, name),
+                    os.path.join(live, name.replace("ckpt-2", "ckpt-3")))
+    tf.compat.v1.train.update_checkpoint_state(live,
+                                               os.path.join(live, "ckpt-3"))
+    return path
+
+  monkeypatch.setattr(bundle, "checkpoint_path", look_up_then_save)
+  target = export.export(live, str(tmp_path / "serving"), verify=False)
+  with open(os.path.join(target, "assets.extra", export.METADATA_FILE)) as f:
+    metadata = json.load(f)
+  assert lookups == [os.path.join(live, "ckpt-2")]
+  assert metadata["source"]["checkpoint"] == os.path.abspath(lookups[0])
+
+
+def test_unwritable_export_dir_is_named(model_dir, tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a folder")
+  export_dir = str(blocker / "serving")
+  with pytest.raises(UserInputError, match="Cannot use --export_dir "
+                     f"{re.escape(export_dir)} .*a folder you may create"):
+    export.export(model_dir, export_dir)
+  assert blocker.read_text() == "not a folder"
+
+
+# ------------------------------------------------------------ model bundles
+@pytest.mark.parametrize("value,expected", [
+    ("best", "best"), ("latest", "latest"), ("12", 12), (12, 12),
+    (np.int64(3), 3)])
+def test_parse_checkpoint(value, expected):
+  assert bundle.parse_checkpoint(value) == expected
+
+
+def test_bad_checkpoint_names_are_user_errors(model_dir):
+  for value in ("bset", "Latest", "-1", "1.5", "", -1, True, 2.0, None):
+    with pytest.raises(UserInputError, match="names no checkpoint: use "
+                       "'best', 'latest' or a step number"):
+      bundle.parse_checkpoint(value, "--checkpoint")
+  with pytest.raises(UserInputError, match="'best', 'latest', 'auto' or a "
+                     "step number"):
+    bundle.parse_checkpoint("x", also=("auto",))
+  with pytest.raises(UserInputError, match="checkpoint='bset' names no "
+                     "checkpoint"):
+    bundle.checkpoint_path(model_dir, "bset")
+  with pytest.raises(UserInputError, match="checkpoint='bset'"):
+    bundle.load(model_dir, "bset")
+
+
+def test_sample_command_refuses_a_bad_checkpoint_name(model_dir, tmp_path):
+  out = tmp_path / "grid.png"
+  result = _run([sys.executable, "-m", "tfgt.sample",
+                 f"--model_dir={model_dir}", "--checkpoint=bset",
+                 f"--out={out}"])
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert ("--checkpoint='bset' names no checkpoint: use 'best', 'latest' or "
+          "a step number") in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not out.exists()
+
+
+def test_interrupted_spec_write_keeps_the_old_spec(tmp_path, monkeypatch):
+  generator = biggan.BigGANGenerator(2, ch=4, dim_z=DIM_Z)
+  discriminator = biggan.BigGANDiscriminator(2, ch=4)
+  bundle.BundleWriter(str(tmp_path), generator, discriminator, ["a", "b"],
+                      "scratch")
+  before = (tmp_path / bundle.SPEC_FILE).read_text()
+
+  def interrupted_sync(fd):
+    # The new spec is in the temporary file, not yet in place.
+    del fd
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(os, "fsync", interrupted_sync)
+  with pytest.raises(KeyboardInterrupt):
+    bundle.BundleWriter(str(tmp_path), generator, discriminator, ["c", "d"],
+                        "scratch")
+  monkeypatch.undo()
+  assert (tmp_path / bundle.SPEC_FILE).read_text() == before
+  assert os.listdir(tmp_path) == [bundle.SPEC_FILE]
+  assert bundle.read_spec(str(tmp_path))["class_names"] == ["a", "b"]

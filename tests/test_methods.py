@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO, TINY
+from tfgt import distribute
 from tfgt import losses
 from tfgt import train as train_lib
 from tfgt.data import pipeline
@@ -25,6 +26,7 @@ from tfgt.data import sources
 from tfgt.errors import UserInputError
 from tfgt.methods import base
 from tfgt.methods import cgantransfer
+from tfgt.methods import scratch
 from tfgt.methods import source as source_lib
 from tfgt.models import biggan
 from tfgt.models import bundle
@@ -203,6 +205,32 @@ def test_copy_weights_grows_class_tables(tiny_source):
   biggan.build_models(wrong)
   with pytest.raises(ValueError, match="Cannot carry"):
     source_lib.copy_weights(src, wrong, 8)
+
+
+def test_bad_source_checkpoint_names_the_binding(tiny_source):
+  with pytest.raises(UserInputError, match="CGANTransfer.checkpoint='bset' "
+                     "names no checkpoint: use 'best', 'latest' or a step"):
+    cgantransfer.CGANTransfer(source=tiny_source[0], checkpoint="bset")
+  # A step number given as a string (e.g. from gin) is a step.
+  method = cgantransfer.CGANTransfer(source=tiny_source[0], checkpoint="1")
+  assert method.checkpoint == 1
+  with pytest.raises(UserInputError, match="'bset' names no checkpoint"):
+    source_lib.load(tiny_source[0], "bset")
+
+
+def test_scratch_resolution_mismatch_names_the_bindings():
+  gin.parse_config(["BigGANGenerator.resolution = 64",
+                    "BigGANDiscriminator.resolution = 32"])
+  with pytest.raises(UserInputError, match="BigGANGenerator.resolution = 64 "
+                     "but BigGANDiscriminator.resolution = 32. Bind both"):
+    scratch.Scratch()
+
+
+def test_unknown_strategy_lists_the_valid_names():
+  with pytest.raises(UserInputError, match="make_strategy.name='mirored' is "
+                     "not a strategy: use one of 'auto', 'mirrored', "
+                     "'multi_worker', 'default'"):
+    distribute.make_strategy("mirored")
 
 
 # ------------------------------------------------------------ full trainer

@@ -164,3 +164,92 @@ def test_xla_with_several_replicas_is_refused(tmp_path):
     _run(tmp_path / "xla", 1, ["train.use_xla = True"], strategy=two)
   assert not (tmp_path / "xla").exists()
 
+
+
+class ScriptedEvaluator:
+  """An evaluator that returns given values in turn and counts its calls."""
+
+  def __init__(self, metric, values):
+    self.metric, self.values, self.steps = metric, list(values), []
+
+  def __call__(self, generator):
+    assert generator.num_classes == 8
+    self.steps.append(len(self.steps))
+    return {self.metric: self.values[len(self.steps) - 1]}
+
+
+def _run_evaluated(model_dir, steps, evaluator, metric, eval_every=1):
+  gin.clear_config()
+  train_lib.parse_config([PRETRAIN], TINY + SMALL_DATA + [
+      f"train.num_steps = {steps}", "train.sample_every = 0"])
+  return train_lib.train(str(model_dir), evaluator=evaluator,
+                         eval_every=eval_every, best_metric=metric)
+
+
+@pytest.mark.parametrize("metric,values,best", [
+    ("fid", [3.0, 1.0, 2.0], 1.0), ("precision", [0.5, 0.7, 0.6], 0.7)])
+def test_best_checkpoint_follows_the_metric_direction(tmp_path, metric, values,
+                                                      best):
+  evaluator = ScriptedEvaluator(metric, values)
+  _run_evaluated(tmp_path / "run", 3, evaluator, metric)
+  assert len(evaluator.steps) == 3
+  record = json.loads((tmp_path / "run" / "best.json").read_text())
+  assert record == {metric: best, "step": 2}
+  assert tf.train.latest_checkpoint(
+      str(tmp_path / "run" / "model" / "best")).endswith("ckpt-2")
+
+
+def test_resume_redoes_a_lost_bundle_and_evaluation(tmp_path):
+  model_dir = tmp_path / "run"
+  _run_evaluated(model_dir, 2, ScriptedEvaluator("fid", [5.0, 4.0]), "fid",
+                 eval_every=2)
+  # As if the run had died after its last checkpoint, before the bundle and
+  # the evaluation of that step were written.
+  bundle_dir = model_dir / "model"
+  for path in glob.glob(str(bundle_dir / "ckpt-2.*")):
+    os.remove(path)
+  (bundle_dir / "checkpoint").unlink()
+  (model_dir / "eval_state.json").unlink()
+  evaluator = ScriptedEvaluator("fid", [3.0])
+  _run_evaluated(model_dir, 2, evaluator, "fid", eval_every=2)
+  assert evaluator.steps == [0]
+  assert tf.train.latest_checkpoint(str(bundle_dir)).endswith("ckpt-2")
+  assert json.loads((model_dir / "best.json").read_text())["fid"] == 3.0
+  # Once done, the same command evaluates nothing again.
+  again = ScriptedEvaluator("fid", [])
+  _run_evaluated(model_dir, 2, again, "fid", eval_every=2)
+  assert again.steps == []
+
+
+def test_changed_trajectory_settings_refused(tmp_path):
+  model_dir = tmp_path / "run"
+  _run(model_dir, 2)
+  config = (model_dir / "config.gin").read_text()
+  before = sorted(os.listdir(model_dir))
+  with pytest.raises(UserInputError, match="batch_size: 8 before, 16 now"):
+    _run(model_dir, 4, ["train.batch_size = 16"])
+  with pytest.raises(UserInputError, match="images_per_class|data"):
+    _run(model_dir, 4, ["load_training_data.images_per_class = 9"])
+  assert sorted(os.listdir(model_dir)) == before
+  assert (model_dir / "config.gin").read_text() == config
+  # More steps, other intervals: the same run continues.
+  _run(model_dir, 3, ["train.log_every = 1"])
+  assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-3")
+
+
+def test_bad_training_settings_are_explained(tmp_path):
+  with pytest.raises(UserInputError, match="log_every must be >= 1"):
+    _run(tmp_path / "a", 1, ["train.log_every = 0"])
+  from tfgt.eval import evaluator as evaluator_lib  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  train_lib.parse_config([PRETRAIN], TINY + SMALL_DATA)
+  with pytest.raises(UserInputError, match="best_metric='kid'.*fid"):
+    train_lib.train(str(tmp_path / "b"),
+                    evaluator=evaluator_lib.Evaluator(metrics="fid"),
+                    best_metric="kid")
+  model_dir = tmp_path / "c"
+  _run(model_dir, 1)
+  (model_dir / "best.json").write_text('{"fid": 1.')
+  with pytest.raises(UserInputError, match="best.json is not valid JSON"):
+    _run_evaluated(model_dir, 2, ScriptedEvaluator("fid", [1.0]), "fid")
+  assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-1")

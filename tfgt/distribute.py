@@ -6,6 +6,8 @@ import gin
 import tensorflow as tf
 from absl import logging
 
+from tfgt.errors import UserInputError
+
 STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
 
 
@@ -31,7 +33,9 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
   MultiWorkerMirroredStrategy configured from TF_CONFIG.
   """
   if name not in STRATEGIES:
-    raise ValueError(f"Unknown strategy {name!r}: use one of {STRATEGIES}.")
+    raise UserInputError(
+        f"make_strategy.name={name!r} is not a strategy: use one of "
+        f"{', '.join(repr(s) for s in STRATEGIES)}.")
   if name == "multi_worker":
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
   elif name == "default":

@@ -103,15 +103,11 @@ def read_run(model_dir: str) -> pipeline.ClassSelection:
 def resolve_checkpoint(model_dir: str, checkpoint: str) -> tuple[str, str]:
   """(bundle directory, checkpoint prefix) of 'auto'|'best'|'latest'|N."""
   directory = bundle.resolve_directory(model_dir)
+  checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint",
+                                       also=("auto",))
   if checkpoint == "auto":
     best = os.path.join(directory, "best")
     checkpoint = "best" if os.path.isdir(best) else "latest"
-  if checkpoint not in ("best", "latest"):
-    try:
-      checkpoint = int(checkpoint)
-    except ValueError as e:
-      raise UserInputError(f"--checkpoint must be 'best', 'latest', 'auto' or "
-                           f"a step number, got {checkpoint!r}.") from e
   prefix = bundle.checkpoint_path(directory, checkpoint)
   # A best checkpoint lives in its own bundle folder (model/best).
   return os.path.dirname(prefix), prefix

@@ -35,9 +35,9 @@ A large t (e.g. 100) leaves z untruncated; BigGAN's papers show t between 0.5
 and 2.
 
 Bad input (labels out of range, z or class weights of the wrong width, batch
-sizes that disagree, truncation <= 0, non-finite z or weights) fails with
-InvalidArgument from assertions inside the serving functions, before the
-generator runs.
+sizes that disagree, truncation <= 0, non-finite z or weights, negative class
+weights or a row of them summing to 0) fails with InvalidArgument from
+assertions inside the serving functions, before the generator runs.
 
 Files in `<export_dir>/<version>/`:
   saved_model.pb, variables/    the graph and the generator's weights
@@ -134,6 +134,16 @@ def _label_checks(labels: tf.Tensor, num_classes: int) -> list:
                                    message=message)]
 
 
+def _class_weight_checks(class_weights: tf.Tensor) -> list:
+  # A row of zeros conditions on no class, as an out-of-range label would;
+  # negative weights leave the classes the model learned.
+  message = ("class_weights must be >= 0 with a positive sum in every row "
+             "(a one-hot row draws that class)")
+  return [tf.debugging.assert_non_negative(class_weights, message=message),
+          tf.debugging.assert_positive(tf.reduce_sum(class_weights, axis=1),
+                                       message=message)]
+
+
 def _batch_check(tensor: tf.Tensor, name: str, batch_size: tf.Tensor,
                  reference: str):
   return tf.debugging.assert_equal(
@@ -210,8 +220,12 @@ def make_serving_functions(generator: biggan.BigGANGenerator,
     checks.append(_width_check(class_weights, "class_weights", num_classes,
                                "one weight per class"))
     checks.append(_batch_check(seeds, "seeds", batch_size, "class_weights"))
-    checks.append(tf.debugging.assert_all_finite(
-        class_weights, "class_weights must be finite"))
+    finite = tf.debugging.assert_all_finite(class_weights,
+                                            "class_weights must be finite")
+    checks.append(finite)
+    # After the finiteness check, so that NaN gets its own message.
+    with tf.control_dependencies([finite]):
+      checks += _class_weight_checks(class_weights)
     class_weights, seeds, t = _checked(checks, class_weights, seeds, t)
     class_weights = tf.ensure_shape(class_weights, [None, num_classes])
     z = latents_from_seeds(seeds, dim_z, t)
@@ -331,14 +345,9 @@ def next_version(export_dir: str) -> int:
   return max(versions, default=0) + 1
 
 
-def parse_checkpoint(value: str | int) -> str | int:
-  """"best", "latest" or a step number (as int)."""
-  if isinstance(value, int) or value in ("best", "latest"):
-    return value
-  if re.fullmatch(r"\d+", value):
-    return int(value)
-  raise UserInputError(f"--checkpoint={value!r}: use 'best', 'latest' or a "
-                       "step number.")
+def _export_dir_error(export_dir: str, error: OSError) -> UserInputError:
+  return UserInputError(f"Cannot use --export_dir {export_dir} ({error}): "
+                        "give a folder you may create and write to.")
 
 
 def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
@@ -359,11 +368,15 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
 
   Raises:
     UserInputError: for a version that exists or is < 1, a checkpoint that
-      does not exist, or a folder that holds no model.
+      does not exist, a folder that holds no model, or an export_dir that
+      cannot be written.
   """
-  checkpoint = parse_checkpoint(checkpoint)
+  checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
   if version is None:
-    version = next_version(export_dir)
+    try:
+      version = next_version(export_dir)
+    except OSError as e:
+      raise _export_dir_error(export_dir, e) from e
   if version < 1:
     raise UserInputError(f"--version={version}: versions are integers >= 1.")
   target = os.path.join(export_dir, str(version))
@@ -371,20 +384,26 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
     raise UserInputError(
         f"{target} exists. TF Serving versions are immutable: leave out "
         "--version to write the next one, or delete that folder.")
-  generator, _, spec = bundle.load(model_dir, checkpoint=checkpoint)
   directory = bundle.resolve_directory(model_dir)
+  spec = bundle.read_spec(directory)
+  # Resolved once: a live run may save a newer checkpoint (or delete this one)
+  # at any time, and the metadata must name the checkpoint exported.
+  prefix = bundle.checkpoint_path(directory, checkpoint)
+  generator, _ = bundle.restore(spec, prefix)
   metadata = dict(
       format="tfgt serving export 1", signatures=list(SIGNATURES),
       source=dict(model_dir=os.path.abspath(directory),
-                  checkpoint=os.path.abspath(
-                      bundle.checkpoint_path(directory, checkpoint)),
+                  checkpoint=os.path.abspath(prefix),
                   method=spec.get("method")),
       generator=spec["generator"], class_names=spec["class_names"],
       truncation="seeds: N(0, 1) restricted to [-t, t]; z: clipped to [-t, t]")
-  os.makedirs(export_dir, exist_ok=True)
-  # TF Serving polls export_dir and loads any new numeric folder at once: the
-  # version appears only complete, by renaming a staging folder.
-  staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+  try:
+    os.makedirs(export_dir, exist_ok=True)
+    # TF Serving polls export_dir and loads any new numeric folder at once:
+    # the version appears only complete, by renaming a staging folder.
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+  except OSError as e:
+    raise _export_dir_error(export_dir, e) from e
   try:
     path = os.path.join(staging, "model")
     write_saved_model(generator, spec["class_names"], path, metadata)

@@ -58,8 +58,7 @@ def main(argv: Sequence[str]) -> None:
   if not FLAGS.model_dir:
     raise app.UsageError("--model_dir is required.")
   try:
-    checkpoint = (int(FLAGS.checkpoint) if FLAGS.checkpoint.isdigit()
-                  else FLAGS.checkpoint)
+    checkpoint = bundle.parse_checkpoint(FLAGS.checkpoint, "--checkpoint")
     generator, _, spec = bundle.load(FLAGS.model_dir, checkpoint)
     names = spec["class_names"]
     ids = class_ids(FLAGS.classes, names)

@@ -12,6 +12,9 @@ again continues from the latest checkpoint.
 Files in model_dir:
   config.gin, operative_config.gin  the gin config given and the one used
   classes.json                      the class selection of the data
+  run.json                          what fixes the run's trajectory (method,
+                                    seed, batch, data); a resume must match it
+  best.json, eval_state.json        the best evaluation; the last evaluated step
   ckpt-*                            training checkpoints (models, optimizers)
   model/                            the plain EMA generator and D (bundle.py)
   train/                            TensorBoard events
@@ -36,10 +39,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import distribute
+from tfgt import files
 from tfgt import images as image_utils
 from tfgt import losses
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
+from tfgt.eval import cache as cache_lib
 from tfgt.methods import base
 from tfgt.models import bundle
 
@@ -68,6 +73,45 @@ def define_flags() -> None:
 def _format_eta(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+# Metrics for which higher is better when one selects the best checkpoint.
+HIGHER_IS_BETTER = frozenset({"precision", "recall", "density", "coverage"})
+
+
+def _read_json(path: str) -> dict | None:
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except ValueError as e:
+    raise UserInputError(f"{path} is not valid JSON ({e}); delete it to "
+                         "continue the run without it.") from e
+
+
+def _check_run_identity(model_dir: str, identity: dict) -> None:
+  """Refuses to resume a run with another method, seed, batch or data.
+
+  Those decide which batches and latents each step sees; a resumed run with
+  other values would silently differ from a straight one. The number of steps,
+  intervals, learning rates and evaluation may change between sessions.
+  """
+  path = os.path.join(model_dir, "run.json")
+  old = _read_json(path)
+  if old is None or tf.train.latest_checkpoint(model_dir) is None:
+    # A new run (or one from before run.json existed): record it.
+    files.write_json(path, identity)
+    return
+  changed = {k: (old.get(k), v) for k, v in identity.items()
+             if old.get(k) != v}
+  if changed:
+    details = "; ".join(f"{k}: {a!r} before, {b!r} now"
+                        for k, (a, b) in sorted(changed.items()))
+    raise UserInputError(
+        f"{model_dir} holds a run that this config would not continue as it "
+        f"started ({details}). Use a new --model_dir, or the settings that "
+        "made this one.")
 
 
 def _check_model_dir(model_dir: str, spec: dict) -> None:
@@ -165,7 +209,9 @@ def train(model_dir: str,
       `model/best`.
     eval_every: steps between evaluations (0: only at the end, if an
       evaluator is set).
-    best_metric: metric that selects the best checkpoint (lower is better).
+    best_metric: metric that selects the best checkpoint (lower is better,
+      except for precision, recall, density and coverage); an evaluator with
+      `result_names()` must produce it.
 
   Returns:
     The last logged metrics, with "step".
@@ -173,6 +219,20 @@ def train(model_dir: str,
   if batch_size < 1 or num_steps < 0 or d_steps < 1:
     raise UserInputError("train.batch_size and train.d_steps must be >= 1 and "
                          "train.num_steps >= 0.")
+  if log_every < 1:
+    raise UserInputError(f"train.log_every must be >= 1, got {log_every}.")
+  for name, value in (("checkpoint_every", checkpoint_every),
+                      ("sample_every", sample_every),
+                      ("eval_every", eval_every)):
+    if value < 0:
+      raise UserInputError(f"train.{name} must be >= 0 (0: never), got "
+                           f"{value}.")
+  result_names = getattr(evaluator, "result_names", None)
+  if result_names is not None and best_metric not in result_names():
+    raise UserInputError(
+        f"train.best_metric={best_metric!r} is not among the evaluator's "
+        f"results {sorted(result_names())}: choose one of them, or add its "
+        "metric to Evaluator.metrics.")
   strategy = strategy or distribute.make_strategy()
   replicas = strategy.num_replicas_in_sync
   if batch_size % replicas:
@@ -221,10 +281,11 @@ def train(model_dir: str,
   spec = bundle.spec_of(setup.fold(ema), discriminator, class_names,
                         method.name)
   _check_model_dir(model_dir, spec)
-  with open(os.path.join(model_dir, "classes.json"), "w") as f:
-    json.dump(selection.to_json(), f, indent=2)
-  with open(os.path.join(model_dir, "config.gin"), "w") as f:
-    f.write(gin.config_str())
+  _check_run_identity(model_dir, dict(
+      method=method.name, seed=seed, batch_size=batch_size, d_steps=d_steps,
+      random_flip=random_flip, classes=selection.to_json(),
+      images=int(len(images)),
+      data=cache_lib.array_fingerprint(images, labels)))
 
   checkpoint = tf.train.Checkpoint(
       generator=generator, discriminator=discriminator, ema_generator=ema,
@@ -235,10 +296,21 @@ def train(model_dir: str,
   manager = tf.train.CheckpointManager(checkpoint, model_dir,
                                        max_to_keep=keep_checkpoints)
   if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    try:
+      checkpoint.restore(
+          manager.latest_checkpoint).assert_existing_objects_matched()
+    except AssertionError as e:
+      raise UserInputError(
+          f"The checkpoint {manager.latest_checkpoint} does not match the "
+          f"models this config builds (another method or its options?): {e}. "
+          "Use a new --model_dir, or the config that made this one.") from e
     logging.info("Resumed from %s at step %d.", manager.latest_checkpoint,
                  int(step.numpy()))
   start_step = int(step.numpy())
+  # Written once the run is known to continue (a failed start changes nothing).
+  files.write_json(os.path.join(model_dir, "classes.json"),
+                   selection.to_json())
+  files.write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
 
   exported = setup.fold(ema)
   writer_bundle = bundle.BundleWriter(
@@ -248,10 +320,21 @@ def train(model_dir: str,
 
   def save(current: int) -> None:
     manager.save(checkpoint_number=current)
+    save_bundle(current)
+
+  def save_bundle(current: int) -> None:
     folded = setup.fold(ema)
     if folded is not exported:
       exported.set_weights(folded.get_weights())
     writer_bundle.save(current)
+
+  bundle_step = tf.train.latest_checkpoint(writer_bundle.directory)
+  if start_step and (bundle_step is None or
+                     not bundle_step.endswith(f"-{start_step}")):
+    # Interrupted between the checkpoint and its bundle: write the bundle the
+    # checkpoint stands for, so that sampling and export see this step.
+    logging.info("Writing the model bundle of step %d.", start_step)
+    save_bundle(start_step)
 
   # Data and latents: everything random is keyed on (seed, batch index), so a
   # run is the same on any number of replicas and a resumed run continues
@@ -366,20 +449,30 @@ def train(model_dir: str,
     with summary_writer.as_default(step=current):
       for k, v in results.items():
         tf.summary.scalar(f"eval/{k}", v)
-    best_path = os.path.join(model_dir, "best.json")
-    best = None
-    if os.path.exists(best_path):
-      with open(best_path) as f:
-        best = json.load(f)
+    best = _read_json(best_path)
     value = results.get(best_metric)
-    if value is not None and (best is None or value < best[best_metric]):
+    if value is None:
+      logging.warning("The evaluation has no %r: no best checkpoint kept.",
+                      best_metric)
+    elif (best is None or best_metric not in best or
+          (value > best[best_metric] if best_metric in HIGHER_IS_BETTER
+           else value < best[best_metric])):
       if best_bundle is None:
         best_bundle = bundle.BundleWriter(
             os.path.join(model_dir, "model", "best"), exported, discriminator,
             class_names, method.name, max_to_keep=1)
       best_bundle.save(current)
-      with open(best_path, "w") as f:
-        json.dump(dict(results, step=current), f, indent=2)
+      files.write_json(best_path, dict(results, step=current))
+    files.write_json(eval_state_path, {"step": current})
+
+  best_path = os.path.join(model_dir, "best.json")
+  eval_state_path = os.path.join(model_dir, "eval_state.json")
+  if evaluator is not None:
+    _read_json(best_path)  # A torn or edited file stops here, not later.
+
+  def due_evaluation(current: int) -> bool:
+    return evaluator is not None and (
+        (eval_every and current % eval_every == 0) or current == num_steps)
 
   summary_writer = tf.summary.create_file_writer(
       os.path.join(model_dir, "train"))
@@ -387,10 +480,30 @@ def train(model_dir: str,
   metrics = {"step": float(start_step)}
   last_saved = start_step
   current = start_step
+  # Seconds of the last evaluation, for the ETA.
+  eval_seconds = 0.0
+
+  def timed(fn, *args) -> float:
+    start = time.time()
+    fn(*args)
+    return time.time() - start
+
+  def evaluate_if_missing(at: int) -> None:
+    nonlocal eval_seconds
+    if due_evaluation(at) and (
+        (_read_json(eval_state_path) or {}).get("step") != at):
+      logging.info("Evaluating step %d (not evaluated before).", at)
+      eval_seconds = timed(evaluate, at)
+
   logging.info("Training from step %d to %d, global batch %d on %d "
                "replica(s).", start_step, num_steps, batch_size, replicas)
   try:
-    window_start, window_steps = time.time(), 0
+    if start_step > 0 or num_steps == 0:
+      # An evaluation an interruption cut short, or a finished run.
+      evaluate_if_missing(start_step)
+    # The rate counts training steps only: grids, checkpoints and evaluations
+    # in a window are subtracted (`paused`) and evaluations enter the ETA.
+    window_start, window_steps, paused = time.time(), 0, 0.0
     run_start = time.time()
     while current < num_steps:
       d_loss, g_loss = train_step(iterator)
@@ -398,36 +511,43 @@ def train(model_dir: str,
       window_steps += 1
       if current == start_step + 1:
         # The first step includes tracing: keep it out of the rate.
-        window_start, window_steps = time.time(), 0
+        window_start, window_steps, paused = time.time(), 0, 0.0
         if start_step == 0:
-          with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
-            f.write(gin.operative_config_str())
+          files.write_text(os.path.join(model_dir, "operative_config.gin"),
+                           gin.operative_config_str())
       if current % log_every == 0 or current == num_steps:
         now = time.time()
-        rate = window_steps / max(now - window_start, 1e-9) if window_steps else 0.0
+        busy = now - window_start - paused
+        rate = window_steps / max(busy, 1e-9) if window_steps else 0.0
         metrics = {"step": float(current), "d_loss": float(d_loss),
-                   "g_loss": float(g_loss), "steps_per_sec": rate,
-                   "images_per_sec": rate * batch_size}
+                   "g_loss": float(g_loss)}
+        if rate:
+          metrics.update(steps_per_sec=rate, images_per_sec=rate * batch_size)
         with summary_writer.as_default(step=current):
           for k, v in metrics.items():
             if k != "step":
               tf.summary.scalar(f"train/{k}", v)
           tf.summary.scalar("train/g_lr", g_lr)
           tf.summary.scalar("train/d_lr", d_lr)
+        remaining_evals = (
+            (num_steps // eval_every - current // eval_every)
+            if evaluator is not None and eval_every else 0)
         logging.info(
             "step %d/%d (%.0f%%)  %.2f steps/s  %.0f images/s  ETA %s  "
             "d_loss %.4f  g_loss %.4f", current, num_steps,
             100.0 * current / max(num_steps, 1), rate, rate * batch_size,
-            _format_eta((num_steps - current) / rate) if rate else "--",
+            _format_eta((num_steps - current) / rate +
+                        remaining_evals * eval_seconds) if rate else "--",
             metrics["d_loss"], metrics["g_loss"])
-        window_start, window_steps = now, 0
+        window_start, window_steps, paused = now, 0, 0.0
       if sample_every and current % sample_every == 0:
-        write_grid(current)
+        paused += timed(write_grid, current)
       if checkpoint_every and current % checkpoint_every == 0:
-        save(current)
+        paused += timed(save, current)
         last_saved = current
-      if evaluator is not None and eval_every and current % eval_every == 0:
-        evaluate(current)
+      if due_evaluation(current):
+        eval_seconds = timed(evaluate, current)
+        paused += eval_seconds
     logging.info("Trained %d steps in %s.", current - start_step,
                  _format_eta(time.time() - run_start))
   except (KeyboardInterrupt, _Interrupted):
@@ -436,13 +556,12 @@ def train(model_dir: str,
     logging.warning("Interrupted at step %d: saving a checkpoint.", current)
     if current != last_saved:
       save(current)
+    summary_writer.flush()
     raise
   finally:
     signal.signal(signal.SIGTERM, previous_handler)
   if current != last_saved or not manager.latest_checkpoint:
     save(current)
-  if evaluator is not None and not (eval_every and current % eval_every == 0):
-    evaluate(current)
   picture = write_grid(current)
   image_utils.save_png(picture, os.path.join(model_dir, "samples.png"))
   summary_writer.flush()

@@ -115,8 +115,7 @@ def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
   """Rows {case, batch_size, images_per_sec, ratio, cpu_ms_per_image,
   cpu_ratio}; ratios are to in_process at the same batch size."""
   path = export.export(model_dir, export_dir, checkpoint=checkpoint)
-  generator, _, _ = bundle.load(model_dir, checkpoint=export.parse_checkpoint(
-      checkpoint))
+  generator, _, _ = bundle.load(model_dir, checkpoint=checkpoint)
   session_run = _tf1_runner(path)
   rows = []
   for batch_size in batch_sizes:

@@ -43,6 +43,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
+from tfgt import files  # pylint: disable=g-import-not-at-top
 # Registers Evaluator and the feature extractors that --eval_gin binds.
 import tfgt.eval  # pylint: disable=g-import-not-at-top,unused-import
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
@@ -144,19 +145,13 @@ def run_one(method: str, images_per_class: int, out_dir: str,
       row["final_fid"] = history[-1][1]
       row["fid_history"] = history
     row.update(trainable_parameters(model_dir))
-    _write_json(done_path, row)
+    files.write_json(done_path, row)
   if "rescored" not in row and rescore_samples != 0 and (
       row.get("best_step") is not None):
     row["rescored"] = rescore(model_dir, rescore_samples)
-    _write_json(done_path, row)
+    files.write_json(done_path, row)
   gin.clear_config()
   return row
-
-
-def _write_json(path: str, value) -> None:
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(path + ".tmp", path)
 
 
 def rescore(model_dir: str, num_samples: int | None) -> dict:
@@ -354,7 +349,7 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
       logging.info("Benchmark: %s with %d images per class.", method, size)
       rows.append(run_one(method, size, out_dir, num_steps, eval_gin,
                           gin_params, rescore_samples))
-      _write_json(os.path.join(out_dir, "results.json"), rows)
+      files.write_json(os.path.join(out_dir, "results.json"), rows)
   text = markdown(rows, command)
   with open(os.path.join(out_dir, "results.md"), "w") as f:
     f.write(text)

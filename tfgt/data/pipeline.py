@@ -100,7 +100,15 @@ def load_training_data(
     (uint8 images [n, R, R, C], int32 labels [n] in [offset, offset + k),
     the ClassSelection).
   """
+  if images_per_class is not None and (
+      isinstance(images_per_class, bool)
+      or not isinstance(images_per_class, (int, np.integer))
+      or images_per_class < 1):
+    raise UserInputError(
+        f"load_training_data.images_per_class={images_per_class!r}: give a "
+        "number of images >= 1, or None to keep all images of each class.")
   data = source(split=split, resolution=resolution, channels=channels)
+  num_classes = len(data.class_names)
   if random_split is not None:
     if classes is not None:
       raise UserInputError("Set either `classes` or `random_split`, not both.")
@@ -108,10 +116,21 @@ def load_training_data(
     if part not in ("first", "rest"):
       raise UserInputError(f"random_split part must be 'first' or 'rest', got "
                            f"{part!r}.")
-    first, rest = split_classes(len(data.class_names), num_first, seed)
+    first, rest = split_classes(num_classes, max(num_first, 0), seed)
     ids = first if part == "first" else rest
+    if not ids or num_first < 0:
+      raise UserInputError(
+          f"load_training_data.random_split={tuple(random_split)!r} "
+          f"{'leaves no classes' if not ids else 'has num_first < 0'}: part "
+          f"'first' keeps num_first of the dataset's {num_classes} classes "
+          f"and 'rest' the others, so num_first must be in [1, {num_classes}] "
+          f"for 'first' and in [0, {num_classes - 1}] for 'rest'.")
   else:
     ids = resolve_classes(classes, data.class_names)
+    if not ids:
+      raise UserInputError(
+          "load_training_data.classes is empty: list the classes to train on "
+          f"(names or ids), or leave it unset to use all {num_classes}.")
   rng = np.random.RandomState(subset_seed)
   keep_images, keep_labels = [], []
   for new_id, class_id in enumerate(ids):

@@ -12,6 +12,7 @@ import dataclasses
 import gzip
 import os
 import struct
+import zlib
 
 import gin
 import numpy as np
@@ -31,22 +32,40 @@ class LabelledImages:
   class_names: list[str]
 
 
+# How to replace a damaged Fashion-MNIST file.
+_REINSTALL_HINT = (
+    "Re-install the data with `apt-get install --reinstall "
+    f"dataset-fashion-mnist` (it fills {FASHION_MNIST_DIR}) or point to "
+    "another copy with --gin_param=\"fashion_mnist.data_dir='/path/to/dir'\".")
+
+
 def _read_idx(path: str) -> np.ndarray:
-  """Reads an IDX file (optionally gzipped) into a NumPy array."""
+  """Reads an IDX file (optionally gzipped) into a NumPy array.
+
+  Raises:
+    UserInputError: naming the file when it is unreadable, not valid gzip, not
+      an unsigned-byte IDX file or truncated.
+  """
   opener = gzip.open if path.endswith(".gz") else open
   try:
     with opener(path, "rb") as f:
       data = f.read()
-  except (OSError, EOFError) as e:
-    raise UserInputError(f"Cannot read IDX file {path}: {e}") from e
+  # gzip raises OSError (BadGzipFile, CRC), EOFError or zlib.error.
+  except (OSError, EOFError, zlib.error) as e:
+    raise UserInputError(f"Cannot read IDX file {path}: {e}. "
+                         f"{_REINSTALL_HINT}") from e
   if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-    raise UserInputError(f"{path} is not an unsigned-byte IDX file.")
+    raise UserInputError(f"{path} is not an unsigned-byte IDX file. "
+                         f"{_REINSTALL_HINT}")
   ndim = data[3]
+  if len(data) < 4 + 4 * ndim:
+    raise UserInputError(f"{path} is truncated: its header is cut short. "
+                         f"{_REINSTALL_HINT}")
   dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
   body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
   if body.size != int(np.prod(dims)):
     raise UserInputError(f"{path} is truncated: header says {dims}, found "
-                         f"{body.size} values.")
+                         f"{body.size} values. {_REINSTALL_HINT}")
   return body.reshape(dims)
 
 

@@ -213,6 +213,17 @@ class Evaluator:
       self._extractor = features_lib.FashionMNISTClassifier()
     return self._extractor
 
+  def result_names(self) -> set[str]:
+    """The keys the configured metrics can produce (kid adds kid_std, prdc
+    its four parts)."""
+    names = set(self.metrics)
+    if "kid" in names:
+      names.add("kid_std")
+    if "prdc" in names:
+      names.discard("prdc")
+      names.update(("precision", "recall", "density", "coverage"))
+    return names
+
   def prepare(self) -> None:
     """Loads the feature extractor (errors come before any training)."""
     _ = self.extractor

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gin
 
+from tfgt.errors import UserInputError
 from tfgt.methods import base
 from tfgt.models import biggan
 
@@ -27,9 +28,11 @@ class Scratch(base.Method):
     self._d_kwargs = biggan.BigGANDiscriminator(1).ctor_kwargs
     for key in ("resolution", "channels"):
       if self._g_kwargs[key] != self._d_kwargs[key]:
-        raise ValueError(
+        raise UserInputError(
             f"Generator and discriminator disagree on {key}: "
-            f"{self._g_kwargs[key]} vs {self._d_kwargs[key]}.")
+            f"BigGANGenerator.{key} = {self._g_kwargs[key]!r} but "
+            f"BigGANDiscriminator.{key} = {self._d_kwargs[key]!r}. Bind both "
+            "to the same value.")
 
   def source_info(self) -> base.SourceInfo:
     return base.SourceInfo([], self._g_kwargs["resolution"],

@@ -191,7 +191,8 @@ class TransferMethod(base.Method):
       raise UserInputError(f"{type(self).__name__}.source must name a source "
                            f"model, got {source!r}.")
     self.source = source
-    self.checkpoint = checkpoint
+    self.checkpoint = bundle.parse_checkpoint(
+        checkpoint, f"{type(self).__name__}.checkpoint")
 
   def source_info(self) -> base.SourceInfo:
     info, _ = read_info(self.source)

@@ -14,11 +14,14 @@ away: it is an ordinary `BigGANGenerator` for N+M classes.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import re
+from typing import Sequence
 
 import tensorflow as tf
 
+from tfgt import files
 from tfgt.errors import UserInputError
 from tfgt.models import biggan
 
@@ -52,9 +55,8 @@ class BundleWriter:
                class_names: list[str], method: str, max_to_keep: int = 3):
     os.makedirs(directory, exist_ok=True)
     self.directory = directory
-    with open(os.path.join(directory, SPEC_FILE), "w") as f:
-      json.dump(spec_of(generator, discriminator, class_names, method), f,
-                indent=2)
+    files.write_json(os.path.join(directory, SPEC_FILE),
+                spec_of(generator, discriminator, class_names, method))
     self._checkpoint = tf.train.Checkpoint(generator=generator,
                                            discriminator=discriminator)
     self._manager = tf.train.CheckpointManager(self._checkpoint, directory,
@@ -83,15 +85,46 @@ def resolve_directory(path: str) -> str:
   return path
 
 
+def parse_checkpoint(value: str | int, name: str = "checkpoint",
+                     also: Sequence[str] = ()) -> str | int:
+  """Checks a checkpoint choice: "best", "latest" or a step number.
+
+  Args:
+    value: the choice, from a flag or a gin binding; a step may be an int or
+      a string of digits.
+    name: the flag or binding that gave it, for the error message.
+    also: other words the caller accepts (such as "auto"), returned as is.
+
+  Returns:
+    "best", "latest", a word of `also`, or the step number as an int.
+
+  Raises:
+    UserInputError: for any other value.
+  """
+  words = ("best", "latest") + tuple(also)
+  if isinstance(value, str):
+    if value in words:
+      return value
+    if re.fullmatch(r"[0-9]+", value):
+      return int(value)
+  elif (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        and value >= 0):
+    return int(value)
+  raise UserInputError(
+      f"{name}={value!r} names no checkpoint: use "
+      f"{', '.join(repr(w) for w in words)} or a step number.")
+
+
 def checkpoint_path(directory: str, checkpoint: str | int = "latest") -> str:
   """The checkpoint prefix for 'latest', 'best' or a step number."""
+  checkpoint = parse_checkpoint(checkpoint)
   if checkpoint == "latest":
     path = tf.train.latest_checkpoint(directory)
   elif checkpoint == "best":
     best = os.path.join(directory, "best")
     path = tf.train.latest_checkpoint(best) if os.path.isdir(best) else None
   else:
-    path = os.path.join(directory, f"ckpt-{int(checkpoint)}")
+    path = os.path.join(directory, f"ckpt-{checkpoint}")
     if not tf.io.gfile.exists(path + ".index"):
       path = None
   if path is None:
@@ -116,6 +149,22 @@ def load(path: str, checkpoint: str | int = "latest", with_discriminator=False):
   """
   directory = resolve_directory(path)
   spec = read_spec(directory)
+  prefix = checkpoint_path(directory, checkpoint)
+  generator, discriminator = restore(spec, prefix, with_discriminator)
+  return generator, discriminator, spec
+
+
+def restore(spec: dict, prefix: str, with_discriminator=False):
+  """Builds the models of a bundle's spec and reads one checkpoint into them.
+
+  Args:
+    spec: the bundle's spec (`read_spec`).
+    prefix: a checkpoint prefix, as returned by `checkpoint_path`.
+    with_discriminator: also build and restore the discriminator.
+
+  Returns:
+    (generator, discriminator or None).
+  """
   generator = biggan.BigGANGenerator(**spec["generator"])
   discriminator = (biggan.BigGANDiscriminator(**spec["discriminator"])
                    if with_discriminator else None)
@@ -123,7 +172,6 @@ def load(path: str, checkpoint: str | int = "latest", with_discriminator=False):
   objects = dict(generator=generator)
   if discriminator is not None:
     objects["discriminator"] = discriminator
-  status = tf.train.Checkpoint(**objects).read(
-      checkpoint_path(directory, checkpoint))
+  status = tf.train.Checkpoint(**objects).read(prefix)
   status.assert_existing_objects_matched().expect_partial()
-  return generator, discriminator, spec
+  return generator, discriminator
