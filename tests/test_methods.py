@@ -284,6 +284,8 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
   assert row["rescored"]["num_samples"] == 60
   assert row["rescored"]["best"]["fid"] > 0
   assert row["rescored"]["final"]["fid"] > 0
+  # The 8 source classes, scored on the test split, are untouched.
+  assert row["old_class_fid"] > 0
   # FID at steps 2 and 3 (the end); the best of them is kept.
   steps = [s for s, _ in row["fid_history"]]
   assert steps == [2, 3]

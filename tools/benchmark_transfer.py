@@ -150,6 +150,9 @@ def run_one(method: str, images_per_class: int, out_dir: str,
       row.get("best_step") is not None):
     row["rescored"] = rescore(model_dir, rescore_samples)
     files.write_json(done_path, row)
+  if "old_class_fid" not in row and rescore_samples != 0:
+    row["old_class_fid"] = old_class_fid(model_dir, rescore_samples)
+    files.write_json(done_path, row)
   gin.clear_config()
   return row
 
@@ -169,6 +172,37 @@ def rescore(model_dir: str, num_samples: int | None) -> dict:
     out["num_samples"] = result.settings["generated"]
   gin.clear_config()
   return out
+
+
+def old_class_fid(model_dir: str, num_samples: int | None) -> float | None:
+  """FID of the final generator on the source's classes (ids 0..N-1).
+
+  What a class extension keeps: methods with a frozen generator draw the old
+  classes exactly as the source does, full fine-tuning overwrites them. None
+  for runs without old classes (Scratch).
+  """
+  from tfgt import evaluate  # pylint: disable=g-import-not-at-top
+  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
+  from tfgt.eval import evaluator as evaluator_lib  # pylint: disable=g-import-not-at-top
+  from tfgt.models import bundle  # pylint: disable=g-import-not-at-top
+  gin.clear_config()
+  try:
+    new = evaluate.read_run(model_dir)
+    if not new.label_offset:
+      return None
+    generator, _, spec = bundle.load(os.path.join(model_dir, "model"))
+    # The source's classes are taken to be the dataset's ids 0..N-1 (as in
+    # the Fashion-MNIST split); the evaluator checks their names against the
+    # model's, so another layout is an error, not a wrong number.
+    names = spec["class_names"][:new.label_offset]
+    old = pipeline.ClassSelection(list(range(new.label_offset)), names, 0)
+    evaluator = evaluator_lib.Evaluator(num_samples=num_samples,
+                                        metrics=["fid"])
+    return float(evaluator.evaluate(generator, old,
+                                    class_names=spec["class_names"])
+                 .metrics["fid"])
+  finally:
+    gin.clear_config()
 
 
 def training_wall_time(model_dir: str) -> float:
@@ -292,6 +326,16 @@ def markdown(rows: list[dict], command: str) -> str:
       cells.append("" if r is None else
                    f"{_fmt(r['best_fid'])} / {_fmt(r.get('final_fid'))}")
     lines.append(f"| {m} | " + " | ".join(cells) + " |")
+  if any(r.get("old_class_fid") is not None for r in rows):
+    lines += ["", "FID of the old classes after the transfer (final "
+              "generator, same samples as above; the source model's own "
+              "value is the reference).", "",
+              "| method | " + " | ".join(f"{s}/class" for s in sizes) + " |",
+              "|---|" + "---|" * len(sizes)]
+    for m in methods:
+      cells = [_fmt((by_key.get((m, s)) or {}).get("old_class_fid"))
+               for s in sizes]
+      lines.append(f"| {m} | " + " | ".join(cells) + " |")
   lines += ["", "Claims of the paper:"]
   for s in sizes:
     ours, bsa = by_key.get(("cgantransfer", s)), by_key.get(("bsa", s))
