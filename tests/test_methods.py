@@ -334,6 +334,8 @@ def test_benchmark_claims_compare_convergence():
   assert module.fid_at(bsa, 50) is None
   assert module.first_step_reaching(bsa, 12.0) == 400
   assert module.first_step_reaching(ours, 11.0) is None
+  # float32 history against a float64 best of the same value.
+  assert module.first_step_reaching(bsa, float(np.float32(11.0)) - 1e-7) == 400
   text = module.markdown([ours, bsa], "cmd")
   assert "| cgantransfer | 12.00 (200) |" in text
   assert "| bsa | 11.00 (400) |" in text

@@ -251,9 +251,13 @@ def fid_at(row: dict, step: int) -> float | None:
 
 
 def first_step_reaching(row: dict, target: float) -> int | None:
-  """The first evaluated step whose FID is at most `target`, if any."""
+  """The first evaluated step whose FID is at most `target`, if any.
+
+  The history comes from TensorBoard in float32 and best FIDs from best.json
+  in float64: equal values may differ in the last float32 digit.
+  """
   for step, fid in row.get("fid_history") or []:
-    if fid <= target:
+    if fid <= target * (1 + 1e-6):
       return int(step)
   return None
 
