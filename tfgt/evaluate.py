@@ -33,6 +33,7 @@ from absl import flags
 from absl import logging
 import gin
 
+from tfgt import files
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
@@ -200,9 +201,9 @@ def run(model_dir: str, checkpoint: str = "auto",
                          generator_classes=spec["class_names"])
   path = output or prefix + ".eval.json"
   try:
-    with open(path, "w") as f:
-      json.dump(dict(metrics=result.metrics, per_class=result.per_class,
-                     settings=result.settings), f, indent=2)
+    files.write_json(path, dict(metrics=result.metrics,
+                                per_class=result.per_class,
+                                settings=result.settings))
   except OSError as e:
     raise UserInputError(f"Cannot write the results to {path} ({e}); choose "
                          "another file with --output.") from e

@@ -45,6 +45,7 @@ from tfgt import losses
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
+from tfgt.eval import evaluator as evaluator_lib
 from tfgt.methods import base
 from tfgt.models import bundle
 
@@ -73,10 +74,6 @@ def define_flags() -> None:
 def _format_eta(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-# Metrics for which higher is better when one selects the best checkpoint.
-HIGHER_IS_BETTER = frozenset({"precision", "recall", "density", "coverage"})
 
 
 def _read_json(path: str) -> dict | None:
@@ -318,14 +315,19 @@ def train(model_dir: str,
       method.name, max_to_keep=keep_checkpoints)
   best_bundle = None
 
+  def refresh_exported() -> None:
+    # The plain generator that bundles, grids and evaluations see: the fold
+    # of the EMA generator (the EMA generator itself when there is no fold).
+    folded = setup.fold(ema)
+    if folded is not exported:
+      exported.set_weights(folded.get_weights())
+
   def save(current: int) -> None:
     manager.save(checkpoint_number=current)
     save_bundle(current)
 
   def save_bundle(current: int) -> None:
-    folded = setup.fold(ema)
-    if folded is not exported:
-      exported.set_weights(folded.get_weights())
+    refresh_exported()
     writer_bundle.save(current)
 
   bundle_step = tf.train.latest_checkpoint(writer_bundle.directory)
@@ -430,9 +432,7 @@ def train(model_dir: str,
                                       seed=[seed + 5, 0])
 
   def write_grid(current: int) -> np.ndarray:
-    folded = setup.fold(ema)
-    if folded is not exported:
-      exported.set_weights(folded.get_weights())
+    refresh_exported()
     picture = image_utils.sample_grid(sample_generator, grid_ids, grid_z)
     with summary_writer.as_default(step=current):
       tf.summary.image("samples_ema", picture[None], max_outputs=1)
@@ -440,9 +440,7 @@ def train(model_dir: str,
 
   def evaluate(current: int) -> None:
     nonlocal best_bundle
-    folded = setup.fold(ema)
-    if folded is not exported:
-      exported.set_weights(folded.get_weights())
+    refresh_exported()
     results = evaluator(exported)
     logging.info("Step %d evaluation: %s", current,
                  ", ".join(f"{k} {v:.4g}" for k, v in sorted(results.items())))
@@ -455,7 +453,7 @@ def train(model_dir: str,
       logging.warning("The evaluation has no %r: no best checkpoint kept.",
                       best_metric)
     elif (best is None or best_metric not in best or
-          (value > best[best_metric] if best_metric in HIGHER_IS_BETTER
+          (value > best[best_metric] if best_metric in evaluator_lib.HIGHER_IS_BETTER
            else value < best[best_metric])):
       if best_bundle is None:
         best_bundle = bundle.BundleWriter(

@@ -164,12 +164,12 @@ def rescore(model_dir: str, num_samples: int | None) -> dict:
   evaluator), its best and latest bundles.
   """
   from tfgt import evaluate  # pylint: disable=g-import-not-at-top
-  out = {"num_samples": num_samples}
+  out = {}
   for name, checkpoint in (("best", "best"), ("final", "latest")):
     result, _ = evaluate.run(model_dir, checkpoint,
                              overrides=dict(num_samples=num_samples))
     out[name] = {k: float(v) for k, v in result.metrics.items()}
-    out["num_samples"] = result.settings["generated"]
+  out["num_samples"] = result.settings["generated"]
   gin.clear_config()
   return out
 
@@ -205,22 +205,29 @@ def old_class_fid(model_dir: str, num_samples: int | None) -> float | None:
     gin.clear_config()
 
 
+def _session_events(model_dir: str):
+  """Per TensorBoard events file of the run (one per trainer session), the
+  list of its events."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(model_dir, "train")
+  names = sorted(tf.io.gfile.listdir(directory)) if os.path.isdir(
+      directory) else []
+  for name in names:
+    if "tfevents" in name:
+      yield list(tf.compat.v1.train.summary_iterator(
+          os.path.join(directory, name)))
+
+
 def training_wall_time(model_dir: str) -> float:
   """Seconds of training, summed over the sessions of a (resumed) run.
 
   Each session of the trainer writes its own TensorBoard events file; its
   span (first to last event) is that session's training and evaluation time.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  directory = os.path.join(model_dir, "train")
   total = 0.0
-  for name in sorted(tf.io.gfile.listdir(directory)) if os.path.isdir(
-      directory) else []:
-    if "tfevents" not in name:
-      continue
-    times = [event.wall_time for event in tf.compat.v1.train.summary_iterator(
-        os.path.join(directory, name))]
-    if times:
+  for events in _session_events(model_dir):
+    if events:
+      times = [event.wall_time for event in events]
       total += max(times) - min(times)
   return total
 
@@ -230,14 +237,9 @@ def eval_history(model_dir: str, tag: str = "eval/fid"
   """[step, value] of a metric the trainer logged to TensorBoard, by step
   (lists, as they read back from JSON)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  directory = os.path.join(model_dir, "train")
   values = {}
-  for name in sorted(tf.io.gfile.listdir(directory)) if os.path.isdir(
-      directory) else []:
-    if "tfevents" not in name:
-      continue
-    for event in tf.compat.v1.train.summary_iterator(
-        os.path.join(directory, name)):
+  for events in _session_events(model_dir):
+    for event in events:
       for v in event.summary.value:
         if v.tag == tag:
           values[int(event.step)] = float(tf.make_ndarray(v.tensor))
@@ -319,27 +321,25 @@ def markdown(rows: list[dict], command: str) -> str:
         f"{_fmt(last and last['g_trainable'], '{:,}')} | "
         f"{_fmt(last and last['g_per_new_class'], '{:,.0f}')} | "
         f"{_fmt(specific or None, '{:,.0f}')} |")
-  lines += ["", "During training (the evaluator's samples): best FID / final "
-            "FID.", "",
-            "| method | " + " | ".join(f"{s}/class" for s in sizes) + " |",
-            "|---|" + "---|" * len(sizes)]
-  for m in methods:
-    cells = []
-    for s in sizes:
-      r = by_key.get((m, s))
-      cells.append("" if r is None else
-                   f"{_fmt(r['best_fid'])} / {_fmt(r.get('final_fid'))}")
-    lines.append(f"| {m} | " + " | ".join(cells) + " |")
-  if any(r.get("old_class_fid") is not None for r in rows):
-    lines += ["", "FID of the old classes after the transfer (final "
-              "generator, same samples as above; the source model's own "
-              "value is the reference).", "",
-              "| method | " + " | ".join(f"{s}/class" for s in sizes) + " |",
-              "|---|" + "---|" * len(sizes)]
+  def size_table(title: str, cell) -> list[str]:
+    """A table of `cell(row)` per method and images per class."""
+    out = ["", title, "",
+           "| method | " + " | ".join(f"{s}/class" for s in sizes) + " |",
+           "|---|" + "---|" * len(sizes)]
     for m in methods:
-      cells = [_fmt((by_key.get((m, s)) or {}).get("old_class_fid"))
-               for s in sizes]
-      lines.append(f"| {m} | " + " | ".join(cells) + " |")
+      out.append(f"| {m} | " + " | ".join(
+          "" if (m, s) not in by_key else cell(by_key[(m, s)])
+          for s in sizes) + " |")
+    return out
+
+  lines += size_table(
+      "During training (the evaluator's samples): best FID / final FID.",
+      lambda r: f"{_fmt(r['best_fid'])} / {_fmt(r.get('final_fid'))}")
+  if any(r.get("old_class_fid") is not None for r in rows):
+    lines += size_table(
+        "FID of the old classes after the transfer (final generator, same "
+        "samples as above; the source model's own value is the reference).",
+        lambda r: _fmt(r.get("old_class_fid")))
   lines += ["", "Claims of the paper:"]
   for s in sizes:
     ours, bsa = by_key.get(("cgantransfer", s)), by_key.get(("bsa", s))

@@ -53,6 +53,8 @@ METRICS = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc")
 DEFAULT_METRICS = ("fid", "kid", "mfid")
 # Metrics printed multiplied by 100, as the papers do.
 PERCENT_METRICS = ("kid", "kid_std", "mkid")
+# Results for which higher is better (the others are distances).
+HIGHER_IS_BETTER = frozenset({"precision", "recall", "density", "coverage"})
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
