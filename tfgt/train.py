@@ -27,6 +27,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Callable, Sequence
 
@@ -144,11 +145,6 @@ def _pair_variables(target, source) -> list[tuple]:
 
 class _Interrupted(Exception):
   """SIGTERM arrived; the trainer saves and stops."""
-
-
-def _raise_interrupted(signum, frame):
-  del signum, frame
-  raise _Interrupted()
 
 
 @gin.configurable(denylist=["model_dir", "strategy"])
@@ -474,7 +470,12 @@ def train(model_dir: str,
 
   summary_writer = tf.summary.create_file_writer(
       os.path.join(model_dir, "train"))
-  previous_handler = signal.signal(signal.SIGTERM, _raise_interrupted)
+  # SIGTERM only sets a flag, checked after each step: an exception raised at
+  # an arbitrary point could land inside TensorFlow or gin code, which may
+  # wrap it into another error, or inside a file write.
+  terminate = threading.Event()
+  previous_handler = signal.signal(signal.SIGTERM,
+                                   lambda signum, frame: terminate.set())
   metrics = {"step": float(start_step)}
   last_saved = start_step
   current = start_step
@@ -546,6 +547,8 @@ def train(model_dir: str,
       if due_evaluation(current):
         eval_seconds = timed(evaluate, current)
         paused += eval_seconds
+      if terminate.is_set():
+        raise _Interrupted()
     logging.info("Trained %d steps in %s.", current - start_step,
                  _format_eta(time.time() - run_start))
   except (KeyboardInterrupt, _Interrupted):
