@@ -1,5 +1,6 @@
 """Metrics: TF-GAN's FID/KID against independent computations, KMMD, PRDC."""
 
+import fractions
 import sys
 
 import numpy as np
@@ -183,6 +184,75 @@ def test_prdc_known_answers_on_toy_gaussians():
   fresh = metrics.prdc(real, rng.normal(size=(1000, 4)), k=5)
   assert fresh["precision"] > 0.9 and fresh["recall"] > 0.9
   assert fresh["coverage"] > 0.9 and 0.8 < fresh["density"] < 1.2
+
+
+def exact_prdc(real, fake, k):
+  """The four numbers in exact rational arithmetic (strict <, no rounding)."""
+  def rows(x):
+    return [[fractions.Fraction(float(v)) for v in row] for row in x]
+
+  def sq_dist(a, b):
+    return sum((p - q) ** 2 for p, q in zip(a, b))
+
+  real, fake = rows(real), rows(fake)
+  real_r = [sorted(sq_dist(a, b) for b in real)[k] for a in real]
+  fake_r = [sorted(sq_dist(a, b) for b in fake)[k] for a in fake]
+  rf = [[sq_dist(r, f) for f in fake] for r in real]
+  n, m = len(real), len(fake)
+  inside = [[rf[i][j] < real_r[i] for j in range(m)] for i in range(n)]
+  return dict(
+      precision=sum(any(inside[i][j] for i in range(n))
+                    for j in range(m)) / m,
+      recall=sum(any(rf[i][j] < fake_r[j] for j in range(m))
+                 for i in range(n)) / n,
+      density=sum(map(sum, inside)) / (k * m),
+      coverage=sum(min(row) < r for row, r in zip(rf, real_r)) / n)
+
+
+def cyclic_shifts(u):
+  """All cyclic shifts of u: the distance between shifts s apart is the same
+  for every pair, so neighbour distances tie exactly, while a float matrix
+  product sums the same products in a different order for each row."""
+  return np.stack([np.roll(u, s) for s in range(len(u))])
+
+
+@pytest.mark.parametrize("block", [None, 5])
+def test_prdc_exact_on_tied_distances(monkeypatch, block):
+  # The k-th neighbour of every point ties with another one, and a fake set
+  # equal to the real one puts each tied pair on a ball's rim: a rounding
+  # that differs between the radius and the membership test (between CPUs,
+  # or between row positions of a matrix product) moves it inside.
+  if block:
+    monkeypatch.setattr(metrics, "_BLOCK", block)
+  rng = np.random.RandomState(3)
+  u = rng.uniform(-3, 3, size=16).astype(np.float32)
+  w = rng.uniform(-3, 3, size=16).astype(np.float32)
+  real = np.concatenate([cyclic_shifts(u), cyclic_shifts(w)])
+  cases = [
+      (real, real[::-1]),                          # identical sets
+      (real, cyclic_shifts(u * np.float32(1.01))),  # one mode, nearly right
+      (cyclic_shifts(u), real[rng.permutation(len(real))]),
+  ]
+  for r, f in cases:
+    expected = exact_prdc(r, f, 5)
+    assert metrics.prdc(r, f, k=5) == pytest.approx(expected, abs=1e-12)
+  assert exact_prdc(real, real, 5) == dict(precision=1, recall=1, density=1,
+                                           coverage=1)
+
+
+def test_prdc_same_answer_for_any_row_order_and_block(monkeypatch):
+  rng = np.random.RandomState(9)
+  real = rng.normal(size=(300, 8)).astype(np.float32) + 1000.0
+  fake = rng.normal(size=(250, 8)).astype(np.float32) * 1.1 + 1000.2
+  reference = metrics.prdc(real, fake, k=5)
+  # Far from the origin, float32 distances lose their low bits to the
+  # cancellation in |x|^2 + |y|^2 - 2 x.y; the float64 exact answer holds.
+  expected = numpy_prdc(real.astype(np.float64), fake.astype(np.float64), 5)
+  assert reference == pytest.approx(expected, abs=1e-12)
+  monkeypatch.setattr(metrics, "_BLOCK", 7)
+  shuffled = metrics.prdc(real[rng.permutation(300)],
+                          fake[rng.permutation(250)], k=5)
+  assert shuffled == pytest.approx(reference, abs=1e-12)
 
 
 def test_pairwise_metrics_subsample():

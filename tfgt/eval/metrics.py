@@ -128,6 +128,15 @@ def kernel_mmd(real, fake, sigma: float = 1.0, normalize: bool = True,
   return float(np.sqrt(max(mmd2, 0.0)))
 
 
+# Two squared distances closer than this fraction of the largest squared norm
+# of the (centred) features are a tie. Float64 rounding of one distance is
+# below ~(d + 2) * 1.1e-16 of that scale (4.5e-13 for d = 2048): the margin
+# keeps every rounding difference between CPUs, thread counts and block
+# positions inside the tie band, while real differences this small do not
+# occur between image features.
+_TIE_TOLERANCE = 1e-9
+
+
 def _kth_neighbour_sq_radii(x: tf.Tensor, k: int) -> tf.Tensor:
   """Squared distance from each row of x to its k-th nearest other row [n]."""
   radii = []
@@ -152,35 +161,58 @@ def prdc(real, fake, k: int = 5, max_samples: int | None = 10000,
     density   = (1/k) x mean over fakes of the number of real balls holding it
     coverage  = share of real balls that hold at least one fake
 
-  ("inside" is strictly closer than the radius.) Precision and recall follow
-  Kynkaanniemi et al. (2019), density and coverage Naeem et al. (2020), who
-  recommend k = 5 for all four. Identical sets give 1, 1, 1, 1; density can
-  exceed 1 where fakes crowd dense real regions.
+  "Inside" is strictly closer than the radius, as in Naeem et al.'s
+  definition: a ball holds its centre and the k - 1 nearer neighbours, not the
+  k-th one on its rim, so identical sets give exactly 1, 1, 1, 1. Precision
+  and recall follow Kynkaanniemi et al. (2019), density and coverage Naeem et
+  al. (2020), who recommend k = 5 for all four. Density can exceed 1 where
+  fakes crowd dense real regions.
+
+  The answer does not depend on the CPU, the thread count or the row order:
+  distances are computed in float64 on features centred at the real mean, and
+  a point whose squared distance equals a squared radius to within 1e-9 of the
+  largest squared feature norm is on the rim (outside). Without that rule a
+  point on the rim falls inside or outside by the last bit of a matrix
+  product, which differs between CPUs (e.g. with and without AVX-512).
 
   Args:
-    real: features [n, d], n > k.
+    real: features [n, d], n > k, any float dtype.
     fake: features [m, d], m > k.
-    k: neighbourhood size.
+    k: neighbourhood size, >= 1.
     max_samples: each set is subsampled to at most this many rows (the cost
       is quadratic; Naeem et al. use 10k); None uses all.
     seed: seed of the subsampling.
 
   Returns:
-    {"precision", "recall", "density", "coverage"}, floats.
+    {"precision", "recall", "density", "coverage"}: floats in [0, 1], density
+    in [0, n / k].
+
+  Raises:
+    ValueError: k < 1, a set with <= k rows, or feature widths that differ.
   """
   if k < 1:
     raise ValueError(f"k must be >= 1, got {k}.")
   real, fake = _check(real, fake, min_rows=k + 1)
-  real = tf.constant(subsample(real, max_samples, seed))
-  fake = tf.constant(subsample(fake, max_samples, seed + 1))
-  real_r2 = _kth_neighbour_sq_radii(real, k)
-  fake_r2 = _kth_neighbour_sq_radii(fake, k)
+  real = subsample(real, max_samples, seed).astype(np.float64)
+  fake = subsample(fake, max_samples, seed + 1).astype(np.float64)
+  # Distances do not change under a shift; centring shrinks the norms, and
+  # with them the cancellation in |x|^2 + |y|^2 - 2 x.y.
+  centre = real.mean(axis=0, keepdims=True)
+  real, fake = real - centre, fake - centre
+  tie = _TIE_TOLERANCE * max(float(np.max(np.sum(real ** 2, axis=1))),
+                             float(np.max(np.sum(fake ** 2, axis=1))))
+  real, fake = tf.constant(real), tf.constant(fake)
+  # A ball holds what is closer than its radius by more than the tie band.
+  real_r2 = _kth_neighbour_sq_radii(real, k) - tie
+  fake_r2 = _kth_neighbour_sq_radii(fake, k) - tie
   n, m = int(real.shape[0]), int(fake.shape[0])
 
-  # Rows: fakes; columns: reals.
+  # One pass over the fake-to-real distances (rows: fakes; columns: reals)
+  # serves all four numbers.
   in_real_ball = []
   balls_per_fake = []
-  nearest_fake_to_real = tf.fill([n], np.inf)
+  nearest_fake_to_real = tf.fill([n], tf.constant(np.inf, tf.float64))
+  real_in_fake_ball = tf.zeros([n], tf.bool)
   for j in range(0, m, _BLOCK):
     d2 = _squared_distances(fake[j:j + _BLOCK], real)
     inside = d2 < real_r2[None, :]
@@ -188,14 +220,13 @@ def prdc(real, fake, k: int = 5, max_samples: int | None = 10000,
     balls_per_fake.append(tf.reduce_sum(tf.cast(inside, tf.float64), axis=1))
     nearest_fake_to_real = tf.minimum(nearest_fake_to_real,
                                       tf.reduce_min(d2, axis=0))
+    real_in_fake_ball = tf.logical_or(
+        real_in_fake_ball,
+        tf.reduce_any(d2 < fake_r2[j:j + _BLOCK, None], axis=0))
   precision = tf.reduce_mean(tf.cast(tf.concat(in_real_ball, 0), tf.float64))
   density = tf.reduce_sum(tf.concat(balls_per_fake, 0)) / (k * m)
   coverage = tf.reduce_mean(tf.cast(nearest_fake_to_real < real_r2,
                                     tf.float64))
-  in_fake_ball = []
-  for i in range(0, n, _BLOCK):
-    d2 = _squared_distances(real[i:i + _BLOCK], fake)
-    in_fake_ball.append(tf.reduce_any(d2 < fake_r2[None, :], axis=1))
-  recall = tf.reduce_mean(tf.cast(tf.concat(in_fake_ball, 0), tf.float64))
+  recall = tf.reduce_mean(tf.cast(real_in_fake_ball, tf.float64))
   return dict(precision=float(precision), recall=float(recall),
               density=float(density), coverage=float(coverage))
