@@ -4,13 +4,15 @@ r"""Draws a grid of samples from a trained model, one row per class.
         [--checkpoint=latest|best|N] [--classes=8,9] [--per_class=8] [--seed=0]
 
 `--model_dir` may be a training run's folder, its `model/` bundle, or a shipped
-model such as `pretrained:fashion_mnist_biggan`. The class names of the rows
-are printed in order.
+model such as `pretrained:fashion_mnist_biggan`. `--classes` takes model ids,
+names, or `id:N`; a number that is also a class's name (classes "1" ... "10")
+is refused as ambiguous. The rows' ids and names are printed in order.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -20,6 +22,7 @@ from absl import logging
 import tensorflow as tf
 
 from tfgt import images
+from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.models import bundle
 
@@ -31,26 +34,30 @@ def define_flags() -> None:
   flags.DEFINE_string("model_dir", None, "Run folder, bundle or pretrained:NAME.")
   flags.DEFINE_string("out", "samples.png", "Output PNG.")
   flags.DEFINE_string("checkpoint", "latest", "latest, best or a step number.")
-  flags.DEFINE_list("classes", None, "Class ids or names (default: all).")
+  flags.DEFINE_list("classes", None, "Class ids, names or id:N (default: "
+                    "all).")
   flags.DEFINE_integer("per_class", 8, "Samples per class (grid columns).")
   flags.DEFINE_integer("seed", 0, "Seed of the latents.")
 
 
 def class_ids(requested: Sequence[str] | None, names: Sequence[str]
               ) -> list[int]:
-  """Resolves ids or names given on the command line."""
+  """Resolves the --classes values: ids, names, or "id:N".
+
+  A number is an id, unless a class name spells it too and names another
+  class (a model with classes "1" ... "10"): such a value, and a name that
+  several classes share, is refused with the "id:N" forms to write instead.
+  A class may be given twice (two rows).
+
+  Raises:
+    UserInputError: for an unknown or ambiguous class.
+  """
   if not requested:
     return list(range(len(names)))
-  ids = []
-  for c in requested:
-    if c.isdigit() and int(c) < len(names):
-      ids.append(int(c))
-    elif c in names:
-      ids.append(list(names).index(c))
-    else:
-      raise UserInputError(f"Unknown class {c!r}; the model has: "
-                           + ", ".join(f"{i}={n}" for i, n in enumerate(names)))
-  return ids
+  values = [int(c) if re.fullmatch(r"[0-9]+", c.strip()) else c.strip()
+            for c in requested]
+  return pipeline.resolve_classes(values, names, setting="--classes",
+                                  where="the model", unique=False)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -71,8 +78,8 @@ def main(argv: Sequence[str]) -> None:
   picture = images.sample_grid(draw, ids, z)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   images.save_png(picture, FLAGS.out)
-  print(f"Wrote {FLAGS.out}: {len(ids)} rows x {FLAGS.per_class}, rows: "
-        + ", ".join(names[i] for i in ids))
+  print(f"Wrote {FLAGS.out}: {len(ids)} rows x {FLAGS.per_class}, rows "
+        "(id=name): " + ", ".join(f"{i}={names[i]}" for i in ids))
 
 
 if __name__ == "__main__":

@@ -247,6 +247,7 @@ def train(model_dir: str,
       resolution=info.resolution, channels=info.channels,
       label_offset=len(info.class_names))
   class_names = info.class_names + selection.names
+  pipeline.check_new_class_names(info.class_names, selection)
   train_ids = np.unique(labels).astype(np.int32)
   if hasattr(evaluator, "prepare"):
     # Loads the feature extractor now: a missing or unsuitable one fails

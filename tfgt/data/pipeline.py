@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Callable, Sequence
 
+from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
 
 from tfgt.data import sources
 from tfgt.errors import UserInputError
+
+
+class DatasetId(int):
+  """A class id that a `ClassSelection` recorded: an id, never a name.
+
+  `resolve_classes` refuses a plain int that a numeric class name could also
+  mean. Ids taken from a selection (the evaluator re-selecting a run's classes
+  from its classes.json) were resolved once already and stay ids.
+  """
+  __slots__ = ()
+
+  def __repr__(self) -> str:
+    return int.__repr__(self)
 
 
 @dataclasses.dataclass
@@ -27,8 +42,12 @@ class ClassSelection:
   names: list[str]
   label_offset: int = 0
 
+  def __post_init__(self):
+    self.source_ids = [DatasetId(i) for i in self.source_ids]
+
   def to_json(self) -> dict:
-    return dataclasses.asdict(self)
+    return dict(dataclasses.asdict(self),
+                source_ids=[int(i) for i in self.source_ids])
 
 
 def split_classes(num_total: int, num_first: int, seed: int
@@ -42,28 +61,125 @@ def split_classes(num_total: int, num_first: int, seed: int
   return sorted(order[:num_first].tolist()), sorted(order[num_first:].tolist())
 
 
+def _numeric_name(name: str) -> int | None:
+  """The integer a class name spells ("7", "007"), or None."""
+  return int(name) if re.fullmatch(r"[0-9]+", name.strip()) else None
+
+
+def class_table(class_names: Sequence[str]) -> str:
+  """The id-to-name table of messages and logs: "0='cat', 1='dog'"."""
+  return ", ".join(f"{i}={n!r}" for i, n in enumerate(class_names))
+
+
 def resolve_classes(requested: Sequence[int | str] | None,
-                    class_names: Sequence[str]) -> list[int]:
-  """Maps requested class names or ids to dataset ids; None selects all."""
+                    class_names: Sequence[str],
+                    setting: str = "load_training_data.classes",
+                    where: str = "the dataset",
+                    unique: bool = True) -> list[int]:
+  """Maps requested class names or ids to ids; None selects all.
+
+  An int is a class id; a str is an exact class name, or "id:N" for the id N.
+  No request is read in two ways: an int that is also the number a class name
+  spells (folders "1" ... "10") but not that class's id is refused, and so is
+  a name that several classes share. A `DatasetId` is always an id.
+
+  Args:
+    requested: ints and strs, as above.
+    class_names: the names, id i = position i.
+    setting: where the request comes from, for messages.
+    where: what holds the classes, for messages ("the dataset", "the model").
+    unique: refuse a class requested twice.
+
+  Returns:
+    The class ids, in the requested order.
+
+  Raises:
+    UserInputError: for an unknown or ambiguous class, or a repeated one
+      when `unique`.
+  """
+  names = list(class_names)
   if requested is None:
-    return list(range(len(class_names)))
+    return list(range(len(names)))
+  table = f"Its classes (id=name) are: {class_table(names)}."
+  out_of_range = (f"is out of range: {where} has {len(names)} classes "
+                  f"(0-{len(names) - 1}).")
   ids = []
   for c in requested:
-    if isinstance(c, (int, np.integer)):
-      if not 0 <= c < len(class_names):
-        raise UserInputError(f"Class id {c} is out of range: the dataset has "
-                             f"{len(class_names)} classes (0-"
-                             f"{len(class_names) - 1}).")
+    if isinstance(c, DatasetId):
+      if not 0 <= c < len(names):
+        raise UserInputError(f"{setting}: class id {c} {out_of_range}")
       ids.append(int(c))
-    elif c in class_names:
-      ids.append(list(class_names).index(c))
+    elif isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+      c = int(c)
+      as_name = [i for i, n in enumerate(names) if _numeric_name(n) == c]
+      readings = sorted(set(as_name + ([c] if 0 <= c < len(names) else [])))
+      if not readings:
+        raise UserInputError(f"{setting}: class id {c} {out_of_range}")
+      if len(readings) > 1:
+        meanings = ([f"the class with id {c} ({names[c]!r})"]
+                    if 0 <= c < len(names) else [])
+        meanings += [f"the class named {names[i]!r} (id {i})"
+                     for i in as_name]
+        choices = " or ".join(f"'id:{i}' for {names[i]!r}" for i in readings)
+        raise UserInputError(
+            f"{setting}: {c} is ambiguous in {where}: it could mean "
+            f"{' or '.join(meanings)}. Write {choices}; in gin, a quoted name "
+            f"such as '{names[as_name[0]]}' is always a name. {table}")
+      ids.append(readings[0])
+    elif isinstance(c, str) and c in names:
+      same = [i for i, n in enumerate(names) if n == c]
+      if len(same) > 1:
+        raise UserInputError(
+            f"{setting}: {where} has {len(same)} classes named {c!r} (ids "
+            f"{', '.join(map(str, same))}). Select one by id: "
+            f"{' or '.join(f'id:{i}' for i in same)}.")
+      ids.append(same[0])
+    elif isinstance(c, str) and re.fullmatch(r"id:[0-9]+", c.strip()):
+      i = int(c.strip()[3:])
+      if i >= len(names):
+        raise UserInputError(f"{setting}: class id {i} {out_of_range}")
+      ids.append(i)
     else:
-      raise UserInputError(f"Class {c!r} is not in the dataset. Its classes "
-                           f"are: {', '.join(class_names)}.")
-  if len(set(ids)) != len(ids):
+      hint = ""
+      if isinstance(c, str) and _numeric_name(c) is not None:
+        hint = (f" To select the class with id {_numeric_name(c)}, write it "
+                f"as a number or as 'id:{_numeric_name(c)}'.")
+      raise UserInputError(f"Class {c!r} is not in {where}. Its classes are: "
+                           f"{', '.join(names)}.{hint}")
+  if unique and len(set(ids)) != len(ids):
     raise UserInputError(f"The class list {list(requested)} names a class "
                          "twice.")
   return ids
+
+
+def check_new_class_names(old_names: Sequence[str],
+                          selection: ClassSelection) -> None:
+  """Refuses new classes named like old ones, and logs the model's classes.
+
+  A transfer appends the selected classes after the source model's; a second
+  class of the same name could not be told apart when sampling or evaluating
+  by name.
+
+  Args:
+    old_names: the source model's class names (model ids 0..N-1).
+    selection: the new classes, from `load_training_data`.
+
+  Raises:
+    UserInputError: naming the clashing classes and how to avoid them.
+  """
+  old = list(old_names)
+  clashes = [n for n in selection.names if n in old]
+  if clashes:
+    raise UserInputError(
+        f"load_training_data.classes selects {', '.join(map(repr, clashes))}, "
+        f"which the source model already has (model id "
+        f"{', '.join(str(old.index(n)) for n in clashes)}); a model cannot "
+        "have two classes of one name. Train only classes the source does "
+        "not have (it already draws its own), or give the new class another "
+        "name (for an image folder, rename its sub-folder). The source's "
+        f"classes (id=name) are: {class_table(old)}.")
+  logging.info("Model classes (id=name): %s.",
+               class_table(old + list(selection.names)))
 
 
 @gin.configurable(denylist=["resolution", "channels"])
@@ -85,8 +201,10 @@ def load_training_data(
     source: a loader from `tfgt.data.sources` (configure its own arguments,
       such as `image_folder.root`, in gin).
     split: dataset split.
-    classes: class names or ids to keep, in the order of their new ids; None
-      keeps all. Mutually exclusive with `random_split`.
+    classes: class names (str) or ids (int, or str "id:N") to keep, in the
+      order of their new ids; None keeps all. An id that a numeric class name
+      could also mean is refused (see `resolve_classes`). Mutually exclusive
+      with `random_split`.
     random_split: (num_first, seed, part) picks a seeded random split of all
       classes into `num_first` and the rest, and keeps part "first" or "rest"
       (e.g. CIFAR-100 80/20: (80, 0, "first") to pretrain, (80, 0, "rest") to
@@ -149,6 +267,9 @@ def load_training_data(
     keep_labels.append(np.full(index.size, label_offset + new_id, np.int32))
   selection = ClassSelection(ids, [data.class_names[i] for i in ids],
                              label_offset)
+  logging.info("Selected classes (model id=name [dataset id]): %s.",
+               ", ".join(f"{label_offset + k}={data.class_names[i]!r} [{i}]"
+                         for k, i in enumerate(ids)))
   return (np.concatenate(keep_images), np.concatenate(keep_labels), selection)
 
 

@@ -9,20 +9,29 @@ lets every bad file be reported before training starts.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
+import io
 import os
 import struct
+from typing import Sequence, TYPE_CHECKING
 import zlib
 
+from absl import logging
 import gin
 import numpy as np
 
 from tfgt.errors import UserInputError
 
+if TYPE_CHECKING:
+  from PIL import Image
+  from PIL import ImageCms
+
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif",
+                   ".tiff")
 
 
 @dataclasses.dataclass
@@ -118,53 +127,297 @@ def fashion_mnist(split: str = "train", resolution: int = 32,
                         list(FASHION_MNIST_CLASSES))
 
 
-def _load_image(path: str, resolution: int, channels: int) -> np.ndarray:
-  """Decodes an image, centre-crops it square and resizes to `resolution`."""
+# Folders that file managers, archivers, notebooks and NAS boxes create beside
+# the data; they are never classes. Names starting with "." are skipped too.
+_SYSTEM_FOLDERS = frozenset({
+    "__MACOSX",  # macOS metadata in unzipped archives.
+    "__pycache__",
+    "$RECYCLE.BIN", "System Volume Information",  # Windows drives.
+    "lost+found",  # Linux file systems.
+    "@eaDir", "#recycle",  # Synology NAS.
+})
+# Transparent pixels of image-folder images are shown over this colour.
+DEFAULT_BACKGROUND = "white"
+_BACKGROUND_HINT = ("give a colour name such as 'white' or 'black', "
+                    "'#rrggbb', or an (r, g, b) tuple of ints in [0, 255]")
+
+
+def is_hidden_or_system(name: str) -> bool:
+  """Whether a file or folder name is one that image folders skip.
+
+  Hidden names start with "." (this covers macOS "._x" metadata files and
+  ".ipynb_checkpoints"); system folders are those in `_SYSTEM_FOLDERS`.
+  """
+  return name.startswith(".") or name in _SYSTEM_FOLDERS
+
+
+def background_rgb(background: str | Sequence[int]) -> tuple[int, int, int]:
+  """The colour of `image_folder.background` as uint8 (r, g, b).
+
+  Args:
+    background: a colour Pillow knows by name or as '#rrggbb' ('white',
+      'black', 'grey', ...), or a sequence of three ints in [0, 255].
+
+  Raises:
+    UserInputError: for anything else.
+  """
+  from PIL import ImageColor  # pylint: disable=g-import-not-at-top
+  error = UserInputError(f"image_folder.background={background!r} is not a "
+                         f"colour: {_BACKGROUND_HINT}.")
+  if isinstance(background, str):
+    try:
+      rgb = ImageColor.getrgb(background)
+    except ValueError as e:
+      raise error from e
+    if len(rgb) != 3:  # '#rrggbbaa': a background has no transparency.
+      raise error
+    return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+  if (isinstance(background, (tuple, list)) and len(background) == 3
+      and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+              and 0 <= v <= 255 for v in background)):
+    return (int(background[0]), int(background[1]), int(background[2]))
+  raise error
+
+
+def _high_depth_to_8bit(img: Image.Image, path: str) -> Image.Image:
+  """An 'I;16*', 'I' or 'F' Pillow image as an 8-bit 'L' image.
+
+  16-bit values map 0..65535 to 0..255; 'I' (32-bit integers, which Pillow
+  also uses for 16-bit PNG, TIFF and PGM files) must hold values in that 16-bit
+  range; 'F' (32-bit floats) must hold values in [0, 1].
+
+  Raises:
+    UserInputError: naming `path` for values outside those ranges.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  values = np.asarray(img).astype(np.float64)
+  low, high = float(np.min(values)), float(np.max(values))
+  if img.mode == "F":
+    if not (np.all(np.isfinite(values)) and low >= 0.0 and high <= 1.0):
+      raise UserInputError(
+          f"Image {path} has floating-point values in [{low:g}, {high:g}]; "
+          "floating-point images are read as 0 = black and 1 = white. Scale "
+          "it to [0, 1], or save it as an 8- or 16-bit PNG.")
+    scaled = values * 255.0
+  else:
+    if low < 0 or high > 65535:
+      raise UserInputError(
+          f"Image {path} has integer values in [{low:g}, {high:g}]; integer "
+          "images are read as 16-bit, 0 = black and 65535 = white. Save it as "
+          "an 8- or 16-bit PNG.")
+    scaled = values / 257.0  # 65535 / 257 = 255.
+  return Image.fromarray(np.round(scaled).astype(np.uint8))
+
+
+@functools.lru_cache(maxsize=16)
+def _srgb_transform(icc_profile: bytes, mode: str
+                    ) -> ImageCms.ImageCmsTransform:
+  """A cached ImageCms transform from an embedded profile to sRGB 'RGB'."""
+  from PIL import ImageCms  # pylint: disable=g-import-not-at-top
+  source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+  return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), mode,
+                                 "RGB")
+
+
+def _to_srgb(img: Image.Image, path: str) -> Image.Image:
+  """Applies an 'L', 'LA', 'RGB', 'RGBA' or 'CMYK' image's ICC profile.
+
+  Returns an 'RGB' (or 'RGBA', alpha kept) image in sRGB, or `img` unchanged
+  when it has no profile or the profile does not fit it (a greyscale image
+  tagged with an RGB profile, a damaged profile): its values are then read
+  as sRGB, as most viewers do.
+  """
+  from PIL import ImageCms  # pylint: disable=g-import-not-at-top
+  icc_profile = img.info.get("icc_profile")
+  if not icc_profile:
+    return img
+  alpha = img.getchannel("A") if img.mode in ("LA", "RGBA") else None
+  colour = img.convert(img.mode[:-1]) if alpha is not None else img
+  try:
+    srgb = ImageCms.applyTransform(
+        colour, _srgb_transform(bytes(icc_profile), colour.mode))
+  except (OSError, ValueError, ImageCms.PyCMSError) as e:
+    logging.log_first_n(
+        logging.WARNING, "Ignored the colour profile of %s (%s): its values "
+        "are read as sRGB.", 5, path, e)
+    return img
+  if alpha is not None:
+    srgb.putalpha(alpha)
+  return srgb
+
+
+def decode_image(path: str, background: tuple[int, int, int] = (255, 255, 255)
+                 ) -> Image.Image:
+  """Opens an image file as an image viewer shows it.
+
+  The first frame of an animation, turned upright by its EXIF orientation,
+  16-bit and floating-point values scaled to 8 bits (see
+  `_high_depth_to_8bit`), colours converted to sRGB by an embedded ICC profile,
+  palette and 1-bit images expanded, and transparency (alpha channel, or a
+  transparent palette index or colour) composited over `background`.
+
+  Args:
+    path: the image file.
+    background: uint8 (r, g, b) shown through transparent pixels.
+
+  Returns:
+    A Pillow image of mode 'L' (greyscale sources) or 'RGB', full size.
+
+  Raises:
+    UserInputError: for 16-bit or float values out of range (see
+      `_high_depth_to_8bit`). Pillow's own errors for unreadable files pass
+      through.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import ImageOps  # pylint: disable=g-import-not-at-top
+  with Image.open(path) as opened:
+    opened.seek(0)
+    try:
+      img = ImageOps.exif_transpose(opened)  # A loaded copy.
+    except Exception as e:  # pylint: disable=broad-except
+      # EXIF parsing raises many types; a viewer shows such a file unturned.
+      logging.log_first_n(logging.WARNING, "Ignored the EXIF orientation of "
+                          "%s (%s).", 5, path, e)
+      img = opened.copy()
+  mode = img.mode
+  if mode.startswith("I;16") or mode in ("I", "F"):
+    img = _high_depth_to_8bit(img, path)
+  else:
+    has_alpha = (mode in ("LA", "La", "PA", "RGBA", "RGBa")
+                 or "transparency" in img.info)
+    if mode == "CMYK":
+      base = "CMYK"
+    elif mode in ("1", "L", "LA", "La"):
+      base = "L"
+    else:  # RGB, RGBA, RGBX, RGBa, P, PA, YCbCr, LAB, HSV.
+      base = "RGB"
+    wanted = base + "A" if has_alpha and base != "CMYK" else base
+    if mode != wanted:
+      img = img.convert(wanted)
+  img = _to_srgb(img, path)
+  if img.mode in ("LA", "RGBA"):
+    canvas = Image.new("RGBA", img.size, background + (255,))
+    img = Image.alpha_composite(canvas, img.convert("RGBA")).convert("RGB")
+  if img.mode not in ("L", "RGB"):
+    img = img.convert("RGB")
+  return img
+
+
+def _load_image(path: str, resolution: int, channels: int,
+                background: tuple[int, int, int]) -> np.ndarray:
+  """`decode_image`, centre-cropped square and resized to `resolution`.
+
+  Returns:
+    uint8 [resolution, resolution, channels].
+
+  Raises:
+    UserInputError: naming `path` when it cannot be read or converted.
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
   try:
-    with Image.open(path) as img:
-      img = img.convert("L" if channels == 1 else "RGB")
-      w, h = img.size
-      side = min(w, h)
-      left, top = (w - side) // 2, (h - side) // 2
-      img = img.crop((left, top, left + side, top + side))
-      img = img.resize((resolution, resolution), Image.Resampling.BICUBIC)
-      array = np.asarray(img, dtype=np.uint8)
+    img = decode_image(path, background)
+    img = img.convert("L" if channels == 1 else "RGB")
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    img = img.resize((resolution, resolution), Image.Resampling.BICUBIC)
+    array = np.asarray(img, dtype=np.uint8)
+  except UserInputError:
+    raise
   except Exception as e:  # PIL raises many types for bad files.
     raise UserInputError(f"Cannot read image {path}: {e}. Remove or replace "
                          "the file.") from e
   return array.reshape(resolution, resolution, channels)
 
 
-@gin.configurable(allowlist=["root"])
+@gin.configurable(allowlist=["root", "background"])
 def image_folder(root: str = gin.REQUIRED, resolution: int = 32,
-                 channels: int = 3, split: str = "train") -> LabelledImages:
+                 channels: int = 3, split: str = "train",
+                 background: str | Sequence[int] = DEFAULT_BACKGROUND
+                 ) -> LabelledImages:
   """Images in `root/<class name>/*.{jpg,png,...}`, one sub-folder per class.
 
-  Any image size is accepted; each image is centre-cropped to a square and
-  resized to `resolution`. Class ids follow the sorted sub-folder names. The
-  split is ignored (a folder holds one split).
+  Class ids follow the sub-folder names sorted as strings ("1", "10", "2"),
+  as logged with the classes. Hidden and system folders (see
+  `is_hidden_or_system`) are not classes, and hidden files (such as macOS
+  "._x" metadata) are not images; both are skipped and counted in the log, as
+  are files without an image suffix. Each image is read as a viewer shows it
+  (see `decode_image`), centre-cropped to a square and resized to
+  `resolution` (bicubic, antialiased). docs/DATA.md has the details.
+
+  Args:
+    root: the folder of class sub-folders.
+    resolution: output size R.
+    channels: 1 (greyscale) or 3 (RGB).
+    split: ignored (a folder holds one split).
+    background: colour shown through transparent pixels (see
+      `background_rgb`); white by default, as on a web page or a document.
+
+  Returns:
+    uint8 images [N, R, R, channels] in [0, 255], int64 labels [N] in
+    [0, classes), the class names.
+
+  Raises:
+    UserInputError: when `root` is missing or has no class sub-folders, a
+      class folder holds no images, an image cannot be read or converted, or
+      `background` is not a colour.
   """
   del split
+  fill = background_rgb(background)
   if not os.path.isdir(root):
     raise UserInputError(f"Image folder {root} does not exist. Point "
                          "image_folder.root at a folder with one sub-folder "
                          "of images per class.")
-  class_names = sorted(d for d in os.listdir(root)
-                       if os.path.isdir(os.path.join(root, d)))
+  folders = sorted(d for d in os.listdir(root)
+                   if os.path.isdir(os.path.join(root, d)))
+  skipped_folders = [d for d in folders if is_hidden_or_system(d)]
+  class_names = [d for d in folders if not is_hidden_or_system(d)]
+  if skipped_folders:
+    logging.info("Image folder %s: skipped %d hidden or system folders, not "
+                 "classes: %s.", root, len(skipped_folders),
+                 ", ".join(skipped_folders))
   if not class_names:
-    raise UserInputError(f"Image folder {root} has no class sub-folders.")
-  images, labels = [], []
+    raise UserInputError(
+        f"Image folder {root} has no class sub-folders"
+        + (f" (hidden or system folders are skipped: "
+           f"{', '.join(skipped_folders)})" if skipped_folders else "")
+        + ". Put the images of each class in a sub-folder named after the "
+        "class.")
+  images, labels, counts = [], [], []
+  hidden_files, other_files = [], []
   for label, name in enumerate(class_names):
     folder = os.path.join(root, name)
-    files = sorted(f for f in os.listdir(folder)
-                   if f.lower().endswith(_IMAGE_SUFFIXES))
+    files = []
+    for f in sorted(os.listdir(folder)):
+      path = os.path.join(folder, f)
+      if f.startswith("."):
+        hidden_files.append(path)
+      elif not f.lower().endswith(_IMAGE_SUFFIXES) or os.path.isdir(path):
+        other_files.append(path)
+      else:
+        files.append(path)
     if not files:
-      raise UserInputError(f"Class folder {folder} holds no images (looked for "
-                           f"{', '.join(_IMAGE_SUFFIXES)}).")
-    for f in files:
-      images.append(_load_image(os.path.join(folder, f), resolution, channels))
+      raise UserInputError(
+          f"Class folder {folder} holds no images (looked for "
+          f"{', '.join(_IMAGE_SUFFIXES)}; hidden files are skipped). Add "
+          "images, or remove the folder if it is not a class.")
+    for path in files:
+      images.append(_load_image(path, resolution, channels, fill))
       labels.append(label)
+    counts.append(len(files))
+  if hidden_files:
+    logging.info("Image folder %s: skipped %d hidden files and folders in "
+                 "class folders (such as macOS '._' metadata), e.g. %s.",
+                 root, len(hidden_files), hidden_files[0])
+  if other_files:
+    logging.warning("Image folder %s: skipped %d entries that are not images "
+                    "by their suffix (%s), e.g. %s.", root, len(other_files),
+                    ", ".join(_IMAGE_SUFFIXES), other_files[0])
+  logging.info("Image folder %s: %d classes (id=name: images): %s.", root,
+               len(class_names),
+               ", ".join(f"{i}={n!r}: {c}" for i, (n, c)
+                         in enumerate(zip(class_names, counts))))
   return LabelledImages(np.stack(images), np.asarray(labels, np.int64),
                         class_names)
 
