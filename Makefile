@@ -13,10 +13,12 @@ demo: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
 	  --gin_file=gin_configs/fashion_mnist/cgantransfer.gin --model_dir=$(RUN_DIR)
 
-# The test suite, then a build of every Bazel target.
+# The test suite, then a build of every Bazel target. The suite runs one
+# worker per core (pytest-xdist), each test file on one worker, so that a
+# file's shared runs are trained once; the slowest tests are listed at the end.
 test:
 	bash tools/setup.sh --bazel
-	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m pytest
+	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m pytest -n auto --dist loadfile --durations=15
 	bazel build //...; status=$$?; bazel shutdown; exit $$status
 
 bazel-test:

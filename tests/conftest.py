@@ -8,12 +8,17 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import glob  # pylint: disable=g-import-not-at-top
+
 import gin  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
 
 distribute.split_cpu(2)
+
+from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -31,6 +36,22 @@ TINY = [
 ]
 
 
+# Test files by decreasing run time on 2 cores. `make test` runs each file on
+# one of several workers (pytest-xdist --dist loadfile) in collection order:
+# starting the longest first keeps every worker busy until the end.
+_LONGEST_FIRST = ("test_train.py", "test_methods.py", "test_train_eval.py",
+                  "test_export.py", "test_train_cli.py", "test_eval_cli.py",
+                  "test_knowledge_transfer.py", "test_eval_features.py")
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = os.path.basename(str(item.fspath))
+    return (_LONGEST_FIRST.index(name) if name in _LONGEST_FIRST
+            else len(_LONGEST_FIRST))
+  items.sort(key=rank)  # Stable: tests keep their order within a file.
+
+
 @pytest.fixture(autouse=True)
 def clear_gin():
   """Every test starts from an empty gin config."""
@@ -43,3 +64,49 @@ def clear_gin():
 def repo_dir():
   return REPO
 
+
+# Small training runs of the pretraining config, for the trainer tests.
+PRETRAIN = os.path.join(REPO, "gin_configs/fashion_mnist/pretrain_biggan.gin")
+SMALL_DATA = ["load_training_data.images_per_class = 8"]
+
+
+def run_training(model_dir, steps, extra=(), strategy=None):
+  gin.clear_config()
+  train_lib.parse_config([PRETRAIN], TINY + SMALL_DATA + [
+      f"train.num_steps = {steps}"] + list(extra))
+  return train_lib.train(str(model_dir), strategy=strategy)
+
+
+def model_variables(model_dir):
+  reader = tf.train.load_checkpoint(str(model_dir))
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if k.startswith(("generator/", "discriminator/", "ema_generator/"))}
+
+
+def events(model_dir):
+  tags = {}
+  for path in glob.glob(os.path.join(model_dir, "train", "events.out.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        tags.setdefault(value.tag, []).append(event.step)
+  return tags
+
+
+class ScriptedEvaluator:
+  """An evaluator that returns given values in turn and counts its calls."""
+
+  def __init__(self, metric, values):
+    self.metric, self.values, self.steps = metric, list(values), []
+
+  def __call__(self, generator):
+    assert generator.num_classes == 8
+    self.steps.append(len(self.steps))
+    return {self.metric: self.values[len(self.steps) - 1]}
+
+
+def run_evaluated(model_dir, steps, evaluator, metric, eval_every=1):
+  gin.clear_config()
+  train_lib.parse_config([PRETRAIN], TINY + SMALL_DATA + [
+      f"train.num_steps = {steps}", "train.sample_every = 0"])
+  return train_lib.train(str(model_dir), evaluator=evaluator,
+                         eval_every=eval_every, best_metric=metric)

@@ -1,0 +1,46 @@
+"""Evaluation during training: the best checkpoint, evaluations on resume."""
+
+import glob
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from tests.conftest import ScriptedEvaluator
+from tests.conftest import run_evaluated
+
+
+@pytest.mark.parametrize("metric,values,best", [
+    ("fid", [3.0, 1.0, 2.0], 1.0), ("precision", [0.5, 0.7, 0.6], 0.7)])
+def test_best_checkpoint_follows_the_metric_direction(tmp_path, metric, values,
+                                                      best):
+  evaluator = ScriptedEvaluator(metric, values)
+  run_evaluated(tmp_path / "run", 3, evaluator, metric)
+  assert len(evaluator.steps) == 3
+  record = json.loads((tmp_path / "run" / "best.json").read_text())
+  assert record == {metric: best, "step": 2}
+  assert tf.train.latest_checkpoint(
+      str(tmp_path / "run" / "model" / "best")).endswith("ckpt-2")
+
+
+def test_resume_redoes_a_lost_bundle_and_evaluation(tmp_path):
+  model_dir = tmp_path / "run"
+  run_evaluated(model_dir, 2, ScriptedEvaluator("fid", [5.0, 4.0]), "fid",
+                 eval_every=2)
+  # As if the run had died after its last checkpoint, before the bundle and
+  # the evaluation of that step were written.
+  bundle_dir = model_dir / "model"
+  for path in glob.glob(str(bundle_dir / "ckpt-2.*")):
+    os.remove(path)
+  (bundle_dir / "checkpoint").unlink()
+  (model_dir / "eval_state.json").unlink()
+  evaluator = ScriptedEvaluator("fid", [3.0])
+  run_evaluated(model_dir, 2, evaluator, "fid", eval_every=2)
+  assert evaluator.steps == [0]
+  assert tf.train.latest_checkpoint(str(bundle_dir)).endswith("ckpt-2")
+  assert json.loads((model_dir / "best.json").read_text())["fid"] == 3.0
+  # Once done, the same command evaluates nothing again.
+  again = ScriptedEvaluator("fid", [])
+  run_evaluated(model_dir, 2, again, "fid", eval_every=2)
+  assert again.steps == []
