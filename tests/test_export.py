@@ -215,8 +215,14 @@ def test_same_seed_same_image_in_any_batch(tf1_session):
                   truncation=1.0)["images"]
   b = tf1_session("serving_default", labels=[8], seeds=[7],
                   truncation=[1.0])["images"]
-  np.testing.assert_array_equal(a[2], b[0])
-  assert not np.array_equal(a[0], a[2])  # Other seed, other image.
+  # The same z; the float sums of another batch size may round a rare pixel
+  # to the neighbouring grey level, and on some CPUs they do.
+  difference = np.abs(a[2].astype(int) - b[0].astype(int))
+  assert difference.max() <= 1 and np.mean(difference > 0) < 0.01
+  again = tf1_session("serving_default", labels=[8, 9, 8], seeds=[5, 6, 7],
+                      truncation=1.0)["images"]
+  np.testing.assert_array_equal(again, a)  # Same batch: the same bits.
+  assert np.abs(a[0].astype(int) - a[2].astype(int)).max() > 1  # Other seed.
 
 
 def test_class_names_with_no_labels(tf1_session):
@@ -284,6 +290,9 @@ def test_latents_are_truncated_normal():
   # Each component keeps its sign and shrinks as t shrinks.
   assert np.all(np.sign(narrow) == np.sign(wide))
   assert np.all(np.abs(narrow) <= np.abs(wide) + 1e-6)
+  # A seed's z does not depend on its batch: the same bits alone and in 2000.
+  alone = export.latents_from_seeds(seeds[1234:1235], 64, tf.fill([1], 1.0))
+  np.testing.assert_array_equal(alone[0].numpy(), narrow[1234])
 
 
 def test_next_version(tmp_path):

@@ -27,8 +27,11 @@ truncation t > 0 is a threshold on every component of z.
     distribution as BigGAN's "resample the values above the threshold", but
     without a data-dependent number of draws), and stateless: the uniform
     sample depends on the seed alone (Philox, the same on CPU and GPU), so a
-    seed gives the same image in any batch and at every call, and lowering t
-    moves each component of the same seed's z smoothly towards 0.
+    seed gives the same z, bit for bit, in any batch and at every call, and
+    lowering t moves each component of the same seed's z smoothly towards 0.
+    The image of a seed is the same at every call with the same batch; in a
+    batch of another size the generator's matrix products sum in another
+    order, so a rare pixel may differ by one grey level (float rounding).
   * With z given, z is clipped to [-t, t] (resampling would replace the caller's
     z).
 A large t (e.g. 100) leaves z untruncated; BigGAN's papers show t between 0.5
@@ -65,7 +68,7 @@ import tensorflow as tf
 
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
-from tfgt.models import biggan
+from tfgt.models import architectures
 from tfgt.models import bundle
 
 CLASS_NAMES_FILE = "class_names.txt"
@@ -177,7 +180,7 @@ def _width_check(tensor: tf.Tensor, name: str, width: int, what: str):
       message=f"{name} must have shape [batch, {width}] ({what})")
 
 
-def make_serving_functions(generator: biggan.BigGANGenerator,
+def make_serving_functions(generator: architectures.Generator,
                            class_table: tf.lookup.StaticHashTable) -> dict:
   """The serving functions and their input signatures, by signature name.
 
@@ -277,7 +280,7 @@ def _check_class_names(class_names: Sequence[str], num_classes: int) -> None:
                          "Rename them in the bundle's model.json.")
 
 
-def write_saved_model(generator: biggan.BigGANGenerator,
+def write_saved_model(generator: architectures.Generator,
                       class_names: Sequence[str], path: str,
                       metadata: dict | None = None) -> None:
   """Writes the serving SavedModel of `generator` to `path` (a new folder).
@@ -310,7 +313,7 @@ def write_saved_model(generator: biggan.BigGANGenerator,
       json.dump(metadata, f, indent=2)
 
 
-def verify_saved_model(path: str, generator: biggan.BigGANGenerator,
+def verify_saved_model(path: str, generator: architectures.Generator,
                        class_names: Sequence[str], num_images: int = 4) -> None:
   """Reloads an export and checks it draws the generator's images.
 
