@@ -48,6 +48,7 @@ from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.methods import base
+from tfgt.models import architectures
 from tfgt.models import bundle
 
 # Make every configurable of the library known to gin before parsing.
@@ -125,6 +126,12 @@ def _check_model_dir(model_dir: str, spec: dict) -> None:
         f"({', '.join(old['class_names'])}) but this config trains "
         f"{len(spec['class_names'])} ({', '.join(spec['class_names'])}). Use a "
         "new --model_dir, or the config that made this one.")
+  old_architecture = old.get("architecture", architectures.DEFAULT_ARCHITECTURE)
+  if old_architecture != spec["architecture"]:
+    raise UserInputError(
+        f"{model_dir} holds a {old_architecture} model but this config builds "
+        f"a {spec['architecture']}. Use a new --model_dir, or the config that "
+        "made this one.")
   for part in ("generator", "discriminator"):
     if old[part] != spec[part]:
       raise UserInputError(
@@ -263,8 +270,11 @@ def train(model_dir: str,
     generator, discriminator = setup.generator, setup.discriminator
     ema = setup.clone_generator()
     ema((tf.zeros([1, generator.dim_z]), tf.zeros([1], tf.int32)))
-    ema_pairs = _pair_variables(ema, generator)
-    for e, v in ema_pairs:
+    # (EMA variable, G variable, whether the EMA copies it: state such as
+    # spectral norm's power-iteration vectors is not averaged.)
+    ema_pairs = [(e, v, architectures.ema_copies(ema, e))
+                 for e, v in _pair_variables(ema, generator)]
+    for e, v, _ in ema_pairs:
       e.assign(v)
     g_opt = keras.optimizers.Adam(g_lr, beta_1=beta1, beta_2=beta2)
     d_opt = keras.optimizers.Adam(d_lr, beta_1=beta1, beta_2=beta2)
@@ -409,8 +419,8 @@ def train(model_dir: str,
       d_loss = strategy.run(d_replica_step, args=(batch,))
     g_loss = strategy.run(g_replica_step, args=(batch,))
     warming_up = step < ema_start
-    for e, v in ema_pairs:
-      if e.path.endswith("sn_u"):
+    for e, v, copied in ema_pairs:
+      if copied:
         e.assign(v)
       else:
         # e + (1 - decay) (v - e) leaves a value that did not change exactly

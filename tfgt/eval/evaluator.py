@@ -136,7 +136,8 @@ class Evaluator:
 
   Call it on a plain class-conditional generator (G((z, labels)) -> images
   [B, R, R, C] in [-1, 1], with attributes num_classes, dim_z, resolution and
-  channels, as `BigGANGenerator`); it returns {metric: float}.
+  channels: the contract of `tfgt.models.architectures`); it returns
+  {metric: float}.
   """
 
   def __init__(self,
@@ -340,8 +341,9 @@ class Evaluator:
     """
     for attr in ("num_classes", "dim_z", "resolution", "channels"):
       if not hasattr(generator, attr):
-        raise UserInputError(f"The evaluator needs a generator with attribute "
-                             f"{attr!r} (such as BigGANGenerator).")
+        raise UserInputError(
+            f"The evaluator needs a generator with attribute {attr!r} (the "
+            "generator contract of tfgt.models.architectures).")
     start = time.time()
     ref = self.reference(generator.resolution, generator.channels,
                          generator.num_classes, selection)

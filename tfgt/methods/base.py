@@ -39,9 +39,10 @@ class GANSetup:
     extra_d_loss: the same for D.
     clone_generator: returns a new generator of the same structure as
       `generator` (it holds the EMA weights); built by the trainer.
-    fold: maps a (trained) generator to a plain `BigGANGenerator` for export
-      and sampling, with every training-only parameter removed. It may return
-      its argument when there is nothing to fold.
+    fold: maps a (trained) generator to a plain generator of its
+      architecture (`tfgt.models.architectures`) for export and sampling,
+      with every training-only parameter removed. It may return its argument
+      when there is nothing to fold.
   """
   generator: keras.Model
   discriminator: keras.Model

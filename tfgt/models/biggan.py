@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfgt.layers import attention
 from tfgt.layers import batch_norm
 from tfgt.layers import spectral_norm
+from tfgt.models import architectures
 
 # resolution -> (G channel multipliers: input of the first block, then the
 # output of each block; D channel multipliers per block; D downsampling flags).
@@ -116,11 +117,15 @@ class DiscriminatorBlock(keras.layers.Layer):
 class BigGANGenerator(keras.Model):
   """Class-conditional BigGAN generator.
 
+  Follows the generator contract of `tfgt.models.architectures`.
+
   Attributes:
     num_classes: number of classes N; labels run over [0, N).
     dim_z: width of the latent z.
     blocks: the residual up-blocks, lowest resolution first.
   """
+
+  architecture = "biggan"
 
   def __init__(self, num_classes: int, resolution: int = 32, channels: int = 1,
                ch: int = 16, dim_z: int = 128, conditioning: str = "table",
@@ -194,6 +199,11 @@ class BigGANGenerator(keras.Model):
     return BigGANGenerator(num_classes or self.num_classes,
                            name=name or self.name, **self.ctor_kwargs)
 
+  def ema_copies(self, variable) -> bool:
+    """Spectral norm's power-iteration vectors are state, not weights: an
+    EMA generator copies them (averaged unit vectors would not be unit)."""
+    return variable.path.endswith("sn_u")
+
   def block_conditions(self, z: tf.Tensor, y: tf.Tensor, training=None):
     """(z for the input layer, list of per-block BN conditions)."""
     if self.conditioning == "table":
@@ -231,6 +241,8 @@ class BigGANDiscriminator(keras.Model):
       freezes a prefix of them).
     embedding: the class projection table [num_classes, features].
   """
+
+  architecture = "biggan"
 
   def __init__(self, num_classes: int, resolution: int = 32, channels: int = 1,
                ch: int = 16, attention_resolution: int = 0,
@@ -296,3 +308,8 @@ def build_models(generator: BigGANGenerator,
   images = generator((z, y), training=False)
   if discriminator is not None:
     discriminator((images, y), training=False)
+
+
+architectures.register(architectures.Architecture(
+    name="biggan", generator=BigGANGenerator,
+    discriminator=BigGANDiscriminator, build=build_models))

@@ -3,12 +3,14 @@
 A bundle is the folder a training run keeps up to date in `<model_dir>/model`
 and that sampling, evaluation, export and transfer read:
 
-  model.json        architecture kwargs of G and D, class names, method
+  model.json        the architecture's registry name, the constructor kwargs
+                    of G and D, class names, method
   ckpt-<step>.*     tf.train.Checkpoint(generator=..., discriminator=...)
   checkpoint        the index of checkpoints (tf.train.CheckpointManager)
 
 The generator in a bundle is the EMA generator with any transfer block folded
-away: it is an ordinary `BigGANGenerator` for N+M classes.
+away: a plain generator of its architecture (`tfgt.models.architectures`) for
+N+M classes. A model.json without "architecture" is a BigGAN's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import tensorflow as tf
 
 from tfgt import files
 from tfgt.errors import UserInputError
-from tfgt.models import biggan
+from tfgt.models import architectures
 
 SPEC_FILE = "model.json"
 # "pretrained:NAME" names a bundle shipped inside the package.
@@ -32,13 +34,18 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "pretrained")
 
 
-def spec_of(generator: biggan.BigGANGenerator,
-            discriminator: biggan.BigGANDiscriminator,
+def spec_of(generator: architectures.Generator,
+            discriminator: architectures.Discriminator,
             class_names: list[str], method: str) -> dict:
+  """The model.json of a bundle of these models."""
   if len(class_names) != generator.num_classes:
     raise ValueError(f"{len(class_names)} class names for a generator of "
                      f"{generator.num_classes} classes.")
+  if generator.architecture != discriminator.architecture:
+    raise ValueError(f"A {generator.architecture} generator with a "
+                     f"{discriminator.architecture} discriminator.")
   return {
+      "architecture": generator.architecture,
       "generator": dict(num_classes=generator.num_classes,
                         **generator.ctor_kwargs),
       "discriminator": dict(num_classes=discriminator.num_classes,
@@ -164,14 +171,25 @@ def restore(spec: dict, prefix: str, with_discriminator=False):
 
   Returns:
     (generator, discriminator or None).
+
+  Raises:
+    UserInputError: an unknown architecture, or a checkpoint whose variables
+      do not fit the models of the spec.
   """
-  generator = biggan.BigGANGenerator(**spec["generator"])
-  discriminator = (biggan.BigGANDiscriminator(**spec["discriminator"])
+  arch = architectures.get(spec.get("architecture"))
+  generator = arch.generator(**spec["generator"])
+  discriminator = (arch.discriminator(**spec["discriminator"])
                    if with_discriminator else None)
-  biggan.build_models(generator, discriminator)
+  arch.build(generator, discriminator)
   objects = dict(generator=generator)
   if discriminator is not None:
     objects["discriminator"] = discriminator
-  status = tf.train.Checkpoint(**objects).read(prefix)
-  status.assert_existing_objects_matched().expect_partial()
+  try:
+    status = tf.train.Checkpoint(**objects).read(prefix)
+    status.assert_existing_objects_matched().expect_partial()
+  except (AssertionError, ValueError) as e:
+    raise UserInputError(
+        f"The checkpoint {prefix} does not fit the {arch.name} models that "
+        f"its model.json describes ({e}). Was model.json or the checkpoint "
+        "replaced? Use the model.json written with the checkpoint.") from e
   return generator, discriminator

@@ -1,0 +1,134 @@
+"""What every generator and discriminator of tfgt offers, and the registry of
+architectures that bundles name.
+
+The trainer, sampling, evaluation and export see models only through this
+contract (compare google/compare_gan's `abstract_arch.py`), so that a new
+architecture is a new module plus one `register` call.
+
+Generator, a `keras.Model` with
+  num_classes, dim_z, resolution, channels   ints;
+  ctor_kwargs     dict: with num_classes, the keyword arguments that build an
+                  identical, unbuilt model (written to a bundle's model.json);
+  architecture    str, the registry name of its class;
+  call((z, y), training=None)
+                  z float32 [B, dim_z]; y int32 labels [B] in [0, num_classes)
+                  or float32 class weights [B, num_classes] (one-hot rows are
+                  labels, soft rows draw between classes)
+                  -> images float32 [B, resolution, resolution, channels] in
+                  [-1, 1];
+  clone(num_classes=None, name=None)   a new, unbuilt model of the same kind;
+  ema_copies(variable) -> bool         optional: True for variables that an
+                  EMA generator copies instead of averaging (state that is not
+                  a weight, such as a spectral-norm power-iteration vector).
+Discriminator, a `keras.Model` with
+  num_classes, resolution, channels, ctor_kwargs, architecture, clone as
+  above; call((images, y), training=None) -> logits float32 [B];
+  features(images, training=None) -> penultimate features float32 [B, F].
+
+A bundle's model.json names the architecture of its models
+(`"architecture": "biggan"`); bundles written before the field existed are
+BigGANs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import tensorflow as tf
+
+from tfgt.errors import UserInputError
+
+# The architecture of bundles whose model.json names none.
+DEFAULT_ARCHITECTURE = "biggan"
+
+
+@runtime_checkable
+class Generator(Protocol):
+  """A class-conditional generator (see the module docstring)."""
+
+  num_classes: int
+  dim_z: int
+  resolution: int
+  channels: int
+  ctor_kwargs: dict[str, Any]
+  architecture: str
+
+  def __call__(self, inputs, training=None) -> tf.Tensor:
+    ...
+
+  def clone(self, num_classes: int | None = None,
+            name: str | None = None) -> "Generator":
+    ...
+
+
+@runtime_checkable
+class Discriminator(Protocol):
+  """A class-conditional discriminator (see the module docstring)."""
+
+  num_classes: int
+  resolution: int
+  channels: int
+  ctor_kwargs: dict[str, Any]
+  architecture: str
+
+  def __call__(self, inputs, training=None) -> tf.Tensor:
+    ...
+
+  def features(self, images: tf.Tensor, training=None) -> tf.Tensor:
+    ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  """How to build the models of one architecture.
+
+  Attributes:
+    name: the registry name, written to model.json.
+    generator: class or callable(num_classes, **ctor_kwargs) -> Generator.
+    discriminator: class or callable(num_classes, **ctor_kwargs) ->
+      Discriminator.
+    build: callable(generator, discriminator or None) that creates the
+      variables (calls the models once on dummy inputs).
+  """
+  name: str
+  generator: Callable[..., Generator]
+  discriminator: Callable[..., Discriminator]
+  build: Callable[[Generator, Discriminator | None], None]
+
+
+_REGISTRY: dict[str, Architecture] = {}
+
+
+def register(architecture: Architecture) -> Architecture:
+  """Adds an architecture; registering the same name again replaces it."""
+  _REGISTRY[architecture.name] = architecture
+  return architecture
+
+
+def get(name: str | None) -> Architecture:
+  """The architecture registered as `name` (None: the default, BigGAN).
+
+  Raises:
+    UserInputError: no architecture of that name, listing the known ones.
+  """
+  name = name or DEFAULT_ARCHITECTURE
+  if name == DEFAULT_ARCHITECTURE and name not in _REGISTRY:
+    # Registers itself on import; imported here to avoid an import cycle.
+    from tfgt.models import biggan  # pylint: disable=g-import-not-at-top,unused-import
+  if name not in _REGISTRY:
+    raise UserInputError(
+        f"Unknown model architecture {name!r} (model.json); known: "
+        f"{', '.join(sorted(_REGISTRY))}. Import the module that registers it "
+        "(tfgt.models.architectures.register) before loading the model.")
+  return _REGISTRY[name]
+
+
+def names() -> list[str]:
+  return sorted(_REGISTRY)
+
+
+def ema_copies(model, variable) -> bool:
+  """Whether an EMA of `model` copies `variable` rather than averaging it."""
+  hook = getattr(model, "ema_copies", None)
+  return bool(hook(variable)) if hook is not None else False
