@@ -1,5 +1,7 @@
-"""The Evaluator: reference selection like the trainer's, feature caching."""
+"""The Evaluator: reference selection like the trainer's, feature caching,
+sample counts that every metric can use, scores that are always finite."""
 
+import math
 import os
 
 import gin
@@ -7,11 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import FASHION_MNIST_DIR, PRETRAIN, TINY
+from tfgt import train as train_lib
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.eval import features
+from tfgt.eval import metrics as metrics_lib
 from tfgt.models import biggan
 
 
@@ -171,18 +175,197 @@ def test_evaluator_settings_are_checked():
     evaluator_lib.Evaluator(metrics="fid,is")
   with pytest.raises(UserInputError, match="num_samples"):
     evaluator_lib.Evaluator(num_samples=1)
+  with pytest.raises(UserInputError, match="kid_block_size must be >= 2"):
+    evaluator_lib.Evaluator(metrics="mkid", kid_block_size=1)
+  with pytest.raises(UserInputError,
+                     match="max_pairwise_samples=5 .* at least 6"):
+    evaluator_lib.Evaluator(metrics="prdc", max_pairwise_samples=5)
+  with pytest.raises(UserInputError, match="prdc_k must be >= 1"):
+    evaluator_lib.Evaluator(metrics="prdc", prdc_k=0)
   assert evaluator_lib.split_counts(10, [6000, 6000, 3000]) == [4, 4, 2]
   assert sum(evaluator_lib.split_counts(101, [7, 5, 3])) == 101
 
 
-def test_default_extractor_is_for_fashion_mnist_only():
+def test_default_extractor_is_for_fashion_mnist_only(tmp_path):
   bind_data()
   assert isinstance(evaluator_lib.Evaluator().extractor,
                     features.FashionMNISTClassifier)
   gin.clear_config()
-  gin.parse_config(["load_training_data.source = @image_folder",
-                    "image_folder.root = '/nowhere'"])
+  bind_folder(make_folder(tmp_path / "images", {"a": 3, "b": 3}))
   with pytest.raises(UserInputError, match="image_folder.*eval.gin"):
     evaluator_lib.Evaluator().prepare()
   # Chosen explicitly, it is allowed.
-  evaluator_lib.Evaluator(extractor=features.FashionMNISTClassifier()).prepare()
+  evaluator_lib.Evaluator(extractor=features.FashionMNISTClassifier(),
+                          use_cache=False).prepare()
+
+
+def make_folder(root, counts):
+  """An image folder with counts[name] random 8x8 grey PNGs per class."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  for name, count in counts.items():
+    (root / name).mkdir(parents=True)
+    for i in range(count):
+      Image.fromarray(rng.randint(0, 256, (8, 8), dtype=np.uint8)).save(
+          root / name / f"{i}.png")
+  return root
+
+
+def bind_folder(root):
+  gin.parse_config(["load_training_data.source = @image_folder",
+                    f"image_folder.root = '{root}'"])
+
+
+class LinearGenerator:
+  """The generator contract at almost no cost: images [B, 32, 32, 1] in
+  [-1, 1] from a fixed linear map of the latents, shifted per class."""
+
+  resolution, channels, dim_z = 32, 1, 16
+
+  def __init__(self, num_classes):
+    self.num_classes = num_classes
+    self.weights = tf.Variable(
+        np.random.RandomState(0).normal(size=(16, 32 * 32)) / 4,
+        dtype=tf.float32)
+
+  def __call__(self, inputs, training=False):
+    del training
+    z, labels = inputs
+    shift = tf.cast(labels, tf.float32)[:, None] / self.num_classes
+    return tf.reshape(tf.tanh(tf.matmul(z, self.weights) + shift),
+                      [-1, 32, 32, 1])
+
+
+def test_prepare_refuses_a_class_with_one_image(tmp_path):
+  # One class folder with a single image beside two of 30: mfid and mkid
+  # need a covariance and pairs within every class.
+  bind_folder(make_folder(tmp_path / "images",
+                          {"cat": 30, "dog": 30, "one": 1}))
+  extractor = PooledPixels()
+  evaluator = evaluator_lib.Evaluator(
+      extractor=extractor, metrics="fid,kid,mfid,mkid",
+      cache_dir=str(tmp_path / "cache"))
+  with pytest.raises(UserInputError,
+                     match=r"mfid and mkid need at least 2 real images of "
+                     r"every class, but class 'one' has 1\. Add images.*"
+                     r"remove mfid and mkid from Evaluator\.metrics"):
+    evaluator.prepare()
+  # `tfgt.evaluate` calls no prepare(): the evaluation refuses the same way,
+  # after the real features and before drawing a single sample.
+  with pytest.raises(UserInputError, match="class 'one' has 1"):
+    evaluator.evaluate(LinearGenerator(3))
+  assert extractor.images_seen == 61
+  # Pooled metrics have their 61 images and score all three classes.
+  pooled = evaluator_lib.Evaluator(extractor=extractor, metrics="fid,kid",
+                                   cache_dir=str(tmp_path / "cache"))
+  pooled.prepare()
+  result = pooled(LinearGenerator(3))
+  # (61 samples make one KID block, which has no standard error.)
+  assert set(result) == {"fid", "kid"}
+  assert all(math.isfinite(v) for v in result.values())
+
+
+def test_trainer_stops_before_its_first_step_on_a_class_with_one_image(
+    tmp_path):
+  root = make_folder(tmp_path / "images", {"cat": 30, "dog": 30, "one": 1})
+  model_dir = tmp_path / "run"
+  train_lib.parse_config([PRETRAIN], TINY + [
+      "load_training_data.source = @image_folder",
+      f"image_folder.root = '{root}'",
+      "load_training_data.classes = None",
+      "train.num_steps = 2",
+      "train.evaluator = @Evaluator()",
+      "Evaluator.extractor = @FashionMNISTClassifier()",
+      "Evaluator.metrics = ['fid', 'mfid']",
+      f"Evaluator.cache_dir = '{tmp_path / 'cache'}'",
+  ])
+  with pytest.raises(UserInputError, match="mfid needs .* class 'one' has 1"):
+    train_lib.train(str(model_dir), strategy=tf.distribute.get_strategy())
+  assert not tf.train.latest_checkpoint(str(model_dir))
+
+
+def test_prepare_names_the_samples_each_metric_needs(tmp_path):
+  bind_folder(make_folder(tmp_path / "images", {"a": 30, "b": 10}))
+  make = lambda **kwargs: evaluator_lib.Evaluator(
+      extractor=PooledPixels(), cache_dir=str(tmp_path / "cache"), **kwargs)
+  # 4 samples split 3 : 1; the smallest total that gives every class 2 is 7
+  # (6 splits 5 : 1 on the tied remainders).
+  with pytest.raises(UserInputError,
+                     match=r"mfid needs at least 2 generated samples of every "
+                     r"class, but Evaluator\.num_samples=4, split in "
+                     r"proportion to the real images, leaves class 'b' 1\. "
+                     r"Set Evaluator\.num_samples \(--num_samples\) to at "
+                     r"least 7"):
+    make(metrics="mfid", num_samples=4).prepare()
+  assert evaluator_lib.split_counts(6, [30, 10]) == [5, 1]
+  make(metrics="mfid", num_samples=7).prepare()
+  assert evaluator_lib.num_samples_for(2, [30, 10]) == 7
+  assert all(min(evaluator_lib.split_counts(n, [30, 10])) >= 2
+             for n in range(7, 200))
+  # PRDC pools the classes, and needs k + 1 rows of each set.
+  with pytest.raises(UserInputError,
+                     match=r"prdc needs at least 6 generated samples of the "
+                     r"evaluated classes together, but there are 4\. Set "
+                     r"Evaluator\.num_samples.*at least 6, or lower "
+                     r"Evaluator\.prdc_k"):
+    make(metrics="prdc", num_samples=4).prepare()
+  with pytest.raises(UserInputError,
+                     match=r"prdc needs at least 51 real images of the "
+                     r"evaluated classes together, but there are 40"):
+    make(metrics="prdc", prdc_k=50).prepare()
+  make(metrics="fid,kid,mfid,mkid,kmmd,prdc").prepare()
+
+
+def test_kid_and_mkid_of_a_few_samples_against_many_images_are_finite(
+    tmp_path):
+  # 20 samples against the 12,000 training images of Bag and Ankle boot:
+  # TF-GAN's blocks of 1024 would leave some blocks one sample (NaN).
+  bind_data(classes=(8, 9), split="train")
+  evaluator = evaluator_lib.Evaluator(
+      extractor=PooledPixels(), metrics="kid,mkid", num_samples=20,
+      cache_dir=str(tmp_path))
+  evaluator.prepare()
+  result = evaluator.evaluate(LinearGenerator(2))
+  assert result.settings["real"] == 12000
+  assert set(result.metrics) == {"kid", "kid_std", "mkid"}
+  assert all(math.isfinite(v) for v in result.metrics.values())
+  assert all(math.isfinite(e["kid"]) for e in result.per_class.values())
+
+
+class NaNPixels(PooledPixels):
+  """A broken extractor: NaN features."""
+
+  def _outputs(self, images):
+    return {"features": super()._outputs(images)["features"] * np.nan}
+
+
+def test_non_finite_values_are_never_returned_as_scores(tmp_path,
+                                                         monkeypatch):
+  bind_folder(make_folder(tmp_path / "images", {"a": 12, "b": 12}))
+  evaluator = evaluator_lib.Evaluator(
+      extractor=PooledPixels(), metrics="fid,kid,mfid,mkid,kmmd,prdc",
+      cache_dir=str(tmp_path / "cache"))
+  generator = LinearGenerator(2)
+  # A diverged generator: NaN weights give NaN images and features.
+  weights = generator.weights.numpy()
+  generator.weights.assign(tf.fill(weights.shape, np.nan))
+  with pytest.raises(evaluator_lib.NonFiniteResultError,
+                     match=r"NaN or infinite features.*class 'a' \(model id "
+                     r"0\): 12 of 12.*earlier checkpoint"):
+    evaluator(generator)
+  generator.weights.assign(weights)
+  # A metric that fails numerically on finite features.
+  monkeypatch.setattr(metrics_lib, "frechet_distance",
+                      lambda real, fake: float("nan"))
+  with pytest.raises(evaluator_lib.NonFiniteResultError,
+                     match=r"fid=nan, fid of class 'a'=nan, fid of class "
+                     r"'b'=nan"):
+    evaluator(generator)
+  monkeypatch.undo()
+  assert all(math.isfinite(v) for v in evaluator(generator).values())
+  assert isinstance(evaluator_lib.NonFiniteResultError("x"), UserInputError)
+  # An extractor that gives NaN for real images.
+  broken = evaluator_lib.Evaluator(extractor=NaNPixels(), use_cache=False)
+  with pytest.raises(UserInputError,
+                     match="features of 24 of the 24 real images hold NaN"):
+    broken(generator)

@@ -1,12 +1,14 @@
 """Metrics: TF-GAN's FID/KID against independent computations, KMMD, PRDC."""
 
 import fractions
+import math
 import sys
 
 import numpy as np
 import pytest
 import scipy.linalg
 
+from tfgt.errors import UserInputError
 from tfgt.eval import metrics
 from tfgt.eval import tfgan
 
@@ -269,3 +271,93 @@ def test_bad_shapes():
     metrics.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
   with pytest.raises(ValueError, match="at least 6"):
     metrics.prdc(np.zeros((5, 3)), np.zeros((9, 3)), k=5)
+  with pytest.raises(ValueError, match="max_samples must be > k"):
+    metrics.prdc(np.zeros((9, 3)), np.zeros((9, 3)), k=5, max_samples=5)
+
+
+def tfgan_block_rows(n, m, size):
+  """Rows of each set in each of TF-GAN's KID blocks of at most `size` rows:
+  ceil(max(n, m) / size) blocks, each holding floor or ceil of n / blocks."""
+  blocks = math.ceil(max(n, m) / size)
+  return blocks, n // blocks, m // blocks
+
+
+@pytest.mark.parametrize("n,m,size", [
+    (12000, 20, 1024), (20, 12000, 1024), (6000, 6, 1024), (48000, 50, 1024),
+    (50000, 2, 1024), (2, 2, 1024), (3, 1000, 2), (301, 300, 100),
+    (3000, 3000, 1024)])
+def test_kid_blocks_hold_two_rows_of_each_set(n, m, size):
+  blocks, n_used, m_used = metrics.kid_blocks(n, m, size)
+  if math.ceil(max(n, m) / size) <= min(n, m) // 2:
+    # Enough rows: TF-GAN's own blocks, every row used.
+    assert (n_used, m_used) == (n, m)
+    assert blocks == math.ceil(max(n, m) / size)
+  # The block size that kernel_distance hands TF-GAN gives blocks no larger
+  # than `size`, each with at least 2 rows of each set.
+  block = math.ceil(max(n_used, m_used) / blocks)
+  assert block <= size
+  tf_blocks, fewest_real, fewest_fake = tfgan_block_rows(n_used, m_used, block)
+  assert tf_blocks <= blocks
+  assert fewest_real >= 2 and fewest_fake >= 2
+  assert n_used <= n and m_used <= m
+
+
+def test_kid_of_a_small_set_against_a_large_one_is_finite():
+  # 20 generated against 12,000 real rows: TF-GAN's 12 blocks of 1024 leave
+  # some blocks a single generated row, whose within-set mean is 0 / 0.
+  rng = np.random.RandomState(11)
+  real = rng.normal(size=(12000, 8)).astype(np.float32)
+  fake = (rng.normal(size=(20, 8)) + 0.5).astype(np.float32)
+  kid, std = metrics.kernel_distance(real, fake)
+  assert math.isfinite(kid) and math.isfinite(std) and std > 0
+  # 10 blocks of 2 samples and 1024 of 10,240 randomly kept real rows.
+  assert metrics.kid_blocks(12000, 20, 1024) == (10, 10240, 20)
+  # The per-class case of `--metrics=mkid --num_samples=50`: 6 samples
+  # against 6000 images.
+  assert math.isfinite(metrics.kernel_distance(real[:6000], fake[:6])[0])
+  # 3 samples make a single block (of at most 1024 rows of each set): the
+  # estimate is then the unbiased KID of the 3 samples against a seeded
+  # random subset of 1024 real rows, exactly.
+  kid, std = metrics.kernel_distance(real, fake[:3], seed=4)
+  subset = metrics.subsample(real, 1024, 4)
+  assert kid == pytest.approx(numpy_kid(subset.astype(np.float64),
+                                        fake[:3].astype(np.float64)),
+                              rel=1e-4)
+  assert math.isnan(std)  # One block has no spread: no standard error.
+
+
+@pytest.mark.parametrize("metric,real_rows,fake_rows,message", [
+    ("fid", 1, 5, r"FID needs at least 2 rows of real features.*got 1"),
+    ("fid", 5, 1, r"FID needs at least 2 rows of fake features.*got 1"),
+    ("kid", 5, 1, r"KID needs at least 2 rows of fake features.*got 1"),
+    ("kid", 1, 5, r"KID needs at least 2 rows of real features.*got 1"),
+    ("kmmd", 1, 5, r"KMMD needs at least 2 rows of real features.*got 1"),
+    ("prdc", 6, 5, r"PRDC needs at least 6 rows of fake features.*got 5"),
+])
+def test_too_few_rows_are_refused_with_the_minimum(metric, real_rows,
+                                                    fake_rows, message):
+  rng = np.random.RandomState(2)
+  real = rng.normal(size=(real_rows, 4))
+  fake = rng.normal(size=(fake_rows, 4))
+  compute = dict(fid=metrics.frechet_distance, kid=metrics.kernel_distance,
+                 kmmd=metrics.kernel_mmd, prdc=metrics.prdc)[metric]
+  with pytest.raises(UserInputError, match=message):
+    compute(real, fake)
+  # At the minimum the metric is defined, and finite.
+  real_min, fake_min = metrics.min_rows(metric)
+  value = compute(rng.normal(size=(real_min, 4)),
+                  rng.normal(size=(fake_min, 4)))
+  values = value.values() if isinstance(value, dict) else np.ravel(value)[:1]
+  assert all(math.isfinite(v) for v in values)
+
+
+def test_non_finite_features_are_refused():
+  rng = np.random.RandomState(3)
+  real = rng.normal(size=(50, 4))
+  fake = rng.normal(size=(50, 4))
+  fake[7, 2] = np.nan
+  fake[9, 0] = np.inf
+  for compute in (metrics.frechet_distance, metrics.kernel_distance,
+                  metrics.kernel_mmd, metrics.prdc):
+    with pytest.raises(UserInputError, match="2 of the 50 rows of fake"):
+      compute(real, fake)

@@ -29,6 +29,18 @@ Generated samples per class match the real images per class unless
 `num_samples` (a total, split over the classes in proportion to their real
 images) says otherwise. FID is biased by the sample count: compare numbers
 computed with the same settings.
+
+Every metric needs a minimum number of real images and of samples, per class
+for mfid and mkid (see `metrics.min_rows`). Counts below it are refused with a
+`UserInputError` that names the metric, the class, the count, the minimum and
+the fix; `prepare()` runs that check on the data before training starts.
+A class with too few images is refused rather than left out of mfid/mkid
+with a warning: the mean over a subset of the classes would be another
+metric, not comparable with the runs and checkpoints that scored all
+classes, and the best checkpoint would be chosen without looking at that
+class at all; a warning in a long training log is easily missed, while the
+refusal costs no training. An evaluation whose result holds NaN or infinity
+raises `NonFiniteResultError` instead of returning it as a score.
 """
 
 from __future__ import annotations
@@ -51,10 +63,26 @@ from tfgt.eval import metrics as metrics_lib
 
 METRICS = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc")
 DEFAULT_METRICS = ("fid", "kid", "mfid")
+# Metrics computed per class and averaged, with the metric of metrics.py each
+# class uses.
+PER_CLASS_METRICS = {"mfid": "fid", "mkid": "kid"}
 # Metrics printed multiplied by 100, as the papers do.
 PERCENT_METRICS = ("kid", "kid_std", "mkid")
 # Results for which higher is better (the others are distances).
 HIGHER_IS_BETTER = frozenset({"precision", "recall", "density", "coverage"})
+
+
+# Image size and channels at which `prepare` reads the real images to count
+# them: every source accepts it (Fashion-MNIST needs at least 28).
+_COUNT_RESOLUTION, _COUNT_CHANNELS = 32, 1
+
+
+class NonFiniteResultError(UserInputError):
+  """An evaluation produced NaN or infinity where a score should be.
+
+  Raised instead of returning such a score, so that no caller can log it,
+  store it or compare it with other scores by mistake.
+  """
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
@@ -127,6 +155,28 @@ def split_counts(num_samples: int, real_counts: Sequence[int]) -> list[int]:
   return counts.tolist()
 
 
+def num_samples_for(minimum: int, real_counts: Sequence[int]) -> int:
+  """The smallest total from which `split_counts` gives every class at least
+  `minimum` samples, and so does every larger total.
+
+  Any total >= ceil(minimum x sum / smallest count) does (each class's
+  proportional share is then >= minimum); smaller totals are tried downwards
+  from there, since the largest remainders may reach the minimum earlier.
+  """
+  real_counts = list(real_counts)
+  bound = max(math.ceil(minimum * sum(real_counts) / min(real_counts)), 2)
+  total = bound
+  while total > 2 and min(split_counts(total - 1, real_counts)) >= minimum:
+    total -= 1
+  return total
+
+
+def _names_and(names: Sequence[str]) -> str:
+  names = list(names)
+  return (names[0] if len(names) == 1
+          else ", ".join(names[:-1]) + " and " + names[-1])
+
+
 @gin.configurable(allowlist=[
     "extractor", "metrics", "num_samples", "batch_size", "seed", "split",
     "kid_block_size", "kmmd_sigma", "prdc_k", "max_pairwise_samples",
@@ -185,6 +235,26 @@ class Evaluator:
     if batch_size < 1:
       raise UserInputError(f"Evaluator.batch_size must be >= 1, got "
                            f"{batch_size}.")
+    wanted = set(self.metrics)
+    if wanted & {"kid", "mkid"} and kid_block_size < 2:
+      raise UserInputError(
+          f"Evaluator.kid_block_size must be >= 2 (KID averages over pairs "
+          f"of samples in a block), got {kid_block_size}; TF-GAN uses 1024.")
+    if "prdc" in wanted and prdc_k < 1:
+      raise UserInputError(f"Evaluator.prdc_k must be >= 1, got {prdc_k}; "
+                           "Naeem et al. use 5.")
+    if "kmmd" in wanted and not kmmd_sigma > 0:
+      raise UserInputError(f"Evaluator.kmmd_sigma must be > 0, got "
+                           f"{kmmd_sigma}.")
+    if wanted & {"kmmd", "prdc"} and max_pairwise_samples is not None:
+      fewest = max(metrics_lib.min_rows(m, prdc_k)[0]
+                   for m in wanted & {"kmmd", "prdc"})
+      if max_pairwise_samples < fewest:
+        raise UserInputError(
+            f"Evaluator.max_pairwise_samples={max_pairwise_samples} leaves "
+            f"kmmd/prdc fewer rows than they need ({fewest}"
+            f"{', prdc_k + 1' if 'prdc' in wanted else ''}): set it to at "
+            f"least {fewest} (10000 by default), or None to use all samples.")
     self._extractor = extractor
     self.num_samples = num_samples
     self.batch_size = batch_size
@@ -227,9 +297,134 @@ class Evaluator:
       names.update(("precision", "recall", "density", "coverage"))
     return names
 
+  def minimum_counts(self) -> dict[str, tuple[bool, int, int]]:
+    """What each configured metric needs.
+
+    Returns:
+      {metric: (per class, fewest real images, fewest generated samples)};
+      per-class minimums hold for every class, the others for all evaluated
+      classes together.
+    """
+    out = {}
+    for name in self.metrics:
+      per_class = name in PER_CLASS_METRICS
+      real_min, fake_min = metrics_lib.min_rows(
+          PER_CLASS_METRICS.get(name, name), self.prdc_k)
+      out[name] = (per_class, real_min, fake_min)
+    return out
+
+  def sample_counts(self, real_counts: Sequence[int]) -> list[int]:
+    """Generated samples per class: `num_samples` split in proportion to
+    `real_counts`, or as many as the real images."""
+    if self.num_samples is None:
+      return [int(c) for c in real_counts]
+    return split_counts(self.num_samples, real_counts)
+
+  def check_counts(self, class_names: Sequence[str],
+                   real_counts: Sequence[int]) -> list[int]:
+    """Refuses counts with which a configured metric is undefined.
+
+    Below its minimum a metric divides by zero (FID's covariance, KID's
+    pairs) or asks for neighbours that do not exist (PRDC), and would give
+    NaN or fail half-way through an evaluation.
+
+    Args:
+      class_names: the evaluated classes.
+      real_counts: real images of each class, >= 1.
+
+    Returns:
+      The generated samples per class (`sample_counts`).
+
+    Raises:
+      UserInputError: naming every metric whose minimum is not met, the
+        class and its count for per-class metrics, the minimum, and the fix
+        (more images, a larger Evaluator.num_samples, fewer metrics).
+    """
+    real_counts = [int(c) for c in real_counts]
+    counts = self.sample_counts(real_counts)
+    # (per class, "real" or "generated", minimum) -> metrics with that need.
+    needs: dict[tuple[bool, str, int], list[str]] = {}
+    for metric, (per_class, real_min, fake_min) in (
+        self.minimum_counts().items()):
+      needs.setdefault((per_class, "real", real_min), []).append(metric)
+      if self.num_samples is not None:  # Else the real counts are the same.
+        needs.setdefault((per_class, "generated", fake_min), []).append(
+            metric)
+    problems = []
+    for (per_class, kind, minimum), metrics in needs.items():
+      what = _names_and(metrics)
+      verb = "needs" if len(metrics) == 1 else "need"
+      unit = "real images" if kind == "real" else "generated samples"
+      extra_fix = (", or lower Evaluator.prdc_k" if "prdc" in metrics
+                   else "")
+      have = real_counts if kind == "real" else counts
+      if per_class:
+        short = [f"class {n!r} {'has ' if kind == 'real' else ''}{c}"
+                 for n, c in zip(class_names, have) if c < minimum]
+        if not short:
+          continue
+        if kind == "real":
+          fix = ("Add images to that class (for an image folder, to its "
+                 "sub-folder), leave the class out of "
+                 f"load_training_data.classes, or remove {what} from "
+                 "Evaluator.metrics (--metrics); fid and kid score all "
+                 "classes together.")
+        else:
+          fix = (f"Set Evaluator.num_samples (--num_samples) to at least "
+                 f"{num_samples_for(minimum, real_counts)}, or leave it "
+                 "unset to generate as many samples as real images.")
+          short = [f"Evaluator.num_samples={self.num_samples}, split in "
+                   "proportion to the real images, leaves "
+                   + ", ".join(short)]
+        problems.append(
+            f"{what} {verb} at least {minimum} {unit} of every class, but "
+            + ", ".join(short) + ". " + fix)
+      else:
+        total = sum(have)
+        if total >= minimum:
+          continue
+        if kind == "real":
+          fix = (f"Add images or classes{extra_fix}, or remove {what} from "
+                 "Evaluator.metrics (--metrics).")
+        else:
+          fix = (f"Set Evaluator.num_samples (--num_samples) to at least "
+                 f"{minimum}{extra_fix}.")
+        problems.append(
+            f"{what} {verb} at least {minimum} {unit} of the evaluated "
+            f"classes together, but there are {total}. {fix}")
+    if problems:
+      raise UserInputError("Too few images to evaluate: " + " ".join(problems))
+    return counts
+
+  def _load_real(self, resolution: int, channels: int,
+                 selection: pipeline.ClassSelection | None
+                 ) -> tuple[np.ndarray, np.ndarray, pipeline.ClassSelection]:
+    """All real images of the evaluated classes, labels from 0, classes."""
+    overrides: dict[str, Any] = dict(images_per_class=None, label_offset=0)
+    if self.split is not None:
+      overrides["split"] = self.split
+    if selection is not None:
+      overrides.update(classes=list(selection.source_ids), random_split=None)
+    return pipeline.load_training_data(resolution=resolution,
+                                       channels=channels, **overrides)
+
   def prepare(self) -> None:
-    """Loads the feature extractor (errors come before any training)."""
+    """Checks, before any training, that the evaluations can run.
+
+    Loads the feature extractor, then reads the real images of the
+    evaluated classes with the current data configuration (at a small size,
+    to count them; the trainer calls this before its first step) and checks
+    the counts against every configured metric (`check_counts`).
+
+    Raises:
+      UserInputError: an unusable extractor or data, or a class with too
+        few images (or too few samples from `num_samples`) for a metric.
+    """
     _ = self.extractor
+    _, labels, found = self._load_real(_COUNT_RESOLUTION, _COUNT_CHANNELS,
+                                       None)
+    self.check_counts(found.names,
+                      np.bincount(labels, minlength=len(found.names)))
 
   def reference(self, resolution: int, channels: int, num_classes: int,
                 selection: pipeline.ClassSelection | None = None
@@ -247,13 +442,7 @@ class Evaluator:
     memo = repr((resolution, channels, num_classes, selection))
     if memo in self._references:
       return self._references[memo]
-    overrides: dict[str, Any] = dict(images_per_class=None, label_offset=0)
-    if self.split is not None:
-      overrides["split"] = self.split
-    if selection is not None:
-      overrides.update(classes=list(selection.source_ids), random_split=None)
-    images, labels, found = pipeline.load_training_data(
-        resolution=resolution, channels=channels, **overrides)
+    images, labels, found = self._load_real(resolution, channels, selection)
     if selection is not None:
       if found.names != list(selection.names):
         raise UserInputError(
@@ -293,6 +482,15 @@ class Evaluator:
       feats = self.cache.get_or_compute(key, compute)["features"]
     else:
       feats = compute()["features"]
+    bad = int(np.sum(~np.all(np.isfinite(feats), axis=1)))
+    if bad:
+      where = (f" (or its cache file {self.cache.path(key)})"
+               if self.cache is not None else "")
+      raise UserInputError(
+          f"The {extractor.identity.get('name', 'feature')} features of {bad} "
+          f"of the {len(feats)} real images hold NaN or infinity: the feature "
+          f"extractor{where} is broken. Check its weights; delete the cache "
+          "file or set Evaluator.use_cache = False to recompute them.")
     reference = Reference(feats, model_ids, found, key)
     self._references[memo] = reference
     return reference
@@ -338,6 +536,16 @@ class Evaluator:
       class_names: the generator's class names (a bundle's model.json), if
         known; the evaluated classes must carry the same names at their model
         ids, which catches a data config that does not match the model.
+
+    Returns:
+      The metrics (all finite), per-class values and settings.
+
+    Raises:
+      UserInputError: data or classes that do not fit the generator, or
+        counts that a metric cannot use (`check_counts`, before any sample
+        is drawn).
+      NonFiniteResultError: samples whose features are not finite (a
+        diverged generator), or any other NaN or infinite result.
     """
     for attr in ("num_classes", "dim_z", "resolution", "channels"):
       if not hasattr(generator, attr):
@@ -356,18 +564,23 @@ class Evaluator:
             f"generator's classes {have} at model ids {class_ids}: evaluate "
             "the model with the data configuration it was trained with.")
     real_counts = [int(np.sum(ref.model_ids == c)) for c in class_ids]
-    if self.num_samples is None:
-      counts = real_counts
-    else:
-      counts = split_counts(self.num_samples, real_counts)
-    per_class_wanted = any(m in self.metrics for m in ("mfid", "mkid"))
-    if per_class_wanted and min(counts) < 2:
-      raise UserInputError(
-          f"Evaluator.num_samples={self.num_samples} leaves fewer than 2 "
-          f"samples for some of the {len(class_ids)} classes; per-class FID "
-          "needs more.")
+    counts = self.check_counts(ref.selection.names, real_counts)
+    per_class_wanted = any(m in self.metrics for m in PER_CLASS_METRICS)
     fake_by_class = self.sample_features(generator, dict(zip(class_ids,
                                                              counts)))
+    diverged = []
+    for c, name in zip(class_ids, ref.selection.names):
+      bad = int(np.sum(~np.all(np.isfinite(fake_by_class[c]), axis=1)))
+      if bad:
+        diverged.append(f"{name!r} (model id {c}): {bad} of "
+                        f"{len(fake_by_class[c])}")
+    if diverged:
+      raise NonFiniteResultError(
+          "The generator's samples give NaN or infinite features, so no "
+          "score can be computed; samples of class " + "; ".join(diverged)
+          + ". Its weights or outputs are not finite (training diverged): "
+          "evaluate an earlier checkpoint, or train again with lower "
+          "learning rates.")
     real = ref.features
     fake = np.concatenate([fake_by_class[c] for c in class_ids])
     results: dict[str, float] = {}
@@ -375,10 +588,14 @@ class Evaluator:
     if "fid" in self.metrics:
       results["fid"] = metrics_lib.frechet_distance(real, fake)
     if "kid" in self.metrics:
-      kid, std = metrics_lib.kernel_distance(real, fake, self.kid_block_size)
+      kid, std = metrics_lib.kernel_distance(real, fake, self.kid_block_size,
+                                             seed=self.seed)
       results["kid"] = kid
       if math.isfinite(std):
         results["kid_std"] = std
+      else:
+        logging.info("No kid_std: %d samples make a single KID block, which "
+                     "has no spread.", len(fake))
     if per_class_wanted:
       for c, name in zip(class_ids, ref.selection.names):
         real_c = real[ref.model_ids == c]
@@ -388,7 +605,8 @@ class Evaluator:
           entry["fid"] = metrics_lib.frechet_distance(real_c, fake_by_class[c])
         if "mkid" in self.metrics:
           entry["kid"] = metrics_lib.kernel_distance(
-              real_c, fake_by_class[c], self.kid_block_size)[0]
+              real_c, fake_by_class[c], self.kid_block_size,
+              seed=self.seed)[0]
         per_class[name] = entry
       if "mfid" in self.metrics:
         results["mfid"] = float(np.mean([e["fid"] for e in per_class.values()]))
@@ -402,6 +620,7 @@ class Evaluator:
       results.update(metrics_lib.prdc(real, fake, k=self.prdc_k,
                                       max_samples=self.max_pairwise_samples,
                                       seed=self.seed))
+    _check_finite(results, per_class, len(fake), len(real))
     seconds = time.time() - start
     logging.info("Evaluated %d samples of %d classes in %.1f s: %s",
                  len(fake), len(class_ids), seconds,
@@ -417,5 +636,23 @@ class Evaluator:
     return EvalResult(results, per_class, settings)
 
   def __call__(self, generator) -> dict[str, float]:
-    """{metric: float} for `generator` (the trainer's evaluator contract)."""
+    """{metric: finite float} for `generator` (the trainer's evaluator
+    contract); raises as `evaluate` does."""
     return self.evaluate(generator).metrics
+
+
+def _check_finite(results: dict[str, float],
+                  per_class: dict[str, dict[str, float]], generated: int,
+                  real: int) -> None:
+  """Raises NonFiniteResultError if any score is NaN or infinite."""
+  bad = [f"{k}={v}" for k, v in results.items() if not math.isfinite(v)]
+  bad += [f"{k} of class {name!r}={v}" for name, entry in per_class.items()
+          for k, v in entry.items() if not math.isfinite(v)]
+  if bad:
+    raise NonFiniteResultError(
+        f"The evaluation gave {', '.join(bad)} from {generated} generated and "
+        f"{real} real feature rows, all finite and enough for every metric; "
+        "such a value is not a score and is not returned. Features too large "
+        "for the metric's arithmetic (e.g. KID's cubic kernel in float32) "
+        "can cause it: check the feature extractor, or leave that metric out "
+        "of Evaluator.metrics.")

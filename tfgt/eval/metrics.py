@@ -11,32 +11,95 @@ and `fake` [m, d], rows in any order, and return Python floats.
                      density and coverage (Naeem et al., 2020), from k-nearest-
                      neighbour balls (k = 5).
 
+Each metric is defined only from a minimum number of rows per set (see
+`min_rows`): below it a formula divides by zero or asks for a neighbour that
+does not exist. Rather than return NaN, the functions raise a
+`UserInputError` that names the metric, the set, the count and the minimum.
+Features that hold NaN or infinity are refused the same way.
+
 Pairwise computations run in row blocks, so memory grows with
 block x (n + m), not n x m.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
+from tfgt.errors import UserInputError
 from tfgt.eval import tfgan
 
 # Rows per block of pairwise-distance computations: a 1024 x 50k float32 block
 # is 200 MB.
 _BLOCK = 1024
 
+# Why each metric needs its minimum number of rows per set (used in errors).
+_WHY = {
+    "fid": "its covariances divide by (rows - 1)",
+    "kid": "its unbiased estimate averages the kernel over pairs of distinct "
+           "rows of each set",
+    "kmmd": "its kernel width is the spread of the real features",
+    "prdc": "each row's ball reaches its k-th nearest other row",
+}
 
-def _check(real, fake, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+
+def min_rows(metric: str, k: int = 5) -> tuple[int, int]:
+  """Fewest (real, fake) rows with which `metric` is defined.
+
+  Args:
+    metric: "fid", "kid", "kmmd" (with its default `normalize=True`) or
+      "prdc".
+    k: PRDC's neighbourhood size.
+
+  Returns:
+    (minimum real rows, minimum fake rows).
+
+  Raises:
+    ValueError: an unknown metric.
+  """
+  if metric in ("fid", "kid"):
+    return 2, 2
+  if metric == "kmmd":
+    return 2, 1
+  if metric == "prdc":
+    return k + 1, k + 1
+  raise ValueError(f"Unknown metric {metric!r}: choose fid, kid, kmmd or "
+                   "prdc.")
+
+
+def _check(real, fake, metric: str, min_real: int = 2, min_fake: int = 2,
+           why: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Validated float32 copies of the feature matrices.
+
+  `why` (default: the metric's entry of _WHY) explains the minimum in errors.
+
+  Raises:
+    UserInputError: a set with fewer rows than `metric` needs, or features
+      holding NaN or infinity.
+    ValueError: a set that is not a matrix, or feature widths that differ.
+  """
   real = np.asarray(real, np.float32)
   fake = np.asarray(fake, np.float32)
-  for name, x in (("real", real), ("fake", fake)):
+  for name, x, minimum in (("real", real, min_real), ("fake", fake, min_fake)):
     if x.ndim != 2:
       raise ValueError(f"{name} features must be a matrix [samples, dim], got "
                        f"shape {x.shape}.")
-    if len(x) < min_rows:
-      raise ValueError(f"{name} features have {len(x)} rows; need at least "
-                       f"{min_rows}.")
+    if len(x) < minimum:
+      raise UserInputError(
+          f"{metric.upper()} needs at least {minimum} "
+          f"row{'s' if minimum > 1 else ''} of {name} features "
+          f"({why or _WHY[metric]}), got {len(x)}: give it more "
+          f"{'images' if name == 'real' else 'samples'}.")
+    bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
+    if bad:
+      raise UserInputError(
+          f"{bad} of the {len(x)} rows of {name} features hold NaN or "
+          f"infinity, so {metric.upper()} would be meaningless: the images "
+          "or the feature extractor that produced them are not finite (for "
+          "generated images, the generator's weights have diverged: use an "
+          "earlier checkpoint).")
   if real.shape[1] != fake.shape[1]:
     raise ValueError(f"Feature widths differ: real {real.shape[1]}, fake "
                      f"{fake.shape[1]}.")
@@ -48,16 +111,95 @@ def frechet_distance(real, fake) -> float:
 
   Biased towards larger values for small sets: compare FIDs computed with the
   same numbers of samples.
+
+  Args:
+    real: features [n, d], n >= 2 (unbiased covariances divide by n - 1).
+    fake: features [m, d], m >= 2.
+
+  Returns:
+    FID >= 0 (up to rounding).
+
+  Raises:
+    UserInputError: fewer than 2 rows in a set, or non-finite features.
+    ValueError: feature widths that differ.
   """
-  real, fake = _check(real, fake)
+  real, fake = _check(real, fake, "fid", *min_rows("fid"))
   return tfgan.frechet_distance(real, fake)
 
 
-def kernel_distance(real, fake, max_block_size: int = 1024
+def kid_blocks(n: int, m: int, max_block_size: int = 1024
+               ) -> tuple[int, int, int]:
+  """How KID splits n real and m fake rows into blocks.
+
+  TF-GAN's KID cuts both sets into the same number of blocks,
+  ceil(max(n, m) / max_block_size), and averages the unbiased MMD^2 of the
+  blocks. Each block needs at least 2 rows of each set (its within-set terms
+  average over pairs of distinct rows), which a small set against a large one
+  does not give: 20 fake rows against 12,000 real ones in 12 blocks leave
+  some blocks 1 fake row, and the estimate is NaN. Here the block count is
+  capped at min(n, m) // 2, so every block has >= 2 rows of each set; the
+  larger set then keeps blocks x max_block_size rows (a random subset), so
+  that no block exceeds `max_block_size`. Every block's estimate stays
+  unbiased, so their mean does too; the fewer blocks only widen its standard
+  error.
+
+  Args:
+    n: real rows, >= 2.
+    m: fake rows, >= 2.
+    max_block_size: largest block, >= 2.
+
+  Returns:
+    (blocks, real rows used, fake rows used).
+
+  Raises:
+    ValueError: a count below 2 or max_block_size below 2.
+  """
+  if n < 2 or m < 2 or max_block_size < 2:
+    raise ValueError(f"KID blocks need >= 2 rows per set and a block size "
+                     f">= 2, got n={n}, m={m}, max_block_size="
+                     f"{max_block_size}.")
+  blocks = min(math.ceil(max(n, m) / max_block_size), min(n, m) // 2)
+  return (blocks, min(n, blocks * max_block_size),
+          min(m, blocks * max_block_size))
+
+
+def kernel_distance(real, fake, max_block_size: int = 1024, seed: int = 0
                     ) -> tuple[float, float]:
-  """KID and its standard error through TF-GAN (unbiased; can be < 0)."""
-  real, fake = _check(real, fake)
-  return tfgan.kernel_distance(real, fake, max_block_size=max_block_size)
+  """KID and its standard error through TF-GAN (unbiased; can be < 0).
+
+  The blocks follow `kid_blocks`: with enough rows of both sets this is
+  exactly TF-GAN's estimate; when the smaller set has fewer than 2 rows per
+  block, fewer blocks are used and the larger set is subsampled (seeded) to
+  fit them.
+
+  Args:
+    real: features [n, d], n >= 2.
+    fake: features [m, d], m >= 2.
+    max_block_size: largest block (TF-GAN's default 1024), >= 2.
+    seed: seed of the subsampling, when there is one.
+
+  Returns:
+    (KID, its standard error; the error is NaN when there is a single
+    block, since one block gives no spread).
+
+  Raises:
+    UserInputError: fewer than 2 rows in a set, or non-finite features.
+    ValueError: feature widths that differ, or max_block_size < 2.
+  """
+  real, fake = _check(real, fake, "kid", *min_rows("kid"))
+  if max_block_size < 2:
+    raise ValueError(f"max_block_size must be >= 2 (a block needs pairs), got "
+                     f"{max_block_size}.")
+  blocks, n, m = kid_blocks(len(real), len(fake), max_block_size)
+  if blocks == math.ceil(max(len(real), len(fake)) / max_block_size):
+    # Enough rows of both sets: TF-GAN's own blocks, all rows used.
+    return tfgan.kernel_distance(real, fake, max_block_size=max_block_size)
+  real = subsample(real, n, seed)
+  fake = subsample(fake, m, seed + 1)
+  # TF-GAN makes ceil(max(n, m) / size) <= `blocks` blocks of at most `size`
+  # <= max_block_size rows, so each still holds >= 2 rows of the smaller set.
+  size = math.ceil(max(n, m) / blocks)
+  return tfgan.kernel_distance(real, fake, max_block_size=size)
 
 
 def subsample(x: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
@@ -109,10 +251,20 @@ def kernel_mmd(real, fake, sigma: float = 1.0, normalize: bool = True,
 
   Returns:
     KMMD >= 0.
+
+  Raises:
+    UserInputError: fewer than 2 real rows with `normalize` (one point has
+      no spread), an empty set, or non-finite features.
+    ValueError: sigma <= 0, max_samples below those minimums, or feature
+      widths that differ.
   """
   if sigma <= 0:
     raise ValueError(f"sigma must be > 0, got {sigma}.")
-  real, fake = _check(real, fake, min_rows=1)
+  min_real, min_fake = min_rows("kmmd") if normalize else (1, 1)
+  if max_samples is not None and max_samples < min_real:
+    raise ValueError(f"max_samples must be >= {min_real}, got {max_samples}.")
+  real, fake = _check(real, fake, "kmmd", min_real, min_fake,
+                      why=None if normalize else "a mean over no rows")
   real = subsample(real, max_samples, seed).astype(np.float64)
   fake = subsample(fake, max_samples, seed + 1).astype(np.float64)
   scale = 1.0
@@ -188,11 +340,14 @@ def prdc(real, fake, k: int = 5, max_samples: int | None = 10000,
     in [0, n / k].
 
   Raises:
-    ValueError: k < 1, a set with <= k rows, or feature widths that differ.
+    UserInputError: a set with <= k rows, or non-finite features.
+    ValueError: k < 1, max_samples <= k, or feature widths that differ.
   """
   if k < 1:
     raise ValueError(f"k must be >= 1, got {k}.")
-  real, fake = _check(real, fake, min_rows=k + 1)
+  if max_samples is not None and max_samples <= k:
+    raise ValueError(f"max_samples must be > k = {k}, got {max_samples}.")
+  real, fake = _check(real, fake, "prdc", *min_rows("prdc", k))
   real = subsample(real, max_samples, seed).astype(np.float64)
   fake = subsample(fake, max_samples, seed + 1).astype(np.float64)
   # Distances do not change under a shift; centring shrinks the norms, and
