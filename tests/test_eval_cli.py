@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -123,3 +124,69 @@ def test_evaluate_a_bare_bundle(tiny_run, tmp_path):
     evaluate.run(bundle_dir, "latest", overrides,
                  gin_params=data + ["load_training_data.classes = [7, 9]"],
                  output=str(tmp_path / "wrong.json"))
+
+
+@pytest.fixture(scope="module")
+def old_run(tmp_path_factory):
+  """A run folder made of the shipped bundle, without training, whose
+  config.gin binds what this version of tfgt does not know."""
+  root = tmp_path_factory.mktemp("old_run")
+  model_dir = root / "run"
+  shutil.copytree(os.path.join(REPO, "tfgt", "pretrained",
+                               "fashion_mnist_biggan"), model_dir / "model")
+  (model_dir / "config.gin").write_text("\n".join([
+      f"fashion_mnist.data_dir = '{FASHION_MNIST_DIR}'",
+      "load_training_data.source = @fashion_mnist",
+      "load_training_data.split = 'test'",
+      "load_training_data.classes = [0, 1]",
+      "load_training_data.retired_option = 3",
+      "RetiredMethod.strength = 0.5",
+      "Evaluator.extractor = @RetiredExtractor()",
+      "train.method = @RetiredMethod()",
+  ]) + "\n")
+  (model_dir / "classes.json").write_text(json.dumps(dict(
+      source_ids=[0, 1], names=["T-shirt/top", "Trouser"], label_offset=0)))
+  return str(model_dir), str(root / "cache")
+
+
+def test_evaluate_skips_what_the_code_no_longer_knows(old_run, tmp_path):
+  model_dir, cache_dir = old_run
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+  out = subprocess.run(
+      [sys.executable, "-m", "tfgt.evaluate", f"--model_dir={model_dir}",
+       "--metrics=fid", "--num_samples=20", f"--cache_dir={cache_dir}",
+       f"--output={tmp_path / 'eval.json'}"],
+      capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
+      check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  config = os.path.join(model_dir, "config.gin")
+  for line, reason in (
+      (5, "load_training_data has no parameter retired_option"),
+      (6, "no configurable is named RetiredMethod"),
+      (7, "@RetiredExtractor() names no configurable")):
+    assert f"{config} line {line}, " in out.stderr
+    assert f"skipped ({reason})" in out.stderr
+  assert "train.method" not in out.stderr  # train.* is not for evaluate
+  assert "T-shirt/top" in out.stdout and "fid" in out.stdout
+  with open(tmp_path / "eval.json") as f:
+    assert json.load(f)["settings"]["classes"] == ["T-shirt/top", "Trouser"]
+
+
+def test_evaluate_run_keeps_the_callers_gin_config(old_run, tmp_path):
+  model_dir, cache_dir = old_run
+  gin.parse_config(["Evaluator.seed = 5",
+                    "load_training_data.images_per_class = 3"])
+  before = gin.config_str()
+  result, _ = evaluate.run(
+      model_dir, overrides=dict(metrics=("fid",), num_samples=20,
+                                cache_dir=cache_dir),
+      output=str(tmp_path / "eval.json"))
+  assert result.settings["seed"] == 0  # the caller's bindings do not apply
+  assert gin.config_str() == before
+  assert gin.query_parameter("Evaluator.seed") == 5
+  gin.finalize()
+  with pytest.raises(UserInputError, match="Evaluator has no parameter "
+                     "num_sample; its parameters, nearest first: "
+                     "num_samples"):
+    evaluate.run(model_dir, gin_params=["Evaluator.num_sample = 5"])
+  assert gin.config_str() == before and gin.config_is_locked()

@@ -17,7 +17,12 @@ of them, prints a table and writes the numbers as JSON beside the checkpoint
 
 The evaluator settings (`Evaluator.*`, e.g. the feature extractor) come from
 the run's config, then --gin_file/--gin_param, then the flags here. Without
-any, Fashion-MNIST runs are scored with the shipped classifier.
+any, Fashion-MNIST runs are scored with the shipped classifier. A binding of
+the run's config.gin that this version of tfgt does not know (a configurable
+or parameter removed or renamed since) is skipped with a warning; a mistake in
+--gin_file/--gin_param stops the command with a one-line message and exit
+code 2. Training bindings (`train.*`) are accepted and ignored, so that
+training configs can be given as they are.
 """
 
 from __future__ import annotations
@@ -31,15 +36,13 @@ from typing import Sequence
 from absl import app
 from absl import flags
 from absl import logging
-import gin
 
+from tfgt import config as config_lib
 from tfgt import files
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.models import bundle
-# Registers every configurable a run's config.gin may name.
-import tfgt.methods  # pylint: disable=unused-import,g-bad-import-order
 
 FLAGS = flags.FLAGS
 
@@ -75,10 +78,21 @@ def define_flags() -> None:
 
 CONFIG_FILE = "config.gin"
 CLASSES_FILE = "classes.json"
+# Bindings for the trainer, which this command does not run.
+TRAINING_ONLY = ("train",)
 
 
 def read_run(model_dir: str) -> pipeline.ClassSelection:
-  """Parses a run's config.gin and returns its classes.json selection."""
+  """Parses a run's config.gin and returns its classes.json selection.
+
+  The config is parsed into the global gin config, not finalized. Bindings
+  that the code no longer knows are skipped with a warning; `train.*`
+  bindings are ignored.
+
+  Raises:
+    UserInputError: config.gin or classes.json missing or unreadable, or a
+      syntax error in config.gin.
+  """
   config = os.path.join(model_dir, CONFIG_FILE)
   classes = os.path.join(model_dir, CLASSES_FILE)
   for path in (config, classes):
@@ -87,9 +101,10 @@ def read_run(model_dir: str) -> pipeline.ClassSelection:
           f"{path} is missing: --model_dir must be the folder of a training "
           "run (python -m tfgt.train writes config.gin and classes.json "
           "there).")
-  # The trainer's own bindings (train.*) do not matter here; skipping unknown
-  # configurables also lets runs of newer methods be evaluated.
-  gin.parse_config_file(config, skip_unknown=True)
+  # An old run stays readable after the code dropped or renamed something
+  # that its config binds: the data and evaluator settings are what matter.
+  config_lib.parse([config], skip_unknown=True, ignore=TRAINING_ONLY,
+                   finalize=False)
   with open(classes) as f:
     try:
       data = json.load(f)
@@ -149,6 +164,11 @@ def run(model_dir: str, checkpoint: str = "auto",
         ) -> tuple[evaluator_lib.EvalResult, str]:
   """Evaluates a run or bundle; returns the result and the JSON path written.
 
+  The evaluation runs on a gin config of its own, made of the run's
+  config.gin, then `gin_files` and `gin_params`: the caller's gin bindings do
+  not apply to it, and the caller's gin config is put back as it was when
+  `run` returns or raises.
+
   Args:
     model_dir: a training run's folder (with config.gin and classes.json),
       or a bare bundle folder / "pretrained:NAME", whose data `gin_files` or
@@ -160,13 +180,28 @@ def run(model_dir: str, checkpoint: str = "auto",
     gin_params: gin bindings parsed last.
     output: JSON path; default `<checkpoint>.eval.json`.
 
-  The gin config is replaced by the run's config.gin, then `gin_files` and
-  `gin_params`.
+  Returns:
+    (the result, the path of the JSON file written).
+
+  Raises:
+    UserInputError: for a run folder or bundle that cannot be read, a mistake
+      in `gin_files` or `gin_params` (a one-line message naming the binding
+      and the fix), data that do not match the model, or an output that
+      cannot be written.
   """
   directory = bundle.resolve_directory(model_dir)
   if not os.path.isdir(directory):
     raise UserInputError(f"--model_dir {model_dir} does not exist.")
-  gin.clear_config()
+  with config_lib.isolated():
+    return _evaluate(model_dir, directory, checkpoint, overrides, gin_files,
+                     gin_params, output)
+
+
+def _evaluate(model_dir: str, directory: str, checkpoint: str,
+              overrides: dict | None, gin_files: Sequence[str],
+              gin_params: Sequence[str], output: str | None
+              ) -> tuple[evaluator_lib.EvalResult, str]:
+  """`run` on an empty gin config."""
   if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
     selection = read_run(model_dir)
   elif os.path.exists(os.path.join(directory, bundle.SPEC_FILE)):
@@ -182,13 +217,9 @@ def run(model_dir: str, checkpoint: str = "auto",
     selection = None
   else:
     read_run(model_dir)  # Raises the error that names the missing files.
-  for path in gin_files:
-    if not os.path.exists(path):
-      raise UserInputError(f"Gin file {path} does not exist.")
   # Training configs may be given as they are: their train.* bindings are
   # not for this command.
-  gin.parse_config_files_and_bindings(list(gin_files), list(gin_params),
-                                      skip_unknown=["train"])
+  config_lib.parse(gin_files, gin_params, ignore=TRAINING_ONLY)
   directory, prefix = resolve_checkpoint(model_dir, checkpoint)
   step = int(os.path.basename(prefix).rsplit("-", 1)[-1])
   generator, _, spec = bundle.load(directory, step)

@@ -42,6 +42,7 @@ import numpy as np
 # Runnable as `python tools/benchmark_transfer.py` from the repository root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
 from tfgt import files  # pylint: disable=g-import-not-at-top
 # Registers Evaluator and the feature extractors that --eval_gin binds.
@@ -111,7 +112,7 @@ def run_one(method: str, images_per_class: int, out_dir: str,
   params = list(gin_params) + [f"IMAGES_PER_CLASS = {images_per_class}"]
   if num_steps is not None:
     params.append(f"train.num_steps = {num_steps}")
-  train_lib.parse_config([config_path(method)] + list(eval_gin), params)
+  config_lib.parse([config_path(method)] + list(eval_gin), params)
   config = gin.config_str()
   done_path = os.path.join(model_dir, DONE_FILE)
   row = None

@@ -39,8 +39,10 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import images as image_utils  # pylint: disable=g-import-not-at-top
-from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
+# Registers train, whose train.method the run's config binds.
+from tfgt import train  # pylint: disable=g-import-not-at-top,unused-import
 from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
 from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
 from tfgt.methods import cgantransfer  # pylint: disable=g-import-not-at-top
@@ -60,7 +62,10 @@ def load_run(model_dir: str, checkpoint: str | int = "latest",
                          "model/model.json is missing).")
   class_names = bundle.read_spec(spec_dir)["class_names"]
   gin.clear_config()
-  train_lib.parse_config([config], gin_params)
+  # Bindings that the code no longer knows are skipped with a warning, as
+  # tfgt.evaluate does; a mistake in gin_params is an error.
+  config_lib.parse([config], skip_unknown=True, finalize=False)
+  config_lib.parse((), gin_params)
   method = gin.query_parameter("train.method").scoped_configurable_fn()
   if not isinstance(method, cgantransfer.CGANTransfer):
     raise UserInputError(f"{model_dir} was trained with {method.name}; only "
