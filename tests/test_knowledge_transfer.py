@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfgt import ema as ema_lib
+from tfgt.errors import UserInputError
 from tfgt.layers import knowledge_transfer as kt
-from tfgt.methods import cgantransfer
 from tfgt.models import biggan
-from tfgt import train as train_lib
+from tfgt.models import transfer_generator as tg
 
 N, M = 3, 2
 DIM_Z = 16
@@ -35,8 +36,7 @@ def _source(conditioning="table", hierarchical_z=False, seed=0):
 
 
 def _target(src, **kwargs):
-  g = cgantransfer.KnowledgeTransferGenerator(N, M, **kwargs,
-                                              **src.ctor_kwargs)
+  g = tg.KnowledgeTransferGenerator(N, M, **kwargs, **src.ctor_kwargs)
   g.load_source(src)
   return g
 
@@ -165,10 +165,10 @@ def test_shared_scores_are_one_set_for_all_layers():
   assert len(tables) == 2 * g.num_blocks
   for gain, _ in tables[1:]:
     np.testing.assert_array_equal(gain, tables[0][0])
-  # EMA pairing of the trainer works on the clone (each variable once).
+  # The trainer's EMA pairing works on the clone (each variable once).
   ema = g.clone()
   biggan.build_models(ema)
-  pairs = train_lib._pair_variables(ema, g)
+  pairs = ema_lib.pair_variables(ema, g)
   assert len(pairs) == len(g.variables)
 
 
@@ -186,6 +186,8 @@ def test_regularizer_values():
                 np.square(p.shift_residual.numpy()).mean())
   np.testing.assert_allclose(float(l1), want_l1, rtol=1e-5)
   np.testing.assert_allclose(float(l2), want_l2, rtol=1e-5)
+  np.testing.assert_array_equal(g.scores_l1(), l1)
+  np.testing.assert_array_equal(g.residuals_l2(), l2)
   # Uniform init: every layer contributes 2 * (1/N) to the L1.
   fresh = _target(src)
   l1, l2 = fresh.regularization()
@@ -201,7 +203,7 @@ def test_fold_table_is_bit_identical():
   src = _source()
   g = _target(src, residual="random")
   _randomise(g.transfer_variables())
-  folded = cgantransfer.fold_generator(g)
+  folded = tg.fold_generator(g)
   assert type(folded).__name__ == "BigGANGenerator"
   assert folded.num_classes == N + M
   assert folded.ctor_kwargs == src.ctor_kwargs
@@ -214,7 +216,7 @@ def test_fold_table_is_bit_identical():
                                 src((z, old), training=False))
   # Refilling a previous result gives the same model.
   _randomise(g.transfer_variables(), seed=7)
-  again = cgantransfer.fold_generator(g, into=folded)
+  again = tg.fold_generator(g, into=folded)
   assert again is folded
   np.testing.assert_array_equal(folded((z, y), training=False),
                                 g((z, y), training=False))
@@ -224,7 +226,7 @@ def test_fold_shared_embedding_hierarchical():
   src = _source("shared_embedding", hierarchical_z=True)
   g = _target(src, residual="random")
   _randomise(g.transfer_variables())
-  folded = cgantransfer.fold_generator(g)
+  folded = tg.fold_generator(g)
   assert type(folded).__name__ == "BigGANGenerator"
   assert folded.conditioning == "shared_embedding"
   assert folded.ctor_kwargs["shared_dim"] == src.ctor_kwargs["shared_dim"] + M
@@ -251,8 +253,7 @@ def test_prior_of_shared_embedding_is_the_projected_old_embedding():
 @pytest.mark.parametrize("conditioning", ["table", "shared_embedding"])
 def test_independent_rows_start_at_the_mean_and_fold(conditioning):
   src = _source(conditioning, hierarchical_z=conditioning != "table")
-  g = cgantransfer.KnowledgeTransferGenerator(N, M, "independent",
-                                              **src.ctor_kwargs)
+  g = tg.KnowledgeTransferGenerator(N, M, "independent", **src.ctor_kwargs)
   g.load_source(src, row_init="mean")
   layer = g.block0.bn1
   old_gain, _ = g.old_class_rows(layer)
@@ -264,7 +265,7 @@ def test_independent_rows_start_at_the_mean_and_fold(conditioning):
   _randomise(g.transfer_variables())
   z = tf.random.normal([5, DIM_Z], seed=10)
   y = tf.constant([0, 1, 2, 3, 4])
-  folded = cgantransfer.fold_generator(g)((z, y))
+  folded = tg.fold_generator(g)((z, y))
   if conditioning == "table":
     np.testing.assert_array_equal(folded, g((z, y)))
   else:
@@ -272,9 +273,31 @@ def test_independent_rows_start_at_the_mean_and_fold(conditioning):
   np.testing.assert_array_equal(g((z[:3], y[:3])), src((z[:3], y[:3])))
 
 
+def test_new_row_inits_mean_one_thing_each():
+  old = tf.constant([[1.0, 2.0], [3.0, 6.0]])
+  np.testing.assert_array_equal(kt.initial_rows(old, 3, "mean"),
+                                [[2.0, 4.0]] * 3)
+  np.testing.assert_array_equal(kt.initial_rows(old, 3, "zeros"),
+                                np.zeros([3, 2]))
+  drawn = tf.random.normal([3, 2], seed=2)
+  np.testing.assert_array_equal(
+      kt.initial_rows(old, 3, "random", initialised=drawn), drawn)
+  with pytest.raises(ValueError, match="initialised"):
+    kt.initial_rows(old, 3, "random")
+  with pytest.raises(UserInputError, match=r"X.rows must be one of "
+                     r"\('mean', 'zeros', 'random'\), got 'avg'"):
+    kt.check_row_init("X.rows", "avg")
+  # Independent rows have no random initialiser to keep.
+  src = _source()
+  g = tg.KnowledgeTransferGenerator(N, M, "independent", **src.ctor_kwargs)
+  with pytest.raises(UserInputError, match=r"row_init must be one of "
+                     r"\('mean', 'zeros'\), got 'random'"):
+    g.load_source(src, row_init="random")
+
+
 def test_wrong_source_is_refused():
   src = _source()
-  g = cgantransfer.KnowledgeTransferGenerator(N + 1, M, **src.ctor_kwargs)
+  g = tg.KnowledgeTransferGenerator(N + 1, M, **src.ctor_kwargs)
   with pytest.raises(ValueError, match="does not match"):
     g.load_source(src)
 
@@ -284,11 +307,11 @@ def test_fold_spectral_vector_gives_unit_gain(shape):
   rng = np.random.RandomState(0)
   matrix = rng.normal(size=shape)
   matrix /= np.linalg.svd(matrix, compute_uv=False)[0] / 1.3  # top = 1.3
-  u = cgantransfer._unit_vector_with_unit_gain(matrix)
+  u = tg._unit_vector_with_unit_gain(matrix)
   np.testing.assert_allclose(np.linalg.norm(u), 1.0, rtol=1e-12)
   np.testing.assert_allclose(np.linalg.norm(matrix @ u), 1.0, rtol=1e-12)
   with pytest.raises(ValueError, match="Cannot fold"):
-    cgantransfer._unit_vector_with_unit_gain(matrix / 2.0)
+    tg._unit_vector_with_unit_gain(matrix / 2.0)
 
 
 def test_fold_scales_new_embedding_when_rows_fill_the_spectrum():
@@ -297,9 +320,9 @@ def test_fold_scales_new_embedding_when_rows_fill_the_spectrum():
   w = np.concatenate([np.diag([1.2, 0.9, 0.5]), np.zeros([1, 3])], axis=0)
   new = np.array([[0.0, 5.0, 0.0], [0.0, 0.0, 5.0]])
   with pytest.raises(ValueError, match="Cannot fold"):
-    cgantransfer._unit_vector_with_unit_gain(
+    tg._unit_vector_with_unit_gain(
         np.concatenate([w[:2], new, w[2:]]))
-  scale, vectors = cgantransfer._fold_projections({"k": (w, new)}, 2)
+  scale, vectors = tg._fold_projections({"k": (w, new)}, 2)
   assert scale > 1
   kernel = np.concatenate([w[:2], new / scale, w[2:]])
   np.testing.assert_allclose(np.linalg.norm(kernel @ vectors["k"]), 1.0,

@@ -20,16 +20,20 @@ import tensorflow as tf
 from tests.conftest import REPO, TINY
 from tfgt import distribute
 from tfgt import losses
+from tfgt import objectives
 from tfgt import train as train_lib
 from tfgt.data import pipeline
 from tfgt.data import sources
 from tfgt.errors import UserInputError
 from tfgt.methods import base
+from tfgt.methods import bsa
 from tfgt.methods import cgantransfer
+from tfgt.methods import finetune
 from tfgt.methods import scratch
 from tfgt.methods import source as source_lib
 from tfgt.models import biggan
 from tfgt.models import bundle
+from tfgt.models import transfer_generator as tg
 
 DIM_Z = 16
 FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
@@ -98,17 +102,16 @@ def _train_two_steps(method: base.Method,
   y = tf.constant(labels[pick])
   for step in range(2):
     z = tf.random.normal([8, g.dim_z], seed=step)
+    batch = objectives.Batch(
+        images=real, labels=y, z_d=z, y_d=y, z_g=z, y_g=y,
+        index=tf.constant(step, tf.int64), global_batch_size=8,
+        num_replicas=1)
     with tf.GradientTape() as tape:
-      fake = g((z, y), training=True)
-      d_loss = tf.reduce_mean(losses.discriminator_loss(
-          d((real, y), training=True), d((fake, y), training=True)))
+      d_loss, _ = setup.objective.d_loss(batch, g, d)
     d_opt.apply_gradients(zip(tape.gradient(d_loss, setup.d_variables),
                               setup.d_variables))
     with tf.GradientTape() as tape:
-      g_loss = tf.reduce_mean(losses.generator_loss(
-          d((g((z, y), training=True), y), training=True)))
-      if setup.extra_g_loss is not None:
-        g_loss += setup.extra_g_loss()
+      g_loss, _ = setup.objective.g_loss(batch, g, d)
     grads = tape.gradient(g_loss, setup.g_variables)
     for v, grad in zip(setup.g_variables, grads):
       assert grad is not None, f"no gradient for {v.path}"
@@ -116,7 +119,7 @@ def _train_two_steps(method: base.Method,
   assert np.isfinite(float(g_loss)) and np.isfinite(float(d_loss))
   for before, v in zip(trained_before, setup.g_variables):
     assert not np.array_equal(before, v.numpy()), f"{v.path} did not train"
-  if isinstance(g, cgantransfer.KnowledgeTransferGenerator) and (
+  if isinstance(g, tg.KnowledgeTransferGenerator) and (
       not g.train_backbone):
     for before, v in zip(frozen_before, frozen):
       np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
@@ -146,7 +149,13 @@ def _expected(setup: base.GANSetup, config: str) -> None:
               "no_regularizers.gin"):
     assert any("prior" in p for p in paths)
     assert any("residual" in p for p in paths)
-    assert (setup.extra_g_loss is None) == (name == "no_regularizers.gin")
+    regularized = isinstance(setup.objective, objectives.Regularized)
+    assert regularized == (name != "no_regularizers.gin")
+    if regularized:
+      weights = {term: w for term, (w, _) in setup.objective.g_terms.items()}
+      assert list(weights) == ["scores_l1", "residuals_l2"]
+      assert (weights["scores_l1"] == 0) == (name == "no_l1.gin")
+      assert (weights["residuals_l2"] == 0) == (name == "no_l2.gin")
   elif name.startswith("frozen_prior"):
     assert not any("prior" in p for p in paths)
     assert any("residual" in p for p in paths) == ("no_residual" not in name)
@@ -184,6 +193,69 @@ def test_fine_tune_config_needs_a_first_stage(tiny_source):
   with pytest.raises(UserInputError, match="STAGE1_DIR"):
     _parse([os.path.join(FM_DIR, "cgantransfer_ft.gin")],
            [f"SOURCE = '{tiny_source[0]}'"])
+
+
+def test_cgantransfer_objective_adds_the_weighted_regularizers(tiny_source):
+  """G loss = adversarial + (l_s L1 + l_r L2) / replicas, bit for bit."""
+  method = cgantransfer.CGANTransfer(source=tiny_source[0],
+                                     lambda_scores=0.01,
+                                     lambda_residuals=0.03, residual="random")
+  setup = method.build(list(sources.FASHION_MNIST_CLASSES[:8]) +
+                       ["Bag", "Ankle boot"])
+  g, d = setup.generator, setup.discriminator
+  for i, v in enumerate(g.transfer_variables()):
+    v.assign(tf.random.normal(v.shape, stddev=0.3, seed=20 + i))
+  z = tf.random.normal([4, DIM_Z], seed=21)
+  y = tf.constant([8, 9, 0, 8])
+  batch = objectives.Batch(
+      images=tf.zeros([4, 32, 32, 1]), labels=y, z_d=z, y_d=y, z_g=z, y_g=y,
+      index=tf.constant(0, tf.int64), global_batch_size=8, num_replicas=2)
+  d_state = [v.numpy() for v in d.variables]  # D's call updates sn_u.
+  loss, parts = setup.objective.g_loss(batch, g, d)
+  for v, value in zip(d.variables, d_state):
+    v.assign(value)
+  adversarial = tf.reduce_sum(losses.generator_loss(
+      d((g((z, y), training=True), y), training=True))) / 8
+  l1, l2 = g.regularization()
+  extra = 0.01 * l1 + 0.03 * l2
+  np.testing.assert_array_equal(loss, adversarial + extra / 2)
+  np.testing.assert_array_equal(parts["adversarial"], adversarial)
+  np.testing.assert_array_equal(parts["scores_l1"], l1 / 2)
+  np.testing.assert_array_equal(parts["residuals_l2"], l2 / 2)
+  np.testing.assert_array_equal(parts["regularizer"], extra / 2)
+  assert float(l1) > 0 and float(l2) > 0
+  # The fine-tuning stage freezes the scores: their term stays, weighted 0.
+  fine_tune = cgantransfer.CGANTransfer(
+      source=tiny_source[0], fine_tune=True, init_from="stage1",
+      lambda_residuals=0.03)
+  terms = fine_tune._objective(g).g_terms  # pylint: disable=protected-access
+  assert [(name, w) for name, (w, _) in terms.items()] == [
+      ("scores_l1", 0.0), ("residuals_l2", 0.03)]
+
+
+def test_new_row_options_name_the_option_and_the_words():
+  all_words = r"\('mean', 'zeros', 'random'\)"
+  cases = [
+      (lambda: bsa.BSA(source="s", row_init="random"),
+       r"BSA.row_init must be one of \('mean', 'zeros'\), got 'random'"),
+      (lambda: bsa.BSA(source="s", d_new_rows="avg"),
+       f"BSA.d_new_rows must be one of {all_words}, got 'avg'"),
+      (lambda: cgantransfer.CGANTransfer(source="s", d_new_rows="avg"),
+       f"CGANTransfer.d_new_rows must be one of {all_words}"),
+      (lambda: finetune.TransferGAN(source="s", g_new_rows="avg"),
+       f"TransferGAN.g_new_rows must be one of {all_words}"),
+      (lambda: finetune.FreezeD(source="s", d_new_rows="avg"),
+       f"FreezeD.d_new_rows must be one of {all_words}"),
+  ]
+  for make, message in cases:
+    with pytest.raises(UserInputError, match=message):
+      make()
+  # Every word of the vocabulary is accepted where it applies.
+  for word in ("mean", "zeros"):
+    bsa.BSA(source="s", row_init=word)
+  for word in ("mean", "zeros", "random"):
+    finetune.TransferGAN(source="s", g_new_rows=word, d_new_rows=word)
+    cgantransfer.CGANTransfer(source="s", d_new_rows=word)
 
 
 def test_missing_pretrained_source_is_explained():

@@ -47,12 +47,14 @@ from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
 from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
 from tfgt.methods import cgantransfer  # pylint: disable=g-import-not-at-top
 from tfgt.models import bundle  # pylint: disable=g-import-not-at-top
+# pylint: disable-next=g-import-not-at-top
+from tfgt.models import transfer_generator as tg
 import tfgt.eval  # pylint: disable=g-import-not-at-top,unused-import
 
 
 def load_run(model_dir: str, checkpoint: str | int = "latest",
              gin_params: Sequence[str] = ()
-             ) -> tuple[cgantransfer.KnowledgeTransferGenerator, list[str]]:
+             ) -> tuple[tg.KnowledgeTransferGenerator, list[str]]:
   """The EMA transfer generator of a cGANTransfer run and its class names."""
   config = os.path.join(model_dir, "config.gin")
   spec_dir = os.path.join(model_dir, "model")
@@ -92,7 +94,7 @@ def _figure_to_array(fig) -> np.ndarray:
   return tf.io.decode_png(buffer.getvalue(), channels=3).numpy()
 
 
-def score_heatmaps(generator: cgantransfer.KnowledgeTransferGenerator,
+def score_heatmaps(generator: tg.KnowledgeTransferGenerator,
                    class_names: list[str]) -> np.ndarray:
   """Heatmaps [H, W, 3] uint8: per layer, gain and shift scores (M x N)."""
   n = generator.num_old_classes
@@ -155,7 +157,7 @@ def _draw(generator, labels: list[int], z: tf.Tensor) -> np.ndarray:
   return np.stack(rows)
 
 
-def pseudo_class_grid(generator: cgantransfer.KnowledgeTransferGenerator,
+def pseudo_class_grid(generator: tg.KnowledgeTransferGenerator,
                       class_names: list[str], z: tf.Tensor) -> np.ndarray:
   """Each old class's samples above its pseudo-class's (paper Fig. 8)."""
   priors = []
@@ -165,7 +167,7 @@ def pseudo_class_grid(generator: cgantransfer.KnowledgeTransferGenerator,
                    tf.convert_to_tensor(p.prior_shift)))
   n = generator.num_old_classes
   # Classes 0..N-1: the old classes; N..2N-1: their pseudo-classes.
-  folded = cgantransfer.fold_generator(generator, new_rows=priors)
+  folded = tg.fold_generator(generator, new_rows=priors)
   labels, names = [], []
   for c in range(n):
     labels += [c, n + c]
@@ -174,7 +176,7 @@ def pseudo_class_grid(generator: cgantransfer.KnowledgeTransferGenerator,
                         "Old classes and their pseudo-classes")
 
 
-def layer_substitution_grid(generator: cgantransfer.KnowledgeTransferGenerator,
+def layer_substitution_grid(generator: tg.KnowledgeTransferGenerator,
                             class_names: list[str], z: tf.Tensor
                             ) -> np.ndarray:
   """Row k: the learned scores of layers 1..k+1, layer 1's beyond (Fig. 9)."""
@@ -185,7 +187,7 @@ def layer_substitution_grid(generator: cgantransfer.KnowledgeTransferGenerator,
   for k in range(len(layers)):
     rows = [layer.new_classes.combine(*tables[l if l <= k else 0])
             for l, layer in enumerate(layers)]
-    folded = cgantransfer.fold_generator(generator, new_rows=rows, into=folded)
+    folded = tg.fold_generator(generator, new_rows=rows, into=folded)
     per_k.append(_draw(folded, list(range(n, n + m)), z))
   tiles, names = [], []
   names_of_layers = generator.layer_names()

@@ -1,5 +1,6 @@
-"""Transfer methods. Each turns a source model into a target model and states
-what trains and which extra losses apply; the trainer knows none of them.
+"""Methods. Each builds the models of a run (from a source model, or from
+scratch) and states what trains and with which objective; the trainer knows
+none of them (`tfgt.methods.base`).
 
 Importing this package registers every method with gin.
 """

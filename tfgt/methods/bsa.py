@@ -4,7 +4,9 @@ As cGANTransfer uses it (its Fig. 1b, after Noguchi & Harada's batch
 statistics adaptation): the source generator is frozen and each new class
 gets its own gain and shift rows in every conditional BN, learned without
 reference to the old classes. Same generator, discriminator handling and
-folding as `cgantransfer`, so the two differ only in how new rows are made.
+folding as cGANTransfer (`tfgt.methods.bn_transfer`), so the two differ only
+in how new rows are made; BSA has no regulariser (the adversarial objective
+alone).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
-from tfgt.methods import cgantransfer
+from tfgt.methods import bn_transfer
 from tfgt.methods import source as source_lib
 
 
@@ -27,9 +29,15 @@ class BSA(source_lib.TransferMethod):
     source: source bundle (folder, run model_dir or "pretrained:NAME").
     checkpoint: checkpoint of the source bundle.
     row_init: initial new rows: "mean" of the old classes' rows (the same
-      start as cGANTransfer with uniform scores) or "zeros" (plain BN).
+      start as cGANTransfer with uniform scores) or "zeros" (plain BN); see
+      `knowledge_transfer.NEW_ROW_INITS` ("random" is not offered: these
+      rows have no random initialiser).
     tune_noise_projection: as `CGANTransfer` (shared-embedding sources).
-    d_new_rows: initial projection rows of the new classes in D.
+    d_new_rows: initial projection rows of the new classes in D: "random",
+      "mean" or "zeros".
+
+  Raises:
+    UserInputError: an unknown row_init or d_new_rows.
   """
 
   name = "bsa"
@@ -39,20 +47,22 @@ class BSA(source_lib.TransferMethod):
                tune_noise_projection: bool | None = None,
                d_new_rows: str = "random"):
     super().__init__(source, checkpoint)
-    kt.check_choice("row_init", row_init, kt.ROW_INITS)
+    kt.check_row_init(f"{type(self).__name__}.row_init", row_init,
+                      random=False)
+    kt.check_row_init(f"{type(self).__name__}.d_new_rows", d_new_rows)
     self.row_init = row_init
     self.tune_noise_projection = tune_noise_projection
     self.d_new_rows = d_new_rows
 
-  def build(self, new_class_names: list[str]) -> base.GANSetup:
-    generator, discriminator = cgantransfer.build_transfer_models(
-        self, new_class_names, "independent", self.d_new_rows,
+  def build(self, class_names: list[str]) -> base.GANSetup:
+    generator, discriminator = bn_transfer.build_transfer_models(
+        self, class_names, "independent", self.d_new_rows,
         row_init=self.row_init, train_backbone=False)
     g_variables = generator.transfer_variables()
-    g_variables += cgantransfer.tuned_noise_projections(
+    g_variables += bn_transfer.tuned_noise_projections(
         generator, self.tune_noise_projection)
     logging.info("BSA: %d old + %d new classes, %d trainable G values.",
                  generator.num_old_classes, generator.num_new_classes,
                  sum(int(np.prod(v.shape)) for v in g_variables))
-    return cgantransfer.make_setup(generator, discriminator, g_variables,
-                                   new_class_names)
+    return bn_transfer.make_setup(generator, discriminator, g_variables,
+                                  class_names)

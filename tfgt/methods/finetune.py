@@ -17,6 +17,7 @@ import gin
 import numpy as np
 
 from tfgt.errors import UserInputError
+from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.methods import source as source_lib
 from tfgt.models import biggan
@@ -30,9 +31,16 @@ class TransferGAN(source_lib.TransferMethod):
     source: source bundle (folder, run model_dir or "pretrained:NAME").
     checkpoint: checkpoint of the source bundle.
     g_new_rows: initial new rows of G's class tables (BN rows or shared
-      embedding): "mean" of the old rows, "zeros" or "random".
-    d_new_rows: initial new projection rows of D.
-    frozen_d_blocks: the first K discriminator blocks do not train (FreezeD).
+      embedding): "mean" of the old rows, "zeros" or "random"
+      (`knowledge_transfer.NEW_ROW_INITS`; BigGAN's BN tables initialise to
+      zero, so "random" gives zero BN rows).
+    d_new_rows: initial new projection rows of D, as g_new_rows.
+    frozen_d_blocks: the first K discriminator blocks do not train (FreezeD),
+      >= 0.
+
+  Raises:
+    UserInputError: an unknown g_new_rows or d_new_rows, a negative
+      frozen_d_blocks, or (at build) more frozen blocks than D has.
   """
 
   name = "transfergan"
@@ -42,17 +50,15 @@ class TransferGAN(source_lib.TransferMethod):
                d_new_rows: str = "random", frozen_d_blocks: int = 0):
     super().__init__(source, checkpoint)
     for arg, value in (("g_new_rows", g_new_rows), ("d_new_rows", d_new_rows)):
-      if value not in source_lib.NEW_ROW_INITS:
-        raise UserInputError(f"{type(self).__name__}.{arg} must be one of "
-                             f"{source_lib.NEW_ROW_INITS}, got {value!r}.")
+      kt.check_row_init(f"{type(self).__name__}.{arg}", value)
     if frozen_d_blocks < 0:
       raise UserInputError("frozen_d_blocks must be >= 0.")
     self.g_new_rows = g_new_rows
     self.d_new_rows = d_new_rows
     self.frozen_d_blocks = frozen_d_blocks
 
-  def build(self, new_class_names: list[str]) -> base.GANSetup:
-    src, num_new = self.load_source(new_class_names)
+  def build(self, class_names: list[str]) -> base.GANSetup:
+    src, num_new = self.load_source(class_names)
     num_old = len(src.class_names)
     generator = biggan.BigGANGenerator(num_old + num_new,
                                        **src.generator.ctor_kwargs)
@@ -79,7 +85,7 @@ class TransferGAN(source_lib.TransferMethod):
                  sum(int(np.prod(v.shape)) for v in d_variables))
     return base.GANSetup(generator, discriminator,
                          generator.trainable_variables, d_variables,
-                         list(new_class_names))
+                         list(class_names))
 
 
 @gin.configurable

@@ -38,12 +38,12 @@ class Scratch(base.Method):
     return base.SourceInfo([], self._g_kwargs["resolution"],
                            self._g_kwargs["channels"])
 
-  def build(self, new_class_names: list[str]) -> base.GANSetup:
-    n = len(new_class_names)
+  def build(self, class_names: list[str]) -> base.GANSetup:
+    n = len(class_names)
     generator = biggan.BigGANGenerator(n, **self._g_kwargs)
     discriminator = biggan.BigGANDiscriminator(n, **self._d_kwargs)
     biggan.build_models(generator, discriminator)
     return base.GANSetup(generator, discriminator,
                          generator.trainable_variables,
                          discriminator.trainable_variables,
-                         list(new_class_names))
+                         list(class_names))

@@ -17,13 +17,13 @@ import keras
 import tensorflow as tf
 
 from tfgt.errors import UserInputError
+from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.models import biggan
 from tfgt.models import bundle
 
 # Variable names (last path component) of per-class tables [num_classes, ...].
 CLASS_TABLE_NAMES = ("gain_offset", "shift", "embeddings")
-NEW_ROW_INITS = ("mean", "zeros", "random")
 
 
 @dataclasses.dataclass
@@ -106,8 +106,9 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
   """Copies source variables into the target variables of the same path.
 
   Class tables (see CLASS_TABLE_NAMES) may have M more rows in the target:
-  their first N rows are copied and the new rows are set by `new_rows`:
-  "mean" (of the old rows), "zeros", or "random" (left as initialised).
+  their first N rows are copied and the new rows are set by `new_rows`
+  (`knowledge_transfer.NEW_ROW_INITS`: "mean" of the old rows, "zeros", or
+  "random": left as the target's initialiser drew them).
 
   Args:
     source: a built model for N classes.
@@ -121,10 +122,9 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
 
   Raises:
     ValueError: when a variable of both models has incompatible shapes.
+    UserInputError: an unknown new_rows.
   """
-  if new_rows not in NEW_ROW_INITS:
-    raise ValueError(f"new_rows must be one of {NEW_ROW_INITS}, got "
-                     f"{new_rows!r}.")
+  kt.check_row_init("new_rows", new_rows)
   by_path = variables_by_path(source)
   unmatched = []
   for t in target.variables:
@@ -144,14 +144,8 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
       raise ValueError(f"Cannot carry {path} {tuple(s.shape)} from the source "
                        f"into {tuple(t.shape)}.")
     old = tf.convert_to_tensor(s)
-    num_new = t.shape[0] - num_old
-    if new_rows == "random":
-      rest = tf.convert_to_tensor(t)[num_old:]
-    elif new_rows == "zeros":
-      rest = tf.zeros([num_new] + list(s.shape[1:]), s.dtype)
-    else:
-      rest = tf.repeat(tf.reduce_mean(old, axis=0, keepdims=True), num_new,
-                       axis=0)
+    rest = kt.initial_rows(old, t.shape[0] - num_old, new_rows,
+                           initialised=tf.convert_to_tensor(t)[num_old:])
     t.assign(tf.concat([old, rest], axis=0))
   return unmatched
 
@@ -164,8 +158,9 @@ def extend_discriminator(source_d: biggan.BigGANDiscriminator,
   Args:
     source_d: built discriminator for N classes.
     num_classes: N + M.
-    new_rows: "random" (the layer's initialiser, as the official
-      cGANTransfer code's new embedding), "mean" or "zeros".
+    new_rows: `knowledge_transfer.NEW_ROW_INITS`: "random" (the layer's
+      initialiser, as the official cGANTransfer code's new embedding), "mean"
+      or "zeros".
   """
   d = biggan.BigGANDiscriminator(num_classes, **source_d.ctor_kwargs)
   d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
