@@ -83,13 +83,22 @@ def model_variables(model_dir):
           if k.startswith(("generator/", "discriminator/", "ema_generator/"))}
 
 
-def events(model_dir):
+def event_values(model_dir):
+  """{tag: [(step, value as NumPy)]} of a run's TensorBoard events."""
   tags = {}
-  for path in glob.glob(os.path.join(model_dir, "train", "events.out.*")):
+  for path in sorted(glob.glob(os.path.join(model_dir, "train",
+                                            "events.out.*"))):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
-        tags.setdefault(value.tag, []).append(event.step)
+        tags.setdefault(value.tag, []).append(
+            (event.step, tf.make_ndarray(value.tensor)))
   return tags
+
+
+def events(model_dir):
+  """{tag: [steps]} of a run's TensorBoard events."""
+  return {tag: [step for step, _ in values]
+          for tag, values in event_values(model_dir).items()}
 
 
 class ScriptedEvaluator:

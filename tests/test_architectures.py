@@ -3,13 +3,21 @@
 import json
 import os
 
+import gin
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import events
+from tfgt import evaluate as evaluate_lib
+from tfgt import export as export_lib
+from tfgt import objectives
+from tfgt import run_folder
+from tfgt import sample as sample_lib
 from tfgt import train as train_lib
 from tfgt.errors import UserInputError
+from tfgt.methods import base
 from tfgt.models import architectures
 from tfgt.models import biggan
 from tfgt.models import bundle
@@ -162,5 +170,155 @@ def test_resuming_into_another_architecture_is_refused(tmp_path):
               discriminator={}, method="test")
   (tmp_path / "model" / bundle.SPEC_FILE).write_text(json.dumps(spec))
   with pytest.raises(UserInputError, match="holds a toy model.*a biggan"):
-    train_lib._check_model_dir(  # pylint: disable=protected-access
-        str(tmp_path), dict(spec, architecture="biggan"))
+    run_folder.RunFolder(str(tmp_path)).check_model(
+        dict(spec, architecture="biggan"))
+
+
+# ---------------------------------------------------------------------------
+# A method the library does not know, on the toy architecture: an objective
+# that reads the batch, two variable groups at different learning rates, a
+# first stage without a discriminator and a second stage that starts from it.
+
+TOY_LR = 1e-2
+TABLE_SCALE = 0.01
+
+
+class MatchAndFool(objectives.Objective):
+  """G: mean squared distance of G(z_g, labels) to the batch's real images
+  (a loss that needs the real batch), plus the adversarial loss with a D."""
+
+  def __init__(self):
+    self.adversarial = objectives.Adversarial()
+
+  def g_loss(self, batch, generator, discriminator):
+    fake = generator((batch.z_g, batch.labels), training=True)
+    match = batch.mean(tf.reduce_mean(tf.square(fake - batch.images),
+                                      axis=[1, 2, 3]))
+    if discriminator is None:
+      return match, {"match": match}
+    fool, _ = self.adversarial.g_loss(batch, generator, discriminator)
+    return match + fool, {"match": match, "fool": fool}
+
+  def d_loss(self, batch, generator, discriminator):
+    return self.adversarial.d_loss(batch, generator, discriminator)
+
+
+@gin.configurable
+class ToyMethod(base.Method):
+  """Two groups: the dense layer at the base rate, the class table at 1/100.
+
+  Args:
+    with_discriminator: False trains G alone against the real batch.
+    init_from: a finished run whose EMA generator starts this one.
+  """
+
+  name = "toy_method"
+
+  def __init__(self, with_discriminator=True, init_from=None):
+    self.with_discriminator = with_discriminator
+    self.init_from = init_from
+
+  def source_info(self):
+    return base.SourceInfo([], 32, 1)
+
+  def build(self, class_names):
+    g = ToyGenerator(len(class_names), resolution=32)
+    d = (ToyDiscriminator(len(class_names), resolution=32)
+         if self.with_discriminator else None)
+    _build_toy(g, d)
+    if self.init_from:
+      run_folder.restore_models(self.init_from, class_names, ema_generator=g)
+    groups = [base.VariableGroup("generator", g.dense.trainable_variables),
+              base.VariableGroup("class_table", [g.table],
+                                 learning_rate_scale=TABLE_SCALE)]
+    return base.GANSetup(g, d, groups,
+                         [] if d is None else d.trainable_variables,
+                         list(class_names), objective=MatchAndFool())
+
+
+def _train_toy(model_dir, steps, *params):
+  gin.clear_config()
+  train_lib.parse_config(
+      [os.path.join("gin_configs", "fashion_mnist", "base.gin")],
+      ["train.method = @ToyMethod()", "load_training_data.classes = [0, 1]",
+       "load_training_data.images_per_class = 8", "train.batch_size = 4",
+       f"train.g_lr = {TOY_LR}", f"train.d_lr = {TOY_LR}",
+       "train.log_every = 1", "train.checkpoint_every = 2",
+       "train.sample_every = 2", "train.samples_per_class = 2",
+       f"train.num_steps = {steps}"] + list(params))
+  return train_lib.train(str(model_dir))
+
+
+def _toy_checkpoint(model_dir):
+  reader = tf.train.load_checkpoint(str(model_dir))
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if not k.startswith(("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter"))}
+
+
+def test_a_new_method_trains_in_stages_resumes_and_ships(toy_architecture,
+                                                        tmp_path):
+  del toy_architecture  # Registered for the bundles' "toy" name.
+  stage1 = tmp_path / "stage1"
+  # The D-less stage: one step, then resumed to three, against a straight run.
+  _train_toy(stage1, 1, "ToyMethod.with_discriminator = False")
+  first = _toy_checkpoint(stage1)
+  _train_toy(stage1, 3, "ToyMethod.with_discriminator = False")
+  straight = tmp_path / "straight"
+  _train_toy(straight, 3, "ToyMethod.with_discriminator = False")
+  resumed, whole = _toy_checkpoint(stage1), _toy_checkpoint(straight)
+  assert resumed.keys() == whole.keys()
+  for k in whole:
+    np.testing.assert_array_equal(resumed[k], whole[k], err_msg=k)
+
+  # No discriminator anywhere; each group has its optimizer under its name;
+  # the class table moved at 1/100 of the dense layer's rate (Adam's first
+  # steps move each value by about the learning rate).
+  assert not any("discriminator" in k for k in whole)
+  assert any(k.startswith("optimizers/class_table/") for k in whole)
+  assert any(k.startswith("optimizers/generator/") for k in whole)
+  table_key = next(k for k in whole if k.startswith("generator/table/"))
+  kernel_key = next(k for k in whole
+                    if k.startswith("generator/dense/_kernel/"))
+  table_move = np.abs(whole[table_key] - first[table_key]).max()
+  kernel_move = np.abs(whole[kernel_key] - first[kernel_key]).max()
+  assert 0 < table_move <= 2 * 2 * TOY_LR * TABLE_SCALE
+  assert kernel_move >= 0.5 * TOY_LR
+  spec = json.loads((stage1 / "model" / bundle.SPEC_FILE).read_text())
+  assert spec["architecture"] == "toy" and spec["discriminator"] is None
+  tags = events(str(stage1))
+  assert "train/d_loss" not in tags and "train/d_lr" not in tags
+  assert tags["train/g_loss"] == [1, 2, 3]  # Step 1, then the resume.
+
+  # The second stage starts from the first one's EMA generator, with a D.
+  stage2 = tmp_path / "stage2"
+  _train_toy(stage2, 2, f"ToyMethod.init_from = '{stage1}'")
+  tags = events(str(stage2))
+  assert tags["train/d_loss"] == [1, 2]
+  assert tags["train/g/match"] == [1, 2] and tags["train/g/fool"] == [1, 2]
+  generator, discriminator, _ = bundle.load(str(stage2),
+                                            with_discriminator=True)
+  assert isinstance(generator, ToyGenerator)
+  assert isinstance(discriminator, ToyDiscriminator)
+  # The D-less bundle cannot serve where a discriminator is needed.
+  with pytest.raises(UserInputError, match="has no discriminator"):
+    bundle.load(str(stage1), with_discriminator=True)
+
+  # Sampling, evaluation and export of the toy bundle.
+  picture, ids, _ = sample_lib.draw_grid(str(stage2), per_class=3)
+  assert ids == [0, 1]
+  assert picture.shape[-1] == 1 and picture.ndim == 3
+  result, path = evaluate_lib.run(
+      str(stage2), checkpoint="latest",
+      gin_params=["Evaluator.extractor = @FashionMNISTClassifier()",
+                  "Evaluator.metrics = ['fid']",
+                  "Evaluator.num_samples = 40"])
+  assert np.isfinite(result.metrics["fid"]) and os.path.exists(path)
+  target = export_lib.export(str(stage2), str(tmp_path / "export"))
+  with tf.compat.v1.Session(graph=tf.Graph()) as session:
+    meta = tf.compat.v1.saved_model.load(session, ["serve"], target)
+    signature = meta.signature_def["serving_default"]
+    images = session.run(signature.outputs["images"].name, {
+        signature.inputs["labels"].name: [1, 0],
+        signature.inputs["seeds"].name: [3, 4],
+        signature.inputs["truncation"].name: 1.0})
+  assert images.shape == (2, 32, 32, 1) and images.dtype == np.uint8

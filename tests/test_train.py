@@ -4,7 +4,6 @@ The CLI and SIGTERM are tested in test_train_cli.py, evaluation during
 training in test_train_eval.py.
 """
 
-import glob
 import os
 import shutil
 
@@ -16,6 +15,7 @@ import tensorflow as tf
 from tests.conftest import PRETRAIN
 from tests.conftest import SMALL_DATA
 from tests.conftest import TINY
+from tests.conftest import event_values
 from tests.conftest import model_variables
 from tests.conftest import run_training as _run
 from tests.conftest import run_evaluated
@@ -26,13 +26,9 @@ from tfgt.errors import UserInputError
 
 def _first_losses(model_dir):
   """(d_loss, g_loss) logged at step 1, read from the run's events."""
-  losses = {}
-  for path in glob.glob(os.path.join(model_dir, "train", "events.out.*")):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        if event.step == 1 and value.tag in ("train/d_loss", "train/g_loss"):
-          losses[value.tag] = float(tf.make_ndarray(value.tensor))
-  return losses["train/d_loss"], losses["train/g_loss"]
+  values = event_values(str(model_dir))
+  return tuple(float(dict(values[tag])[1])
+               for tag in ("train/d_loss", "train/g_loss"))
 
 
 # Training runs shared by the tests of this module (each costs a model build
@@ -151,3 +147,19 @@ def test_bad_training_settings_are_explained(two_step_run, tmp_path):
   with pytest.raises(UserInputError, match="best.json is not valid JSON"):
     run_evaluated(model_dir, 3, ScriptedEvaluator("fid", [1.0]), "fid")
   assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-2")
+
+
+def test_divergence_stops_before_any_broken_weight_is_saved(two_step_run,
+                                                            tmp_path):
+  model_dir = _copy_run(two_step_run, tmp_path)
+  with pytest.raises(UserInputError,
+                     match=r"diverged at step [3-6]: .*checkpoint \(step 2\) "
+                           r"is kept.*train.g_lr"):
+    _run(model_dir, 6, ["train.g_lr = 1e30", "train.d_lr = 1e30"])
+  assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-2")
+  assert tf.train.latest_checkpoint(
+      str(model_dir / "model")).endswith("ckpt-2")
+  for name, value in model_variables(model_dir).items():
+    assert np.all(np.isfinite(value)), name
+  # The healthy run goes on from step 2 with sane rates.
+  assert _run(model_dir, 3)["step"] == 3

@@ -24,5 +24,10 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, value) -> None:
-  """`write_text` of `value` as indented JSON."""
-  write_text(path, json.dumps(value, indent=2))
+  """`write_text` of `value` as indented, strict JSON.
+
+  Raises:
+    ValueError: `value` holds NaN or an infinity, which strict JSON cannot
+      hold (nothing is written).
+  """
+  write_text(path, json.dumps(value, indent=2, allow_nan=False))

@@ -19,6 +19,7 @@ from typing import Sequence
 from absl import app
 from absl import flags
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 from tfgt import images
@@ -60,22 +61,48 @@ def class_ids(requested: Sequence[str] | None, names: Sequence[str]
                                   where="the model", unique=False)
 
 
+def draw_grid(model_dir: str, checkpoint: str | int = "latest",
+              classes: Sequence[str] | None = None, per_class: int = 8,
+              seed: int = 0) -> tuple[np.ndarray, list[int], list[str]]:
+  """A grid of samples of a run or bundle, one row per class.
+
+  Args:
+    model_dir: a run's model_dir, a bundle folder or "pretrained:NAME".
+    checkpoint: "latest", "best" or a step number.
+    classes: ids, names or "id:N" (see `class_ids`); None: every class.
+    per_class: columns (>= 1); column k has the same latent in every row.
+    seed: seed of the latents.
+
+  Returns:
+    (uint8 image [H, W, C], the row's model ids, the model's class names).
+
+  Raises:
+    UserInputError: no such model or checkpoint, an unknown or ambiguous
+      class, or per_class < 1.
+  """
+  if per_class < 1:
+    raise UserInputError(f"--per_class={per_class}: draw at least 1.")
+  checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
+  generator, _, spec = bundle.load(model_dir, checkpoint)
+  names = spec["class_names"]
+  ids = class_ids(classes, names)
+  z = tf.random.stateless_normal([per_class, generator.dim_z],
+                                 seed=[seed, 0])
+  draw = tf.function(lambda z, y: generator((z, y), training=False))
+  return images.sample_grid(draw, ids, z), ids, names
+
+
 def main(argv: Sequence[str]) -> None:
   del argv
   if not FLAGS.model_dir:
     raise app.UsageError("--model_dir is required.")
   try:
-    checkpoint = bundle.parse_checkpoint(FLAGS.checkpoint, "--checkpoint")
-    generator, _, spec = bundle.load(FLAGS.model_dir, checkpoint)
-    names = spec["class_names"]
-    ids = class_ids(FLAGS.classes, names)
+    picture, ids, names = draw_grid(FLAGS.model_dir, FLAGS.checkpoint,
+                                    FLAGS.classes, FLAGS.per_class,
+                                    FLAGS.seed)
   except UserInputError as e:
     logging.error("%s", e)
     sys.exit(2)
-  z = tf.random.stateless_normal([FLAGS.per_class, generator.dim_z],
-                                 seed=[FLAGS.seed, 0])
-  draw = tf.function(lambda z, y: generator((z, y), training=False))
-  picture = images.sample_grid(draw, ids, z)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   images.save_png(picture, FLAGS.out)
   print(f"Wrote {FLAGS.out}: {len(ids)} rows x {FLAGS.per_class}, rows "

@@ -4,26 +4,19 @@ r"""One trainer for every GAN of the library.
         --model_dir=/tmp/run [--gin_param=train.num_steps=100] [--logical_cpus=2]
 
 The method (a `tfgt.methods` class bound to `train.method` in gin) decides what
-the models are and what trains; this module only runs the loop: data, a
-tf.distribute strategy, D and G updates, EMA, checkpoints that resume,
-TensorBoard summaries and progress on the terminal. Running the same command
-again continues from the latest checkpoint.
-
-Files in model_dir:
-  config.gin, operative_config.gin  the gin config given and the one used
-  classes.json                      the class selection of the data
-  run.json                          what fixes the run's trajectory (method,
-                                    seed, batch, data); a resume must match it
-  best.json, eval_state.json        the best evaluation; the last evaluated step
-  ckpt-*                            training checkpoints (models, optimizers)
-  model/                            the plain EMA generator and D (bundle.py)
-  train/                            TensorBoard events
-  samples.png                       a grid of the final samples, one row a class
+the models are, which variables train in which optimizer group and what the
+losses are (its objective, `tfgt.objectives`); this module only runs the loop:
+data, a tf.distribute strategy, the step (`tfgt.steps`: D and G updates, EMA),
+checkpoints that resume, TensorBoard summaries and progress on the terminal.
+Running the same command again continues from the latest checkpoint. What
+the run writes in model_dir is listed in `tfgt.run_folder`; the flow from
+this command to the models is drawn in docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import math
 import os
 import signal
 import sys
@@ -39,16 +32,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt import config as config_lib
 from tfgt import distribute
+from tfgt import ema as ema_lib
 from tfgt import files
 from tfgt import images as image_utils
-from tfgt import losses
+from tfgt import run_folder
+from tfgt import steps as steps_lib
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.methods import base
-from tfgt.models import architectures
 from tfgt.models import bundle
 
 # Make every configurable of the library known to gin before parsing.
@@ -78,80 +73,346 @@ def _format_eta(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _read_json(path: str) -> dict | None:
-  if not os.path.exists(path):
-    return None
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except ValueError as e:
-    raise UserInputError(f"{path} is not valid JSON ({e}); delete it to "
-                         "continue the run without it.") from e
-
-
-def _check_run_identity(model_dir: str, identity: dict) -> None:
-  """Refuses to resume a run with another method, seed, batch or data.
-
-  Those decide which batches and latents each step sees; a resumed run with
-  other values would silently differ from a straight one. The number of steps,
-  intervals, learning rates and evaluation may change between sessions.
-  """
-  path = os.path.join(model_dir, "run.json")
-  old = _read_json(path)
-  if old is None or tf.train.latest_checkpoint(model_dir) is None:
-    # A new run (or one from before run.json existed): record it.
-    files.write_json(path, identity)
-    return
-  changed = {k: (old.get(k), v) for k, v in identity.items()
-             if old.get(k) != v}
-  if changed:
-    details = "; ".join(f"{k}: {a!r} before, {b!r} now"
-                        for k, (a, b) in sorted(changed.items()))
-    raise UserInputError(
-        f"{model_dir} holds a run that this config would not continue as it "
-        f"started ({details}). Use a new --model_dir, or the settings that "
-        "made this one.")
-
-
-def _check_model_dir(model_dir: str, spec: dict) -> None:
-  """Refuses to resume a run whose classes or architecture differ."""
-  path = os.path.join(model_dir, "model", bundle.SPEC_FILE)
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = json.load(f)
-  if old["class_names"] != spec["class_names"]:
-    raise UserInputError(
-        f"{model_dir} holds a model of {len(old['class_names'])} classes "
-        f"({', '.join(old['class_names'])}) but this config trains "
-        f"{len(spec['class_names'])} ({', '.join(spec['class_names'])}). Use a "
-        "new --model_dir, or the config that made this one.")
-  old_architecture = old.get("architecture", architectures.DEFAULT_ARCHITECTURE)
-  if old_architecture != spec["architecture"]:
-    raise UserInputError(
-        f"{model_dir} holds a {old_architecture} model but this config builds "
-        f"a {spec['architecture']}. Use a new --model_dir, or the config that "
-        "made this one.")
-  for part in ("generator", "discriminator"):
-    if old[part] != spec[part]:
-      raise UserInputError(
-          f"{model_dir} holds a {part} {old[part]} but this config builds "
-          f"{spec[part]}. Use a new --model_dir, or the config that made it.")
-
-
-def _pair_variables(target, source) -> list[tuple]:
-  """Pairs the variables of two models of one structure, checking names."""
-  pairs = list(zip(target.variables, source.variables))
-  if len(target.variables) != len(source.variables) or any(
-      t.path.split("/", 1)[-1] != s.path.split("/", 1)[-1]
-      or t.shape != s.shape for t, s in pairs):
-    raise ValueError(f"Models {target.name} and {source.name} differ in "
-                     "structure.")
-  return pairs
-
-
 class _Interrupted(Exception):
   """SIGTERM arrived; the trainer saves and stops."""
+
+
+class _Diverged(UserInputError):
+  """A loss became NaN or infinite; nothing of that step is saved."""
+
+
+def _check_arguments(num_steps: int, batch_size: int, d_steps: int,
+                     ema_decay: float, log_every: int, intervals: dict,
+                     evaluator, best_metric: str) -> None:
+  """Raises UserInputError for settings no run can use."""
+  if batch_size < 1 or num_steps < 0 or d_steps < 1:
+    raise UserInputError("train.batch_size and train.d_steps must be >= 1 and "
+                         "train.num_steps >= 0.")
+  if not 0.0 <= ema_decay < 1.0:
+    raise UserInputError(f"train.ema_decay must be in [0, 1), got "
+                         f"{ema_decay}.")
+  if log_every < 1:
+    raise UserInputError(f"train.log_every must be >= 1, got {log_every}.")
+  for name, value in intervals.items():
+    if value < 0:
+      raise UserInputError(f"train.{name} must be >= 0 (0: never), got "
+                           f"{value}.")
+  result_names = getattr(evaluator, "result_names", None)
+  if result_names is not None and best_metric not in result_names():
+    raise UserInputError(
+        f"train.best_metric={best_metric!r} is not among the evaluator's "
+        f"results {sorted(result_names())}: choose one of them, or add its "
+        "metric to Evaluator.metrics.")
+
+
+def _check_strategy(strategy: tf.distribute.Strategy, batch_size: int,
+                    use_xla: bool) -> None:
+  replicas = strategy.num_replicas_in_sync
+  if batch_size % replicas:
+    raise UserInputError(f"train.batch_size={batch_size} does not split over "
+                         f"{replicas} replicas.")
+  if use_xla and replicas > 1:
+    # The synchronised batch norm all-reduces inside the replica step, and
+    # collectives inside an XLA cluster hang on a multi-device CPU strategy.
+    raise UserInputError(
+        f"train.use_xla=True needs a single replica, the strategy has "
+        f"{replicas}. Set train.use_xla=False or train on one device.")
+
+
+@dataclasses.dataclass
+class _Data:
+  """The training data and the classes of the run."""
+  images: np.ndarray
+  labels: np.ndarray
+  selection: pipeline.ClassSelection
+  class_names: list[str]  # All N + M, old ones first.
+  train_ids: np.ndarray  # Model ids of the classes in the data, int32.
+
+
+def _load_data(method: base.Method) -> _Data:
+  info = method.source_info()
+  images, labels, selection = pipeline.load_training_data(
+      resolution=info.resolution, channels=info.channels,
+      label_offset=len(info.class_names))
+  pipeline.check_new_class_names(info.class_names, selection)
+  logging.info("Training classes: %s (model ids %d-%d), %d images.",
+               ", ".join(selection.names), selection.label_offset,
+               selection.label_offset + len(selection.names) - 1, len(images))
+  return _Data(images, labels, selection, info.class_names + selection.names,
+               np.unique(labels).astype(np.int32))
+
+
+@dataclasses.dataclass
+class _Models:
+  """Everything a training checkpoint holds."""
+  setup: base.GANSetup
+  ema: ema_lib.ExponentialMovingAverage
+  optimizers: dict
+  step: tf.Variable
+
+  def checkpoint(self) -> tf.train.Checkpoint:
+    objects = dict(generator=self.setup.generator,
+                   ema_generator=self.ema.average, step=self.step,
+                   # Nested so that variables are named by their model paths,
+                   # not by the optimizers' variable lists; a group's
+                   # optimizer is found under the group's name.
+                   optimizers=tf.train.Checkpoint(**self.optimizers))
+    if self.setup.discriminator is not None:
+      objects["discriminator"] = self.setup.discriminator
+    return tf.train.Checkpoint(**objects)
+
+
+def _build_models(strategy: tf.distribute.Strategy, method: base.Method,
+                  class_names: list[str], seed: int, g_lr: float, d_lr: float,
+                  beta1: float, beta2: float, ema_decay: float,
+                  ema_start: int) -> _Models:
+  with strategy.scope():
+    keras.utils.set_random_seed(seed)
+    setup = method.build(class_names)
+    average = setup.clone_generator()
+    average((tf.zeros([1, setup.generator.dim_z]), tf.zeros([1], tf.int32)))
+    ema = ema_lib.ExponentialMovingAverage(average, setup.generator,
+                                           ema_decay, ema_start)
+    optimizers = steps_lib.make_optimizers(setup.g_groups, g_lr, beta1, beta2)
+    optimizers.update(steps_lib.make_optimizers(setup.d_groups, d_lr, beta1,
+                                                beta2))
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  return _Models(setup, ema, optimizers, step)
+
+
+def _restore(manager: tf.train.CheckpointManager,
+             checkpoint: tf.train.Checkpoint, models: _Models) -> None:
+  """Restores the latest checkpoint, with this session's learning rates.
+
+  A Keras optimizer checkpoints its learning rate; the rates of the config
+  win, so that a resumed run may change them.
+  """
+  rates = {name: float(opt.learning_rate.numpy())
+           for name, opt in models.optimizers.items()}
+  try:
+    checkpoint.restore(
+        manager.latest_checkpoint).assert_existing_objects_matched()
+  except AssertionError as e:
+    raise UserInputError(
+        f"The checkpoint {manager.latest_checkpoint} does not match the "
+        f"models this config builds (another method or its options?): {e}. "
+        "Use a new --model_dir, or the config that made this one.") from e
+  for name, opt in models.optimizers.items():
+    opt.learning_rate.assign(rates[name])
+
+
+def _distributed_batches(strategy: tf.distribute.Strategy, data: _Data,
+                         batch_size: int, seed: int, random_flip: bool,
+                         dim_z: int, skip: int):
+  """An iterator of batch dicts (see `objectives.Batch`) over the replicas.
+
+  Everything random is keyed on (seed, batch index), so a run is the same on
+  any number of replicas and a resumed run continues with the batches it
+  would have seen (`skip` = batches already used).
+  """
+  ids = tf.constant(data.train_ids)
+  num_ids = len(data.train_ids)
+
+  def add_latents(index, batch):
+    batch_images, batch_labels = batch
+    b = tf.shape(batch_labels)[0]
+
+    def draw_labels(salt):
+      pick = tf.random.stateless_uniform([b], seed=[seed + salt, index],
+                                         maxval=num_ids, dtype=tf.int32)
+      return tf.gather(ids, pick)
+
+    return dict(
+        images=batch_images, labels=batch_labels,
+        z_d=tf.random.stateless_normal([b, dim_z], seed=[seed + 1, index]),
+        y_d=draw_labels(2),
+        z_g=tf.random.stateless_normal([b, dim_z], seed=[seed + 3, index]),
+        y_g=draw_labels(4), index=tf.fill([b], index))
+
+  dataset = pipeline.training_dataset(data.images, data.labels, batch_size,
+                                      seed, random_flip=random_flip)
+  dataset = dataset.enumerate().skip(skip).map(add_latents)
+  return iter(strategy.experimental_distribute_dataset(dataset))
+
+
+class _Outputs:
+  """What a run leaves for people and programs: bundles, grids, evaluations.
+
+  The plain generator that bundles, grids and evaluations see is the fold of
+  the EMA generator (the EMA generator itself when there is nothing to fold).
+  """
+
+  def __init__(self, folder: run_folder.RunFolder, models: _Models,
+               class_names: list[str], method_name: str, keep: int,
+               grid_ids: list[int], grid_z: tf.Tensor, evaluator,
+               best_metric: str, summary_writer):
+    self.folder = folder
+    self.setup = models.setup
+    self.average = models.ema.average
+    self.class_names = class_names
+    self.method_name = method_name
+    self.exported = self.setup.fold(self.average)
+    self.bundle = bundle.BundleWriter(
+        folder.path(run_folder.BUNDLE), self.exported,
+        self.setup.discriminator, class_names, method_name, max_to_keep=keep)
+    self._best_bundle = None
+    self.grid_ids = grid_ids
+    self.grid_z = grid_z
+    self.evaluator = evaluator
+    self.best_metric = best_metric
+    self.summary_writer = summary_writer
+    self._draw = tf.function(
+        lambda z, y: self.exported((z, y), training=False))
+
+  def refresh(self) -> None:
+    folded = self.setup.fold(self.average)
+    if folded is not self.exported:
+      self.exported.set_weights(folded.get_weights())
+
+  def save_bundle(self, step: int) -> None:
+    self.refresh()
+    self.bundle.save(step)
+
+  def write_grid(self, step: int) -> np.ndarray:
+    self.refresh()
+    picture = image_utils.sample_grid(self._draw, self.grid_ids, self.grid_z)
+    with self.summary_writer.as_default(step=step):
+      tf.summary.image("samples_ema", picture[None], max_outputs=1)
+    return picture
+
+  def evaluate(self, step: int) -> None:
+    """Scores the exported generator; keeps its bundle if it is the best."""
+    self.refresh()
+    results = self.evaluator(self.exported)
+    logging.info("Step %d evaluation: %s", step,
+                 ", ".join(f"{k} {v:.4g}" for k, v in sorted(results.items())))
+    with self.summary_writer.as_default(step=step):
+      for k, v in results.items():
+        tf.summary.scalar(f"eval/{k}", v)
+    value = results.get(self.best_metric)
+    if value is None:
+      logging.warning("The evaluation has no %r: no best checkpoint kept.",
+                      self.best_metric)
+    higher = self.best_metric in evaluator_lib.HIGHER_IS_BETTER
+    improved = self.folder.is_new_best(value, self.best_metric, higher)
+    if improved:
+      # The bundle first: best.json never names a bundle not yet written.
+      if self._best_bundle is None:
+        self._best_bundle = bundle.BundleWriter(
+            self.folder.path(run_folder.BEST_BUNDLE), self.exported,
+            self.setup.discriminator, self.class_names, self.method_name,
+            max_to_keep=1)
+      self._best_bundle.save(step)
+    self.folder.record_evaluation(step, results, improved)
+
+
+class _Progress:
+  """Terminal lines and TensorBoard scalars of the training, with the rate.
+
+  The rate counts training steps only: grids, checkpoints and evaluations in
+  a window are subtracted (`pause`) and evaluations enter the ETA.
+  """
+
+  def __init__(self, summary_writer, num_steps: int, batch_size: int,
+               learning_rates: dict, evaluator, eval_every: int):
+    self.summary_writer = summary_writer
+    self.num_steps = num_steps
+    self.batch_size = batch_size
+    self.learning_rates = learning_rates
+    self.evaluator = evaluator
+    self.eval_every = eval_every
+    self.eval_seconds = 0.0
+    self.restart()
+
+  def restart(self) -> None:
+    self.window_start, self.window_steps, self.paused = time.time(), 0, 0.0
+
+  def pause(self, seconds: float) -> None:
+    self.paused += seconds
+
+  def log(self, step: int, losses: dict) -> dict:
+    """Writes one line and the scalars; returns the metrics logged."""
+    now = time.time()
+    busy = now - self.window_start - self.paused
+    rate = self.window_steps / max(busy, 1e-9) if self.window_steps else 0.0
+    metrics = {"step": float(step)}
+    metrics.update({k: float(v) for k, v in losses.items()})
+    if rate:
+      metrics.update(steps_per_sec=rate, images_per_sec=rate * self.batch_size)
+    with self.summary_writer.as_default(step=step):
+      for k, v in metrics.items():
+        if k != "step":
+          tf.summary.scalar(f"train/{k}", v)
+      for k, v in self.learning_rates.items():
+        tf.summary.scalar(f"train/{k}", v)
+    remaining_evals = (
+        (self.num_steps // self.eval_every - step // self.eval_every)
+        if self.evaluator is not None and self.eval_every else 0)
+    eta = (_format_eta((self.num_steps - step) / rate +
+                       remaining_evals * self.eval_seconds) if rate else "--")
+    logging.info(
+        "step %d/%d (%.0f%%)  %.2f steps/s  %.0f images/s  ETA %s  %s", step,
+        self.num_steps, 100.0 * step / max(self.num_steps, 1), rate,
+        rate * self.batch_size, eta,
+        "  ".join(f"{k} {float(v):.4f}" for k, v in losses.items()))
+    self.restart()
+    return metrics
+
+
+def _timed(fn, *args) -> float:
+  start = time.time()
+  fn(*args)
+  return time.time() - start
+
+
+def _named_losses(d_loss, g_loss, d_parts: dict, g_parts: dict) -> dict:
+  """{"d_loss", "g_loss", "d/<part>", "g/<part>"}: what a step reports.
+
+  A part equal to its whole loss (the only part) is not repeated.
+  """
+  out = {} if d_loss is None else {"d_loss": d_loss}
+  out["g_loss"] = g_loss
+  for prefix, parts in (("d", d_parts), ("g", g_parts)):
+    if len(parts) > 1:
+      out.update({f"{prefix}/{k}": v for k, v in parts.items()})
+  return out
+
+
+def _diverged(step: int, what: str, last_saved: int) -> _Diverged:
+  kept = (f"the last checkpoint (step {last_saved}) is kept and the next "
+          "run resumes from it" if last_saved
+          else "no checkpoint had been written")
+  return _Diverged(
+      f"Training diverged at step {step}: {what}. Nothing of that step is "
+      f"saved; {kept}. Lower the learning rates (train.g_lr, train.d_lr) or "
+      "check the data, then run again.")
+
+
+def _check_finite_losses(step: int, losses: dict, last_saved: int) -> None:
+  bad = {k: float(v) for k, v in losses.items()
+         if not math.isfinite(float(v))}
+  if bad:
+    raise _diverged(step, ", ".join(f"{k} {v}" for k, v in bad.items()),
+                    last_saved)
+
+
+@tf.function
+def _all_finite(variables) -> tf.Tensor:
+  return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
+                        for v in variables])
+
+
+def _check_finite_weights(step: int, models: _Models, last_saved: int) -> None:
+  """Refuses to save weights with NaN or infinities (a loss may still have
+  been finite in the step whose update broke them)."""
+  setup = models.setup
+  models_saved = [setup.generator, models.ema.average]
+  if setup.discriminator is not None:
+    models_saved.append(setup.discriminator)
+  variables = [v for m in models_saved for v in m.variables
+               if tf.as_dtype(v.dtype).is_floating]
+  if not bool(_all_finite(variables)):
+    raise _diverged(step, "weights became NaN or infinite", last_saved)
 
 
 @gin.configurable(denylist=["model_dir", "strategy"])
@@ -165,7 +426,6 @@ def train(model_dir: str,
           d_lr: float = 2e-4,
           beta1: float = 0.0,
           beta2: float = 0.999,
-          r1_gamma: float = 0.0,
           ema_decay: float = 0.999,
           ema_start: int = 0,
           random_flip: bool = True,
@@ -181,19 +441,21 @@ def train(model_dir: str,
           best_metric: str = "fid") -> dict:
   """Trains `method`'s GAN for `num_steps` G updates, resuming if possible.
 
+  The method's objective gives the losses (`tfgt.objectives`; the R1 penalty
+  is `Adversarial.r1_gamma`), its variable groups the optimizers.
+
   Args:
-    model_dir: output folder (see the module docstring).
+    model_dir: output folder (`tfgt.run_folder`).
     strategy: tf.distribute strategy; `distribute.make_strategy()` if None.
     method: the transfer method (or `Scratch` for pretraining).
     num_steps: number of G updates (each after `d_steps` D updates).
     batch_size: global batch size, split over the replicas.
-    d_steps: D updates per G update.
-    g_lr: Adam learning rate of G.
-    d_lr: Adam learning rate of D.
-    beta1: Adam beta_1 of both optimizers.
-    beta2: Adam beta_2 of both optimizers.
-    r1_gamma: weight of the R1 penalty on real images (0 turns it off).
-    ema_decay: decay of the EMA generator.
+    d_steps: D updates per G update (unused by a method without D).
+    g_lr: Adam learning rate of G (times a group's learning_rate_scale).
+    d_lr: Adam learning rate of D (likewise).
+    beta1: Adam beta_1 of every optimizer (unless its group overrides it).
+    beta2: Adam beta_2 likewise.
+    ema_decay: decay of the EMA generator, in [0, 1).
     ema_start: before this step the EMA generator copies G.
     random_flip: horizontal flips of the real images.
     seed: seed of initialisation, data order and latent samples.
@@ -205,8 +467,8 @@ def train(model_dir: str,
     sample_every: steps between sample grids in TensorBoard.
     samples_per_class: columns of the sample grid.
     evaluator: optional callable(plain generator) -> {metric: float}, run every
-      `eval_every` steps; the bundle with the lowest `best_metric` is kept in
-      `model/best`.
+      `eval_every` steps; the bundle with the best finite `best_metric` is
+      kept in `model/best`.
     eval_every: steps between evaluations (0: only at the end, if an
       evaluator is set).
     best_metric: metric that selects the best checkpoint (lower is better,
@@ -215,380 +477,211 @@ def train(model_dir: str,
 
   Returns:
     The last logged metrics, with "step".
+
+  Raises:
+    UserInputError: settings, data or a run folder that cannot be used, and
+      a loss that becomes NaN or infinite (the run stops before saving it).
   """
-  if batch_size < 1 or num_steps < 0 or d_steps < 1:
-    raise UserInputError("train.batch_size and train.d_steps must be >= 1 and "
-                         "train.num_steps >= 0.")
-  if log_every < 1:
-    raise UserInputError(f"train.log_every must be >= 1, got {log_every}.")
-  for name, value in (("checkpoint_every", checkpoint_every),
-                      ("sample_every", sample_every),
-                      ("eval_every", eval_every)):
-    if value < 0:
-      raise UserInputError(f"train.{name} must be >= 0 (0: never), got "
-                           f"{value}.")
-  result_names = getattr(evaluator, "result_names", None)
-  if result_names is not None and best_metric not in result_names():
-    raise UserInputError(
-        f"train.best_metric={best_metric!r} is not among the evaluator's "
-        f"results {sorted(result_names())}: choose one of them, or add its "
-        "metric to Evaluator.metrics.")
+  _check_arguments(num_steps, batch_size, d_steps, ema_decay, log_every,
+                   dict(checkpoint_every=checkpoint_every,
+                        sample_every=sample_every, eval_every=eval_every),
+                   evaluator, best_metric)
   strategy = strategy or distribute.make_strategy()
-  replicas = strategy.num_replicas_in_sync
-  if batch_size % replicas:
-    raise UserInputError(f"train.batch_size={batch_size} does not split over "
-                         f"{replicas} replicas.")
-  if use_xla and replicas > 1:
-    # The synchronised batch norm all-reduces inside the replica step, and
-    # collectives inside an XLA cluster hang on a multi-device CPU strategy.
-    raise UserInputError(
-        f"train.use_xla=True needs a single replica, the strategy has "
-        f"{replicas}. Set train.use_xla=False or train on one device.")
+  _check_strategy(strategy, batch_size, use_xla)
+  folder = run_folder.RunFolder(model_dir)
   os.makedirs(model_dir, exist_ok=True)
   # Seeds Python, NumPy, TensorFlow and Keras' initialisers, so that the
   # initial weights do not depend on the strategy.
   keras.utils.set_random_seed(seed)
-
-  info = method.source_info()
-  images, labels, selection = pipeline.load_training_data(
-      resolution=info.resolution, channels=info.channels,
-      label_offset=len(info.class_names))
-  class_names = info.class_names + selection.names
-  pipeline.check_new_class_names(info.class_names, selection)
-  train_ids = np.unique(labels).astype(np.int32)
+  data = _load_data(method)
   if hasattr(evaluator, "prepare"):
     # Loads the feature extractor now: a missing or unsuitable one fails
     # before any training, not at the first evaluation.
     evaluator.prepare()
-  logging.info("Training classes: %s (model ids %d-%d), %d images.",
-               ", ".join(selection.names), selection.label_offset,
-               selection.label_offset + len(selection.names) - 1, len(images))
-
-  with strategy.scope():
-    keras.utils.set_random_seed(seed)
-    setup = method.build(class_names)
-    generator, discriminator = setup.generator, setup.discriminator
-    ema = setup.clone_generator()
-    ema((tf.zeros([1, generator.dim_z]), tf.zeros([1], tf.int32)))
-    # (EMA variable, G variable, whether the EMA copies it: state such as
-    # spectral norm's power-iteration vectors is not averaged.)
-    ema_pairs = [(e, v, architectures.ema_copies(ema, e))
-                 for e, v in _pair_variables(ema, generator)]
-    for e, v, _ in ema_pairs:
-      e.assign(v)
-    g_opt = keras.optimizers.Adam(g_lr, beta_1=beta1, beta_2=beta2)
-    d_opt = keras.optimizers.Adam(d_lr, beta_1=beta1, beta_2=beta2)
-    g_opt.build(setup.g_variables)
-    d_opt.build(setup.d_variables)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-
-  spec = bundle.spec_of(setup.fold(ema), discriminator, class_names,
-                        method.name)
-  _check_model_dir(model_dir, spec)
-  _check_run_identity(model_dir, dict(
+  models = _build_models(strategy, method, data.class_names, seed, g_lr,
+                         d_lr, beta1, beta2, ema_decay, ema_start)
+  setup = models.setup
+  folder.check_model(bundle.spec_of(setup.fold(models.ema.average),
+                                    setup.discriminator, data.class_names,
+                                    method.name))
+  folder.check_identity(dict(
       method=method.name, seed=seed, batch_size=batch_size, d_steps=d_steps,
-      random_flip=random_flip, classes=selection.to_json(),
-      images=int(len(images)),
-      data=cache_lib.array_fingerprint(images, labels)))
+      random_flip=random_flip, classes=data.selection.to_json(),
+      images=int(len(data.images)),
+      data=cache_lib.array_fingerprint(data.images, data.labels)))
+  if evaluator is not None:
+    folder.read(run_folder.BEST)  # A torn or edited file stops here.
 
-  checkpoint = tf.train.Checkpoint(
-      generator=generator, discriminator=discriminator, ema_generator=ema,
-      step=step,
-      # Nested so that variables are named by their model paths, not by the
-      # optimizers' variable lists.
-      optimizers=tf.train.Checkpoint(generator=g_opt, discriminator=d_opt))
+  checkpoint = models.checkpoint()
   manager = tf.train.CheckpointManager(checkpoint, model_dir,
                                        max_to_keep=keep_checkpoints)
   if manager.latest_checkpoint:
-    try:
-      checkpoint.restore(
-          manager.latest_checkpoint).assert_existing_objects_matched()
-    except AssertionError as e:
-      raise UserInputError(
-          f"The checkpoint {manager.latest_checkpoint} does not match the "
-          f"models this config builds (another method or its options?): {e}. "
-          "Use a new --model_dir, or the config that made this one.") from e
+    _restore(manager, checkpoint, models)
     logging.info("Resumed from %s at step %d.", manager.latest_checkpoint,
-                 int(step.numpy()))
-  start_step = int(step.numpy())
+                 int(models.step.numpy()))
+  start_step = int(models.step.numpy())
   # Written once the run is known to continue (a failed start changes nothing).
-  files.write_json(os.path.join(model_dir, "classes.json"),
-                   selection.to_json())
-  files.write_text(os.path.join(model_dir, "config.gin"), gin.config_str())
+  files.write_json(folder.path(run_folder.CLASSES), data.selection.to_json())
+  files.write_text(folder.path(run_folder.CONFIG), gin.config_str())
 
-  exported = setup.fold(ema)
-  writer_bundle = bundle.BundleWriter(
-      os.path.join(model_dir, "model"), exported, discriminator, class_names,
-      method.name, max_to_keep=keep_checkpoints)
-  best_bundle = None
-
-  def refresh_exported() -> None:
-    # The plain generator that bundles, grids and evaluations see: the fold
-    # of the EMA generator (the EMA generator itself when there is no fold).
-    folded = setup.fold(ema)
-    if folded is not exported:
-      exported.set_weights(folded.get_weights())
-
-  def save(current: int) -> None:
-    manager.save(checkpoint_number=current)
-    save_bundle(current)
-
-  def save_bundle(current: int) -> None:
-    refresh_exported()
-    writer_bundle.save(current)
-
-  bundle_step = tf.train.latest_checkpoint(writer_bundle.directory)
+  step_fn = steps_lib.TrainStep(strategy, setup, models.optimizers,
+                                models.ema, models.step, d_steps, batch_size,
+                                use_xla)
+  iterator = _distributed_batches(
+      strategy, data, batch_size, seed, random_flip, setup.generator.dim_z,
+      skip=start_step * step_fn.batches_per_step)
+  summary_writer = tf.summary.create_file_writer(
+      folder.path(run_folder.EVENTS))
+  class_names = data.class_names
+  outputs = _Outputs(
+      folder, models, class_names, method.name, keep_checkpoints,
+      grid_ids=(list(range(len(class_names))) if len(class_names) <= 16
+                else data.train_ids[:16].tolist()),
+      grid_z=tf.random.stateless_normal(
+          [samples_per_class, setup.generator.dim_z], seed=[seed + 5, 0]),
+      evaluator=evaluator, best_metric=best_metric,
+      summary_writer=summary_writer)
+  bundle_step = tf.train.latest_checkpoint(outputs.bundle.directory)
   if start_step and (bundle_step is None or
                      not bundle_step.endswith(f"-{start_step}")):
     # Interrupted between the checkpoint and its bundle: write the bundle the
     # checkpoint stands for, so that sampling and export see this step.
     logging.info("Writing the model bundle of step %d.", start_step)
-    save_bundle(start_step)
-
-  # Data and latents: everything random is keyed on (seed, batch index), so a
-  # run is the same on any number of replicas and a resumed run continues
-  # with the batches it would have seen.
-  dim_z = generator.dim_z
-  ids = tf.constant(train_ids)
-
-  def add_latents(index, batch):
-    batch_images, batch_labels = batch
-    b = tf.shape(batch_labels)[0]
-
-    def draw_labels(salt):
-      pick = tf.random.stateless_uniform([b], seed=[seed + salt, index],
-                                         maxval=len(train_ids), dtype=tf.int32)
-      return tf.gather(ids, pick)
-
-    return dict(
-        images=batch_images, labels=batch_labels,
-        z_d=tf.random.stateless_normal([b, dim_z], seed=[seed + 1, index]),
-        y_d=draw_labels(2),
-        z_g=tf.random.stateless_normal([b, dim_z], seed=[seed + 3, index]),
-        y_g=draw_labels(4))
-
-  dataset = pipeline.training_dataset(images, labels, batch_size, seed,
-                                      random_flip=random_flip)
-  dataset = dataset.enumerate().skip(start_step * d_steps).map(add_latents)
-  iterator = iter(strategy.experimental_distribute_dataset(dataset))
-
-  def d_gradients(batch):
-    with tf.GradientTape() as tape:
-      fake = generator((batch["z_d"], batch["y_d"]), training=True)
-      real_logits = discriminator((batch["images"], batch["labels"]),
-                                  training=True)
-      fake_logits = discriminator((fake, batch["y_d"]), training=True)
-      loss = tf.reduce_sum(
-          losses.discriminator_loss(real_logits, fake_logits)) / batch_size
-      if r1_gamma:
-        penalty = losses.r1_penalty(
-            lambda x: discriminator((x, batch["labels"]), training=True),
-            batch["images"])
-        loss += 0.5 * r1_gamma * tf.reduce_sum(penalty) / batch_size
-      if setup.extra_d_loss is not None:
-        loss += setup.extra_d_loss() / replicas
-    return loss, tape.gradient(loss, setup.d_variables)
-
-  def g_gradients(batch):
-    with tf.GradientTape() as tape:
-      fake = generator((batch["z_g"], batch["y_g"]), training=True)
-      logits = discriminator((fake, batch["y_g"]), training=True)
-      loss = tf.reduce_sum(losses.generator_loss(logits)) / batch_size
-      if setup.extra_g_loss is not None:
-        loss += setup.extra_g_loss() / replicas
-    return loss, tape.gradient(loss, setup.g_variables)
-
-  if use_xla:
-    d_gradients = tf.function(d_gradients, jit_compile=True)
-    g_gradients = tf.function(g_gradients, jit_compile=True)
-
-  def d_replica_step(batch):
-    loss, grads = d_gradients(batch)
-    d_opt.apply_gradients(zip(grads, setup.d_variables))
-    return loss
-
-  def g_replica_step(batch):
-    loss, grads = g_gradients(batch)
-    g_opt.apply_gradients(zip(grads, setup.g_variables))
-    return loss
-
-  @tf.function
-  def train_step(it):
-    for _ in range(d_steps):
-      batch = next(it)
-      d_loss = strategy.run(d_replica_step, args=(batch,))
-    g_loss = strategy.run(g_replica_step, args=(batch,))
-    warming_up = step < ema_start
-    for e, v, copied in ema_pairs:
-      if copied:
-        e.assign(v)
-      else:
-        # e + (1 - decay) (v - e) leaves a value that did not change exactly
-        # as it is (decay * x + (1 - decay) * x need not be x in float32), so
-        # frozen weights stay bit-identical to the source's.
-        e.assign(tf.where(warming_up, tf.convert_to_tensor(v),
-                          e + (1.0 - ema_decay) * (v - e)))
-    step.assign_add(1)
-    return (strategy.reduce(tf.distribute.ReduceOp.SUM, d_loss, axis=None),
-            strategy.reduce(tf.distribute.ReduceOp.SUM, g_loss, axis=None))
-
-  sample_generator = tf.function(lambda z, y: exported((z, y), training=False))
-  grid_ids = (list(range(len(class_names))) if len(class_names) <= 16
-              else train_ids[:16].tolist())
-  grid_z = tf.random.stateless_normal([samples_per_class, dim_z],
-                                      seed=[seed + 5, 0])
-
-  def write_grid(current: int) -> np.ndarray:
-    refresh_exported()
-    picture = image_utils.sample_grid(sample_generator, grid_ids, grid_z)
-    with summary_writer.as_default(step=current):
-      tf.summary.image("samples_ema", picture[None], max_outputs=1)
-    return picture
-
-  def evaluate(current: int) -> None:
-    nonlocal best_bundle
-    refresh_exported()
-    results = evaluator(exported)
-    logging.info("Step %d evaluation: %s", current,
-                 ", ".join(f"{k} {v:.4g}" for k, v in sorted(results.items())))
-    with summary_writer.as_default(step=current):
-      for k, v in results.items():
-        tf.summary.scalar(f"eval/{k}", v)
-    best = _read_json(best_path)
-    value = results.get(best_metric)
-    if value is None:
-      logging.warning("The evaluation has no %r: no best checkpoint kept.",
-                      best_metric)
-    elif (best is None or best_metric not in best or
-          (value > best[best_metric] if best_metric in evaluator_lib.HIGHER_IS_BETTER
-           else value < best[best_metric])):
-      if best_bundle is None:
-        best_bundle = bundle.BundleWriter(
-            os.path.join(model_dir, "model", "best"), exported, discriminator,
-            class_names, method.name, max_to_keep=1)
-      best_bundle.save(current)
-      files.write_json(best_path, dict(results, step=current))
-    files.write_json(eval_state_path, {"step": current})
-
-  best_path = os.path.join(model_dir, "best.json")
-  eval_state_path = os.path.join(model_dir, "eval_state.json")
-  if evaluator is not None:
-    _read_json(best_path)  # A torn or edited file stops here, not later.
-
-  def due_evaluation(current: int) -> bool:
-    return evaluator is not None and (
-        (eval_every and current % eval_every == 0) or current == num_steps)
-
-  summary_writer = tf.summary.create_file_writer(
-      os.path.join(model_dir, "train"))
-  # SIGTERM only sets a flag, checked after each step: an exception raised at
-  # an arbitrary point could land inside TensorFlow or gin code, which may
-  # wrap it into another error, or inside a file write.
-  terminate = threading.Event()
-  previous_handler = signal.signal(signal.SIGTERM,
-                                   lambda signum, frame: terminate.set())
-  metrics = {"step": float(start_step)}
-  last_saved = start_step
-  current = start_step
-  # Seconds of the last evaluation, for the ETA.
-  eval_seconds = 0.0
-
-  def timed(fn, *args) -> float:
-    start = time.time()
-    fn(*args)
-    return time.time() - start
-
-  def evaluate_if_missing(at: int) -> None:
-    nonlocal eval_seconds
-    if due_evaluation(at) and (
-        (_read_json(eval_state_path) or {}).get("step") != at):
-      logging.info("Evaluating step %d (not evaluated before).", at)
-      eval_seconds = timed(evaluate, at)
-
+    outputs.save_bundle(start_step)
+  learning_rates = {"g_lr": g_lr}
+  if setup.discriminator is not None:
+    learning_rates["d_lr"] = d_lr
+  progress = _Progress(summary_writer, num_steps, batch_size, learning_rates,
+                       evaluator, eval_every)
+  loop = _Loop(step_fn, models, iterator, manager, outputs, progress, folder,
+               num_steps=num_steps, start_step=start_step,
+               log_every=log_every, sample_every=sample_every,
+               checkpoint_every=checkpoint_every, eval_every=eval_every)
   logging.info("Training from step %d to %d, global batch %d on %d "
-               "replica(s).", start_step, num_steps, batch_size, replicas)
-  try:
-    if start_step > 0 or num_steps == 0:
-      # An evaluation an interruption cut short, or a finished run.
-      evaluate_if_missing(start_step)
-    # The rate counts training steps only: grids, checkpoints and evaluations
-    # in a window are subtracted (`paused`) and evaluations enter the ETA.
-    window_start, window_steps, paused = time.time(), 0, 0.0
-    run_start = time.time()
-    while current < num_steps:
-      d_loss, g_loss = train_step(iterator)
-      current += 1
-      window_steps += 1
-      if current == start_step + 1:
-        # The first step includes tracing: keep it out of the rate.
-        window_start, window_steps, paused = time.time(), 0, 0.0
-        if start_step == 0:
-          files.write_text(os.path.join(model_dir, "operative_config.gin"),
-                           gin.operative_config_str())
-      if current % log_every == 0 or current == num_steps:
-        now = time.time()
-        busy = now - window_start - paused
-        rate = window_steps / max(busy, 1e-9) if window_steps else 0.0
-        metrics = {"step": float(current), "d_loss": float(d_loss),
-                   "g_loss": float(g_loss)}
-        if rate:
-          metrics.update(steps_per_sec=rate, images_per_sec=rate * batch_size)
-        with summary_writer.as_default(step=current):
-          for k, v in metrics.items():
-            if k != "step":
-              tf.summary.scalar(f"train/{k}", v)
-          tf.summary.scalar("train/g_lr", g_lr)
-          tf.summary.scalar("train/d_lr", d_lr)
-        remaining_evals = (
-            (num_steps // eval_every - current // eval_every)
-            if evaluator is not None and eval_every else 0)
-        logging.info(
-            "step %d/%d (%.0f%%)  %.2f steps/s  %.0f images/s  ETA %s  "
-            "d_loss %.4f  g_loss %.4f", current, num_steps,
-            100.0 * current / max(num_steps, 1), rate, rate * batch_size,
-            _format_eta((num_steps - current) / rate +
-                        remaining_evals * eval_seconds) if rate else "--",
-            metrics["d_loss"], metrics["g_loss"])
-        window_start, window_steps, paused = now, 0, 0.0
-      if sample_every and current % sample_every == 0:
-        paused += timed(write_grid, current)
-      if checkpoint_every and current % checkpoint_every == 0:
-        paused += timed(save, current)
-        last_saved = current
-      if due_evaluation(current):
-        eval_seconds = timed(evaluate, current)
-        paused += eval_seconds
-      if terminate.is_set():
-        raise _Interrupted()
-    logging.info("Trained %d steps in %s.", current - start_step,
-                 _format_eta(time.time() - run_start))
-  except (KeyboardInterrupt, _Interrupted):
-    # The signal may land between a finished step and the Python counter.
-    current = int(step.numpy())
-    logging.warning("Interrupted at step %d: saving a checkpoint.", current)
-    if current != last_saved:
-      save(current)
-    summary_writer.flush()
-    raise
-  finally:
-    signal.signal(signal.SIGTERM, previous_handler)
-  if current != last_saved or not manager.latest_checkpoint:
-    save(current)
-  picture = write_grid(current)
-  image_utils.save_png(picture, os.path.join(model_dir, "samples.png"))
+               "replica(s).", start_step, num_steps, batch_size,
+               strategy.num_replicas_in_sync)
+  metrics = loop.run()
+  picture = outputs.write_grid(loop.current)
+  image_utils.save_png(picture, folder.path(run_folder.SAMPLES))
   summary_writer.flush()
   logging.info("Samples (one row per class: %s) in %s.",
-               ", ".join(class_names[i] for i in grid_ids),
-               os.path.join(model_dir, "samples.png"))
+               ", ".join(class_names[i] for i in outputs.grid_ids),
+               folder.path(run_folder.SAMPLES))
   return metrics
 
 
+class _Loop:
+  """Runs the steps and the periodic work: logs, grids, checkpoints,
+  evaluations; saves on SIGTERM or Ctrl-C and stops on a non-finite loss."""
+
+  def __init__(self, step_fn: steps_lib.TrainStep, models: _Models, iterator,
+               manager: tf.train.CheckpointManager, outputs: _Outputs,
+               progress: _Progress, folder: run_folder.RunFolder, *,
+               num_steps: int, start_step: int, log_every: int,
+               sample_every: int, checkpoint_every: int, eval_every: int):
+    self.step_fn = step_fn
+    self.models = models
+    self.iterator = iterator
+    self.manager = manager
+    self.outputs = outputs
+    self.progress = progress
+    self.folder = folder
+    self.num_steps = num_steps
+    self.start_step = start_step
+    self.log_every = log_every
+    self.sample_every = sample_every
+    self.checkpoint_every = checkpoint_every
+    self.eval_every = eval_every
+    self.current = start_step
+    self.last_saved = start_step
+
+  def save(self, step: int) -> None:
+    _check_finite_weights(step, self.models, self.last_saved)
+    self.manager.save(checkpoint_number=step)
+    self.outputs.save_bundle(step)
+    self.last_saved = step
+
+  def _due_evaluation(self, step: int) -> bool:
+    return self.outputs.evaluator is not None and (
+        (self.eval_every and step % self.eval_every == 0)
+        or step == self.num_steps)
+
+  def _evaluate(self, step: int) -> float:
+    seconds = _timed(self.outputs.evaluate, step)
+    self.progress.eval_seconds = seconds
+    return seconds
+
+  def run(self) -> dict:
+    """Trains to num_steps; returns the last logged metrics."""
+    # SIGTERM only sets a flag, checked after each step: an exception raised
+    # at an arbitrary point could land inside TensorFlow or gin code, which
+    # may wrap it into another error, or inside a file write.
+    terminate = threading.Event()
+    previous_handler = signal.signal(signal.SIGTERM,
+                                     lambda signum, frame: terminate.set())
+    try:
+      if (self.start_step > 0 or self.num_steps == 0) and (
+          self._due_evaluation(self.start_step) and
+          self.folder.evaluated_step() != self.start_step):
+        # An evaluation an interruption cut short, or a finished run.
+        logging.info("Evaluating step %d (not evaluated before).",
+                     self.start_step)
+        self._evaluate(self.start_step)
+      metrics = self._steps(terminate)
+    except (KeyboardInterrupt, _Interrupted):
+      # The signal may land between a finished step and the Python counter.
+      self.current = int(self.step_fn.step.numpy())
+      logging.warning("Interrupted at step %d: saving a checkpoint.",
+                      self.current)
+      if self.current != self.last_saved:
+        self.save(self.current)
+      self.outputs.summary_writer.flush()
+      raise
+    finally:
+      signal.signal(signal.SIGTERM, previous_handler)
+    if self.current != self.last_saved or not self.manager.latest_checkpoint:
+      self.save(self.current)
+    return metrics
+
+  def _steps(self, terminate: threading.Event) -> dict:
+    metrics = {"step": float(self.start_step)}
+    run_start = time.time()
+    progress = self.progress
+    while self.current < self.num_steps:
+      losses = _named_losses(*self.step_fn(self.iterator))
+      _check_finite_losses(self.current + 1, losses, self.last_saved)
+      self.current += 1
+      current = self.current
+      progress.window_steps += 1
+      if current == self.start_step + 1:
+        # The first step includes tracing: keep it out of the rate.
+        progress.restart()
+        if self.start_step == 0:
+          files.write_text(self.folder.path(run_folder.OPERATIVE_CONFIG),
+                           gin.operative_config_str())
+      if current % self.log_every == 0 or current == self.num_steps:
+        metrics = progress.log(current, losses)
+      if self.sample_every and current % self.sample_every == 0:
+        progress.pause(_timed(self.outputs.write_grid, current))
+      if self.checkpoint_every and current % self.checkpoint_every == 0:
+        progress.pause(_timed(self.save, current))
+      if self._due_evaluation(current):
+        progress.pause(self._evaluate(current))
+      if terminate.is_set():
+        raise _Interrupted()
+    logging.info("Trained %d steps in %s.", self.current - self.start_step,
+                 _format_eta(time.time() - run_start))
+    return metrics
+
+
 def parse_config(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
-  """Parses gin files and bindings; a missing file is a UserInputError."""
-  for path in gin_files:
-    if not os.path.exists(path):
-      raise UserInputError(f"Gin file {path} does not exist.")
-  gin.parse_config_files_and_bindings(list(gin_files), list(gin_params))
+  """Parses gin files and bindings (`tfgt.config.parse`).
+
+  Raises:
+    UserInputError: a missing file or a mistake in a binding, in one line
+      that names it and the fix.
+  """
+  config_lib.parse(gin_files, gin_params)
 
 
 def main(argv: Sequence[str]) -> None:

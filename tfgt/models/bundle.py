@@ -4,7 +4,8 @@ A bundle is the folder a training run keeps up to date in `<model_dir>/model`
 and that sampling, evaluation, export and transfer read:
 
   model.json        the architecture's registry name, the constructor kwargs
-                    of G and D, class names, method
+                    of G and D (null for a run without D), class names,
+                    method
   ckpt-<step>.*     tf.train.Checkpoint(generator=..., discriminator=...)
   checkpoint        the index of checkpoints (tf.train.CheckpointManager)
 
@@ -35,37 +36,50 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(
 
 
 def spec_of(generator: architectures.Generator,
-            discriminator: architectures.Discriminator,
+            discriminator: architectures.Discriminator | None,
             class_names: list[str], method: str) -> dict:
-  """The model.json of a bundle of these models."""
+  """The model.json of a bundle of these models (D may be None)."""
   if len(class_names) != generator.num_classes:
     raise ValueError(f"{len(class_names)} class names for a generator of "
                      f"{generator.num_classes} classes.")
-  if generator.architecture != discriminator.architecture:
+  if (discriminator is not None and
+      generator.architecture != discriminator.architecture):
     raise ValueError(f"A {generator.architecture} generator with a "
                      f"{discriminator.architecture} discriminator.")
   return {
       "architecture": generator.architecture,
       "generator": dict(num_classes=generator.num_classes,
                         **generator.ctor_kwargs),
-      "discriminator": dict(num_classes=discriminator.num_classes,
-                            **discriminator.ctor_kwargs),
+      "discriminator": (None if discriminator is None else
+                        dict(num_classes=discriminator.num_classes,
+                             **discriminator.ctor_kwargs)),
       "class_names": list(class_names),
       "method": method,
   }
 
 
 class BundleWriter:
-  """Keeps the bundle folder of a run: spec once, a checkpoint per save."""
+  """Keeps the bundle folder of a run: spec once, a checkpoint per save.
+
+  Args:
+    directory: the bundle folder (created).
+    generator: the plain generator whose weights each save writes.
+    discriminator: its discriminator, or None for a run without one.
+    class_names: the generator's N + M class names.
+    method: the method's name, for model.json.
+    max_to_keep: checkpoints kept.
+  """
 
   def __init__(self, directory: str, generator, discriminator,
                class_names: list[str], method: str, max_to_keep: int = 3):
     os.makedirs(directory, exist_ok=True)
     self.directory = directory
     files.write_json(os.path.join(directory, SPEC_FILE),
-                spec_of(generator, discriminator, class_names, method))
-    self._checkpoint = tf.train.Checkpoint(generator=generator,
-                                           discriminator=discriminator)
+                     spec_of(generator, discriminator, class_names, method))
+    objects = dict(generator=generator)
+    if discriminator is not None:
+      objects["discriminator"] = discriminator
+    self._checkpoint = tf.train.Checkpoint(**objects)
     self._manager = tf.train.CheckpointManager(self._checkpoint, directory,
                                                max_to_keep=max_to_keep)
 
@@ -173,10 +187,16 @@ def restore(spec: dict, prefix: str, with_discriminator=False):
     (generator, discriminator or None).
 
   Raises:
-    UserInputError: an unknown architecture, or a checkpoint whose variables
-      do not fit the models of the spec.
+    UserInputError: an unknown architecture, a checkpoint whose variables
+      do not fit the models of the spec, or a discriminator asked of a
+      bundle that has none.
   """
   arch = architectures.get(spec.get("architecture"))
+  if with_discriminator and spec.get("discriminator") is None:
+    raise UserInputError(
+        f"The model {os.path.dirname(prefix)} has no discriminator (its run "
+        "trained the generator alone), but this use needs one. Start from a "
+        "run or bundle that trained with a discriminator.")
   generator = arch.generator(**spec["generator"])
   discriminator = (arch.discriminator(**spec["discriminator"])
                    if with_discriminator else None)

@@ -1,0 +1,183 @@
+"""Training objectives: what a method minimises, built from the step's batch.
+
+A method's `GANSetup` carries one `Objective`. For every step the trainer
+calls, on each replica, `objective.d_loss(batch, G, D)` for each D update and
+`objective.g_loss(batch, G, D)` for the G update, differentiates the returned
+loss with respect to the method's variable groups and logs the named parts.
+
+Scaling, so that results do not depend on the number of replicas: a replica
+returns its *share* of the global loss; the trainer sums the shares (and the
+gradients) over replicas. `Batch.mean` turns per-example values into a share
+of the global-batch mean; `Batch.share` turns a value that every replica
+computes alike (a weight regulariser) into a share of it.
+
+Add a loss by subclassing `Objective` (any network the loss needs, such as a
+frozen teacher, is an attribute of the objective), or wrap an existing one
+with `Regularized`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Callable, Mapping
+
+import gin
+import keras
+import tensorflow as tf
+
+from tfgt import losses
+from tfgt.errors import UserInputError
+
+# (loss, {part name: value}): both scalars, a replica's share.
+LossAndParts = tuple[tf.Tensor, dict[str, tf.Tensor]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+  """One replica's inputs of a training step.
+
+  Tensors hold the replica's rows (B = global batch / replicas). Everything
+  random is drawn from (seed, batch index), so a batch is the same on any
+  number of replicas and after a resume.
+
+  Attributes:
+    images: real images, float32 [B, R, R, C] in [-1, 1].
+    labels: their model ids, int32 [B] in [0, num_classes).
+    z_d: latents of the fakes that D sees, float32 [B, dim_z], N(0, 1).
+    y_d: labels of those fakes, int32 [B] (drawn from the trained classes).
+    z_g: latents of the fakes of the G update, float32 [B, dim_z].
+    y_g: their labels, int32 [B].
+    index: the batch's index in the run's data order, int64 scalar (a seed
+      for any further randomness, with `tf.random.stateless_*`).
+    global_batch_size: B times the number of replicas.
+    num_replicas: replicas of the strategy.
+  """
+  images: tf.Tensor
+  labels: tf.Tensor
+  z_d: tf.Tensor
+  y_d: tf.Tensor
+  z_g: tf.Tensor
+  y_g: tf.Tensor
+  index: tf.Tensor
+  global_batch_size: int
+  num_replicas: int
+
+  def mean(self, per_example: tf.Tensor) -> tf.Tensor:
+    """This replica's share of the global-batch mean of [B] values."""
+    return tf.reduce_sum(per_example) / self.global_batch_size
+
+  def share(self, value: tf.Tensor) -> tf.Tensor:
+    """This replica's share of a scalar that every replica computes alike."""
+    return value / self.num_replicas
+
+
+class Objective(abc.ABC):
+  """The losses of a method.
+
+  Both methods return `(loss, parts)`: the scalar to minimise (this replica's
+  share, see the module docstring) and named scalars that reach TensorBoard
+  (`train/d/<name>`, `train/g/<name>`) and the terminal, scaled the same
+  way. Parts are for reading; only `loss` is differentiated.
+  """
+
+  @abc.abstractmethod
+  def g_loss(self, batch: Batch, generator: keras.Model,
+             discriminator: keras.Model | None) -> LossAndParts:
+    """The generator's loss on `batch` (fakes from `batch.z_g, batch.y_g`)."""
+
+  def d_loss(self, batch: Batch, generator: keras.Model,
+             discriminator: keras.Model) -> LossAndParts:
+    """The discriminator's loss; needed only by methods with a D."""
+    raise NotImplementedError(
+        f"{type(self).__name__} has no discriminator loss.")
+
+
+@gin.configurable
+class Adversarial(Objective):
+  """The class-conditional GAN game, with an optional R1 penalty.
+
+  D: mean over the batch of `losses.discriminator_loss` (hinge by default,
+  non-saturating with `discriminator_loss.name = 'non_saturating'`) on real
+  images with their labels and fakes G(z_d, y_d) with y_d, plus
+  gamma / 2 * E[||grad_x D(x)||^2] on real images (Mescheder et al. 2018).
+  G: mean of `losses.generator_loss` on D(G(z_g, y_g), y_g).
+
+  Args:
+    r1_gamma: weight of the R1 penalty, >= 0 (0 turns it off).
+
+  Raises:
+    UserInputError: a negative r1_gamma.
+  """
+
+  def __init__(self, r1_gamma: float = 0.0):
+    if r1_gamma < 0:
+      raise UserInputError(f"Adversarial.r1_gamma must be >= 0, got "
+                           f"{r1_gamma}.")
+    self.r1_gamma = r1_gamma
+
+  def d_loss(self, batch, generator, discriminator):
+    fake = generator((batch.z_d, batch.y_d), training=True)
+    real_logits = discriminator((batch.images, batch.labels), training=True)
+    fake_logits = discriminator((fake, batch.y_d), training=True)
+    loss = batch.mean(losses.discriminator_loss(real_logits, fake_logits))
+    parts = {"adversarial": loss}
+    if self.r1_gamma:
+      penalty = losses.r1_penalty(
+          lambda x: discriminator((x, batch.labels), training=True),
+          batch.images)
+      r1 = (0.5 * self.r1_gamma * tf.reduce_sum(penalty) /
+            batch.global_batch_size)
+      parts["r1"] = r1
+      loss += r1
+    return loss, parts
+
+  def g_loss(self, batch, generator, discriminator):
+    fake = generator((batch.z_g, batch.y_g), training=True)
+    logits = discriminator((fake, batch.y_g), training=True)
+    loss = batch.mean(losses.generator_loss(logits))
+    return loss, {"adversarial": loss}
+
+
+class Regularized(Objective):
+  """Another objective plus weighted regularisers of the models' weights.
+
+  Args:
+    objective: the objective regularised.
+    g_terms: {name: (weight, fn)}: fn() -> scalar computed from G's weights
+      alike on every replica; the G loss gains the share of
+      sum(weight * fn()). Parts: each fn() unweighted under its name, and the
+      weighted sum as "regularizer".
+    d_terms: the same for D.
+  """
+
+  def __init__(self, objective: Objective,
+               g_terms: Mapping[str, tuple[float, Callable[[], tf.Tensor]]]
+               | None = None,
+               d_terms: Mapping[str, tuple[float, Callable[[], tf.Tensor]]]
+               | None = None):
+    self.objective = objective
+    self.g_terms = dict(g_terms or {})
+    self.d_terms = dict(d_terms or {})
+
+  @staticmethod
+  def _add(batch: Batch, result: LossAndParts, terms) -> LossAndParts:
+    loss, parts = result
+    if not terms:
+      return loss, parts
+    parts = dict(parts)
+    total = None
+    for name, (weight, fn) in terms.items():
+      value = fn()
+      parts[name] = batch.share(value)
+      total = weight * value if total is None else total + weight * value
+    parts["regularizer"] = batch.share(total)
+    return loss + parts["regularizer"], parts
+
+  def g_loss(self, batch, generator, discriminator):
+    return self._add(batch, self.objective.g_loss(batch, generator,
+                                                  discriminator), self.g_terms)
+
+  def d_loss(self, batch, generator, discriminator):
+    return self._add(batch, self.objective.d_loss(batch, generator,
+                                                  discriminator), self.d_terms)

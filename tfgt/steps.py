@@ -1,0 +1,141 @@
+"""The training step: D updates, a G update and the EMA, on every replica.
+
+`TrainStep` compiles one `tf.function` that, per call, takes `d_steps`
+batches for D updates (none when the method has no discriminator), uses the
+last batch for the G update, updates the EMA generator and increments the
+step counter. The losses come from the method's objective
+(`tfgt.objectives`); each variable group (`tfgt.methods.base.VariableGroup`)
+has its own Adam optimizer (`make_optimizers`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from tfgt import ema as ema_lib
+from tfgt import objectives
+from tfgt.methods import base
+
+
+def make_optimizers(groups: Sequence[base.VariableGroup],
+                    learning_rate: float, beta_1: float, beta_2: float
+                    ) -> dict[str, keras.optimizers.Optimizer]:
+  """One built Adam per group: {group name: optimizer}.
+
+  Args:
+    groups: the variable groups of one network (G or D).
+    learning_rate: the network's base rate; a group's rate is this times its
+      `learning_rate_scale`.
+    beta_1, beta_2: Adam's decay rates unless a group overrides them.
+  """
+  optimizers = {}
+  for group in groups:
+    kwargs = dict(beta_1=beta_1, beta_2=beta_2)
+    kwargs.update(group.optimizer)
+    optimizer = keras.optimizers.Adam(
+        learning_rate * group.learning_rate_scale, **kwargs)
+    optimizer.build(group.variables)
+    optimizers[group.name] = optimizer
+  return optimizers
+
+
+def _apply(groups, optimizers, grads) -> None:
+  start = 0
+  for group in groups:
+    end = start + len(group.variables)
+    optimizers[group.name].apply_gradients(
+        zip(grads[start:end], group.variables))
+    start = end
+
+
+class TrainStep:
+  """The compiled step of a run.
+
+  Args:
+    strategy: the tf.distribute strategy whose scope built everything.
+    setup: the method's models, variable groups and objective.
+    optimizers: {group name: optimizer} for every group of the setup.
+    ema: the EMA of the generator.
+    step: the int64 step counter variable (incremented per call).
+    d_steps: D updates per G update (ignored without a discriminator).
+    global_batch_size: rows of a batch over all replicas.
+    use_xla: compile the gradient computations with XLA.
+
+  Calling it with a distributed iterator of batch dicts (images, labels,
+  z_d, y_d, z_g, y_g, index; see `objectives.Batch`) returns
+  (d_loss or None, g_loss, d_parts, g_parts), summed over replicas.
+  """
+
+  def __init__(self, strategy: tf.distribute.Strategy, setup: base.GANSetup,
+               optimizers: dict, ema: ema_lib.ExponentialMovingAverage,
+               step: tf.Variable, d_steps: int, global_batch_size: int,
+               use_xla: bool = False):
+    self.strategy = strategy
+    self.setup = setup
+    self.optimizers = optimizers
+    self.ema = ema
+    self.step = step
+    self.has_d = setup.discriminator is not None
+    self.d_steps = d_steps if self.has_d else 0
+    self.global_batch_size = global_batch_size
+    self._d_gradients = self._gradients_fn("d", use_xla)
+    self._g_gradients = self._gradients_fn("g", use_xla)
+    self._function = tf.function(self._step)
+
+  @property
+  def batches_per_step(self) -> int:
+    """Batches an iterator gives per call."""
+    return max(self.d_steps, 1)
+
+  def _batch(self, batch: dict) -> objectives.Batch:
+    return objectives.Batch(
+        **batch, global_batch_size=self.global_batch_size,
+        num_replicas=self.strategy.num_replicas_in_sync)
+
+  def _gradients_fn(self, player: str, use_xla: bool):
+    setup = self.setup
+    loss_fn = (setup.objective.d_loss if player == "d"
+               else setup.objective.g_loss)
+    variables = setup.d_variables if player == "d" else setup.g_variables
+
+    def gradients(batch):
+      with tf.GradientTape() as tape:
+        loss, parts = loss_fn(self._batch(batch), setup.generator,
+                              setup.discriminator)
+      return loss, parts, tape.gradient(loss, variables)
+
+    return tf.function(gradients, jit_compile=True) if use_xla else gradients
+
+  def _d_replica_step(self, batch):
+    loss, parts, grads = self._d_gradients(batch)
+    _apply(self.setup.d_groups, self.optimizers, grads)
+    return loss, parts
+
+  def _g_replica_step(self, batch):
+    loss, parts, grads = self._g_gradients(batch)
+    _apply(self.setup.g_groups, self.optimizers, grads)
+    return loss, parts
+
+  def _sum(self, value):
+    return self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+  def _step(self, iterator):
+    d_loss, d_parts = None, {}
+    batch = None
+    for _ in range(self.d_steps):
+      batch = next(iterator)
+      d_loss, d_parts = self.strategy.run(self._d_replica_step, args=(batch,))
+    if batch is None:
+      batch = next(iterator)
+    g_loss, g_parts = self.strategy.run(self._g_replica_step, args=(batch,))
+    self.ema.update(self.step)
+    self.step.assign_add(1)
+    return (None if d_loss is None else self._sum(d_loss), self._sum(g_loss),
+            {k: self._sum(v) for k, v in d_parts.items()},
+            {k: self._sum(v) for k, v in g_parts.items()})
+
+  def __call__(self, iterator):
+    return self._function(iterator)
