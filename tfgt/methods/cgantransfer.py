@@ -29,21 +29,18 @@ Design choices where the paper leaves room (docs/CGANTRANSFER.md has more):
 
 from __future__ import annotations
 
-import os
 
 from absl import logging
 import gin
-import keras
 import numpy as np
-import tensorflow as tf
 
 from tfgt import objectives
+from tfgt import run_folder
 from tfgt.errors import UserInputError
 from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.methods import bn_transfer
 from tfgt.methods import source as source_lib
-from tfgt.models import bundle
 from tfgt.models import transfer_generator as tg
 
 
@@ -118,8 +115,11 @@ class CGANTransfer(source_lib.TransferMethod):
         self, class_names, "propagated", self.d_new_rows,
         train_backbone=self.fine_tune, **self.transfer_kwargs)
     if self.init_from:
-      restore_training_run(self.init_from, generator, discriminator,
-                           class_names)
+      # The first stage's EMA generator and D (paper 5.4).
+      path = run_folder.restore_models(
+          self.init_from, class_names, ema_generator=generator,
+          discriminator=discriminator)
+      logging.info("Started from %s.", path)
 
     if self.fine_tune:
       frozen = {id(v) for v in generator.propagation_variables()}
@@ -156,31 +156,3 @@ class CGANTransfer(source_lib.TransferMethod):
     return objectives.Regularized(objectives.Adversarial(), g_terms={
         "scores_l1": (lambda_scores, generator.scores_l1),
         "residuals_l2": (lambda_residuals, generator.residuals_l2)})
-
-
-def restore_training_run(model_dir: str, generator: keras.Model,
-                         discriminator: keras.Model,
-                         class_names: list[str]) -> None:
-  """Loads the EMA generator and D of a run's latest training checkpoint."""
-  spec_path = os.path.join(model_dir, "model", bundle.SPEC_FILE)
-  path = tf.train.latest_checkpoint(model_dir)
-  if path is None or not os.path.exists(spec_path):
-    raise UserInputError(
-        f"init_from={model_dir!r} holds no training run. Train the first "
-        "stage there first (e.g. gin_configs/fashion_mnist/cgantransfer.gin "
-        f"with --model_dir={model_dir}).")
-  spec = bundle.read_spec(os.path.join(model_dir, "model"))
-  if spec["class_names"] != list(class_names):
-    raise UserInputError(
-        f"init_from={model_dir!r} was trained on classes "
-        f"{spec['class_names']}, this run has {list(class_names)}.")
-  status = tf.train.Checkpoint(ema_generator=generator,
-                               discriminator=discriminator).read(path)
-  try:
-    status.assert_existing_objects_matched()
-  except AssertionError as e:
-    raise UserInputError(
-        f"The checkpoint {path} does not match this model; were its "
-        f"cGANTransfer options (scores, residuals) the same? {e}") from e
-  status.expect_partial()
-  logging.info("Started from %s.", path)
