@@ -16,6 +16,7 @@ from tfgt import objectives
 from tfgt import run_folder
 from tfgt import sample as sample_lib
 from tfgt import train as train_lib
+from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.methods import base
 from tfgt.models import architectures
@@ -322,3 +323,37 @@ def test_a_new_method_trains_in_stages_resumes_and_ships(toy_architecture,
         signature.inputs["seeds"].name: [3, 4],
         signature.inputs["truncation"].name: 1.0})
   assert images.shape == (2, 32, 32, 1) and images.dtype == np.uint8
+
+
+class MeanSeekingGenerator(ToyGenerator):
+  """Truncates inside the model: images move towards those of z = 0."""
+
+  def truncated_call(self, inputs, truncation):
+    z, y = inputs
+    return self((z * tf.reshape(truncation, [-1, 1]), y), training=False)
+
+
+def test_export_hands_truncation_to_an_architecture_that_owns_it(tmp_path):
+  g = MeanSeekingGenerator(2, resolution=8)
+  _build_toy(g)
+  functions = export_lib.make_serving_functions(
+      g, tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+          tf.constant([0, 1], tf.int64), tf.constant(["a", "b"])), ""))
+  from_z = functions["from_z"][0]
+  z = tf.constant([[3.0, -2.0, 0.5, 1.0]] * 2)
+  labels = tf.constant([0, 1])
+  images = from_z(labels, z, tf.constant(0.5))["images"]
+  # z is not clipped to [-0.5, 0.5]: the model scales it by 0.5.
+  expected = g((0.5 * z, labels), training=False)
+  np.testing.assert_array_equal(images, pipeline.to_uint8(expected))
+  assert not np.array_equal(
+      images, pipeline.to_uint8(g((tf.clip_by_value(z, -0.5, 0.5), labels))))
+  # Seeds give untruncated N(0, 1) latents to the model.
+  seeds = tf.constant([1, 2], tf.int64)
+  drawn = functions["serving_default"][0](labels, seeds, tf.constant(0.5))
+  z_seeds = export_lib.latents_from_seeds(seeds, 4, tf.fill([2], np.inf))
+  np.testing.assert_array_equal(
+      drawn["images"],
+      pipeline.to_uint8(g((0.5 * z_seeds, labels), training=False)))
+  assert architectures.truncates_z(ToyGenerator(2))
+  assert not architectures.truncates_z(g)

@@ -35,7 +35,10 @@ truncation t > 0 is a threshold on every component of z.
   * With z given, z is clipped to [-t, t] (resampling would replace the caller's
     z).
 A large t (e.g. 100) leaves z untruncated; BigGAN's papers show t between 0.5
-and 2.
+and 2. An architecture with a `truncated_call` hook (`tfgt.models.
+architectures`) truncates inside the model instead: it gets untruncated z
+(N(0, 1) from seeds, or z as given) and the truncation, whose meaning it
+documents.
 
 Bad input (labels out of range, z or class weights of the wrong width, batch
 sizes that disagree, truncation <= 0, non-finite z or weights, negative class
@@ -193,9 +196,15 @@ def make_serving_functions(generator: architectures.Generator,
     {name: (function, [tf.TensorSpec, ...])} for the names in `SIGNATURES`.
   """
   num_classes, dim_z = generator.num_classes, generator.dim_z
+  on_z = architectures.truncates_z(generator)
 
-  def draw(z, y):
-    return pipeline.to_uint8(generator((z, y), training=False))
+  def draw(z, y, t):
+    return pipeline.to_uint8(architectures.generate(generator, z, y, t))
+
+  def seeded(seeds, t):
+    # An architecture that truncates inside the model gets N(0, 1) latents.
+    return latents_from_seeds(seeds, dim_z,
+                              t if on_z else tf.fill(tf.shape(t), np.inf))
 
   def serving_default(labels, seeds, truncation):
     batch_size = tf.shape(labels)[0]
@@ -203,8 +212,7 @@ def make_serving_functions(generator: architectures.Generator,
     checks += _label_checks(labels, num_classes)
     checks.append(_batch_check(seeds, "seeds", batch_size, "labels"))
     labels, seeds, t = _checked(checks, labels, seeds, t)
-    z = latents_from_seeds(seeds, dim_z, t)
-    return {"images": draw(z, labels), "labels": labels}
+    return {"images": draw(seeded(seeds, t), labels, t), "labels": labels}
 
   def from_z(labels, z, truncation):
     batch_size = tf.shape(labels)[0]
@@ -215,7 +223,9 @@ def make_serving_functions(generator: architectures.Generator,
     checks.append(tf.debugging.assert_all_finite(z, "z must be finite"))
     labels, z, t = _checked(checks, labels, z, t)
     z = tf.ensure_shape(z, [None, dim_z])
-    return {"images": draw(truncate_latents(z, t), labels), "labels": labels}
+    if on_z:
+      z = truncate_latents(z, t)
+    return {"images": draw(z, labels, t), "labels": labels}
 
   def from_class_weights(class_weights, seeds, truncation):
     batch_size = tf.shape(class_weights)[0]
@@ -231,8 +241,7 @@ def make_serving_functions(generator: architectures.Generator,
       checks += _class_weight_checks(class_weights)
     class_weights, seeds, t = _checked(checks, class_weights, seeds, t)
     class_weights = tf.ensure_shape(class_weights, [None, num_classes])
-    z = latents_from_seeds(seeds, dim_z, t)
-    return {"images": draw(z, class_weights)}
+    return {"images": draw(seeded(seeds, t), class_weights, t)}
 
   def class_names(labels):
     labels, = _checked(_label_checks(labels, num_classes), labels)

@@ -20,6 +20,14 @@ Generator, a `keras.Model` with
   ema_copies(variable) -> bool         optional: True for variables that an
                   EMA generator copies instead of averaging (state that is not
                   a weight, such as a spectral-norm power-iteration vector).
+  truncated_call((z, y), truncation)   optional: images drawn with the
+                  truncation trick done inside the model, for architectures
+                  that truncate something other than z (StyleGAN: w moves
+                  towards its running mean, w_avg + truncation (w - w_avg),
+                  truncation in [0, 1]); z then comes untruncated. Without
+                  it, truncation t > 0 is a threshold on every component of z
+                  (BigGAN, Brock et al. 2019, section 3.1); see
+                  `truncates_z` and `tfgt.export`.
 Discriminator, a `keras.Model` with
   num_classes, resolution, channels, ctor_kwargs, architecture, clone as
   above; call((images, y), training=None) -> logits float32 [B];
@@ -126,6 +134,30 @@ def get(name: str | None) -> Architecture:
 
 def names() -> list[str]:
   return sorted(_REGISTRY)
+
+
+def truncates_z(generator) -> bool:
+  """Whether truncation acts on z (no `truncated_call` hook)."""
+  return getattr(generator, "truncated_call", None) is None
+
+
+def generate(generator, z: tf.Tensor, y: tf.Tensor,
+             truncation: tf.Tensor) -> tf.Tensor:
+  """Images in inference mode, truncated as the architecture says.
+
+  Args:
+    generator: a built generator of the contract.
+    z: float32 [B, dim_z]; already truncated when `truncates_z(generator)`
+      (the caller decides how: clipping, or a truncated normal draw).
+    y: labels int32 [B] or class weights float32 [B, num_classes].
+    truncation: float32 [B], the per-image truncation.
+
+  Returns:
+    float32 [B, R, R, C] in [-1, 1].
+  """
+  if truncates_z(generator):
+    return generator((z, y), training=False)
+  return generator.truncated_call((z, y), truncation)
 
 
 def ema_copies(model, variable) -> bool:
