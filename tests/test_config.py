@@ -255,16 +255,13 @@ def test_benchmark_transfer_command(tmp_path):
 
 
 
-@pytest.mark.parametrize("param, expected", [
-    ("image_folder.root=/tmp/x", "put strings in quotes"),
-    ("train.num_step=5", "train has no parameter num_step; its parameters, "
-     "nearest first: num_steps"),
-    ("load_training_data.source=@ImageFolder", "@ImageFolder names no "
-     "configurable; the nearest names are image_folder"),
-])
-def test_train_command(param, expected, tmp_path):
+def test_train_command(tmp_path):
+  # Each kind of mistake is checked on `config.parse` above; the command
+  # line turns any of them into one line and exit code 2.
   run_command(
       ["-m", "tfgt.train", f"--model_dir={tmp_path / 'run'}",
        "--gin_file=gin_configs/fashion_mnist/pretrain_biggan.gin",
-       f"--gin_param={param}"], expected)
+       "--gin_param=train.num_step=5"],
+      "train has no parameter num_step; its parameters, nearest first: "
+      "num_steps")
   assert not (tmp_path / "run").exists()  # Nothing written.

@@ -161,5 +161,3 @@ def test_divergence_stops_before_any_broken_weight_is_saved(two_step_run,
       str(model_dir / "model")).endswith("ckpt-2")
   for name, value in model_variables(model_dir).items():
     assert np.all(np.isfinite(value)), name
-  # The healthy run goes on from step 2 with sane rates.
-  assert _run(model_dir, 3)["step"] == 3
