@@ -410,3 +410,18 @@ def test_interrupted_spec_write_keeps_the_old_spec(tmp_path, monkeypatch):
   assert (tmp_path / bundle.SPEC_FILE).read_text() == before
   assert os.listdir(tmp_path) == [bundle.SPEC_FILE]
   assert bundle.read_spec(str(tmp_path))["class_names"] == ["a", "b"]
+
+
+def test_a_diverged_checkpoint_is_not_exported(tmp_path):
+  generator = biggan.BigGANGenerator(10, ch=4, dim_z=DIM_Z)
+  discriminator = biggan.BigGANDiscriminator(10, ch=4)
+  biggan.build_models(generator, discriminator)
+  writer = bundle.BundleWriter(str(tmp_path / "bundle"), generator,
+                               discriminator, CLASS_NAMES, "scratch")
+  generator.trainable_variables[0].assign(
+      generator.trainable_variables[0] * np.nan)
+  writer.save(3)
+  with pytest.raises(UserInputError, match="NaN or infinite weights.*"
+                     "Export an earlier checkpoint"):
+    export.export(str(tmp_path / "bundle"), str(tmp_path / "serving"))
+  assert not (tmp_path / "serving" / "1").exists()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgt import ema as ema_lib
 from tfgt.errors import UserInputError
 from tfgt.layers import knowledge_transfer as kt
 from tfgt.models import biggan
 from tfgt.models import transfer_generator as tg
+from tfgt.models import weights
 
 N, M = 3, 2
 DIM_Z = 16
@@ -168,7 +168,7 @@ def test_shared_scores_are_one_set_for_all_layers():
   # The trainer's EMA pairing works on the clone (each variable once).
   ema = g.clone()
   biggan.build_models(ema)
-  pairs = ema_lib.pair_variables(ema, g)
+  pairs = weights.pair_variables(ema, g)
   assert len(pairs) == len(g.variables)
 
 

@@ -34,6 +34,7 @@ from tfgt.methods import source as source_lib
 from tfgt.models import biggan
 from tfgt.models import bundle
 from tfgt.models import transfer_generator as tg
+from tfgt.models import weights
 
 DIM_Z = 16
 FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
@@ -268,7 +269,7 @@ def test_copy_weights_grows_class_tables(tiny_source):
   _, src = tiny_source
   target = biggan.BigGANGenerator(10, **src.ctor_kwargs)
   biggan.build_models(target)
-  assert not source_lib.copy_weights(src, target, 8, new_rows="mean")
+  assert not weights.copy_weights(src, target, 8, new_rows="mean")
   table = target.block0.bn1.gain_offset.numpy()
   np.testing.assert_array_equal(table[:8], src.block0.bn1.gain_offset.numpy())
   np.testing.assert_allclose(
@@ -276,7 +277,7 @@ def test_copy_weights_grows_class_tables(tiny_source):
   wrong = biggan.BigGANGenerator(10, **dict(src.ctor_kwargs, ch=8))
   biggan.build_models(wrong)
   with pytest.raises(ValueError, match="Cannot carry"):
-    source_lib.copy_weights(src, wrong, 8)
+    weights.copy_weights(src, wrong, 8)
 
 
 def test_bad_source_checkpoint_names_the_binding(tiny_source):

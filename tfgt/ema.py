@@ -14,21 +14,7 @@ import keras
 import tensorflow as tf
 
 from tfgt.models import architectures
-
-
-def pair_variables(target: keras.Model, source: keras.Model) -> list[tuple]:
-  """Pairs the variables of two models of one structure, checking names.
-
-  Raises:
-    ValueError: the models differ in variable names or shapes.
-  """
-  pairs = list(zip(target.variables, source.variables))
-  if len(target.variables) != len(source.variables) or any(
-      t.path.split("/", 1)[-1] != s.path.split("/", 1)[-1]
-      or t.shape != s.shape for t, s in pairs):
-    raise ValueError(f"Models {target.name} and {source.name} differ in "
-                     "structure.")
-  return pairs
+from tfgt.models import weights
 
 
 class ExponentialMovingAverage:
@@ -54,7 +40,7 @@ class ExponentialMovingAverage:
     self.start = start
     # (average variable, model variable, whether the average copies it).
     self._pairs = [(a, v, architectures.ema_copies(average, a))
-                   for a, v in pair_variables(average, model)]
+                   for a, v in weights.pair_variables(average, model)]
     for a, v, _ in self._pairs:
       a.assign(v)
 

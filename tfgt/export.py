@@ -20,11 +20,11 @@ Signatures (B is the batch size, N the number of classes, old then new):
   class_names         labels int32 [B] (may be empty)
                       -> class_names string [N], label_names string [B]
 
-Truncation (BigGAN's truncation trick, Brock et al. 2019, section 3.1): the
+Truncation (the truncation trick of Brock et al. 2019, section 3.1): the
 truncation t > 0 is a threshold on every component of z.
   * With seeds, z is drawn from the standard normal restricted to [-t, t]. The
     draw is exact, by inverting the normal CDF of a uniform sample (the same
-    distribution as BigGAN's "resample the values above the threshold", but
+    distribution as the paper's "resample the values above the threshold", but
     without a data-dependent number of draws), and stateless: the uniform
     sample depends on the seed alone (Philox, the same on CPU and GPU), so a
     seed gives the same z, bit for bit, in any batch and at every call, and
@@ -34,7 +34,7 @@ truncation t > 0 is a threshold on every component of z.
     order, so a rare pixel may differ by one grey level (float rounding).
   * With z given, z is clipped to [-t, t] (resampling would replace the caller's
     z).
-A large t (e.g. 100) leaves z untruncated; BigGAN's papers show t between 0.5
+A large t (e.g. 100) leaves z untruncated; Brock et al. show t between 0.5
 and 2. An architecture with a `truncated_call` hook (`tfgt.models.
 architectures`) truncates inside the model instead: it gets untruncated z
 (N(0, 1) from seeds, or z as given) and the truncation, whose meaning it
@@ -69,6 +69,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt import files
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
@@ -318,8 +319,7 @@ def write_saved_model(generator: architectures.Generator,
   if metadata is not None:
     extra = os.path.join(path, "assets.extra")
     os.makedirs(extra, exist_ok=True)
-    with open(os.path.join(extra, METADATA_FILE), "w") as f:
-      json.dump(metadata, f, indent=2)
+    files.write_json(os.path.join(extra, METADATA_FILE), metadata)
 
 
 def verify_saved_model(path: str, generator: architectures.Generator,
@@ -380,8 +380,8 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
 
   Raises:
     UserInputError: for a version that exists or is < 1, a checkpoint that
-      does not exist, a folder that holds no model, or an export_dir that
-      cannot be written.
+      does not exist or holds NaN or infinite weights, a folder that holds no
+      model, or an export_dir that cannot be written.
   """
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
   if version is None:
@@ -402,6 +402,14 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
   # at any time, and the metadata must name the checkpoint exported.
   prefix = bundle.checkpoint_path(directory, checkpoint)
   generator, _ = bundle.restore(spec, prefix)
+  broken = [v.path for v in generator.variables
+            if not np.all(np.isfinite(np.asarray(v)))]
+  if broken:
+    raise UserInputError(
+        f"The generator of {prefix} has NaN or infinite weights "
+        f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): its "
+        "run diverged. Export an earlier checkpoint (--checkpoint=STEP or "
+        "best).")
   metadata = dict(
       format="tfgt serving export 1", signatures=list(SIGNATURES),
       source=dict(model_dir=os.path.abspath(directory),

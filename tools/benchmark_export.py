@@ -22,7 +22,6 @@ to in_process at the same batch size (for images/s, > 1 is faster; for CPU,
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -38,6 +37,7 @@ import tensorflow as tf
 # Runs from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfgt import files
 from tfgt import export
 from tfgt.data import pipeline
 from tfgt.models import bundle
@@ -165,8 +165,7 @@ def main(argv: Sequence[str]) -> None:
           f"{r['ratio']:>13.2f} {r['cpu_ms_per_image']:>13.2f} "
           f"{r['cpu_ratio']:>13.2f}")
   if FLAGS.output:
-    with open(FLAGS.output, "w") as f:
-      json.dump(rows, f, indent=2)
+    files.write_json(FLAGS.output, rows)
 
 
 if __name__ == "__main__":

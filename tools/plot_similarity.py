@@ -23,7 +23,6 @@ as PNG files in --out_dir and as images in TensorBoard (<out_dir>/events):
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from typing import Sequence
@@ -39,6 +38,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tfgt import files
 from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import images as image_utils  # pylint: disable=g-import-not-at-top
 # Registers train, whose train.method the run's config binds.
@@ -225,10 +225,10 @@ def plot(model_dir: str, out_dir: str | None = None,
             for name, (g, s) in zip(generator.layer_names(),
                                     generator.score_tables())}
   paths["scores_json"] = os.path.join(out_dir, "scores.json")
-  with open(paths["scores_json"], "w") as f:
-    json.dump({"old_classes": class_names[:generator.num_old_classes],
-               "new_classes": class_names[generator.num_old_classes:],
-               "scores": scores}, f, indent=1)
+  files.write_json(paths["scores_json"], {
+      "old_classes": class_names[:generator.num_old_classes],
+      "new_classes": class_names[generator.num_old_classes:],
+      "scores": scores})
   return paths
 
 

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tfgt import files
 from tfgt.data import sources  # pylint: disable=g-import-not-at-top
 from tfgt.eval import features  # pylint: disable=g-import-not-at-top
 
@@ -86,8 +87,7 @@ def main(argv):
                  train_seconds=round(seconds), parameters=model.count_params(),
                  weights_bytes=os.path.getsize(path), command=command,
                  tensorflow=tf.__version__, keras=keras.__version__)
-  with open(os.path.join(FLAGS.output_dir, "metrics.json"), "w") as f:
-    json.dump(metrics, f, indent=2)
+  files.write_json(os.path.join(FLAGS.output_dir, "metrics.json"), metrics)
   print(json.dumps(metrics, indent=2))
 
 

@@ -21,6 +21,7 @@ from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.methods import source as source_lib
 from tfgt.models import biggan
+from tfgt.models import weights
 
 
 @gin.configurable
@@ -63,7 +64,7 @@ class TransferGAN(source_lib.TransferMethod):
     generator = biggan.BigGANGenerator(num_old + num_new,
                                        **src.generator.ctor_kwargs)
     biggan.build_models(generator)
-    unmatched = source_lib.copy_weights(src.generator, generator, num_old,
+    unmatched = weights.copy_weights(src.generator, generator, num_old,
                                         self.g_new_rows)
     if unmatched:
       raise ValueError(f"Generator variables missing from the source: "

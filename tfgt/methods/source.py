@@ -13,18 +13,13 @@ import dataclasses
 import os
 
 from absl import logging
-import keras
 import tensorflow as tf
 
 from tfgt.errors import UserInputError
-from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.models import biggan
 from tfgt.models import bundle
-
-# Variable names (last path component) of per-class tables [num_classes, ...].
-CLASS_TABLE_NAMES = ("gain_offset", "shift", "embeddings")
-
+from tfgt.models import weights
 
 @dataclasses.dataclass
 class SourceModel:
@@ -92,64 +87,6 @@ def load(path: str, checkpoint: str | int = "latest") -> SourceModel:
   return model
 
 
-def relative_path(variable) -> str:
-  """A variable's path without its model name: 'block0/bn1/shift'."""
-  return variable.path.split("/", 1)[-1]
-
-
-def variables_by_path(model: keras.Model) -> dict:
-  return {relative_path(v): v for v in model.variables}
-
-
-def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
-                 new_rows: str = "mean", skip=()) -> list:
-  """Copies source variables into the target variables of the same path.
-
-  Class tables (see CLASS_TABLE_NAMES) may have M more rows in the target:
-  their first N rows are copied and the new rows are set by `new_rows`
-  (`knowledge_transfer.NEW_ROW_INITS`: "mean" of the old rows, "zeros", or
-  "random": left as the target's initialiser drew them).
-
-  Args:
-    source: a built model for N classes.
-    target: a built model of the same architecture for N + M classes.
-    num_old: N.
-    new_rows: initialisation of the new rows.
-    skip: relative paths not to touch.
-
-  Returns:
-    The target variables that have no source counterpart.
-
-  Raises:
-    ValueError: when a variable of both models has incompatible shapes.
-    UserInputError: an unknown new_rows.
-  """
-  kt.check_row_init("new_rows", new_rows)
-  by_path = variables_by_path(source)
-  unmatched = []
-  for t in target.variables:
-    path = relative_path(t)
-    if path in skip:
-      continue
-    s = by_path.get(path)
-    if s is None:
-      unmatched.append(t)
-      continue
-    if tuple(s.shape) == tuple(t.shape):
-      t.assign(s)
-      continue
-    is_table = path.rsplit("/", 1)[-1] in CLASS_TABLE_NAMES
-    if not (is_table and s.shape[0] == num_old and t.shape[0] > num_old
-            and tuple(s.shape[1:]) == tuple(t.shape[1:])):
-      raise ValueError(f"Cannot carry {path} {tuple(s.shape)} from the source "
-                       f"into {tuple(t.shape)}.")
-    old = tf.convert_to_tensor(s)
-    rest = kt.initial_rows(old, t.shape[0] - num_old, new_rows,
-                           initialised=tf.convert_to_tensor(t)[num_old:])
-    t.assign(tf.concat([old, rest], axis=0))
-  return unmatched
-
-
 def extend_discriminator(source_d: biggan.BigGANDiscriminator,
                          num_classes: int, new_rows: str = "random"
                          ) -> biggan.BigGANDiscriminator:
@@ -165,7 +102,8 @@ def extend_discriminator(source_d: biggan.BigGANDiscriminator,
   d = biggan.BigGANDiscriminator(num_classes, **source_d.ctor_kwargs)
   d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
      tf.zeros([1], tf.int32)), training=False)
-  unmatched = copy_weights(source_d, d, source_d.num_classes, new_rows)
+  unmatched = weights.copy_weights(source_d, d, source_d.num_classes,
+                                   new_rows)
   if unmatched:
     raise ValueError("Discriminator variables missing from the source: "
                      f"{[v.path for v in unmatched]}")

@@ -28,46 +28,10 @@ import tensorflow as tf
 from tfgt.layers import knowledge_transfer as kt
 from tfgt.layers import spectral_norm
 from tfgt.models import biggan
+from tfgt.models import weights
 
 # The class-conditional BNs of a BigGAN generator block.
 BN_NAMES = ("bn1", "bn2")
-
-
-def _relative_path(variable) -> str:
-  """A variable's path without its model's name: 'block0/bn1/shift'.
-
-  Source, transfer and folded generators have different names (or may), so
-  their variables are matched on this path.
-  """
-  return variable.path.split("/", 1)[-1]
-
-
-def _variables_by_path(model: keras.Model) -> dict:
-  return {_relative_path(v): v for v in model.variables}
-
-
-def _copy_matching_weights(source: keras.Model, target: keras.Model) -> list:
-  """Copies every source variable into the target variable of its path.
-
-  Returns:
-    The target variables that have no source counterpart.
-
-  Raises:
-    ValueError: a variable of both models with another shape in each.
-  """
-  by_path = _variables_by_path(source)
-  unmatched = []
-  for t in target.variables:
-    path = _relative_path(t)
-    s = by_path.get(path)
-    if s is None:
-      unmatched.append(t)
-    elif tuple(s.shape) != tuple(t.shape):
-      raise ValueError(f"Cannot carry {path} {tuple(s.shape)} from the source "
-                       f"into {tuple(t.shape)}.")
-    else:
-      t.assign(s)
-  return unmatched
 
 
 def _replace_sublayer(parent: keras.layers.Layer, attr: str,
@@ -221,7 +185,8 @@ class KnowledgeTransferGenerator(biggan.BigGANGenerator):
                        f"{self.num_old_classes} {self.ctor_kwargs}.")
     if not self.built:
       biggan.build_models(self)
-    unmatched = _copy_matching_weights(source_generator, self)
+    unmatched = weights.copy_weights(source_generator, self,
+                                     self.num_old_classes)
     transfer = {id(v) for v in self.transfer_variables()}
     missing = [v.path for v in unmatched if id(v) not in transfer]
     if missing:
@@ -411,14 +376,14 @@ def fold_generator(generator: KnowledgeTransferGenerator,
     biggan.build_models(into)
   elif into.num_classes != n + m or into.ctor_kwargs != kwargs:
     raise ValueError("`into` has another architecture.")
-  own = _variables_by_path(generator)
+  own = weights.variables_by_path(generator)
 
   def value(path: str) -> tf.Tensor:
     return tf.convert_to_tensor(own[path])
 
   rows = dict(zip(generator.layer_names(), new_rows))
   shared_dim = generator.ctor_kwargs["shared_dim"]
-  into_variables = _variables_by_path(into)
+  into_variables = weights.variables_by_path(into)
   projections = {}  # kernel path -> (normalised kernel [D + z, C], rows [M, C])
   if not table:
     for bn_name, (gain, shift) in rows.items():

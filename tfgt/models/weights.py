@@ -1,0 +1,92 @@
+"""Matching and copying weights between models of one architecture.
+
+Variables are matched on their path without the model's name
+('block0/bn1/shift'), so that a source, a transfer and a folded generator (or
+a model and its EMA copy) line up whatever their names. Per-class tables (the
+`CLASS_TABLE_NAMES`) may grow by M rows from an N-class model to an
+N + M-class one: an old class keeps its id and its row.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfgt.layers import knowledge_transfer as kt
+
+# Variable names (last path component) of per-class tables [num_classes, ...].
+CLASS_TABLE_NAMES = ("gain_offset", "shift", "embeddings")
+
+
+def relative_path(variable) -> str:
+  """A variable's path without its model name: 'block0/bn1/shift'."""
+  return variable.path.split("/", 1)[-1]
+
+
+def variables_by_path(model: keras.Model) -> dict:
+  """{relative path: variable} of a built model."""
+  return {relative_path(v): v for v in model.variables}
+
+
+def pair_variables(target: keras.Model, source: keras.Model) -> list[tuple]:
+  """(target variable, source variable) of two models of one structure.
+
+  Raises:
+    ValueError: the models differ in variable paths or shapes.
+  """
+  pairs = list(zip(target.variables, source.variables))
+  if len(target.variables) != len(source.variables) or any(
+      relative_path(t) != relative_path(s) or t.shape != s.shape
+      for t, s in pairs):
+    raise ValueError(f"Models {target.name} and {source.name} differ in "
+                     "structure.")
+  return pairs
+
+
+def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
+                 new_rows: str = "mean", skip=()) -> list:
+  """Copies source variables into the target variables of the same path.
+
+  Class tables (see CLASS_TABLE_NAMES) may have M more rows in the target:
+  their first N rows are copied and the new rows are set by `new_rows`
+  (`knowledge_transfer.NEW_ROW_INITS`: "mean" of the old rows, "zeros", or
+  "random": left as the target's initialiser drew them).
+
+  Args:
+    source: a built model for N classes.
+    target: a built model of the same architecture for N + M classes.
+    num_old: N.
+    new_rows: initialisation of the new rows.
+    skip: relative paths not to touch.
+
+  Returns:
+    The target variables that have no source counterpart.
+
+  Raises:
+    ValueError: when a variable of both models has incompatible shapes.
+    UserInputError: an unknown new_rows.
+  """
+  kt.check_row_init("new_rows", new_rows)
+  by_path = variables_by_path(source)
+  unmatched = []
+  for t in target.variables:
+    path = relative_path(t)
+    if path in skip:
+      continue
+    s = by_path.get(path)
+    if s is None:
+      unmatched.append(t)
+      continue
+    if tuple(s.shape) == tuple(t.shape):
+      t.assign(s)
+      continue
+    is_table = path.rsplit("/", 1)[-1] in CLASS_TABLE_NAMES
+    if not (is_table and s.shape[0] == num_old and t.shape[0] > num_old
+            and tuple(s.shape[1:]) == tuple(t.shape[1:])):
+      raise ValueError(f"Cannot carry {path} {tuple(s.shape)} from the source "
+                       f"into {tuple(t.shape)}.")
+    old = tf.convert_to_tensor(s)
+    rest = kt.initial_rows(old, t.shape[0] - num_old, new_rows,
+                           initialised=tf.convert_to_tensor(t)[num_old:])
+    t.assign(tf.concat([old, rest], axis=0))
+  return unmatched
