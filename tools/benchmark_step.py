@@ -115,14 +115,14 @@ def main(argv):
         rate = run_case(setting, mode, devices)
         rows.append((setting, mode, devices, rate))
         print(f"{setting:14s} {mode:9s} {devices} device(s): "
-              f"{rate:8.1f} images/s", flush=True)
+              f"{rate:8.3f} images/s", flush=True)
   lines = ["| setting | mode | devices | images/s | x tf.function, 1 device |",
            "|---|---|---|---|---|"]
   for setting, mode, devices, rate in rows:
     base = [r for s, m, d, r in rows if s == setting and m == "function"
             and d == 1]
     ratio = f"{rate / base[0]:.2f}" if base else "-"
-    lines.append(f"| {setting} | {mode} | {devices} | {rate:.1f} | {ratio} |")
+    lines.append(f"| {setting} | {mode} | {devices} | {rate:.3f} | {ratio} |")
   table = "\n".join(lines)
   print(table)
   if FLAGS.out:
