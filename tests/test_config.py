@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 from tfgt import config
+from tfgt import errors
+from tfgt import evaluate as evaluate_lib
 # Registers train with gin.
 from tfgt import train  # pylint: disable=unused-import
 from tfgt.errors import UserInputError
@@ -265,3 +267,19 @@ def test_train_command(tmp_path):
       "train has no parameter num_step; its parameters, nearest first: "
       "num_steps")
   assert not (tmp_path / "run").exists()  # Nothing written.
+
+
+def test_evaluating_a_shipped_model_writes_outside_the_package():
+  prefix = os.path.join(BUNDLE, "ckpt-5000")
+  assert evaluate_lib.default_output("pretrained:fashion_mnist_biggan",
+                                     prefix) == (
+                                         "fashion_mnist_biggan-ckpt-5000"
+                                         ".eval.json")
+  assert evaluate_lib.default_output("/runs/a", "/runs/a/model/ckpt-7") == (
+      "/runs/a/model/ckpt-7.eval.json")
+
+
+def test_errors_reach_people_without_gin_call_lines():
+  error = UserInputError("Class 'solo' has 1 image.\n  In call to "
+                         "configurable 'train' (<function train at 0x1>)")
+  assert errors.message(error) == "Class 'solo' has 1 image."

@@ -13,7 +13,8 @@ Reads the run's `config.gin` (data source and its settings) and
 generator of the chosen checkpoint from the run's bundle (`model/`, or
 `model/best/`), compares its samples of those classes with all real images
 of them, prints a table and writes the numbers as JSON beside the checkpoint
-(`<checkpoint>.eval.json`, or --output). KID and mKID are printed x100.
+(`<checkpoint>.eval.json`; for "pretrained:NAME", `NAME-<checkpoint>.eval.json`
+in the working directory; or --output). KID and mKID are printed x100.
 
 The evaluator settings (`Evaluator.*`, e.g. the feature extractor) come from
 the run's config, then --gin_file/--gin_param, then the flags here. Without
@@ -40,6 +41,7 @@ from absl import logging
 from tfgt import config as config_lib
 from tfgt import files
 from tfgt.data import pipeline
+from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.models import bundle
@@ -178,7 +180,7 @@ def run(model_dir: str, checkpoint: str = "auto",
       are ignored).
     gin_files: gin files parsed after the run's config.gin.
     gin_params: gin bindings parsed last.
-    output: JSON path; default `<checkpoint>.eval.json`.
+    output: JSON path; default `default_output(model_dir, checkpoint)`.
 
   Returns:
     (the result, the path of the JSON file written).
@@ -230,7 +232,7 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
   result.settings.update(model_dir=os.path.abspath(model_dir),
                          checkpoint=prefix,
                          generator_classes=spec["class_names"])
-  path = output or prefix + ".eval.json"
+  path = output or default_output(model_dir, prefix)
   try:
     files.write_json(path, dict(metrics=result.metrics,
                                 per_class=result.per_class,
@@ -239,6 +241,17 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
     raise UserInputError(f"Cannot write the results to {path} ({e}); choose "
                          "another file with --output.") from e
   return result, path
+
+
+def default_output(model_dir: str, prefix: str) -> str:
+  """Where results go without --output: beside the checkpoint
+  (`<prefix>.eval.json`), except for a model shipped in the package
+  ("pretrained:NAME"), whose folder is not the user's: then
+  `NAME-<checkpoint>.eval.json` in the working directory."""
+  if model_dir.startswith(bundle.PRETRAINED_PREFIX):
+    name = model_dir[len(bundle.PRETRAINED_PREFIX):].strip("/")
+    return f"{name}-{os.path.basename(prefix)}.eval.json"
+  return prefix + ".eval.json"
 
 
 def main(argv: Sequence[str]) -> None:
@@ -254,7 +267,7 @@ def main(argv: Sequence[str]) -> None:
     result, path = run(FLAGS.model_dir, FLAGS.checkpoint, overrides,
                        FLAGS.gin_file, FLAGS.gin_param, FLAGS.output)
   except UserInputError as e:
-    logging.error("%s", e)
+    logging.error("%s", errors.message(e))
     sys.exit(2)
   print(f"{result.settings['checkpoint']}: {result.settings['generated']} "
         f"samples of {', '.join(result.settings['classes'])} against "

@@ -71,6 +71,7 @@ import tensorflow as tf
 
 from tfgt import files
 from tfgt.data import pipeline
+from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
 from tfgt.models import bundle
@@ -466,7 +467,7 @@ def main(argv: Sequence[str]) -> None:
     target = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint,
                     FLAGS.version, FLAGS.verify)
   except UserInputError as e:
-    logging.error("%s", e)
+    logging.error("%s", errors.message(e))
     sys.exit(2)
   with open(os.path.join(target, "assets.extra", METADATA_FILE)) as f:
     metadata = json.load(f)

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfgt import images
 from tfgt.data import pipeline
+from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.models import bundle
 
@@ -101,7 +102,7 @@ def main(argv: Sequence[str]) -> None:
                                     FLAGS.classes, FLAGS.per_class,
                                     FLAGS.seed)
   except UserInputError as e:
-    logging.error("%s", e)
+    logging.error("%s", errors.message(e))
     sys.exit(2)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   images.save_png(picture, FLAGS.out)

@@ -40,6 +40,7 @@ from tfgt import images as image_utils
 from tfgt import run_folder
 from tfgt import steps as steps_lib
 from tfgt.data import pipeline
+from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
@@ -701,7 +702,7 @@ def main(argv: Sequence[str]) -> None:
     parse_config(FLAGS.gin_file, params)
     train(FLAGS.model_dir)
   except UserInputError as e:
-    logging.error("%s", e)
+    logging.error("%s", errors.message(e))
     sys.exit(2)
   except KeyboardInterrupt:
     sys.exit(130)

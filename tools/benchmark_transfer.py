@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
+from tfgt import errors  # pylint: disable=g-import-not-at-top
 from tfgt import files  # pylint: disable=g-import-not-at-top
 # Registers Evaluator and the feature extractors that --eval_gin binds.
 import tfgt.eval  # pylint: disable=g-import-not-at-top,unused-import
@@ -443,7 +444,7 @@ def main(argv: Sequence[str]) -> None:
                          rescore_samples=(None if FLAGS.rescore_samples < 0
                                           else FLAGS.rescore_samples))
   except UserInputError as e:
-    logging.error("%s", e)
+    logging.error("%s", errors.message(e))
     sys.exit(2)
   print(markdown(rows, " ".join(sys.argv)))
 

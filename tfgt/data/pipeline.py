@@ -260,8 +260,12 @@ def load_training_data(
     if images_per_class is not None:
       if images_per_class > index.size:
         raise UserInputError(
-            f"Class {name!r} has {index.size} images, fewer than "
-            f"images_per_class={images_per_class}.")
+            f"Class {name!r} has {index.size} image"
+            f"{'' if index.size == 1 else 's'}, fewer than "
+            f"load_training_data.images_per_class={images_per_class}. Lower "
+            "images_per_class (None uses every image of each class), add "
+            "images to the class, or leave it out of "
+            "load_training_data.classes.")
       index = np.sort(rng.choice(index, images_per_class, replace=False))
     keep_images.append(data.images[index])
     keep_labels.append(np.full(index.size, label_offset + new_id, np.int32))

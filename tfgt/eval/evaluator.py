@@ -367,7 +367,8 @@ class Evaluator:
           fix = ("Add images to that class (for an image folder, to its "
                  "sub-folder), leave the class out of "
                  f"load_training_data.classes, or remove {what} from "
-                 "Evaluator.metrics (--metrics); fid and kid score all "
+                 "Evaluator.metrics (--metrics of tfgt.evaluate); fid and kid "
+                 "score all "
                  "classes together.")
         else:
           fix = (f"Set Evaluator.num_samples (--num_samples) to at least "
@@ -385,7 +386,7 @@ class Evaluator:
           continue
         if kind == "real":
           fix = (f"Add images or classes{extra_fix}, or remove {what} from "
-                 "Evaluator.metrics (--metrics).")
+                 "Evaluator.metrics (--metrics of tfgt.evaluate).")
         else:
           fix = (f"Set Evaluator.num_samples (--num_samples) to at least "
                  f"{minimum}{extra_fix}.")
