@@ -262,8 +262,8 @@ def load_training_data(
         raise UserInputError(
             f"Class {name!r} has {index.size} image"
             f"{'' if index.size == 1 else 's'}, fewer than "
-            f"load_training_data.images_per_class={images_per_class}. Lower "
-            "images_per_class (None uses every image of each class), add "
+            f"images_per_class={images_per_class} (load_training_data). Lower "
+            "it (None uses every image of each class), add "
             "images to the class, or leave it out of "
             "load_training_data.classes.")
       index = np.sort(rng.choice(index, images_per_class, replace=False))
