@@ -357,3 +357,19 @@ def test_export_hands_truncation_to_an_architecture_that_owns_it(tmp_path):
       pipeline.to_uint8(g((0.5 * z_seeds, labels), training=False)))
   assert architectures.truncates_z(ToyGenerator(2))
   assert not architectures.truncates_z(g)
+
+
+def test_divergence_stops_before_any_broken_weight_is_saved(toy_architecture,
+                                                            tmp_path):
+  del toy_architecture
+  model_dir = tmp_path / "run"
+  _train_toy(model_dir, 2)
+  with pytest.raises(UserInputError,
+                     match=r"diverged at step [3-8]: .*checkpoint \(step 2\) "
+                           r"is kept.*train.g_lr"):
+    _train_toy(model_dir, 8, "train.g_lr = 1e30", "train.d_lr = 1e30")
+  assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-2")
+  assert tf.train.latest_checkpoint(
+      str(model_dir / "model")).endswith("ckpt-2")
+  for name, value in _toy_checkpoint(model_dir).items():
+    assert np.all(np.isfinite(value)), name
