@@ -278,6 +278,26 @@ def _shell_form(binding: str) -> str:
   return f'--gin_param="{binding}"'
 
 
+def _unresolved(text: str, selector: str, matches, missing: str
+                ) -> tuple[str, str]:
+  """(problem, fix) for a name that matches several configurables or none.
+
+  Args:
+    text: the name as written.
+    selector: its configurable part, for the nearest names.
+    matches: the configurables it matches (not exactly one).
+    missing: the problem's wording when it matches none.
+  """
+  if matches:
+    return (f"{text} names several configurables "
+            f"({', '.join(sorted(matches))})",
+            "write the full name of the one meant.")
+  return (missing, "the nearest names are "
+          + ", ".join(nearest(selector, _configurable_names(),
+                              _NUM_SUGGESTIONS))
+          + ". Check the spelling.")
+
+
 @dataclasses.dataclass
 class _Source:
   """Gin text to parse: a file's, or a binding given directly (path None)."""
@@ -434,15 +454,8 @@ class _Parser:
     matches = _registry().matching_selectors(selector)
     if len(matches) == 1:
       return None
-    if matches:
-      return (f"{selector} names several configurables "
-              f"({', '.join(sorted(matches))})",
-              "write the full name of the one meant.")
-    return (f"no configurable is named {selector}",
-            "the nearest names are "
-            + ", ".join(nearest(selector, _configurable_names(),
-                                _NUM_SUGGESTIONS))
-            + ". Check the spelling.")
+    return _unresolved(selector, selector, matches,
+                       f"no configurable is named {selector}")
 
   def _parameter_problem(self, selector: str,
                          arg_name: str) -> tuple[str, str] | None:
@@ -468,16 +481,9 @@ class _Parser:
   def _reference_problem(self, value: Any) -> tuple[str, str] | None:
     for item in _flatten(value):
       if isinstance(item, _BadReference):
-        selector = item.scoped_selector.rsplit("/", 1)[-1]
-        if item.matches:
-          return (f"{item.text} names several configurables "
-                  f"({', '.join(sorted(item.matches))})",
-                  "write the full name of the one meant.")
-        return (f"{item.text} names no configurable",
-                "the nearest names are "
-                + ", ".join(nearest(selector, _configurable_names(),
-                                    _NUM_SUGGESTIONS))
-                + ". Check the spelling.")
+        return _unresolved(item.text,
+                           item.scoped_selector.rsplit("/", 1)[-1],
+                           item.matches, f"{item.text} names no configurable")
     return None
 
   def _import(self, statement, where: str) -> None:
