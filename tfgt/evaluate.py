@@ -39,9 +39,10 @@ from absl import flags
 from absl import logging
 
 from tfgt import config as config_lib
-from tfgt import files
-from tfgt.data import pipeline
 from tfgt import errors
+from tfgt import files
+from tfgt import run_folder
+from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.models import bundle
@@ -78,8 +79,6 @@ def define_flags() -> None:
                       "checkpoint).")
 
 
-CONFIG_FILE = "config.gin"
-CLASSES_FILE = "classes.json"
 # Bindings for the trainer, which this command does not run.
 TRAINING_ONLY = ("train",)
 
@@ -95,8 +94,8 @@ def read_run(model_dir: str) -> pipeline.ClassSelection:
     UserInputError: config.gin or classes.json missing or unreadable, or a
       syntax error in config.gin.
   """
-  config = os.path.join(model_dir, CONFIG_FILE)
-  classes = os.path.join(model_dir, CLASSES_FILE)
+  config = os.path.join(model_dir, run_folder.CONFIG)
+  classes = os.path.join(model_dir, run_folder.CLASSES)
   for path in (config, classes):
     if not os.path.exists(path):
       raise UserInputError(
@@ -204,7 +203,7 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
               gin_params: Sequence[str], output: str | None
               ) -> tuple[evaluator_lib.EvalResult, str]:
   """`run` on an empty gin config."""
-  if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
+  if os.path.exists(os.path.join(model_dir, run_folder.CONFIG)):
     selection = read_run(model_dir)
   elif os.path.exists(os.path.join(directory, bundle.SPEC_FILE)):
     # A bare bundle (e.g. pretrained:NAME) carries no data config: the gin

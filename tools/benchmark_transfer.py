@@ -46,6 +46,7 @@ from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
 from tfgt import errors  # pylint: disable=g-import-not-at-top
 from tfgt import files  # pylint: disable=g-import-not-at-top
+from tfgt import run_folder  # pylint: disable=g-import-not-at-top
 # Registers Evaluator and the feature extractors that --eval_gin binds.
 import tfgt.eval  # pylint: disable=g-import-not-at-top,unused-import
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
@@ -137,7 +138,7 @@ def run_one(method: str, images_per_class: int, out_dir: str,
                wall_time_s=training_wall_time(model_dir),
                steps_per_sec=metrics.get("steps_per_sec"),
                best_fid=None, best_step=None, final_fid=None)
-    best_path = os.path.join(model_dir, "best.json")
+    best_path = os.path.join(model_dir, run_folder.BEST)
     if os.path.exists(best_path):
       with open(best_path) as f:
         best = json.load(f)
@@ -192,7 +193,8 @@ def old_class_fid(model_dir: str, num_samples: int | None) -> float | None:
     new = evaluate.read_run(model_dir)
     if not new.label_offset:
       return None
-    generator, _, spec = bundle.load(os.path.join(model_dir, "model"))
+    generator, _, spec = bundle.load(
+        os.path.join(model_dir, run_folder.BUNDLE))
     # The source's classes are taken to be the dataset's ids 0..N-1 (as in
     # the Fashion-MNIST split); the evaluator checks their names against the
     # model's, so another layout is an error, not a wrong number.

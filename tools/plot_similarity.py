@@ -38,9 +38,10 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfgt import files
 from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
+from tfgt import files  # pylint: disable=g-import-not-at-top
 from tfgt import images as image_utils  # pylint: disable=g-import-not-at-top
+from tfgt import run_folder  # pylint: disable=g-import-not-at-top
 # Registers train, whose train.method the run's config binds.
 from tfgt import train  # pylint: disable=g-import-not-at-top,unused-import
 from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
@@ -56,8 +57,8 @@ def load_run(model_dir: str, checkpoint: str | int = "latest",
              gin_params: Sequence[str] = ()
              ) -> tuple[tg.KnowledgeTransferGenerator, list[str]]:
   """The EMA transfer generator of a cGANTransfer run and its class names."""
-  config = os.path.join(model_dir, "config.gin")
-  spec_dir = os.path.join(model_dir, "model")
+  config = os.path.join(model_dir, run_folder.CONFIG)
+  spec_dir = os.path.join(model_dir, run_folder.BUNDLE)
   if not os.path.exists(config) or not os.path.exists(
       os.path.join(spec_dir, bundle.SPEC_FILE)):
     raise UserInputError(f"{model_dir} is not a training run (config.gin or "
