@@ -328,6 +328,9 @@ def test_a_new_method_trains_in_stages_resumes_and_ships(toy_architecture,
 class MeanSeekingGenerator(ToyGenerator):
   """Truncates inside the model: images move towards those of z = 0."""
 
+  no_truncation = 1.0
+  truncation_meaning = "z scaled by t"
+
   def truncated_call(self, inputs, truncation):
     z, y = inputs
     return self((z * tf.reshape(truncation, [-1, 1]), y), training=False)

@@ -54,7 +54,8 @@ def parse_error(*params, **kwargs) -> str:
      "parameters, nearest first: root, background."),
     ("BigGANGenerator.num_classes = 3", "BigGANGenerator.num_classes is set "
      "by the library, not by gin; remove the binding."),
-    ("Scratch.strength = 3", "Scratch takes no parameters from gin"),
+    ("Scratch.strength = 3", "Scratch has no parameter strength; its "
+     "parameters, nearest first: architecture."),
     # Unknown configurables and references: the nearest names.
     ("trian.num_steps = 5", "no configurable is named trian; the nearest "
      "names are train, "),

@@ -159,9 +159,13 @@ def _batch_check(tensor: tf.Tensor, name: str, batch_size: tf.Tensor,
       message=f"{name} must have one row per entry of {reference}")
 
 
-def _truncation_per_image(truncation: tf.Tensor, batch_size: tf.Tensor
+def _truncation_per_image(truncation: tf.Tensor, batch_size: tf.Tensor,
+                          untruncated: float = architectures.Z_NO_TRUNCATION
                           ) -> tuple[tf.Tensor, list]:
-  """Checks a scalar or [B] truncation; returns it as float32 [B] and checks."""
+  """Checks a scalar or [B] truncation; returns it as float32 [B] and checks.
+
+  `untruncated` is the value that the error message names as "none".
+  """
   flat = tf.reshape(truncation, [-1])
   size = tf.size(flat)
   checks = [
@@ -173,7 +177,8 @@ def _truncation_per_image(truncation: tf.Tensor, batch_size: tf.Tensor
           ["truncation must be a scalar or one value per image; got",
            size, "values for a batch of", batch_size]),
       tf.debugging.assert_positive(
-          flat, message="truncation must be > 0 (100 leaves z untruncated)"),
+          flat, message=f"truncation must be > 0 ({untruncated:g} means no "
+          "truncation)"),
   ]
   with tf.control_dependencies(checks):
     return tf.broadcast_to(flat, [batch_size]), checks
@@ -199,6 +204,7 @@ def make_serving_functions(generator: architectures.Generator,
   """
   num_classes, dim_z = generator.num_classes, generator.dim_z
   on_z = architectures.truncates_z(generator)
+  untruncated = architectures.no_truncation(generator)
 
   def draw(z, y, t):
     return pipeline.to_uint8(architectures.generate(generator, z, y, t))
@@ -210,7 +216,7 @@ def make_serving_functions(generator: architectures.Generator,
 
   def serving_default(labels, seeds, truncation):
     batch_size = tf.shape(labels)[0]
-    t, checks = _truncation_per_image(truncation, batch_size)
+    t, checks = _truncation_per_image(truncation, batch_size, untruncated)
     checks += _label_checks(labels, num_classes)
     checks.append(_batch_check(seeds, "seeds", batch_size, "labels"))
     labels, seeds, t = _checked(checks, labels, seeds, t)
@@ -218,7 +224,7 @@ def make_serving_functions(generator: architectures.Generator,
 
   def from_z(labels, z, truncation):
     batch_size = tf.shape(labels)[0]
-    t, checks = _truncation_per_image(truncation, batch_size)
+    t, checks = _truncation_per_image(truncation, batch_size, untruncated)
     checks += _label_checks(labels, num_classes)
     checks.append(_width_check(z, "z", dim_z, "the generator's dim_z"))
     checks.append(_batch_check(z, "z", batch_size, "labels"))
@@ -231,7 +237,7 @@ def make_serving_functions(generator: architectures.Generator,
 
   def from_class_weights(class_weights, seeds, truncation):
     batch_size = tf.shape(class_weights)[0]
-    t, checks = _truncation_per_image(truncation, batch_size)
+    t, checks = _truncation_per_image(truncation, batch_size, untruncated)
     checks.append(_width_check(class_weights, "class_weights", num_classes,
                                "one weight per class"))
     checks.append(_batch_check(seeds, "seeds", batch_size, "class_weights"))
@@ -340,7 +346,8 @@ def verify_saved_model(path: str, generator: architectures.Generator,
                        tf.int32)
   z = tf.constant(rng.randn(num_images, generator.dim_z), tf.float32)
   served = loaded.signatures["from_z"](
-      labels=labels, z=z, truncation=tf.constant(100.0))["images"]
+      labels=labels, z=z,
+      truncation=tf.constant(architectures.no_truncation(generator)))["images"]
   expected = pipeline.to_uint8(generator((z, labels), training=False))
   diff = np.abs(served.numpy().astype(int) - expected.numpy().astype(int))
   if diff.max() > 1:
@@ -417,7 +424,10 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
                   checkpoint=os.path.abspath(prefix),
                   method=spec.get("method")),
       generator=spec["generator"], class_names=spec["class_names"],
-      truncation="seeds: N(0, 1) restricted to [-t, t]; z: clipped to [-t, t]")
+      truncation=(
+          "seeds: N(0, 1) restricted to [-t, t]; z: clipped to [-t, t]"
+          if architectures.truncates_z(generator)
+          else generator.truncation_meaning))
   try:
     os.makedirs(export_dir, exist_ok=True)
     # TF Serving polls export_dir and loads any new numeric folder at once:

@@ -48,8 +48,9 @@ class Batch:
     y_d: labels of those fakes, int32 [B] (drawn from the trained classes).
     z_g: latents of the fakes of the G update, float32 [B, dim_z].
     y_g: their labels, int32 [B].
-    index: the batch's index in the run's data order, int64 scalar (a seed
-      for any further randomness, with `tf.random.stateless_*`).
+    index: the batch's index in the run's data order, int64 [B] (the same
+      value in every row; `step_index()` gives it as a scalar): a seed for
+      any further randomness, with `tf.random.stateless_*`.
     global_batch_size: B times the number of replicas.
     num_replicas: replicas of the strategy.
   """
@@ -62,6 +63,10 @@ class Batch:
   index: tf.Tensor
   global_batch_size: int
   num_replicas: int
+
+  def step_index(self) -> tf.Tensor:
+    """The batch's index as an int64 scalar."""
+    return tf.cast(tf.reshape(self.index, [-1])[0], tf.int64)
 
   def mean(self, per_example: tf.Tensor) -> tf.Tensor:
     """This replica's share of the global-batch mean of [B] values."""
@@ -103,18 +108,29 @@ class Adversarial(Objective):
   gamma / 2 * E[||grad_x D(x)||^2] on real images (Mescheder et al. 2018).
   G: mean of `losses.generator_loss` on D(G(z_g, y_g), y_g).
 
+  Lazy regularisation (StyleGAN2, Karras et al. 2020, section 3.1): with
+  `r1_every` = k > 1 the penalty is computed on one D batch in k (the k-th,
+  2k-th, ...: batch index + 1 divisible by k) with weight k * gamma, which keeps its average and saves
+  most of the cost of the nested gradient on the other batches.
+
   Args:
     r1_gamma: weight of the R1 penalty, >= 0 (0 turns it off).
+    r1_every: an int >= 1: the penalty on every k-th D batch.
 
   Raises:
-    UserInputError: a negative r1_gamma.
+    UserInputError: a negative r1_gamma or an r1_every below 1.
   """
 
-  def __init__(self, r1_gamma: float = 0.0):
+  def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1):
     if r1_gamma < 0:
       raise UserInputError(f"Adversarial.r1_gamma must be >= 0, got "
                            f"{r1_gamma}.")
+    if (isinstance(r1_every, bool) or not isinstance(r1_every, int)
+        or r1_every < 1):
+      raise UserInputError(f"Adversarial.r1_every must be an int >= 1 (1: "
+                           f"every D batch), got {r1_every!r}.")
     self.r1_gamma = r1_gamma
+    self.r1_every = r1_every
 
   def d_loss(self, batch, generator, discriminator):
     fake = generator((batch.z_d, batch.y_d), training=True)
@@ -123,13 +139,19 @@ class Adversarial(Objective):
     loss = batch.mean(losses.discriminator_loss(real_logits, fake_logits))
     parts = {"adversarial": loss}
     if self.r1_gamma:
-      penalty = losses.r1_penalty(
-          lambda x: discriminator((x, batch.labels), training=True),
-          batch.images)
-      r1 = (0.5 * self.r1_gamma * tf.reduce_sum(penalty) /
-            batch.global_batch_size)
-      parts["r1"] = r1
-      loss += r1
+      def r1():
+        penalty = losses.r1_penalty(
+            lambda x: discriminator((x, batch.labels), training=True),
+            batch.images)
+        return (0.5 * self.r1_gamma * self.r1_every *
+                tf.reduce_sum(penalty) / batch.global_batch_size)
+      if self.r1_every == 1:
+        parts["r1"] = r1()
+      else:
+        parts["r1"] = tf.cond(
+            tf.equal((batch.step_index() + 1) % self.r1_every, 0), r1,
+            lambda: tf.zeros([], loss.dtype))
+      loss += parts["r1"]
     return loss, parts
 
   def g_loss(self, batch, generator, discriminator):

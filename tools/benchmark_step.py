@@ -1,4 +1,4 @@
-r"""Images per second of a full BigGAN training step (one D and one G update).
+r"""Images per second of a full GAN training step (one D and one G update).
 
     python tools/benchmark_step.py [--settings=fashion_mnist,cifar]
         [--modes=eager,function,xla] [--devices=1,2] [--steps=6] [--out=FILE.md]
@@ -8,7 +8,14 @@ synthetic data of the right shape and reports the rate measured after the
 first (tracing) step. Settings:
   fashion_mnist: the shipped default, 32x32x1, ch 16, batch 64, 8 classes;
   cifar:         the cGANTransfer paper's CIFAR setting, 32x32x3, ch 64,
-                 batch 50, 80 classes.
+                 batch 50, 80 classes;
+  stylegan_fashion_mnist: the shipped StyleGAN source's setting
+                 (gin_configs/fashion_mnist/pretrain_stylegan.gin): 32x32x1,
+                 fmap_base 512, fmap_max 64, batch 32, 1 class,
+                 non-saturating loss, R1 10 on one D batch in 4;
+  stylegan_256:  Hyper-Modulation's source setting: StyleGAN at 256x256x3
+                 with NVlabs' widths (fmap_base 8192, fmap_max 512, z and w
+                 512), batch 10, 1 class, R1 10 on every D batch.
 Devices: 1 = one logical CPU device, 2 = MirroredStrategy over the CPU split
 into two logical devices (same global batch). Ratios within one run are the
 figures to compare; absolute rates move with the load of the machine.
@@ -42,9 +49,34 @@ flags.DEFINE_integer("steps", 6, "Measured steps per case (after 1 warm-up).")
 flags.DEFINE_integer("eager_steps", 2, "Measured steps in eager mode.")
 flags.DEFINE_string("out", None, "Also write the Markdown table here.")
 
+
+def _biggan(channels: int, ch: int, dim_z: int) -> list[str]:
+  return [f"BigGANGenerator.channels = {channels}",
+          f"BigGANDiscriminator.channels = {channels}",
+          f"BigGANGenerator.ch = {ch}", f"BigGANDiscriminator.ch = {ch}",
+          f"BigGANGenerator.dim_z = {dim_z}"]
+
+
+def _stylegan(resolution: int, channels: int, fmap_base: int, fmap_max: int,
+              dim_z: int, r1_every: int) -> list[str]:
+  models = [f"{m}.{k} = {v}"
+            for m in ("StyleGANGenerator", "StyleGANDiscriminator")
+            for k, v in (("resolution", resolution), ("channels", channels),
+                         ("fmap_base", fmap_base), ("fmap_max", fmap_max))]
+  return models + [
+      "Scratch.architecture = 'stylegan'",
+      f"StyleGANGenerator.dim_z = {dim_z}", f"StyleGANGenerator.w_dim = {dim_z}",
+      "discriminator_loss.name = 'non_saturating'",
+      "generator_loss.name = 'non_saturating'",
+      "Adversarial.r1_gamma = 10.0", f"Adversarial.r1_every = {r1_every}"]
+
+
+# name -> (batch, classes, gin bindings of the models and losses).
 SETTINGS = {
-    "fashion_mnist": dict(channels=1, ch=16, batch=64, classes=8, dim_z=64),
-    "cifar": dict(channels=3, ch=64, batch=50, classes=80, dim_z=128),
+    "fashion_mnist": (64, 8, _biggan(1, 16, 64)),
+    "cifar": (50, 80, _biggan(3, 64, 128)),
+    "stylegan_fashion_mnist": (32, 1, _stylegan(32, 1, 512, 64, 128, 4)),
+    "stylegan_256": (10, 1, _stylegan(256, 3, 8192, 512, 512, 1)),
 }
 
 
@@ -64,19 +96,15 @@ def synthetic_images(split: str = "train", resolution: int = 32,
 
 def run_case(setting: str, mode: str, devices: int) -> float:
   """Images per second of one case."""
-  s = SETTINGS[setting]
+  batch, classes, model_bindings = SETTINGS[setting]
   steps = FLAGS.eager_steps if mode == "eager" else FLAGS.steps
   gin.clear_config()
-  bindings = [
+  bindings = model_bindings + [
       "train.method = @Scratch()",
       "load_training_data.source = @synthetic_images",
-      f"synthetic_images.num_classes = {s['classes']}",
-      f"BigGANGenerator.channels = {s['channels']}",
-      f"BigGANDiscriminator.channels = {s['channels']}",
-      f"BigGANGenerator.ch = {s['ch']}",
-      f"BigGANDiscriminator.ch = {s['ch']}",
-      f"BigGANGenerator.dim_z = {s['dim_z']}",
-      f"train.batch_size = {s['batch']}",
+      f"synthetic_images.num_classes = {classes}",
+      f"synthetic_images.per_class = {max(64, batch)}",
+      f"train.batch_size = {batch}",
       f"train.num_steps = {steps + 1}",
       f"train.use_xla = {mode == 'xla'}",
       "train.log_every = 1000000",

@@ -462,3 +462,47 @@ def tfds_dataset(name: str = gin.REQUIRED, resolution: int = 32,
     labels.append(label)
   return LabelledImages(np.concatenate(images),
                         np.concatenate(labels).astype(np.int64), list(names))
+
+
+@gin.configurable(allowlist=["source", "classes", "name"])
+def merged_classes(split: str = "train", resolution: int = 32,
+                   channels: int = 1, source=fashion_mnist,
+                   classes: Sequence[int | str] | None = None,
+                   name: str = gin.REQUIRED) -> LabelledImages:
+  """Several classes of another source as one class: the data of an
+  unconditional model (a StyleGAN source trained on Fashion-MNIST's classes
+  0-7 with their labels ignored).
+
+  Args:
+    split, resolution, channels: passed to `source`.
+    source: the loader whose classes are merged (`fashion_mnist`,
+      `image_folder`, ...).
+    classes: names or ids of the classes to merge (as
+      `load_training_data.classes`); None merges all.
+    name: the name of the merged class (what the model's classes.json and
+      evaluation reports say).
+
+  Returns:
+    The images of those classes, all with label 0, and [name].
+
+  Raises:
+    UserInputError: an empty name or class list, or an unknown class.
+  """
+  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
+  if not isinstance(name, str) or not name.strip():
+    raise UserInputError(
+        f"merged_classes.name={name!r}: give the merged class a name, e.g. "
+        "merged_classes.name = 'fashion-mnist-0-7'.")
+  data = source(split=split, resolution=resolution, channels=channels)
+  ids = pipeline.resolve_classes(classes, data.class_names,
+                                 setting="merged_classes.classes")
+  if not ids:
+    raise UserInputError(
+        "merged_classes.classes is empty: list the classes to merge, or leave "
+        "it unset to merge all.")
+  keep = np.isin(data.labels, ids)
+  logging.info("Merged %d classes (%s) into one class %r: %d images.",
+               len(ids), ", ".join(repr(data.class_names[i]) for i in ids),
+               name, int(keep.sum()))
+  return LabelledImages(data.images[keep],
+                        np.zeros(int(keep.sum()), np.int64), [name])

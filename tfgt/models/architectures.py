@@ -27,7 +27,10 @@ Generator, a `keras.Model` with
                   truncation in [0, 1]); z then comes untruncated. Without
                   it, truncation t > 0 is a threshold on every component of z
                   (BigGAN, Brock et al. 2019, section 3.1); see
-                  `truncates_z` and `tfgt.export`.
+                  `truncates_z` and `tfgt.export`. Such an architecture
+                  also has `no_truncation` (float: the truncation that
+                  leaves its images as `call` draws them, 1 for StyleGAN)
+                  and `truncation_meaning` (str, for export metadata).
 Discriminator, a `keras.Model` with
   num_classes, resolution, channels, ctor_kwargs, architecture, clone as
   above; call((images, y), training=None) -> logits float32 [B];
@@ -41,6 +44,7 @@ BigGANs.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import tensorflow as tf
@@ -106,6 +110,9 @@ class Architecture:
 
 
 _REGISTRY: dict[str, Architecture] = {}
+# The architectures of the package: name -> the module that registers it.
+_BUILT_IN = {"biggan": "tfgt.models.biggan",
+             "stylegan": "tfgt.models.stylegan"}
 
 
 def register(architecture: Architecture) -> Architecture:
@@ -121,15 +128,27 @@ def get(name: str | None) -> Architecture:
     UserInputError: no architecture of that name, listing the known ones.
   """
   name = name or DEFAULT_ARCHITECTURE
-  if name == DEFAULT_ARCHITECTURE and name not in _REGISTRY:
-    # Registers itself on import; imported here to avoid an import cycle.
-    from tfgt.models import biggan  # pylint: disable=g-import-not-at-top,unused-import
+  if name in _BUILT_IN and name not in _REGISTRY:
+    # Built-in modules register themselves on import; imported here to avoid
+    # an import cycle.
+    importlib.import_module(_BUILT_IN[name])
   if name not in _REGISTRY:
     raise UserInputError(
-        f"Unknown model architecture {name!r} (model.json); known: "
-        f"{', '.join(sorted(_REGISTRY))}. Import the module that registers it "
-        "(tfgt.models.architectures.register) before loading the model.")
+        f"Unknown model architecture {name!r}; known: "
+        f"{', '.join(sorted(set(_REGISTRY) | set(_BUILT_IN)))}. Import the "
+        "module that registers it (tfgt.models.architectures.register) "
+        "first.")
   return _REGISTRY[name]
+
+
+def build_by_calling(generator, discriminator=None) -> None:
+  """Creates the variables of a generator (and discriminator) of the
+  contract by calling them once on dummy inputs (z = 0, label 0)."""
+  z = tf.zeros([1, generator.dim_z])
+  y = tf.zeros([1], tf.int32)
+  images = generator((z, y), training=False)
+  if discriminator is not None:
+    discriminator((images, y), training=False)
 
 
 def names() -> list[str]:
@@ -139,6 +158,18 @@ def names() -> list[str]:
 def truncates_z(generator) -> bool:
   """Whether truncation acts on z (no `truncated_call` hook)."""
   return getattr(generator, "truncated_call", None) is None
+
+
+# The truncation that leaves z untruncated when truncation acts on z (a
+# threshold far beyond any standard normal draw).
+Z_NO_TRUNCATION = 100.0
+
+
+def no_truncation(generator) -> float:
+  """The truncation value that draws the images of `call` unchanged."""
+  if truncates_z(generator):
+    return Z_NO_TRUNCATION
+  return float(generator.no_truncation)
 
 
 def generate(generator, z: tf.Tensor, y: tf.Tensor,

@@ -303,11 +303,7 @@ class BigGANDiscriminator(keras.Model):
 def build_models(generator: BigGANGenerator,
                  discriminator: BigGANDiscriminator | None = None) -> None:
   """Creates the variables of the models by calling them on dummy inputs."""
-  z = tf.zeros([1, generator.dim_z])
-  y = tf.zeros([1], tf.int32)
-  images = generator((z, y), training=False)
-  if discriminator is not None:
-    discriminator((images, y), training=False)
+  architectures.build_by_calling(generator, discriminator)
 
 
 architectures.register(architectures.Architecture(

@@ -1,0 +1,139 @@
+"""An unconditional StyleGAN through the trainer (with its evaluations),
+sampling and export, at tiny width; and the merged-classes data of
+unconditional models."""
+
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import events
+from tfgt import export as export_lib
+from tfgt import run_folder
+from tfgt import sample as sample_lib
+from tfgt import train as train_lib
+from tfgt.data import pipeline
+from tfgt.data import sources
+from tfgt.errors import UserInputError
+from tfgt.models import bundle
+from tfgt.models import stylegan
+
+CONFIG = os.path.join("gin_configs", "fashion_mnist", "pretrain_stylegan.gin")
+TINY = [
+    "StyleGANGenerator.dim_z = 8", "StyleGANGenerator.w_dim = 8",
+    "StyleGANGenerator.mapping_layers = 2",
+    "StyleGANGenerator.fmap_base = 32", "StyleGANGenerator.fmap_max = 8",
+    "StyleGANDiscriminator.fmap_base = 32",
+    "StyleGANDiscriminator.fmap_max = 8",
+    "load_training_data.images_per_class = 24", "train.batch_size = 8",
+    "train.ema_start = 0", "train.log_every = 1", "train.checkpoint_every = 2",
+    "train.sample_every = 2", "train.samples_per_class = 2",
+    "train.eval_every = 2", "Evaluator.num_samples = 40",
+    "Evaluator.metrics = ['fid']", "Adversarial.r1_every = 2",
+    # Two merged classes and the test split keep the FID reference small.
+    "merged_classes.classes = [8, 9]", "Evaluator.split = 'test'",
+]
+
+
+def _train(model_dir, steps):
+  gin.clear_config()
+  train_lib.parse_config([CONFIG], TINY + [f"train.num_steps = {steps}"])
+  return train_lib.train(str(model_dir))
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                    reason="needs dataset-fashion-mnist")
+def test_a_tiny_unconditional_stylegan_trains_resumes_evaluates_and_exports(
+    tmp_path):
+  run = tmp_path / "run"
+  _train(run, 2)
+  _train(run, 3)
+  tags = events(str(run))
+  assert tags["train/g_loss"] == [1, 2, 3]
+  assert tags["train/d/r1"] == [1, 2, 3]
+  assert 2 in tags["eval/fid"]
+
+  # One class: the merged source classes, as the data said.
+  classes = run_folder.read_json(os.path.join(run, run_folder.CLASSES))
+  assert classes["names"] == ["fashion-mnist-0-7"]
+  spec = json.loads((run / "model" / bundle.SPEC_FILE).read_text())
+  assert spec["architecture"] == "stylegan"
+  generator, discriminator, _ = bundle.load(str(run), with_discriminator=True)
+  assert isinstance(generator, stylegan.StyleGANGenerator)
+  assert isinstance(discriminator, stylegan.StyleGANDiscriminator)
+  assert generator.num_classes == discriminator.num_classes == 1
+  # The EMA generator has w_avg (copied from G, which moved it).
+  assert np.abs(generator.w_avg.numpy()).sum() > 0
+
+  picture, ids, names = sample_lib.draw_grid(str(run), per_class=3)
+  assert ids == [0] and names == ["fashion-mnist-0-7"]
+  # One row of three 32x32 samples.
+  assert picture.ndim == 3 and picture.shape[-1] == 1
+  assert 32 <= picture.shape[0] < 64 and picture.shape[1] >= 3 * 32
+
+  # Rows per truncation: psi = 0 draws the average image in every column.
+  picture, ids, _ = sample_lib.draw_grid(str(run), per_class=3,
+                                         truncations=[1.0, 1e-6])
+  assert ids == [0, 0]
+  def cell(row, column):  # 32x32 cells with a 1-pixel border (images.grid).
+    top, left = 1 + 33 * row, 1 + 33 * column
+    return picture[top:top + 32, left:left + 32].astype(int)
+  assert np.abs(cell(1, 0) - cell(1, 2)).max() <= 1
+  assert np.abs(cell(0, 0) - cell(0, 2)).max() > 1
+  with pytest.raises(UserInputError, match="give numbers > 0"):
+    sample_lib.parse_truncations(["0.7", "-1"])
+  assert sample_lib.parse_truncations(["1", "0.5"]) == [1.0, 0.5]
+
+  # The export truncates in w: psi = 1 is the generator's own image, and
+  # the same seed gives the same image in any batch.
+  target = export_lib.export(str(run), str(tmp_path / "export"))
+  loaded = tf.saved_model.load(target)
+  z = tf.constant(np.random.RandomState(0).randn(3, 8), tf.float32)
+  labels = tf.zeros([3], tf.int32)
+  served = loaded.signatures["from_z"](labels=labels, z=z,
+                                       truncation=tf.constant(1.0))["images"]
+  np.testing.assert_allclose(
+      served.numpy().astype(int),
+      pipeline.to_uint8(generator((z, labels), training=False)).numpy()
+      .astype(int), atol=1)
+  average = loaded.signatures["from_z"](labels=labels, z=z,
+                                        truncation=tf.constant(1e-6))["images"]
+  assert np.abs(average.numpy()[0].astype(int)
+                - average.numpy()[1].astype(int)).mean() < np.abs(
+                    served.numpy()[0].astype(int)
+                    - served.numpy()[1].astype(int)).mean()
+  seeds = tf.constant([5, 6], tf.int64)
+  pair = loaded.signatures["serving_default"](
+      labels=tf.zeros([2], tf.int32), seeds=seeds,
+      truncation=tf.constant(0.7))["images"]
+  single = loaded.signatures["serving_default"](
+      labels=tf.zeros([1], tf.int32), seeds=seeds[1:],
+      truncation=tf.constant(0.7))["images"]
+  assert np.abs(pair.numpy()[1].astype(int)
+                - single.numpy()[0].astype(int)).max() <= 1
+  with tf.compat.v1.Session(graph=tf.Graph()) as session:
+    meta = tf.compat.v1.saved_model.load(session, ["serve"], target)
+    assert "serving_default" in meta.signature_def
+  metadata = json.loads(open(os.path.join(
+      target, "assets.extra", "tfgt_model.json")).read())
+  assert metadata["truncation"].startswith("psi")
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                    reason="needs dataset-fashion-mnist")
+def test_merged_classes_are_one_class_of_their_images():
+  full = sources.fashion_mnist(split="test")
+  merged = sources.merged_classes(split="test", source=sources.fashion_mnist,
+                                  classes=["Bag", 9], name="bags-and-boots")
+  assert merged.class_names == ["bags-and-boots"]
+  keep = np.isin(full.labels, [8, 9])
+  np.testing.assert_array_equal(merged.images, full.images[keep])
+  assert merged.labels.shape == (keep.sum(),) and not merged.labels.any()
+  with pytest.raises(UserInputError, match="give the merged class a name"):
+    sources.merged_classes(split="test", name=" ")
+  with pytest.raises(UserInputError, match="'Handbag' is not in the dataset"):
+    sources.merged_classes(split="test", classes=["Handbag"], name="x")

@@ -1,0 +1,504 @@
+"""StyleGAN (v1; Karras et al., CVPR 2019) generator and discriminator in
+Keras 3, the source architecture of Hyper-Modulation.
+
+Generator: (z [B, dim_z], y) -> images [B, R, R, C].
+  G_mapping   z -> pixel norm -> `mapping_layers` equalised dense layers
+              (learning-rate multiplier 0.01) with leaky ReLU 0.2 -> w
+              [B, w_dim]; a class-conditional model (num_classes > 1) first
+              concatenates a learned embedding of y to z.
+  G_synthesis a learned constant 4x4 input, then per resolution r = 4, 8, ..
+              two layers (r x r: `Const`/`Conv` at 4x4, `Conv0_up` and
+              `Conv1` above), each: [nearest upsampling, 3x3 conv, blur] ->
+              per-pixel noise times a learned per-channel strength -> bias ->
+              leaky ReLU -> instance norm -> style x * (1 + y_s) + y_b from
+              an affine map of that layer's w; a 1x1 `ToRGB_lod0`.
+  w_avg       a running mean of w (decay 0.995) kept while training, for the
+              truncation trick (`truncated_call`).
+Discriminator: (images, y) -> logits [B]; from-RGB 1x1, per resolution above
+  4 a 3x3 conv and a blurred, downsampling 3x3 conv; at 4x4 the minibatch
+  standard deviation, a 3x3 conv, `Dense0` (the penultimate features, see
+  `features`) and `Dense1` with one output per class, read at the label (one
+  output for an unconditional model, as StyleGAN's).
+
+Widths follow NVlabs: the feature maps at resolution 2^k have
+min(fmap_base / 2^(k - 1), fmap_max) channels (`num_features`). Layer names
+follow NVlabs' (`G_mapping/Dense0`, `G_synthesis/8x8_Conv0_up`,
+`discriminator/4x4_Dense1`, with `_` where NVlabs writes the resolution's
+`/`), so that importing their weights is a table of names.
+
+Randomness: per-pixel noise and style mixing are drawn per sample from
+stateless generators seeded by the bits of that sample's z. The same z then
+always gives the same image (the export's `seeds` signature), a training step
+is the same on any number of replicas and after a resume, and there is no
+random state to checkpoint. `noise_mode="const"` uses per-layer fixed noise
+buffers instead (StyleGAN's `randomize_noise=False`).
+
+An unconditional model has num_classes = 1: y is accepted and ignored by the
+generator, and the discriminator has a single output.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgt.layers import style
+from tfgt.models import architectures
+from tfgt.models import biggan
+
+NOISE_MODES = ("z", "const")
+MIN_RESOLUTION, MAX_RESOLUTION = 8, 1024
+
+
+def num_features(stage: int, fmap_base: int, fmap_max: int,
+                 fmap_decay: float = 1.0) -> int:
+  """Channels at stage k (resolution 2^(k + 1)): NVlabs' `nf`."""
+  return min(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_max)
+
+
+def _log2_resolution(resolution: int) -> int:
+  log2 = int(round(math.log2(resolution))) if resolution > 0 else 0
+  if (2 ** log2 != resolution or not
+      MIN_RESOLUTION <= resolution <= MAX_RESOLUTION):
+    raise ValueError(f"StyleGAN resolution must be a power of 2 in "
+                     f"[{MIN_RESOLUTION}, {MAX_RESOLUTION}], got {resolution}.")
+  return log2
+
+
+def _check_widths(resolution: int, fmap_base: int, fmap_max: int,
+                  fmap_decay: float) -> None:
+  stage = _log2_resolution(resolution) - 1
+  if num_features(stage, fmap_base, fmap_max, fmap_decay) < 1:
+    raise ValueError(
+        f"fmap_base={fmap_base} leaves no channels at {resolution}x"
+        f"{resolution} (fmap_base / 2^{stage * fmap_decay:g} < 1): raise "
+        f"fmap_base to at least {2 ** math.ceil(stage * fmap_decay)}.")
+
+
+def _check_channels(channels: int) -> None:
+  if channels not in (1, 3):
+    raise ValueError(f"channels must be 1 or 3, got {channels}.")
+
+
+def sample_seeds(z: tf.Tensor) -> tf.Tensor:
+  """Per-sample stateless seeds from the bits of z: int32 [B, 2].
+
+  z: float32 [B, dim_z] with dim_z >= 2.
+  """
+  return tf.bitcast(tf.cast(z[:, :2], tf.float32), tf.int32)
+
+
+class MappingNetwork(keras.layers.Layer):
+  """z [B, dim_z] (and class weights [B, N]) -> w [B, w_dim]."""
+
+  def __init__(self, num_classes: int, w_dim: int, num_layers: int,
+               lr_multiplier: float, **kwargs):
+    super().__init__(**kwargs)
+    self.num_classes = num_classes
+    self.num_layers = num_layers
+    for i in range(num_layers):
+      setattr(self, f"dense{i}", style.EqualizedDense(
+          w_dim, lr_multiplier=lr_multiplier, name=f"Dense{i}"))
+
+  def build(self, input_shape):
+    dim_z = int(input_shape[-1])
+    # NVlabs' LabelConcat: a plain (not equalised) embedding of the label.
+    self.label_embedding = (self.add_weight(
+        name="LabelConcat", shape=(self.num_classes, dim_z),
+        initializer=keras.initializers.RandomNormal(stddev=1.0))
+                            if self.num_classes > 1 else None)
+
+  def call(self, z, y):
+    x = z
+    if self.label_embedding is not None:
+      x = tf.concat([z, tf.matmul(y, self.label_embedding)], axis=-1)
+    x = style.pixel_norm(x)
+    for i in range(self.num_layers):
+      x = style.leaky_relu(getattr(self, f"dense{i}")(x))
+    return x
+
+
+class SynthesisLayer(keras.layers.Layer):
+  """One layer of G_synthesis: [up, conv, blur], noise, bias, leaky ReLU,
+  instance norm, style. x [B, H, W, C_in], w [B, w_dim], noise [B or 1,
+  H', W', 1] -> [B, H', W', channels] (H' = 2H when upsampling)."""
+
+  def __init__(self, channels: int, conv: bool = True, up: bool = False,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.up = up
+    self.conv = style.EqualizedConv2D(channels, 3, name="conv") if conv else None
+    self.noise_strength = style.NoiseStrength(name="Noise")
+    self.bias = style.Bias(name="bias")
+    self.style_mod = style.StyleModulation(channels, name="StyleMod")
+
+  def call(self, x, w, noise):
+    if self.conv is not None:
+      if self.up:
+        x = style.upsample_nearest(x)
+      x = self.conv(x)
+      if self.up:
+        x = style.blur(x)
+    x = self.noise_strength(x, noise)
+    x = style.leaky_relu(self.bias(x))
+    return self.style_mod(style.instance_norm(x), w)
+
+
+class SynthesisNetwork(keras.layers.Layer):
+  """ws [B, num_layers, w_dim] and noise maps -> images [B, R, R, C]."""
+
+  def __init__(self, resolution: int, channels: int, fmap_base: int,
+               fmap_max: int, fmap_decay: float, **kwargs):
+    super().__init__(**kwargs)
+    self.log2 = _log2_resolution(resolution)
+    nf = lambda stage: num_features(stage, fmap_base, fmap_max, fmap_decay)
+    self.const_channels = nf(1)
+    self.layer_names = []
+    self.layer_sizes = []
+    for k in range(2, self.log2 + 1):
+      size = 2 ** k
+      if k == 2:
+        first = SynthesisLayer(nf(1), conv=False, name="4x4_Const")
+        second = SynthesisLayer(nf(1), name="4x4_Conv")
+      else:
+        first = SynthesisLayer(nf(k - 1), up=True, name=f"{size}x{size}_Conv0_up")
+        second = SynthesisLayer(nf(k - 1), name=f"{size}x{size}_Conv1")
+      for layer in (first, second):
+        setattr(self, f"layer{len(self.layer_names)}", layer)
+        self.layer_names.append(layer.name)
+        self.layer_sizes.append(size)
+    self.to_rgb = style.EqualizedConv2D(channels, 1, gain=1.0, use_bias=True,
+                                        name="ToRGB_lod0")
+
+  @property
+  def num_layers(self) -> int:
+    return len(self.layer_names)
+
+  @property
+  def layers_in_order(self) -> list[SynthesisLayer]:
+    # Attributes rather than a list: TF checkpoints do not track Keras 3's
+    # list wrappers.
+    return [getattr(self, f"layer{i}") for i in range(self.num_layers)]
+
+  def build(self, input_shape):
+    self.const = self.add_weight(name="const",
+                                 shape=(1, 4, 4, self.const_channels),
+                                 initializer="ones")
+    rng = np.random.RandomState(0)
+    for i, size in enumerate(self.layer_sizes):
+      setattr(self, f"noise{i}", self.add_weight(
+          name=f"noise{i}", shape=(1, size, size, 1), trainable=False,
+          initializer=keras.initializers.Constant(
+              rng.standard_normal((1, size, size, 1)).astype(np.float32))))
+
+  def const_noise(self) -> list[tf.Tensor]:
+    """The fixed noise buffers, [1, H, W, 1] per layer."""
+    return [getattr(self, f"noise{i}") for i in range(self.num_layers)]
+
+  def call(self, ws, noise, return_blocks: bool = False):
+    """Images [B, R, R, C] (linear, unclipped) and, with `return_blocks`,
+    the output of every resolution's second layer, [B, r, r, C_r] each."""
+    batch = tf.shape(ws)[0]
+    x = tf.tile(self.const, [batch, 1, 1, 1])
+    blocks = []
+    for i, layer in enumerate(self.layers_in_order):
+      x = layer(x, ws[:, i], noise[i])
+      if i % 2:
+        blocks.append(x)
+    images = self.to_rgb(x)
+    return (images, blocks) if return_blocks else images
+
+
+@gin.configurable(denylist=["num_classes", "name"])
+class StyleGANGenerator(keras.Model):
+  """StyleGAN generator (see the module docstring); the generator contract
+  of `tfgt.models.architectures`.
+
+  Args:
+    num_classes: 1 for an unconditional model, else N (labels concatenated
+      to z as a learned embedding, as NVlabs' conditional StyleGAN).
+    resolution: power of 2 in [8, 1024].
+    channels: 1 or 3.
+    dim_z: latent width (>= 2).
+    w_dim: width of w.
+    mapping_layers: dense layers of G_mapping (8 in the paper).
+    mapping_lr_multiplier: learning-rate multiplier of G_mapping (0.01).
+    fmap_base, fmap_max, fmap_decay: widths (`num_features`).
+    style_mixing_prob: in [0, 1]; the probability that a training sample
+      switches from w to the w of a second latent at a random layer.
+    w_avg_decay: in [0, 1); the running mean's decay per training call.
+    truncation_cutoff: layers (from the first) that truncation acts on;
+      None: all.
+    noise_mode: "z" (per-sample noise seeded by z) or "const" (fixed
+      buffers).
+  Raises:
+    ValueError: an argument out of its range.
+  """
+
+  architecture = "stylegan"
+  no_truncation = 1.0
+  truncation_meaning = (
+      "psi: w_avg + psi (w - w_avg) on the first truncation_cutoff layers of "
+      "w; z is N(0, 1) (seeds) or as given; 1 = no truncation, 0 = the "
+      "average image")
+
+  def __init__(self, num_classes: int, resolution: int = 32,
+               channels: int = 1, dim_z: int = 512, w_dim: int = 512,
+               mapping_layers: int = 8, mapping_lr_multiplier: float = 0.01,
+               fmap_base: int = 8192, fmap_max: int = 512,
+               fmap_decay: float = 1.0, style_mixing_prob: float = 0.9,
+               w_avg_decay: float = 0.995, truncation_cutoff: int | None = 8,
+               noise_mode: str = "z", name: str = "generator"):
+    super().__init__(name=name)
+    _check_widths(resolution, fmap_base, fmap_max, fmap_decay)
+    _check_channels(channels)
+    if dim_z < 2:
+      raise ValueError(f"dim_z must be >= 2 (noise is seeded by z), got "
+                       f"{dim_z}.")
+    if not 0.0 <= style_mixing_prob <= 1.0:
+      raise ValueError(f"style_mixing_prob must be in [0, 1], got "
+                       f"{style_mixing_prob}.")
+    if not 0.0 <= w_avg_decay < 1.0:
+      raise ValueError(f"w_avg_decay must be in [0, 1), got {w_avg_decay}.")
+    if noise_mode not in NOISE_MODES:
+      raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got "
+                       f"{noise_mode!r}.")
+    if num_classes < 1:
+      raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    self.ctor_kwargs: dict[str, Any] = dict(
+        resolution=resolution, channels=channels, dim_z=dim_z, w_dim=w_dim,
+        mapping_layers=mapping_layers,
+        mapping_lr_multiplier=mapping_lr_multiplier, fmap_base=fmap_base,
+        fmap_max=fmap_max, fmap_decay=fmap_decay,
+        style_mixing_prob=style_mixing_prob, w_avg_decay=w_avg_decay,
+        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+    self.num_classes = num_classes
+    self.resolution = resolution
+    self.channels = channels
+    self.dim_z = dim_z
+    self.w_dim = w_dim
+    self.style_mixing_prob = style_mixing_prob
+    self.w_avg_decay = w_avg_decay
+    self.noise_mode = noise_mode
+    self.mapping = MappingNetwork(num_classes, w_dim, mapping_layers,
+                                  mapping_lr_multiplier, name="G_mapping")
+    self.synthesis = SynthesisNetwork(resolution, channels, fmap_base,
+                                      fmap_max, fmap_decay,
+                                      name="G_synthesis")
+    self.num_ws = self.synthesis.num_layers
+    self.truncation_cutoff = (self.num_ws if truncation_cutoff is None
+                              else min(truncation_cutoff, self.num_ws))
+
+  def build(self, input_shape=None):
+    self.w_avg = self.add_weight(name="dlatent_avg", shape=(self.w_dim,),
+                                 initializer="zeros", trainable=False,
+                                 aggregation="mean")
+    z = tf.zeros([1, self.dim_z])
+    self.mapping.build(z.shape)
+    w = self.mapping(z, tf.zeros([1, self.num_classes]))
+    ws = tf.tile(w[:, None], [1, self.num_ws, 1])
+    self.synthesis.build(ws.shape)
+    self.synthesis(ws, self.synthesis_noise(z))
+    self.built = True
+
+  def clone(self, num_classes: int | None = None,
+            name: str | None = None) -> "StyleGANGenerator":
+    """A new, unbuilt generator of the same architecture."""
+    return StyleGANGenerator(num_classes or self.num_classes,
+                             name=name or self.name, **self.ctor_kwargs)
+
+  def ema_copies(self, variable) -> bool:
+    """w_avg and the noise buffers are state: the EMA generator copies them
+    (as NVlabs' Gs copies its non-trainable variables)."""
+    name = variable.path.rsplit("/", 1)[-1]
+    return name == "dlatent_avg" or name.startswith("noise")
+
+  def _random_draws(self, z: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor,
+                                                  tf.Tensor]:
+    """Per-sample draws seeded by z: (noise maps [B, H, W, 1] per layer,
+    a second latent [B, dim_z], uniforms [B, 2])."""
+    sizes = self.synthesis.layer_sizes
+    total = sum(s * s for s in sizes) + self.dim_z
+
+    def draw(seed):
+      normal = tf.random.stateless_normal([total], seed=seed)
+      uniform = tf.random.stateless_uniform([2], seed=seed + 1)
+      return normal, uniform
+
+    normal, uniform = tf.map_fn(
+        draw, sample_seeds(z),
+        fn_output_signature=(tf.float32, tf.float32))
+    pieces = tf.split(normal, [s * s for s in sizes] + [self.dim_z], axis=1)
+    noise = [tf.reshape(p, [-1, s, s, 1]) for p, s in zip(pieces, sizes)]
+    return noise, pieces[-1], uniform
+
+  def synthesis_noise(self, z: tf.Tensor) -> list[tf.Tensor]:
+    """The noise maps that the image of z gets, one per synthesis layer."""
+    if self.noise_mode == "const":
+      return self.synthesis.const_noise()
+    return self._random_draws(z)[0]
+
+  def map(self, z: tf.Tensor, y) -> tf.Tensor:
+    """w [B, w_dim] of z [B, dim_z] and labels [B] or class weights [B, N]."""
+    z = tf.convert_to_tensor(z, tf.float32)
+    if z.shape[-1] is not None and z.shape[-1] != self.dim_z:
+      raise ValueError(f"z has width {z.shape[-1]}, the generator expects "
+                       f"{self.dim_z}.")
+    return self.mapping(z, biggan.class_weights(y, self.num_classes))
+
+  def synthesize(self, ws: tf.Tensor, z: tf.Tensor, training=None,
+                 return_blocks: bool = False):
+    """Images of per-layer ws [B, num_ws, w_dim], with the noise of z.
+
+    Returns images [B, R, R, C], linear in training, clipped to [-1, 1]
+    otherwise; with `return_blocks`, also each resolution's output
+    (Hyper-Modulation's self-alignment compares them).
+    """
+    out = self.synthesis(ws, self.synthesis_noise(z),
+                         return_blocks=return_blocks)
+    images, blocks = out if return_blocks else (out, None)
+    if not training:
+      images = tf.clip_by_value(images, -1.0, 1.0)
+    return (images, blocks) if return_blocks else images
+
+  def _broadcast(self, w: tf.Tensor) -> tf.Tensor:
+    return tf.tile(w[:, None], [1, self.num_ws, 1])
+
+  def call(self, inputs, training=None):
+    z, y = inputs
+    w = self.map(z, y)
+    ws = self._broadcast(w)
+    if training:
+      self._update_w_avg(w)
+      if self.style_mixing_prob > 0:
+        ws = self._mix_styles(z, y, ws)
+    return self.synthesize(ws, z, training=training)
+
+  def _update_w_avg(self, w: tf.Tensor) -> None:
+    batch_mean = tf.reduce_mean(w, axis=0)
+    self.w_avg.assign(batch_mean + self.w_avg_decay *
+                      (self.w_avg - batch_mean))
+
+  def _mix_styles(self, z: tf.Tensor, y, ws: tf.Tensor) -> tf.Tensor:
+    """Style mixing regularisation (StyleGAN section 3.1): with probability
+    `style_mixing_prob` a sample uses the w of a second latent from a random
+    layer in [1, num_ws) on."""
+    _, z2, uniform = self._random_draws(z)
+    ws2 = self._broadcast(self.map(z2, y))
+    cutoff = 1 + tf.cast(uniform[:, 1] * (self.num_ws - 1), tf.int32)
+    cutoff = tf.where(uniform[:, 0] < self.style_mixing_prob, cutoff,
+                      self.num_ws)
+    keep = tf.range(self.num_ws)[None, :] < cutoff[:, None]
+    return tf.where(keep[:, :, None], ws, ws2)
+
+  def truncate(self, ws: tf.Tensor, truncation) -> tf.Tensor:
+    """The truncation trick in w (StyleGAN, appendix B):
+    w_avg + psi (w - w_avg) on the first `truncation_cutoff` layers.
+
+    ws: [B, num_ws, w_dim]; truncation: psi, a scalar or [B]; 1 leaves w
+    as it is, 0 gives the average w, > 1 extrapolates.
+    """
+    psi = tf.reshape(tf.cast(truncation, tf.float32), [-1, 1, 1])
+    layer = tf.range(self.num_ws)[None, :, None]
+    psi = tf.where(layer < self.truncation_cutoff, psi, 1.0)
+    return self.w_avg + psi * (ws - self.w_avg)
+
+  def truncated_call(self, inputs, truncation) -> tf.Tensor:
+    """Images [B, R, R, C] in [-1, 1] of untruncated z with truncation psi
+    (scalar or [B], float32; 1 = no truncation); inference mode."""
+    z, y = inputs
+    ws = self.truncate(self._broadcast(self.map(z, y)), truncation)
+    return self.synthesize(ws, z, training=False)
+
+
+@gin.configurable(denylist=["num_classes", "name"])
+class StyleGANDiscriminator(keras.Model):
+  """StyleGAN discriminator (see the module docstring): (images, y) ->
+  logits [B]; `features(images)` -> `4x4_Dense0`'s output [B, nf(0)].
+
+  Args:
+    num_classes: N; one output per class, read at the label.
+    resolution, channels, fmap_base, fmap_max, fmap_decay: as the generator.
+    mbstd_group_size: the minibatch standard deviation's largest group (4).
+    mbstd_num_features: its number of statistics (1).
+  """
+
+  architecture = "stylegan"
+
+  def __init__(self, num_classes: int, resolution: int = 32,
+               channels: int = 1, fmap_base: int = 8192, fmap_max: int = 512,
+               fmap_decay: float = 1.0, mbstd_group_size: int = 4,
+               mbstd_num_features: int = 1, name: str = "discriminator"):
+    super().__init__(name=name)
+    log2 = _log2_resolution(resolution)
+    _check_widths(resolution, fmap_base, fmap_max, fmap_decay)
+    _check_channels(channels)
+    if num_classes < 1:
+      raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    self.ctor_kwargs: dict[str, Any] = dict(
+        resolution=resolution, channels=channels, fmap_base=fmap_base,
+        fmap_max=fmap_max, fmap_decay=fmap_decay,
+        mbstd_group_size=mbstd_group_size,
+        mbstd_num_features=mbstd_num_features)
+    self.num_classes = num_classes
+    self.resolution = resolution
+    self.channels = channels
+    nf = lambda stage: num_features(stage, fmap_base, fmap_max, fmap_decay)
+    self.from_rgb = style.EqualizedConv2D(nf(log2 - 1), 1, use_bias=True,
+                                          name="FromRGB_lod0")
+    self.num_blocks = log2 - 2
+    for i, k in enumerate(range(log2, 2, -1)):
+      size = 2 ** k
+      setattr(self, f"block{i}_conv0", style.EqualizedConv2D(
+          nf(k - 1), 3, use_bias=True, name=f"{size}x{size}_Conv0"))
+      setattr(self, f"block{i}_conv1", style.EqualizedConv2D(
+          nf(k - 2), 3, use_bias=True, name=f"{size}x{size}_Conv1_down"))
+    self.minibatch_stddev = style.MinibatchStddev(
+        mbstd_group_size, mbstd_num_features, name="4x4_MinibatchStddev")
+    self.conv = style.EqualizedConv2D(nf(1), 3, use_bias=True, name="4x4_Conv")
+    self.dense0 = style.EqualizedDense(nf(0), name="4x4_Dense0")
+    self.dense1 = style.EqualizedDense(num_classes, gain=1.0,
+                                       name="4x4_Dense1")
+
+  def clone(self, num_classes: int | None = None,
+            name: str | None = None) -> "StyleGANDiscriminator":
+    """A new, unbuilt discriminator of the same architecture."""
+    return StyleGANDiscriminator(num_classes or self.num_classes,
+                                 name=name or self.name, **self.ctor_kwargs)
+
+  def features(self, images: tf.Tensor, training=None) -> tf.Tensor:
+    """Penultimate features [B, nf(0)] (after `4x4_Dense0` and its leaky
+    ReLU) of images [B, R, R, C]."""
+    del training  # No layer behaves differently in training.
+    x = style.leaky_relu(self.from_rgb(images))
+    for i in range(self.num_blocks):
+      x = style.leaky_relu(getattr(self, f"block{i}_conv0")(x))
+      x = style.blur(x)
+      x = style.downsample_box(getattr(self, f"block{i}_conv1")(x))
+      x = style.leaky_relu(x)
+    x = self.minibatch_stddev(x)
+    x = style.leaky_relu(self.conv(x))
+    x = tf.reshape(x, [-1, 16 * x.shape[-1]])
+    return style.leaky_relu(self.dense0(x))
+
+  def call(self, inputs, training=None):
+    images, y = inputs
+    outputs = self.dense1(self.features(images, training=training))
+    return tf.reduce_sum(outputs * biggan.class_weights(y, self.num_classes),
+                         axis=-1)
+
+
+def build_models(generator: StyleGANGenerator,
+                 discriminator: StyleGANDiscriminator | None = None) -> None:
+  """Creates the variables of the models by calling them on dummy inputs."""
+  architectures.build_by_calling(generator, discriminator)
+
+
+architectures.register(architectures.Architecture(
+    name="stylegan", generator=StyleGANGenerator,
+    discriminator=StyleGANDiscriminator, build=build_models))
