@@ -39,10 +39,10 @@ TINY = [
 ]
 
 
-def _train(model_dir, steps):
+def _train(model_dir, steps, strategy=None):
   gin.clear_config()
   train_lib.parse_config([CONFIG], TINY + [f"train.num_steps = {steps}"])
-  return train_lib.train(str(model_dir))
+  return train_lib.train(str(model_dir), strategy=strategy)
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
@@ -50,8 +50,10 @@ def _train(model_dir, steps):
 def test_a_tiny_unconditional_stylegan_trains_resumes_evaluates_and_exports(
     tmp_path):
   run = tmp_path / "run"
+  # Two replicas (the CPU split in two: w_avg is averaged across them), then
+  # a resume on one device.
   _train(run, 2)
-  _train(run, 3)
+  _train(run, 3, tf.distribute.OneDeviceStrategy("/cpu:0"))
   tags = events(str(run))
   assert tags["train/g_loss"] == [1, 2, 3]
   assert tags["train/d/r1"] == [1, 2, 3]
@@ -75,15 +77,17 @@ def test_a_tiny_unconditional_stylegan_trains_resumes_evaluates_and_exports(
   assert picture.ndim == 3 and picture.shape[-1] == 1
   assert 32 <= picture.shape[0] < 64 and picture.shape[1] >= 3 * 32
 
-  # Rows per truncation: psi = 0 draws the average image in every column.
+  # Rows per truncation: near psi = 0 every column is close to the average
+  # image (its noise still differs per sample), untruncated ones are not.
   picture, ids, _ = sample_lib.draw_grid(str(run), per_class=3,
                                          truncations=[1.0, 1e-6])
   assert ids == [0, 0]
   def cell(row, column):  # 32x32 cells with a 1-pixel border (images.grid).
     top, left = 1 + 33 * row, 1 + 33 * column
     return picture[top:top + 32, left:left + 32].astype(int)
-  assert np.abs(cell(1, 0) - cell(1, 2)).max() <= 1
-  assert np.abs(cell(0, 0) - cell(0, 2)).max() > 1
+  spread = lambda row: np.mean([np.abs(cell(row, a) - cell(row, b)).mean()
+                                 for a, b in ((0, 1), (0, 2), (1, 2))])
+  assert spread(1) < 0.8 * spread(0)
   with pytest.raises(UserInputError, match="give numbers > 0"):
     sample_lib.parse_truncations(["0.7", "-1"])
   assert sample_lib.parse_truncations(["1", "0.5"]) == [1.0, 0.5]
@@ -102,10 +106,8 @@ def test_a_tiny_unconditional_stylegan_trains_resumes_evaluates_and_exports(
       .astype(int), atol=1)
   average = loaded.signatures["from_z"](labels=labels, z=z,
                                         truncation=tf.constant(1e-6))["images"]
-  assert np.abs(average.numpy()[0].astype(int)
-                - average.numpy()[1].astype(int)).mean() < np.abs(
-                    served.numpy()[0].astype(int)
-                    - served.numpy()[1].astype(int)).mean()
+  assert (np.abs(np.diff(average.numpy().astype(int), axis=0)).mean()
+          < np.abs(np.diff(served.numpy().astype(int), axis=0)).mean())
   seeds = tf.constant([5, 6], tf.int64)
   pair = loaded.signatures["serving_default"](
       labels=tf.zeros([2], tf.int32), seeds=seeds,

@@ -4,24 +4,25 @@ import glob
 import json
 import os
 
-import pytest
 import tensorflow as tf
 
 from tests.conftest import ScriptedEvaluator
 from tests.conftest import run_evaluated
+from tfgt.eval import evaluator as evaluator_lib
 
 
-@pytest.mark.parametrize("metric,values,best", [
-    ("fid", [3.0, 1.0, 2.0], 1.0), ("precision", [0.5, 0.7, 0.6], 0.7)])
-def test_best_checkpoint_follows_the_metric_direction(tmp_path, metric, values,
-                                                      best):
-  evaluator = ScriptedEvaluator(metric, values)
-  run_evaluated(tmp_path / "run", 3, evaluator, metric)
+def test_best_checkpoint_follows_the_metric_direction(tmp_path):
+  evaluator = ScriptedEvaluator("fid", [3.0, 1.0, 2.0])
+  run_evaluated(tmp_path / "run", 3, evaluator, "fid")
   assert len(evaluator.steps) == 3
   record = json.loads((tmp_path / "run" / "best.json").read_text())
-  assert record == {metric: best, "step": 2}
+  assert record == {"fid": 1.0, "step": 2}
   assert tf.train.latest_checkpoint(
       str(tmp_path / "run" / "model" / "best")).endswith("ckpt-2")
+  # Higher is better for these (the comparison itself: test_run_folder.py).
+  assert evaluator_lib.HIGHER_IS_BETTER >= {"precision", "recall", "density",
+                                            "coverage"}
+  assert not evaluator_lib.HIGHER_IS_BETTER & {"fid", "kid", "mfid"}
 
 
 def test_resume_redoes_a_lost_bundle_and_evaluation(tmp_path):
