@@ -493,11 +493,8 @@ class StyleGANDiscriminator(keras.Model):
                          axis=-1)
 
 
-def build_models(generator: StyleGANGenerator,
-                 discriminator: StyleGANDiscriminator | None = None) -> None:
-  """Creates the variables of the models by calling them on dummy inputs."""
-  architectures.build_by_calling(generator, discriminator)
-
+# Creates the variables of a generator (and discriminator): (G, D=None).
+build_models = architectures.build_by_calling
 
 architectures.register(architectures.Architecture(
     name="stylegan", generator=StyleGANGenerator,
