@@ -281,3 +281,27 @@ def test_registered_and_cloned():
   g2, d2 = g.clone(num_classes=5), d.clone()
   assert g2.num_classes == 5 and g2.ctor_kwargs == g.ctor_kwargs
   assert d2.num_classes == 2 and d2.ctor_kwargs == d.ctor_kwargs
+
+
+def test_an_unconditional_export_needs_no_labels():
+  from tfgt import export as export_lib  # pylint: disable=g-import-not-at-top
+  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
+  g, _ = _tiny()
+  table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+      tf.constant([0], tf.int64), tf.constant(["all"])), "")
+  functions = export_lib.make_serving_functions(g, table)
+  assert export_lib.signatures_of(g) == tuple(functions)
+  assert "unconditional" in functions
+  seeds, psi = tf.constant([3, 4], tf.int64), tf.constant(0.7)
+  images = functions["unconditional"][0](seeds, psi)["images"]
+  labelled = functions["serving_default"][0](tf.zeros([2], tf.int32), seeds,
+                                             psi)["images"]
+  np.testing.assert_array_equal(images, labelled)
+  # psi = 1 draws the generator's own images of the untruncated z.
+  z = _latents(2)
+  served = functions["from_z"][0](tf.zeros([2], tf.int32), z,
+                                  tf.constant(1.0))["images"]
+  own = pipeline.to_uint8(g((z, tf.zeros([2], tf.int32)), training=False))
+  assert np.abs(served.numpy().astype(int) - own.numpy().astype(int)).max() <= 1
+  g2, _ = _tiny(num_classes=2)
+  assert "unconditional" not in export_lib.signatures_of(g2)

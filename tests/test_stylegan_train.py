@@ -119,7 +119,7 @@ def test_a_tiny_unconditional_stylegan_trains_resumes_evaluates_and_exports(
                 - single.numpy()[0].astype(int)).max() <= 1
   with tf.compat.v1.Session(graph=tf.Graph()) as session:
     meta = tf.compat.v1.saved_model.load(session, ["serve"], target)
-    assert "serving_default" in meta.signature_def
+    assert {"serving_default", "unconditional"} <= set(meta.signature_def)
   metadata = json.loads(open(os.path.join(
       target, "assets.extra", "tfgt_model.json")).read())
   assert metadata["truncation"].startswith("psi")

@@ -19,6 +19,8 @@ Signatures (B is the batch size, N the number of classes, old then new):
                       -> images uint8 [B, H, W, C]
   class_names         labels int32 [B] (may be empty)
                       -> class_names string [N], label_names string [B]
+  unconditional       (a model of one class only) seeds int64 [B],
+                      truncation -> images uint8 [B, H, W, C]
 
 Truncation (the truncation trick of Brock et al. 2019, section 3.1): the
 truncation t > 0 is a threshold on every component of z.
@@ -79,6 +81,15 @@ from tfgt.models import bundle
 CLASS_NAMES_FILE = "class_names.txt"
 METADATA_FILE = "tfgt_model.json"
 SIGNATURES = ("serving_default", "from_z", "from_class_weights", "class_names")
+# Added for a model of one class (an unconditional GAN): no labels to send.
+UNCONDITIONAL_SIGNATURE = "unconditional"
+
+
+def signatures_of(generator: architectures.Generator) -> tuple[str, ...]:
+  """The signature names of `generator`'s export."""
+  if generator.num_classes == 1:
+    return SIGNATURES + (UNCONDITIONAL_SIGNATURE,)
+  return SIGNATURES
 # Second word of every stateless seed, fixed: changing it would give every
 # seed another image in new exports.
 _SEED_STREAM = 0x74666774
@@ -200,7 +211,8 @@ def make_serving_functions(generator: architectures.Generator,
       entries.
 
   Returns:
-    {name: (function, [tf.TensorSpec, ...])} for the names in `SIGNATURES`.
+    {name: (function, [tf.TensorSpec, ...])} for the names of
+    `signatures_of(generator)`.
   """
   num_classes, dim_z = generator.num_classes, generator.dim_z
   on_z = architectures.truncates_z(generator)
@@ -268,12 +280,18 @@ def make_serving_functions(generator: architectures.Generator,
   # message) instead of failing on the placeholder's shape.
   z = tf.TensorSpec([None, None], tf.float32, name="z")
   weights = tf.TensorSpec([None, None], tf.float32, name="class_weights")
-  return {
+  functions = {
       "serving_default": (serving_default, [labels, seeds, truncation]),
       "from_z": (from_z, [labels, z, truncation]),
       "from_class_weights": (from_class_weights, [weights, seeds, truncation]),
       "class_names": (class_names, [labels]),
   }
+  if num_classes == 1:
+    def unconditional(seeds, truncation):
+      return {"images": serving_default(tf.zeros_like(seeds, tf.int32), seeds,
+                                        truncation)["images"]}
+    functions[UNCONDITIONAL_SIGNATURE] = (unconditional, [seeds, truncation])
+  return functions
 
 
 def _class_table(path: str) -> tf.lookup.StaticHashTable:
@@ -419,7 +437,8 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
         "run diverged. Export an earlier checkpoint (--checkpoint=STEP or "
         "best).")
   metadata = dict(
-      format="tfgt serving export 1", signatures=list(SIGNATURES),
+      format="tfgt serving export 1",
+      signatures=list(signatures_of(generator)),
       source=dict(model_dir=os.path.abspath(directory),
                   checkpoint=os.path.abspath(prefix),
                   method=spec.get("method")),
@@ -444,7 +463,7 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   logging.info("Exported %s (%s) to %s.", metadata["source"]["checkpoint"],
-               ", ".join(SIGNATURES), target)
+               ", ".join(metadata["signatures"]), target)
   return target
 
 
@@ -488,7 +507,7 @@ def main(argv: Sequence[str]) -> None:
         f"({', '.join(metadata['class_names'])})")
   print(f"  images:     {g['resolution']}x{g['resolution']}x{g['channels']} "
         f"uint8, dim_z {g['dim_z']}")
-  print(f"  signatures: {', '.join(SIGNATURES)}")
+  print(f"  signatures: {', '.join(metadata['signatures'])}")
   base_path = os.path.abspath(FLAGS.export_dir)
   print("Serve with: tensorflow_model_server --rest_api_port=8501 "
         f"--model_name=gan --model_base_path={base_path}")
