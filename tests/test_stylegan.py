@@ -135,9 +135,10 @@ def test_style_mixing_switches_w_at_one_crossover_layer():
   g, _ = _tiny(resolution=32, style_mixing_prob=1.0)
   z, y = _latents(16), tf.zeros([16], tf.int32)
   w = g.map(z, y)
-  mixed = g._mix_styles(z, y, g._broadcast(w)).numpy()
-  _, z2, _ = g._random_draws(z)
-  w2 = g.map(z2, y).numpy()
+  _, z2, uniform = g._random_draws(z)
+  w2 = g.map(z2, y)
+  mixed = g._mix_styles(g._broadcast(w), w2, uniform).numpy()
+  w2 = w2.numpy()
   crossovers = []
   for i in range(16):
     first = np.all(np.isclose(mixed[i], w.numpy()[i]), axis=-1)
@@ -305,3 +306,66 @@ def test_an_unconditional_export_needs_no_labels():
   assert np.abs(served.numpy().astype(int) - own.numpy().astype(int)).max() <= 1
   g2, _ = _tiny(num_classes=2)
   assert "unconditional" not in export_lib.signatures_of(g2)
+
+
+def test_unconditional_discriminator_ignores_labels_and_mbstd_can_be_off():
+  _, d = _tiny()
+  images = tf.constant(np.random.RandomState(7).randn(3, 8, 8, 1), tf.float32)
+  np.testing.assert_array_equal(d((images, tf.constant([0, 1, 5]))),
+                                d((images, tf.zeros([3], tf.int32))))
+  off = stylegan.StyleGANDiscriminator(1, resolution=8, mbstd_group_size=1,
+                                       **TINY_D)
+  off((images, tf.zeros([3], tf.int32)))
+  assert off.minibatch_stddev is None
+  assert off.conv.kernel.shape[2] == 8  # No statistic channel appended.
+
+
+def test_lazy_r1_runs_on_two_replicas_with_a_stateful_discriminator():
+  # BigGAN's D updates spectral-norm state in training mode, which replicas
+  # could not synchronise inside the lazy penalty's conditional.
+  from tfgt.models import biggan  # pylint: disable=g-import-not-at-top
+  cpus = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+  strategy = tf.distribute.MirroredStrategy(
+      cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+  with strategy.scope():
+    g = biggan.BigGANGenerator(2, ch=4, dim_z=8)
+    d = biggan.BigGANDiscriminator(2, ch=4)
+    biggan.build_models(g, d)
+  lazy = objectives.Adversarial(r1_gamma=1.0, r1_every=2)
+  images = tf.constant(np.random.RandomState(8).randn(4, 32, 32, 1),
+                       tf.float32)
+
+  @tf.function
+  def step(index):
+    def replica(images):
+      b = tf.shape(images)[0]
+      labels = tf.zeros([b], tf.int32)
+      z = tf.random.stateless_normal([b, 8], seed=[1, 2])
+      batch = objectives.Batch(images=images, labels=labels, z_d=z,
+                               y_d=labels, z_g=z, y_g=labels,
+                               index=tf.fill([b], index),
+                               global_batch_size=4, num_replicas=2)
+      with tf.GradientTape() as tape:
+        loss, parts = lazy.d_loss(batch, g, d)
+      grads = tape.gradient(loss, d.trainable_variables)
+      return parts["r1"], tf.add_n([tf.reduce_sum(x) for x in grads])
+    r1, _ = strategy.run(replica, args=(images[:2],))
+    return strategy.reduce("SUM", r1, axis=None)
+
+  assert float(step(tf.constant(0, tf.int64))) == 0.0
+  assert float(step(tf.constant(1, tf.int64))) > 0.0
+
+
+def test_lazy_r1_is_refused_with_xla():
+  from tfgt import steps as steps_lib  # pylint: disable=g-import-not-at-top
+  from tfgt.methods import base  # pylint: disable=g-import-not-at-top
+  lazy = objectives.Adversarial(r1_gamma=10.0, r1_every=4)
+  assert not lazy.supports_xla
+  assert not objectives.Regularized(lazy).supports_xla
+  assert objectives.Adversarial(r1_gamma=10.0).supports_xla
+  g, d = _tiny()
+  setup = base.GANSetup(g, d, g.trainable_variables, d.trainable_variables,
+                        ["all"], objective=lazy)
+  with pytest.raises(UserInputError, match="r1_every = 1"):
+    steps_lib.TrainStep(tf.distribute.get_strategy(), setup, {}, None, None,
+                        d_steps=1, global_batch_size=4, use_xla=True)

@@ -91,6 +91,11 @@ class Objective(abc.ABC):
              discriminator: keras.Model | None) -> LossAndParts:
     """The generator's loss on `batch` (fakes from `batch.z_g, batch.y_g`)."""
 
+  @property
+  def supports_xla(self) -> bool:
+    """Whether the losses compile with XLA (`train.use_xla`)."""
+    return True
+
   def d_loss(self, batch: Batch, generator: keras.Model,
              discriminator: keras.Model) -> LossAndParts:
     """The discriminator's loss; needed only by methods with a D."""
@@ -110,8 +115,13 @@ class Adversarial(Objective):
 
   Lazy regularisation (StyleGAN2, Karras et al. 2020, section 3.1): with
   `r1_every` = k > 1 the penalty is computed on one D batch in k (the k-th,
-  2k-th, ...: batch index + 1 divisible by k) with weight k * gamma, which keeps its average and saves
-  most of the cost of the nested gradient on the other batches.
+  2k-th, ...: batch index + 1 divisible by k) with weight k * gamma, which
+  keeps its average and saves most of the cost of the nested gradient on the
+  other batches. The lazy penalty's D pass runs in inference mode: state
+  that D updates in training (BigGAN's spectral-norm vectors) cannot be
+  written inside the conditional on several replicas, and it was updated by
+  the step's main D pass already. Lazy R1 does not compile with XLA
+  (`supports_xla`).
 
   Args:
     r1_gamma: weight of the R1 penalty, >= 0 (0 turns it off).
@@ -132,6 +142,11 @@ class Adversarial(Objective):
     self.r1_gamma = r1_gamma
     self.r1_every = r1_every
 
+  @property
+  def supports_xla(self) -> bool:
+    # XLA cannot differentiate the lazy penalty's conditional.
+    return not (self.r1_gamma and self.r1_every > 1)
+
   def d_loss(self, batch, generator, discriminator):
     fake = generator((batch.z_d, batch.y_d), training=True)
     real_logits = discriminator((batch.images, batch.labels), training=True)
@@ -139,13 +154,15 @@ class Adversarial(Objective):
     loss = batch.mean(losses.discriminator_loss(real_logits, fake_logits))
     parts = {"adversarial": loss}
     if self.r1_gamma:
+      lazy = self.r1_every > 1
+
       def r1():
         penalty = losses.r1_penalty(
-            lambda x: discriminator((x, batch.labels), training=True),
+            lambda x: discriminator((x, batch.labels), training=not lazy),
             batch.images)
         return (0.5 * self.r1_gamma * self.r1_every *
                 tf.reduce_sum(penalty) / batch.global_batch_size)
-      if self.r1_every == 1:
+      if not lazy:
         parts["r1"] = r1()
       else:
         parts["r1"] = tf.cond(
@@ -195,6 +212,10 @@ class Regularized(Objective):
       total = weight * value if total is None else total + weight * value
     parts["regularizer"] = batch.share(total)
     return loss + parts["regularizer"], parts
+
+  @property
+  def supports_xla(self) -> bool:
+    return self.objective.supports_xla
 
   def g_loss(self, batch, generator, discriminator):
     return self._add(batch, self.objective.g_loss(batch, generator,

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfgt import ema as ema_lib
 from tfgt import objectives
+from tfgt.errors import UserInputError
 from tfgt.methods import base
 
 
@@ -81,6 +82,12 @@ class TrainStep:
     self.has_d = setup.discriminator is not None
     self.d_steps = d_steps if self.has_d else 0
     self.global_batch_size = global_batch_size
+    if use_xla and not setup.objective.supports_xla:
+      raise UserInputError(
+          f"train.use_xla=True: the method's objective "
+          f"({type(setup.objective).__name__}) does not compile with XLA "
+          "(lazy R1: Adversarial.r1_every > 1). Set train.use_xla=False or "
+          "Adversarial.r1_every = 1.")
     self._d_gradients = self._gradients_fn("d", use_xla)
     self._g_gradients = self._gradients_fn("g", use_xla)
     self._function = tf.function(self._step)

@@ -24,6 +24,7 @@ RELU_GAIN = math.sqrt(2.0)
 
 
 def leaky_relu(x: tf.Tensor) -> tf.Tensor:
+  """Leaky ReLU with StyleGAN's slope 0.2."""
   return tf.nn.leaky_relu(x, LEAKY_RELU_SLOPE)
 
 
@@ -74,6 +75,9 @@ class EqualizedDense(keras.layers.Layer):
     gain: the He gain (sqrt(2) before a leaky ReLU, 1 before none).
     lr_multiplier: > 0; scales this layer's effective learning rate.
     use_bias: whether a bias is added.
+
+  Raises:
+    ValueError: lr_multiplier <= 0.
   """
 
   def __init__(self, units: int, gain: float = RELU_GAIN,
@@ -117,11 +121,16 @@ class EqualizedConv2D(keras.layers.Layer):
     kernel_size: odd, the kernel's side.
     gain: the He gain.
     use_bias: whether a bias [filters] (initialised to 0) is added.
+
+  Raises:
+    ValueError: an even kernel_size.
   """
 
   def __init__(self, filters: int, kernel_size: int = 3,
                gain: float = RELU_GAIN, use_bias: bool = False, **kwargs):
     super().__init__(**kwargs)
+    if kernel_size < 1 or kernel_size % 2 == 0:
+      raise ValueError(f"kernel_size must be odd, got {kernel_size}.")
     self.filters = filters
     self.kernel_size = kernel_size
     self.gain = gain
@@ -209,8 +218,9 @@ class MinibatchStddev(keras.layers.Layer):
 
   [B, H, W, C] -> [B, H, W, C + num_features]. Samples i and j share a group
   when i = j mod (B / g). The group size g is the largest number up to
-  `group_size` that divides the (per-replica) batch, so any batch works; a
-  batch of one gets zeros.
+  `group_size` that divides the (per-replica) batch, so any batch works
+  (NVlabs uses min(group_size, B) and needs a batch it divides); a batch of
+  one gets sqrt(1e-8) = 1e-4. Groups are formed within a replica's batch.
 
   Args:
     group_size: the largest group (4 in StyleGAN).

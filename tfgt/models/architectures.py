@@ -24,7 +24,7 @@ Generator, a `keras.Model` with
                   truncation trick done inside the model, for architectures
                   that truncate something other than z (StyleGAN: w moves
                   towards its running mean, w_avg + truncation (w - w_avg),
-                  truncation in [0, 1]); z then comes untruncated. Without
+                  truncation > 0, 1 = none); z then comes untruncated. Without
                   it, truncation t > 0 is a threshold on every component of z
                   (BigGAN, Brock et al. 2019, section 3.1); see
                   `truncates_z` and `tfgt.export`. Such an architecture

@@ -27,14 +27,14 @@ follow NVlabs' (`G_mapping/Dense0`, `G_synthesis/8x8_Conv0_up`,
 `/`), so that importing their weights is a table of names.
 
 Randomness: per-pixel noise and style mixing are drawn per sample from
-stateless generators seeded by the bits of that sample's z. The same z then
-always gives the same image (the export's `seeds` signature), a training step
-is the same on any number of replicas and after a resume, and there is no
+stateless generators seeded by the bits of z[:, :2]. The same z then always
+gives the same image (the export's `seeds` signature), the draws do not
+depend on the replicas' split of a batch nor on a resume, and there is no
 random state to checkpoint. `noise_mode="const"` uses per-layer fixed noise
 buffers instead (StyleGAN's `randomize_noise=False`).
 
-An unconditional model has num_classes = 1: y is accepted and ignored by the
-generator, and the discriminator has a single output.
+An unconditional model has num_classes = 1: y is accepted and ignored by both
+networks, and the discriminator has a single output.
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ class SynthesisLayer(keras.layers.Layer):
                **kwargs):
     super().__init__(**kwargs)
     self.up = up
-    self.conv = style.EqualizedConv2D(channels, 3, name="conv") if conv else None
+    self.conv = (style.EqualizedConv2D(channels, 3, name="conv") if conv
+                 else None)
     self.noise_strength = style.NoiseStrength(name="Noise")
     self.bias = style.Bias(name="bias")
     self.style_mod = style.StyleModulation(channels, name="StyleMod")
@@ -166,7 +167,8 @@ class SynthesisNetwork(keras.layers.Layer):
         first = SynthesisLayer(nf(1), conv=False, name="4x4_Const")
         second = SynthesisLayer(nf(1), name="4x4_Conv")
       else:
-        first = SynthesisLayer(nf(k - 1), up=True, name=f"{size}x{size}_Conv0_up")
+        first = SynthesisLayer(nf(k - 1), up=True,
+                               name=f"{size}x{size}_Conv0_up")
         second = SynthesisLayer(nf(k - 1), name=f"{size}x{size}_Conv1")
       for layer in (first, second):
         setattr(self, f"layer{len(self.layer_names)}", layer)
@@ -233,9 +235,12 @@ class StyleGANGenerator(keras.Model):
       switches from w to the w of a second latent at a random layer.
     w_avg_decay: in [0, 1); the running mean's decay per training call.
     truncation_cutoff: layers (from the first) that truncation acts on;
-      None: all.
+      None: all (in NVlabs' G_style, None turns truncation off).
     noise_mode: "z" (per-sample noise seeded by z) or "const" (fixed
       buffers).
+  The hidden layers of G_mapping have width w_dim (NVlabs: 512 whatever
+  the width of w).
+
   Raises:
     ValueError: an argument out of its range.
   """
@@ -243,9 +248,9 @@ class StyleGANGenerator(keras.Model):
   architecture = "stylegan"
   no_truncation = 1.0
   truncation_meaning = (
-      "psi: w_avg + psi (w - w_avg) on the first truncation_cutoff layers of "
-      "w; z is N(0, 1) (seeds) or as given; 1 = no truncation, 0 = the "
-      "average image")
+      "psi > 0: w_avg + psi (w - w_avg) on the first truncation_cutoff "
+      "layers of w; z is N(0, 1) (seeds) or as given; 1 = no truncation, "
+      "towards 0 = towards the average image")
 
   def __init__(self, num_classes: int, resolution: int = 32,
                channels: int = 1, dim_z: int = 512, w_dim: int = 512,
@@ -270,6 +275,10 @@ class StyleGANGenerator(keras.Model):
                        f"{noise_mode!r}.")
     if num_classes < 1:
       raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    if mapping_layers < 0 or (mapping_layers == 0 and dim_z != w_dim):
+      raise ValueError(f"mapping_layers must be >= 1, or 0 with dim_z == "
+                       f"w_dim; got {mapping_layers} (dim_z {dim_z}, w_dim "
+                       f"{w_dim}).")
     self.ctor_kwargs: dict[str, Any] = dict(
         resolution=resolution, channels=channels, dim_z=dim_z, w_dim=w_dim,
         mapping_layers=mapping_layers,
@@ -314,9 +323,10 @@ class StyleGANGenerator(keras.Model):
 
   def ema_copies(self, variable) -> bool:
     """w_avg and the noise buffers are state: the EMA generator copies them
-    (as NVlabs' Gs copies its non-trainable variables)."""
-    name = variable.path.rsplit("/", 1)[-1]
-    return name == "dlatent_avg" or name.startswith("noise")
+    (as NVlabs' Gs copies its non-trainable variables). `variable` is one of
+    this model's own."""
+    state = [self.w_avg] + self.synthesis.const_noise()
+    return any(variable is v for v in state)
 
   def _random_draws(self, z: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor,
                                                   tf.Tensor]:
@@ -352,15 +362,24 @@ class StyleGANGenerator(keras.Model):
     return self.mapping(z, biggan.class_weights(y, self.num_classes))
 
   def synthesize(self, ws: tf.Tensor, z: tf.Tensor, training=None,
-                 return_blocks: bool = False):
-    """Images of per-layer ws [B, num_ws, w_dim], with the noise of z.
+                 return_blocks: bool = False, noise=None):
+    """Images of per-layer ws with the noise of z.
 
-    Returns images [B, R, R, C], linear in training, clipped to [-1, 1]
-    otherwise; with `return_blocks`, also each resolution's output
-    (Hyper-Modulation's self-alignment compares them).
+    Args:
+      ws: float32 [B, num_ws, w_dim].
+      z: float32 [B, dim_z], the latents whose bits seed the noise.
+      training: linear output when true, clipped to [-1, 1] otherwise.
+      return_blocks: also return each resolution's output
+        (Hyper-Modulation's self-alignment compares them).
+      noise: the noise maps if already drawn (`synthesis_noise(z)`).
+
+    Returns:
+      images float32 [B, R, R, C] (and, with `return_blocks`, a list of
+      [B, r, r, C_r], lowest resolution first).
     """
-    out = self.synthesis(ws, self.synthesis_noise(z),
-                         return_blocks=return_blocks)
+    if noise is None:
+      noise = self.synthesis_noise(z)
+    out = self.synthesis(ws, noise, return_blocks=return_blocks)
     images, blocks = out if return_blocks else (out, None)
     if not training:
       images = tf.clip_by_value(images, -1.0, 1.0)
@@ -373,23 +392,32 @@ class StyleGANGenerator(keras.Model):
     z, y = inputs
     w = self.map(z, y)
     ws = self._broadcast(w)
+    noise = None
     if training:
       self._update_w_avg(w)
       if self.style_mixing_prob > 0:
-        ws = self._mix_styles(z, y, ws)
-    return self.synthesize(ws, z, training=training)
+        # One draw gives the noise and the mixing values.
+        noise, z2, uniform = self._random_draws(z)
+        ws = self._mix_styles(ws, self.map(z2, y), uniform)
+        if self.noise_mode == "const":
+          noise = None
+    return self.synthesize(ws, z, training=training, noise=noise)
 
   def _update_w_avg(self, w: tf.Tensor) -> None:
     batch_mean = tf.reduce_mean(w, axis=0)
     self.w_avg.assign(batch_mean + self.w_avg_decay *
                       (self.w_avg - batch_mean))
 
-  def _mix_styles(self, z: tf.Tensor, y, ws: tf.Tensor) -> tf.Tensor:
+  def _mix_styles(self, ws: tf.Tensor, w2: tf.Tensor,
+                  uniform: tf.Tensor) -> tf.Tensor:
     """Style mixing regularisation (StyleGAN section 3.1): with probability
-    `style_mixing_prob` a sample uses the w of a second latent from a random
-    layer in [1, num_ws) on."""
-    _, z2, uniform = self._random_draws(z)
-    ws2 = self._broadcast(self.map(z2, y))
+    `style_mixing_prob` a sample uses w2 (the w of a second latent) from a
+    random layer in [1, num_ws) on.
+
+    ws [B, num_ws, w_dim], w2 [B, w_dim], uniform [B, 2] in [0, 1): the
+    mixing decision and the crossover layer.
+    """
+    ws2 = self._broadcast(w2)
     cutoff = 1 + tf.cast(uniform[:, 1] * (self.num_ws - 1), tf.int32)
     cutoff = tf.where(uniform[:, 0] < self.style_mixing_prob, cutoff,
                       self.num_ws)
@@ -424,8 +452,12 @@ class StyleGANDiscriminator(keras.Model):
   Args:
     num_classes: N; one output per class, read at the label.
     resolution, channels, fmap_base, fmap_max, fmap_decay: as the generator.
-    mbstd_group_size: the minibatch standard deviation's largest group (4).
+    mbstd_group_size: the minibatch standard deviation's largest group (4);
+      <= 1 leaves the layer out.
     mbstd_num_features: its number of statistics (1).
+  Raises:
+    ValueError: an unsupported resolution, channel count or width, or
+      num_classes < 1.
   """
 
   architecture = "stylegan"
@@ -458,8 +490,10 @@ class StyleGANDiscriminator(keras.Model):
           nf(k - 1), 3, use_bias=True, name=f"{size}x{size}_Conv0"))
       setattr(self, f"block{i}_conv1", style.EqualizedConv2D(
           nf(k - 2), 3, use_bias=True, name=f"{size}x{size}_Conv1_down"))
-    self.minibatch_stddev = style.MinibatchStddev(
+    # A group size <= 1 turns the layer off, as in NVlabs' StyleGAN.
+    self.minibatch_stddev = (style.MinibatchStddev(
         mbstd_group_size, mbstd_num_features, name="4x4_MinibatchStddev")
+                             if mbstd_group_size > 1 else None)
     self.conv = style.EqualizedConv2D(nf(1), 3, use_bias=True, name="4x4_Conv")
     self.dense0 = style.EqualizedDense(nf(0), name="4x4_Dense0")
     self.dense1 = style.EqualizedDense(num_classes, gain=1.0,
@@ -481,7 +515,8 @@ class StyleGANDiscriminator(keras.Model):
       x = style.blur(x)
       x = style.downsample_box(getattr(self, f"block{i}_conv1")(x))
       x = style.leaky_relu(x)
-    x = self.minibatch_stddev(x)
+    if self.minibatch_stddev is not None:
+      x = self.minibatch_stddev(x)
     x = style.leaky_relu(self.conv(x))
     x = tf.reshape(x, [-1, 16 * x.shape[-1]])
     return style.leaky_relu(self.dense0(x))
@@ -489,6 +524,8 @@ class StyleGANDiscriminator(keras.Model):
   def call(self, inputs, training=None):
     images, y = inputs
     outputs = self.dense1(self.features(images, training=training))
+    if self.num_classes == 1:
+      return outputs[:, 0]  # Unconditional: y is ignored, as by NVlabs.
     return tf.reduce_sum(outputs * biggan.class_weights(y, self.num_classes),
                          axis=-1)
 
