@@ -34,7 +34,8 @@ def _latents(batch, dim=8, seed=0):
                      tf.float32)
 
 
-@pytest.mark.parametrize("resolution", [8, 16, 32, 64, 128, 256])
+# The smallest, the shipped source's and the Hyper-Modulation paper's.
+@pytest.mark.parametrize("resolution", [8, 32, 256])
 def test_shapes_and_layer_names_at_every_resolution(resolution):
   g, d = _tiny(resolution=resolution, channels=3)
   z, y = _latents(2), tf.zeros([2], tf.int32)
@@ -132,7 +133,7 @@ def test_truncation_zero_gives_the_image_of_the_average_w():
 
 
 def test_style_mixing_switches_w_at_one_crossover_layer():
-  g, _ = _tiny(resolution=32, style_mixing_prob=1.0)
+  g, _ = _tiny(resolution=16, style_mixing_prob=1.0)
   z, y = _latents(16), tf.zeros([16], tf.int32)
   w = g.map(z, y)
   _, z2, uniform = g._random_draws(z)
@@ -149,7 +150,7 @@ def test_style_mixing_switches_w_at_one_crossover_layer():
     crossovers.append(cut)
   assert len(set(crossovers)) > 1  # The crossover layer is drawn per sample.
   # Probability 0 never mixes; inference never mixes.
-  g0, _ = _tiny(resolution=32, style_mixing_prob=0.0)
+  g0, _ = _tiny(resolution=16, style_mixing_prob=0.0)
   np.testing.assert_array_equal(g0((z, y), training=True),
                                 g0((z, y), training=True))
 
