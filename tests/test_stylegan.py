@@ -370,3 +370,17 @@ def test_lazy_r1_is_refused_with_xla():
   with pytest.raises(UserInputError, match="r1_every = 1"):
     steps_lib.TrainStep(tf.distribute.get_strategy(), setup, {}, None, None,
                         d_steps=1, global_batch_size=4, use_xla=True)
+
+
+def test_the_shipped_stylegan_loads_and_draws():
+  from tfgt.models import bundle  # pylint: disable=g-import-not-at-top
+  g, d, spec = bundle.load("pretrained:fashion_mnist_stylegan",
+                           with_discriminator=True)
+  assert isinstance(g, stylegan.StyleGANGenerator)
+  assert spec["class_names"] == ["fashion-mnist-0-7"]
+  z = _latents(4, dim=g.dim_z)
+  images = g((z, tf.zeros([4], tf.int32)), training=False)
+  assert images.shape == (4, 32, 32, 1)
+  assert np.all(np.isfinite(images)) and float(tf.math.reduce_std(images)) > 0.1
+  assert np.abs(g.w_avg.numpy()).sum() > 0  # Trained: w_avg moved.
+  assert np.all(np.isfinite(d((images, tf.zeros([4], tf.int32)))))
