@@ -39,7 +39,9 @@ from tfgt.models import weights
 DIM_Z = 16
 FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
 # Configs of other features in the same folder.
-NOT_TRANSFER = ("base.gin", "pretrain_biggan.gin", "eval.gin")
+NOT_TRANSFER = ("base.gin", "pretrain_biggan.gin", "eval.gin",
+                # Trained at tiny width in test_stylegan_train.py.
+                "pretrain_stylegan.gin")
 # cgantransfer.gin and cgantransfer_ft.gin run in the full trainer below;
 # transfer_base.gin is included by the others and names no method.
 

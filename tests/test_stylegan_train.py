@@ -47,17 +47,21 @@ def _train(model_dir, steps, strategy=None):
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
                     reason="needs dataset-fashion-mnist")
-def test_a_tiny_unconditional_stylegan_trains_resumes_evaluates_and_exports(
+def test_a_tiny_unconditional_stylegan_trains_evaluates_samples_and_exports(
     tmp_path):
   run = tmp_path / "run"
-  # Two replicas (the CPU split in two: w_avg is averaged across them), then
-  # a resume on one device.
-  _train(run, 2)
-  _train(run, 3, tf.distribute.OneDeviceStrategy("/cpu:0"))
+  # Two replicas (the CPU split in two: w_avg is averaged across them).
+  # Resuming is the trainer's, tested on BigGAN and the toy architecture;
+  # a second run here would cost the suite another minute.
+  _train(run, 3)
   tags = events(str(run))
   assert tags["train/g_loss"] == [1, 2, 3]
   assert tags["train/d/r1"] == [1, 2, 3]
   assert 2 in tags["eval/fid"]
+  reader = tf.train.load_checkpoint(str(run))
+  keys = reader.get_variable_to_shape_map()
+  assert {"generator/w_avg/.ATTRIBUTES/VARIABLE_VALUE",
+          "ema_generator/w_avg/.ATTRIBUTES/VARIABLE_VALUE"} <= set(keys)
 
   # One class: the merged source classes, as the data said.
   classes = run_folder.read_json(os.path.join(run, run_folder.CLASSES))
