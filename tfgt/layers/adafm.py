@@ -1,0 +1,209 @@
+"""Adaptive filter modulation (AdaFM) of frozen convolution kernels.
+
+Hyper-Modulation (Heredia et al., CVPRW 2022, eq. 1 and 4-5) and GAN Memory
+(Cong et al., NeurIPS 2020) give each class its own version of a frozen
+source kernel W [k, k, in, out] (Keras layout):
+
+    W_c = gamma_c * (W - mu) / sigma + beta_c          (eq. 1 / eq. 4)
+    b_c = b + b_shift_c                                (eq. 5)
+
+with mu and sigma [in, out] the mean and the (unbiased) standard deviation of
+each (in, out) slice of W over its k * k taps, and gamma_c, beta_c [in, out]
+broadcast over the taps. `modulate_kernel` evaluates eq. 1 in the equal form
+W * a + (beta - mu * a) with a = gamma / sigma: with gamma = sigma and
+beta = mu (GAN Memory's start) a is exactly 1 and the kernel exactly W, so a
+modulated generator starts as the source bit for bit.
+
+A batch mixes classes, so the convolution has one kernel per sample.
+TensorFlow has no gradient for grouped convolutions on the CPU, so three
+formulations are offered (`modulated_conv2d`), all with the same output and
+gradients:
+
+  "partition"  per-class kernels [K, ...] and labels: the batch is split by
+               class (`tf.dynamic_partition`), each part is convolved with
+               its class's kernel and the parts are put back in order. The
+               work is one convolution of the batch, in up to K pieces.
+  "stacked"    per-class kernels and labels: one convolution with all K
+               kernels side by side (K * out output channels), then each
+               sample keeps its class's channels. K times the work, in one
+               large convolution.
+  "patches"    per-sample kernels [B, ...]: the k x k patches of the input
+               (`tf.image.extract_patches`) times each sample's kernel
+               (an einsum). The only one for class interpolation, where
+               every sample has its own kernel.
+
+`tools/benchmark_modulation.py` measures them side by side; "auto" picks the
+measured fastest (`choose_formulation`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+FORMULATIONS = ("auto", "partition", "stacked", "patches")
+
+
+def kernel_statistics(kernel: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """Mean and unbiased standard deviation of each (in, out) kernel slice.
+
+  Args:
+    kernel: float32 [k, k, in, out] with k * k >= 2.
+
+  Returns:
+    (mu, sigma), float32 [in, out] each, over the k * k taps.
+
+  Raises:
+    ValueError: a kernel with a single tap (1x1), whose deviation is
+      undefined.
+  """
+  taps = kernel.shape[0] * kernel.shape[1]
+  if taps < 2:
+    raise ValueError(f"AdaFM standardises a kernel over its taps; a "
+                     f"{kernel.shape[0]}x{kernel.shape[1]} kernel has one.")
+  mu = tf.reduce_mean(kernel, axis=[0, 1])
+  variance = tf.reduce_sum(tf.square(kernel - mu), axis=[0, 1]) / (taps - 1)
+  return mu, tf.sqrt(variance)
+
+
+def standardize_kernel(kernel: tf.Tensor) -> tf.Tensor:
+  """(W - mu) / sigma per (in, out) slice: eq. 4's normalised source kernel.
+
+  kernel: float32 [k, k, in, out] -> the same shape.
+  """
+  mu, sigma = kernel_statistics(kernel)
+  return (kernel - mu) / sigma
+
+
+def modulate_kernel(kernel: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
+                    statistics: tuple[tf.Tensor, tf.Tensor] | None = None
+                    ) -> tf.Tensor:
+  """AdaFM (eq. 1 / 4): gamma * (W - mu) / sigma + beta.
+
+  Args:
+    kernel: the source kernel W, float32 [k, k, in, out].
+    gamma, beta: float32 [..., in, out] (leading axes: classes or samples).
+    statistics: (mu, sigma) of `kernel` if already computed.
+
+  Returns:
+    float32 [..., k, k, in, out]: one kernel per leading index.
+  """
+  mu, sigma = statistics or kernel_statistics(kernel)
+  a = gamma / sigma
+  b = beta - mu * a
+  return kernel * a[..., None, None, :, :] + b[..., None, None, :, :]
+
+
+def standardize_bias(bias: tf.Tensor) -> tf.Tensor:
+  """The bias standardised over its channels (mean 0, unbiased std 1), as
+  the official Hyper-Modulation code does before adding the shift.
+
+  bias: float32 [out] with out >= 2 -> [out].
+  """
+  mean, variance = tf.nn.moments(bias, axes=[0])
+  n = tf.cast(tf.size(bias), bias.dtype)
+  return (bias - mean) / tf.sqrt(variance * n / (n - 1.0))
+
+
+def _conv(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+  return tf.nn.conv2d(x, kernel, 1, "SAME")
+
+
+def conv_partition(x: tf.Tensor, kernels: tf.Tensor,
+                   labels: tf.Tensor) -> tf.Tensor:
+  """Each sample convolved with its class's kernel, the batch split by class.
+
+  Args:
+    x: float32 [B, H, W, in].
+    kernels: float32 [K, k, k, in, out], one per class (K static).
+    labels: int [B] in [0, K).
+
+  Returns:
+    float32 [B, H, W, out] (stride 1, SAME padding).
+  """
+  num_classes = kernels.shape[0]
+  labels = tf.cast(labels, tf.int32)
+  positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), labels,
+                                   num_classes)
+  parts = tf.dynamic_partition(x, labels, num_classes)
+  shape = tf.shape(x)
+  # An empty part's convolution keeps the input's channels (TF 2.21, CPU):
+  # every part is given the output's shape.
+  outputs = [tf.reshape(_conv(part, kernels[c]),
+                        [-1, shape[1], shape[2], kernels.shape[-1]])
+             for c, part in enumerate(parts)]
+  return tf.dynamic_stitch(positions, outputs)
+
+
+def conv_stacked(x: tf.Tensor, kernels: tf.Tensor,
+                 labels: tf.Tensor) -> tf.Tensor:
+  """Each sample convolved with its class's kernel, all K kernels in one
+  convolution. Arguments and result as `conv_partition`."""
+  num_classes, k1, k2, fan_in, out = kernels.shape
+  stacked = tf.reshape(tf.transpose(kernels, [1, 2, 3, 0, 4]),
+                       [k1, k2, fan_in, num_classes * out])
+  y = _conv(x, stacked)
+  shape = tf.shape(y)
+  y = tf.reshape(y, [shape[0], shape[1], shape[2], num_classes, out])
+  return tf.gather(y, tf.cast(labels, tf.int32), axis=3, batch_dims=1)
+
+
+def conv_patches(x: tf.Tensor, kernels: tf.Tensor) -> tf.Tensor:
+  """Each sample convolved with its own kernel, as patches times kernel.
+
+  Args:
+    x: float32 [B, H, W, in].
+    kernels: float32 [B, k, k, in, out].
+
+  Returns:
+    float32 [B, H, W, out] (stride 1, SAME padding).
+  """
+  _, k1, k2, fan_in, out = kernels.shape
+  patches = tf.image.extract_patches(x, [1, k1, k2, 1], [1, 1, 1, 1],
+                                     [1, 1, 1, 1], "SAME")
+  # Patch values are ordered (row, column, channel), as the kernel's axes.
+  flat = tf.reshape(kernels, [-1, k1 * k2 * fan_in, out])
+  return tf.einsum("bhwp,bpo->bhwo", patches, flat)
+
+
+def choose_formulation(num_classes: int) -> str:
+  """The formulation "auto" uses for per-class kernels of `num_classes`.
+
+  "partition" was the fastest of the three in every case measured by
+  tools/benchmark_modulation.py (docs/RESULTS.md: 32 px blocks, batch 10
+  and 64, 2 and 10 classes).
+  """
+  del num_classes  # No measured case favours another formulation.
+  return "partition"
+
+
+def modulated_conv2d(x: tf.Tensor, kernels: tf.Tensor,
+                     labels: tf.Tensor | None = None,
+                     formulation: str = "auto") -> tf.Tensor:
+  """A convolution whose kernel depends on the sample's class (or sample).
+
+  Args:
+    x: float32 [B, H, W, in].
+    kernels: float32 [K, k, k, in, out] per class, with `labels`; or
+      [B, k, k, in, out] per sample, with labels None.
+    labels: int [B] in [0, K), or None.
+    formulation: one of FORMULATIONS; per-sample kernels always use
+      "patches", and "auto" picks by `choose_formulation`.
+
+  Returns:
+    float32 [B, H, W, out] (stride 1, SAME padding).
+
+  Raises:
+    ValueError: an unknown formulation.
+  """
+  if formulation not in FORMULATIONS:
+    raise ValueError(f"formulation must be one of {FORMULATIONS}, got "
+                     f"{formulation!r}.")
+  if labels is None:
+    return conv_patches(x, kernels)
+  if formulation == "auto":
+    formulation = choose_formulation(kernels.shape[0])
+  if formulation == "partition":
+    return conv_partition(x, kernels, labels)
+  if formulation == "stacked":
+    return conv_stacked(x, kernels, labels)
+  return conv_patches(x, tf.gather(kernels, tf.cast(labels, tf.int32)))
