@@ -94,3 +94,38 @@ def test_partition_with_an_absent_class(case):
   got = adafm.conv_partition(tf.constant(x), kernels, labels)
   want = tf.nn.conv2d(x, kernels[0], 1, "SAME")
   np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def _tiny_stylegan():
+  from tfgt.models import stylegan  # pylint: disable=g-import-not-at-top
+  generator = stylegan.StyleGANGenerator(
+      1, resolution=8, channels=1, dim_z=8, w_dim=8, mapping_layers=1,
+      fmap_base=32, fmap_max=8, noise_mode="z")
+  generator.build()
+  return generator, stylegan
+
+
+def test_synthesis_modulation_hook_with_gan_memory_start_is_the_source():
+  """AdaFM through the StyleGAN synthesis hook: every conv modulated with
+  gamma = sigma, beta = mu and a zero bias shift gives the source's images
+  bit for bit; another gamma changes them."""
+  generator, stylegan = _tiny_stylegan()
+  z = tf.random.stateless_normal([4, 8], seed=[1, 2])
+  labels = tf.zeros([4], tf.int32)
+  ws = tf.tile(generator.map(z, labels)[:, None], [1, generator.num_ws, 1])
+
+  def modulation(scale):
+    def conv(layer, x):
+      mu, sigma = adafm.kernel_statistics(layer.kernel)
+      kernels = adafm.modulate_kernel(layer.kernel, scale * sigma[None],
+                                      mu[None])
+      return adafm.modulated_conv2d(x, kernels * layer.runtime_scale, labels)
+    return [stylegan.Modulation(
+        conv=conv, bias_shift=tf.zeros([4, layer.style_mod.channels]))
+            for layer in generator.synthesis.layers_in_order]
+
+  source = generator.synthesize(ws, z)
+  same = generator.synthesize(ws, z, modulation=modulation(1.0))
+  assert np.array_equal(source.numpy(), same.numpy())
+  other = generator.synthesize(ws, z, modulation=modulation(0.5))
+  assert not np.allclose(source.numpy(), other.numpy())

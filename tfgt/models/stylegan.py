@@ -39,8 +39,9 @@ networks, and the discriminator has a single output.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 import gin
 import keras
@@ -138,16 +139,38 @@ class SynthesisLayer(keras.layers.Layer):
     self.bias = style.Bias(name="bias")
     self.style_mod = style.StyleModulation(channels, name="StyleMod")
 
-  def call(self, x, w, noise):
+  def call(self, x, w, noise, modulation: "Modulation | None" = None):
     if self.conv is not None:
       if self.up:
         x = style.upsample_nearest(x)
-      x = self.conv(x)
+      x = (self.conv(x) if modulation is None or modulation.conv is None
+           else modulation.conv(self.conv, x))
       if self.up:
         x = style.blur(x)
     x = self.noise_strength(x, noise)
-    x = style.leaky_relu(self.bias(x))
+    x = self.bias(x)
+    if modulation is not None and modulation.bias_shift is not None:
+      x += modulation.bias_shift[:, None, None, :]
+    x = style.leaky_relu(x)
     return self.style_mod(style.instance_norm(x), w)
+
+
+@dataclasses.dataclass(frozen=True)
+class Modulation:
+  """How a weight-modulating method changes one synthesis layer.
+
+  A dataclass, not a tuple: Keras 3 refuses a nested call() argument that
+  mixes tensors and callables, and does not look inside a dataclass.
+
+  Attributes:
+    conv: None (the layer's own convolution) or conv(layer, x) -> [B, H, W,
+      C]: the convolution to run instead, given the layer's
+      `style.EqualizedConv2D` (its kernel and runtime scale) and its input.
+    bias_shift: None or float32 [B, C], added to the layer's bias (eq. 5 of
+      Hyper-Modulation).
+  """
+  conv: Callable[[style.EqualizedConv2D, tf.Tensor], tf.Tensor] | None = None
+  bias_shift: tf.Tensor | None = None
 
 
 class SynthesisNetwork(keras.layers.Layer):
@@ -202,14 +225,16 @@ class SynthesisNetwork(keras.layers.Layer):
     """The fixed noise buffers, [1, H, W, 1] per layer."""
     return [getattr(self, f"noise{i}") for i in range(self.num_layers)]
 
-  def call(self, ws, noise, return_blocks: bool = False):
+  def call(self, ws, noise, return_blocks: bool = False, modulation=None):
     """Images [B, R, R, C] (linear, unclipped) and, with `return_blocks`,
-    the output of every resolution's second layer, [B, r, r, C_r] each."""
+    the output of every resolution's second layer, [B, r, r, C_r] each.
+    `modulation`: None or a `Modulation` (or None) per layer."""
     batch = tf.shape(ws)[0]
     x = tf.tile(self.const, [batch, 1, 1, 1])
     blocks = []
+    modulation = modulation or [None] * self.num_layers
     for i, layer in enumerate(self.layers_in_order):
-      x = layer(x, ws[:, i], noise[i])
+      x = layer(x, ws[:, i], noise[i], modulation=modulation[i])
       if i % 2:
         blocks.append(x)
     images = self.to_rgb(x)
@@ -362,7 +387,7 @@ class StyleGANGenerator(keras.Model):
     return self.mapping(z, biggan.class_weights(y, self.num_classes))
 
   def synthesize(self, ws: tf.Tensor, z: tf.Tensor, training=None,
-                 return_blocks: bool = False, noise=None):
+                 return_blocks: bool = False, noise=None, modulation=None):
     """Images of per-layer ws with the noise of z.
 
     Args:
@@ -372,6 +397,9 @@ class StyleGANGenerator(keras.Model):
       return_blocks: also return each resolution's output
         (Hyper-Modulation's self-alignment compares them).
       noise: the noise maps if already drawn (`synthesis_noise(z)`).
+      modulation: None, or one `Modulation` (or None) per synthesis layer:
+        the extension point of weight-modulating methods (Hyper-Modulation,
+        GAN Memory), which change the convolutions and biases per sample.
 
     Returns:
       images float32 [B, R, R, C] (and, with `return_blocks`, a list of
@@ -379,7 +407,8 @@ class StyleGANGenerator(keras.Model):
     """
     if noise is None:
       noise = self.synthesis_noise(z)
-    out = self.synthesis(ws, noise, return_blocks=return_blocks)
+    out = self.synthesis(ws, noise, return_blocks=return_blocks,
+                         modulation=modulation)
     images, blocks = out if return_blocks else (out, None)
     if not training:
       images = tf.clip_by_value(images, -1.0, 1.0)
