@@ -129,3 +129,26 @@ def test_synthesis_modulation_hook_with_gan_memory_start_is_the_source():
   assert np.array_equal(source.numpy(), same.numpy())
   other = generator.synthesize(ws, z, modulation=modulation(0.5))
   assert not np.allclose(source.numpy(), other.numpy())
+
+
+def test_class_network_and_modulator():
+  from tfgt.layers import hypernetwork  # pylint: disable=g-import-not-at-top
+  net = hypernetwork.ClassNetwork(3, width=6, depth=2)
+  weights = tf.constant([[1.0, 0, 0], [0, 0, 1.0], [0.5, 0, 0.5]])
+  v = net(weights)
+  assert v.shape == (3, 6)
+  # Depth 0 (configuration A): v is the mix of the class embeddings.
+  flat = hypernetwork.ClassNetwork(3, width=6, depth=0)
+  np.testing.assert_allclose(flat(weights).numpy()[2],
+                             flat.embedding.numpy()[[0, 2]].mean(axis=0),
+                             rtol=1e-6)
+  modulator = hypernetwork.Modulator(4, 5)
+  gamma, beta, shift = modulator(v)
+  assert gamma.shape == beta.shape == (3, 4, 5) and shift.shape == (3, 5)
+  raw = modulator.g(v).numpy().reshape(3, 4, 5, 2)  # Interleaved pairs.
+  np.testing.assert_allclose(gamma.numpy(), raw[..., 0], rtol=1e-6)
+  np.testing.assert_allclose(beta.numpy(), raw[..., 1], rtol=1e-6)
+  hidden = hypernetwork.Modulator(4, 5, hidden=7)
+  assert hidden(v)[0].shape == (3, 4, 5)
+  with pytest.raises(ValueError, match="depth"):
+    hypernetwork.ClassNetwork(3, depth=-1)
