@@ -35,6 +35,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 
+from tfgt import files
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("resolutions", ["32", "256"], "Block resolutions.")
 flags.DEFINE_list("batches", ["10", "64"], "Batch sizes.")
@@ -135,8 +137,8 @@ def main(argv):
             lines = [l for l in out.stdout.splitlines()
                      if l.startswith("RESULT ")]
             if out.returncode or not lines:
-              result = {"skipped": f"failed ({out.returncode}): " +
-                                   out.stderr.strip().splitlines()[-1][:120]}
+              last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+              result = {"skipped": f"failed ({out.returncode}): {last[:120]}"}
             else:
               result = json.loads(lines[-1][len("RESULT "):])
           rows.append((case, result))
@@ -163,8 +165,7 @@ def main(argv):
   table = "\n".join(lines)
   print(table)
   if FLAGS.out:
-    with open(FLAGS.out, "w") as f:
-      f.write(table + "\n")
+    files.write_text(FLAGS.out, table + "\n")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import distribute
+from tfgt import files
 from tfgt import train as train_lib
 from tfgt.data import sources
 
@@ -154,8 +155,7 @@ def main(argv):
   table = "\n".join(lines)
   print(table)
   if FLAGS.out:
-    with open(FLAGS.out, "w") as f:
-      f.write(table + "\n")
+    files.write_text(FLAGS.out, table + "\n")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ gradients:
                every sample has its own kernel.
 
 `tools/benchmark_modulation.py` measures them side by side; "auto" picks the
-measured fastest (`choose_formulation`).
+measured fastest (`AUTO_FORMULATION`).
 """
 
 from __future__ import annotations
@@ -165,15 +165,11 @@ def conv_patches(x: tf.Tensor, kernels: tf.Tensor) -> tf.Tensor:
   return tf.einsum("bhwp,bpo->bhwo", patches, flat)
 
 
-def choose_formulation(num_classes: int) -> str:
-  """The formulation "auto" uses for per-class kernels of `num_classes`.
-
-  "partition" was the fastest of the three in every case measured by
-  tools/benchmark_modulation.py (docs/RESULTS.md: 32 px blocks, batch 10
-  and 64, 2 and 10 classes).
-  """
-  del num_classes  # No measured case favours another formulation.
-  return "partition"
+# The formulation "auto" uses for per-class kernels: "partition" was the
+# fastest and the smallest of the three in every case measured by
+# tools/benchmark_modulation.py (docs/RESULTS.md: 32 px blocks at batch 10
+# and 64 with 2 and 10 classes; a 256 px block at batch 10 with 2 classes).
+AUTO_FORMULATION = "partition"
 
 
 def modulated_conv2d(x: tf.Tensor, kernels: tf.Tensor,
@@ -187,7 +183,7 @@ def modulated_conv2d(x: tf.Tensor, kernels: tf.Tensor,
       [B, k, k, in, out] per sample, with labels None.
     labels: int [B] in [0, K), or None.
     formulation: one of FORMULATIONS; per-sample kernels always use
-      "patches", and "auto" picks by `choose_formulation`.
+      "patches", and "auto" is `AUTO_FORMULATION`.
 
   Returns:
     float32 [B, H, W, out] (stride 1, SAME padding).
@@ -201,7 +197,7 @@ def modulated_conv2d(x: tf.Tensor, kernels: tf.Tensor,
   if labels is None:
     return conv_patches(x, kernels)
   if formulation == "auto":
-    formulation = choose_formulation(kernels.shape[0])
+    formulation = AUTO_FORMULATION
   if formulation == "partition":
     return conv_partition(x, kernels, labels)
   if formulation == "stacked":
