@@ -1,8 +1,9 @@
 # The two commands of the README. Both set the machine up first (idempotent).
 PYTHON ?= python3
 RUN_DIR ?= runs/demo
+HYPERMOD_DIR ?= runs/hypermod
 
-.PHONY: setup demo test bazel-test
+.PHONY: setup demo hypermod test bazel-test
 
 setup:
 	bash tools/setup.sh
@@ -12,6 +13,18 @@ setup:
 demo: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
 	  --gin_file=gin_configs/fashion_mnist/cgantransfer.gin --model_dir=$(RUN_DIR)
+
+# Hyper-Modulation end to end: self-align the shipped unconditional StyleGAN,
+# then transfer it to Bag and Ankle boot (the demo's images). Both stages
+# resume when the command is typed again.
+hypermod: setup
+	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
+	  --gin_file=gin_configs/fashion_mnist/hypermod_align.gin \
+	  --model_dir=$(HYPERMOD_DIR)/align
+	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
+	  --gin_file=gin_configs/fashion_mnist/hypermod.gin \
+	  --model_dir=$(HYPERMOD_DIR)/transfer \
+	  --gin_param="ALIGNED='$(HYPERMOD_DIR)/align'"
 
 # The test suite, then a build of every Bazel target. The suite runs one
 # worker per core (pytest-xdist), each test file on one worker, so that a

@@ -95,6 +95,24 @@ def test_partition_with_an_absent_class(case):
   want = tf.nn.conv2d(x, kernels[0], 1, "SAME")
   np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
 
+  # In a graph, with other in and out channels, and its gradient (an empty
+  # part's convolution has the input's channels there).
+  wide = tf.random.stateless_normal([2, 3, 3, 4, 7], [0, 3])
+
+  @tf.function
+  def graph(x, kernels):
+    with tf.GradientTape() as tape:
+      tape.watch(kernels)
+      y = adafm.conv_partition(x, kernels, tf.constant(labels))
+      total = tf.reduce_sum(y)
+    return y, tape.gradient(total, kernels)
+  x4 = tf.random.stateless_normal([6, 5, 5, 4], [0, 4])
+  y, grad = graph(x4, wide)
+  np.testing.assert_allclose(
+      y.numpy(), tf.nn.conv2d(x4, wide[0], 1, "SAME").numpy(), rtol=1e-5,
+      atol=1e-5)
+  assert not grad.numpy()[1].any() and grad.numpy()[0].any()
+
 
 def _tiny_stylegan():
   from tfgt.models import stylegan  # pylint: disable=g-import-not-at-top

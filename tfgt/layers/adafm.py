@@ -126,11 +126,15 @@ def conv_partition(x: tf.Tensor, kernels: tf.Tensor,
                                    num_classes)
   parts = tf.dynamic_partition(x, labels, num_classes)
   shape = tf.shape(x)
-  # An empty part's convolution keeps the input's channels (TF 2.21, CPU):
-  # every part is given the output's shape.
-  outputs = [tf.reshape(_conv(part, kernels[c]),
-                        [-1, shape[1], shape[2], kernels.shape[-1]])
-             for c, part in enumerate(parts)]
+  empty = tf.zeros([0, shape[1], shape[2], kernels.shape[-1]], x.dtype)
+
+  # An empty part's convolution keeps the input's channels (TF 2.21, CPU),
+  # and a reshape to the right shape is optimised away in a graph: a class
+  # absent from the batch is not convolved at all.
+  def convolve(part, kernel):
+    return tf.cond(tf.shape(part)[0] > 0, lambda: _conv(part, kernel),
+                   lambda: empty)
+  outputs = [convolve(part, kernels[c]) for c, part in enumerate(parts)]
   return tf.dynamic_stitch(positions, outputs)
 
 

@@ -96,6 +96,14 @@ class Modulator(keras.layers.Layer):
     self.g = style.EqualizedDense(2 * fan_in * fan_out, gain=1.0, name="g")
     self.g_b = style.EqualizedDense(fan_out, gain=1.0, name="g_b")
 
+  def build(self, input_shape):
+    width = int(input_shape[-1])
+    if self.hidden is not None:
+      self.hidden.build((None, width))
+    self.g.build((None, width if self.hidden is None else self.hidden.units))
+    self.g_b.build((None, width))
+    self.built = True
+
   def call(self, v):
     h = v if self.hidden is None else self.hidden(v)
     lead = tf.shape(v)[:-1]

@@ -112,7 +112,8 @@ class Architecture:
 _REGISTRY: dict[str, Architecture] = {}
 # The architectures of the package: name -> the module that registers it.
 _BUILT_IN = {"biggan": "tfgt.models.biggan",
-             "stylegan": "tfgt.models.stylegan"}
+             "stylegan": "tfgt.models.stylegan",
+             "hypermod": "tfgt.models.hypermod"}
 
 
 def register(architecture: Architecture) -> Architecture:

@@ -417,19 +417,38 @@ class StyleGANGenerator(keras.Model):
   def _broadcast(self, w: tf.Tensor) -> tf.Tensor:
     return tf.tile(w[:, None], [1, self.num_ws, 1])
 
-  def call(self, inputs, training=None):
-    z, y = inputs
+  def styles(self, z: tf.Tensor, y, training=None,
+             update_w_avg: bool = True):
+    """The per-layer ws of z and y, and their noise if already drawn.
+
+    Args:
+      z: float32 [B, dim_z].
+      y: labels int32 [B] or class weights float32 [B, num_classes].
+      training: when true, style mixing (with `style_mixing_prob`) and,
+        with `update_w_avg`, one update of the running mean of w.
+      update_w_avg: False leaves `w_avg` as it is (a method that keeps the
+        mapping network frozen keeps the source's average).
+
+    Returns:
+      (ws float32 [B, num_ws, w_dim], noise maps or None), for `synthesize`.
+    """
     w = self.map(z, y)
     ws = self._broadcast(w)
     noise = None
     if training:
-      self._update_w_avg(w)
+      if update_w_avg:
+        self._update_w_avg(w)
       if self.style_mixing_prob > 0:
         # One draw gives the noise and the mixing values.
         noise, z2, uniform = self._random_draws(z)
         ws = self._mix_styles(ws, self.map(z2, y), uniform)
         if self.noise_mode == "const":
           noise = None
+    return ws, noise
+
+  def call(self, inputs, training=None):
+    z, y = inputs
+    ws, noise = self.styles(z, y, training=training)
     return self.synthesize(ws, z, training=training, noise=noise)
 
   def _update_w_avg(self, w: tf.Tensor) -> None:
@@ -530,9 +549,9 @@ class StyleGANDiscriminator(keras.Model):
 
   def clone(self, num_classes: int | None = None,
             name: str | None = None) -> "StyleGANDiscriminator":
-    """A new, unbuilt discriminator of the same architecture."""
-    return StyleGANDiscriminator(num_classes or self.num_classes,
-                                 name=name or self.name, **self.ctor_kwargs)
+    """A new, unbuilt discriminator of the same class and architecture."""
+    return type(self)(num_classes or self.num_classes,
+                      name=name or self.name, **self.ctor_kwargs)
 
   def features(self, images: tf.Tensor, training=None) -> tf.Tensor:
     """Penultimate features [B, nf(0)] (after `4x4_Dense0` and its leaky

@@ -1,0 +1,220 @@
+"""Hyper-Modulation's generator and methods: GAN Memory's exact start, the
+self-alignment loss, labels against class weights, and both stages through
+the trainer (2 replicas), with sampling and export, at tiny width."""
+
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import events
+from tfgt import export as export_lib
+from tfgt import objectives
+from tfgt import sample as sample_lib
+from tfgt import train as train_lib
+from tfgt.errors import UserInputError
+from tfgt.layers import adafm
+from tfgt.methods import hypermod as methods
+from tfgt.models import architectures
+from tfgt.models import bundle
+from tfgt.models import hypermod
+from tfgt.models import stylegan
+
+SOURCE_KWARGS = dict(resolution=32, channels=1, dim_z=8, w_dim=8,
+                     mapping_layers=2, fmap_base=32, fmap_max=8)
+TINY_HYPER = dict(class_width=6, class_depth=2)
+
+
+@pytest.fixture(scope="module")
+def source_bundle(tmp_path_factory):
+  """A random unconditional StyleGAN bundle (one merged class)."""
+  directory = str(tmp_path_factory.mktemp("source"))
+  g = stylegan.StyleGANGenerator(1, **SOURCE_KWARGS)
+  d = stylegan.StyleGANDiscriminator(1, resolution=32, channels=1,
+                                     fmap_base=32, fmap_max=8)
+  architectures.build_by_calling(g, d)
+  # A non-zero average w, so that truncation is visible.
+  g.w_avg.assign(tf.random.stateless_normal([8], [0, 9]))
+  bundle.BundleWriter(directory, g, d, ["merged"], "scratch").save(0)
+  return directory
+
+
+def _generator(source_bundle, num_classes, **options):
+  src = methods.load_stylegan_source(source_bundle)
+  return src.generator, methods._generator(num_classes, src.generator,
+                                           options)
+
+
+def _batch(z, y):
+  return objectives.Batch(images=None, labels=None, z_d=z, y_d=y, z_g=z,
+                          y_g=y, index=tf.zeros([z.shape[0]], tf.int64),
+                          global_batch_size=z.shape[0], num_replicas=1)
+
+
+def test_gan_memory_starts_as_the_source_bit_for_bit(source_bundle):
+  source, g = _generator(source_bundle, 3, mode="free")
+  z = tf.random.stateless_normal([6, 8], [1, 2])
+  labels = tf.constant([0, 1, 2, 2, 1, 0])
+  want = source((z, tf.zeros([6], tf.int32)), training=False).numpy()
+  # Per-class kernels (labels) and per-sample kernels (class weights).
+  assert np.array_equal(g((z, labels), training=False).numpy(), want)
+  weights = tf.constant([[0.2, 0.3, 0.5]] * 6)
+  np.testing.assert_allclose(g((z, weights), training=False).numpy(), want,
+                             atol=1e-5)
+  # Truncation in w, with the source's w_avg.
+  assert np.array_equal(g.truncated_call((z, labels), 0.5).numpy(),
+                        source.truncated_call((z, labels * 0), 0.5).numpy())
+  # The self-alignment loss of the identical network is zero.
+  loss, parts = methods.SelfAlignmentLoss().g_loss(_batch(z, labels), g,
+                                                   None)
+  assert float(loss) == 0.0 and set(parts) == {
+      "block_4x4", "block_8x8", "block_16x16", "block_32x32", "l1"}
+  # A class whose parameters change no longer draws the source.
+  g.modulated_layers[0][1].gamma[1].assign(
+      0.5 * g.modulated_layers[0][1].gamma[1])
+  changed = g((z, labels), training=False).numpy()
+  rows = labels.numpy() == 1
+  assert np.array_equal(changed[~rows], want[~rows])
+  assert not np.allclose(changed[rows], want[rows])
+
+
+def test_hypernetwork_labels_weights_and_the_alignment_gradient(
+    source_bundle):
+  _, g = _generator(source_bundle, 2, **TINY_HYPER)
+  z = tf.random.stateless_normal([4, 8], [3, 4])
+  labels = tf.constant([1, 0, 1, 1])
+  by_label = g((z, labels), training=False)
+  by_weights = g((z, tf.one_hot(labels, 2)), training=False)
+  np.testing.assert_allclose(by_label.numpy(), by_weights.numpy(), atol=1e-5)
+  # Interpolation mixes v before the kernels are made.
+  half = g((z, tf.fill([4, 2], 0.5)), training=False).numpy()
+  assert not np.allclose(half, by_label.numpy(), atol=1e-3)
+
+  # An unaligned hypernetwork is far from the source, and the loss's
+  # gradient reaches every hypernetwork variable.
+  with tf.GradientTape() as tape:
+    loss, _ = methods.SelfAlignmentLoss().g_loss(_batch(z, labels), g, None)
+  c, mods = methods.hypernetwork_variables(g)
+  grads = tape.gradient(loss, c + mods)
+  assert float(loss) > 0.1
+  assert all(gr is not None and np.abs(gr.numpy()).sum() > 0
+             for gr in grads)
+  # Modulation reads, never writes, the source's w_avg in training.
+  w_avg = g.w_avg.numpy()
+  g((z, labels), training=True)
+  assert np.array_equal(g.w_avg.numpy(), w_avg)
+
+
+def test_standardized_bias_mode(source_bundle):
+  _, g = _generator(source_bundle, 2, mode="free", bias="standardized")
+  layer, _ = g.modulated_layers[0]
+  layer.bias.bias.assign(tf.range(layer.bias.bias.shape[0], dtype=tf.float32))
+  shift = g.modulation(tf.constant([0, 1]))[g.modulated[0]].bias_shift
+  bias = layer.bias.bias * layer.bias.lr_multiplier
+  np.testing.assert_allclose(
+      (shift + bias).numpy(),
+      np.tile(adafm.standardize_bias(bias).numpy(), [2, 1]), atol=1e-6)
+
+
+def test_sources_and_aligned_runs_that_do_not_fit(source_bundle, tmp_path):
+  with pytest.raises(UserInputError, match="unconditional StyleGAN"):
+    methods.load_stylegan_source("pretrained:fashion_mnist_biggan")
+  src = methods.load_stylegan_source(source_bundle)
+  with pytest.raises(UserInputError, match="Run the self-alignment stage"):
+    methods.load_aligned(str(tmp_path / "nothing"), src.generator)
+  with pytest.raises(UserInputError, match="no self-aligned hypernetwork"):
+    methods.load_aligned(source_bundle, src.generator)
+  with pytest.raises(UserInputError, match="mode must be one of"):
+    methods.HyperModulation(source_bundle, mode="memory")
+
+
+def test_discriminator_keeps_the_source_but_its_head(source_bundle):
+  src = methods.load_stylegan_source(source_bundle)
+  d = methods.conditional_discriminator(src.discriminator, 3)
+  assert isinstance(d, hypermod.HyperModDiscriminator) and d.num_classes == 3
+  old = {v.path.split("/", 1)[1]: v.numpy()
+         for v in src.discriminator.variables}
+  for v in d.variables:
+    path = v.path.split("/", 1)[1]
+    if path.startswith(methods.HEAD):
+      assert v.shape[-1] == 3 or v.shape == (3,)
+    else:
+      np.testing.assert_array_equal(v.numpy(), old[path])
+
+
+def _stage(config, model_dir, source_bundle, steps, extra=()):
+  gin.clear_config()
+  train_lib.parse_config(
+      [os.path.join("gin_configs", "fashion_mnist", config)],
+      [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
+       "SelfAlignment.class_depth = 2", "train.batch_size = 4",
+       "load_training_data.images_per_class = 8", "train.log_every = 1",
+       "train.sample_every = 0", "train.checkpoint_every = 2",
+       "train.evaluator = None", f"train.num_steps = {steps}",
+       *extra])
+  return train_lib.train(str(model_dir))
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                    reason="needs dataset-fashion-mnist")
+def test_alignment_then_transfer_through_the_trainer(source_bundle,
+                                                     tmp_path):
+  aligned = tmp_path / "align"
+  _stage("hypermod_align.gin", aligned, source_bundle, 2)
+  tags = events(str(aligned))
+  assert tags["train/g/l1"] == [1, 2] and "train/d_loss" not in tags
+  spec = json.loads((aligned / "model" / bundle.SPEC_FILE).read_text())
+  assert spec["architecture"] == "hypermod"
+  assert spec["class_names"] == ["fashion-mnist-0-7"]
+  assert spec["discriminator"] is None
+
+  # Stage 2 starts from the aligned hypernetwork: every class has the
+  # aligned class embedding.
+  gin.clear_config()
+  train_lib.parse_config(
+      [os.path.join("gin_configs", "fashion_mnist", "hypermod.gin")],
+      [f"SOURCE = '{source_bundle}'", f"ALIGNED = '{aligned}'"])
+  method = methods.HyperModulation(source_bundle, aligned=str(aligned))
+  setup = method.build(["merged", "Bag", "Ankle boot"])
+  first, _, _ = bundle.load(str(aligned))
+  embedding = setup.generator.class_network.embedding.numpy()
+  for row in embedding:
+    np.testing.assert_array_equal(row,
+                                  first.class_network.embedding.numpy()[0])
+  assert [g.name for g in setup.g_groups] == ["modulators", "class_network"]
+  assert not any(v.path.split("/", 2)[1] == methods.FROM_RGB[:-1]
+                 for v in setup.d_variables)
+
+  run = tmp_path / "transfer"
+  _stage("hypermod.gin", run, source_bundle, 2,
+         [f"ALIGNED = '{aligned}'", "train.samples_per_class = 2"])
+  tags = events(str(run))
+  assert tags["train/d/r1"] == [1, 2]
+  generator, discriminator, spec = bundle.load(str(run),
+                                               with_discriminator=True)
+  assert spec["class_names"] == ["merged", "Bag", "Ankle boot"]
+  assert isinstance(generator, hypermod.HyperModGenerator)
+  assert discriminator.num_classes == 3
+  picture, ids, _ = sample_lib.draw_grid(str(run), per_class=2)
+  assert ids == [0, 1, 2] and picture.shape[0] >= 3 * 32
+
+  # Export: labels and class weights as any generator, checked against the
+  # in-process generator.
+  target = export_lib.export(str(run), str(tmp_path / "export"))
+  loaded = tf.saved_model.load(target)
+  z = tf.random.stateless_normal([3, 8], [5, 6])
+  labels = tf.constant([0, 1, 2])
+  served = loaded.signatures["from_z"](labels=labels, z=z,
+                                       truncation=tf.constant(1.0))["images"]
+  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
+  np.testing.assert_allclose(
+      served.numpy().astype(int),
+      pipeline.to_uint8(generator((z, labels), training=False)).numpy()
+      .astype(int), atol=1)
+  with tf.compat.v1.Session(graph=tf.Graph()) as session:
+    meta = tf.compat.v1.saved_model.load(session, ["serve"], target)
+    assert "serving_default" in meta.signature_def

@@ -1,0 +1,377 @@
+"""Hyper-Modulation (Heredia et al., CVPRW 2022) and GAN Memory (Cong et al.,
+NeurIPS 2020): an unconditional StyleGAN becomes class-conditional.
+
+Two stages, one trainer (docs/HYPERMOD.md):
+
+  `SelfAlignment` (section 3.3, eq. 6): no discriminator and no real data.
+      The generator (`tfgt.models.hypermod.HyperModGenerator`) holds the
+      frozen source; its unmodulated synthesis is the teacher. For the same
+      w and noise, the loss is the sum over the synthesis blocks of the mean
+      L1 distance between the modulated and the source outputs
+      (`SelfAlignmentLoss`). The class network and the modulators train.
+  `HyperModulation` (sections 3.2, 3.4): the conditional GAN on the target
+      classes, from an aligned run (its class embedding copied to every
+      class), from no alignment (the ablation of Fig. 7d), or with free
+      per-class parameters (`mode="free"`: GAN Memory, which starts as the
+      source exactly and needs no alignment).
+
+The source must be an unconditional StyleGAN bundle (one class), such as
+`pretrained:fashion_mnist_stylegan`.
+"""
+
+from __future__ import annotations
+
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+
+from tfgt import objectives
+from tfgt.errors import UserInputError
+from tfgt.methods import base
+from tfgt.methods import source as source_lib
+from tfgt.models import bundle
+from tfgt.models import hypermod
+from tfgt.models import stylegan
+from tfgt.models import weights
+
+
+def _count(variables) -> int:
+  return int(sum(np.prod(v.shape) for v in variables))
+
+
+def load_stylegan_source(path: str, checkpoint: str | int = "latest"
+                         ) -> source_lib.SourceModel:
+  """The source bundle at `path`, checked to be an unconditional StyleGAN.
+
+  Raises:
+    UserInputError: no bundle there, or one of another kind.
+  """
+  src = source_lib.load(path, checkpoint)
+  g = src.generator
+  if not isinstance(g, stylegan.StyleGANGenerator) or g.num_classes != 1:
+    raise UserInputError(
+        f"Hyper-Modulation starts from an unconditional StyleGAN; {path!r} "
+        f"holds a {getattr(g, 'architecture', type(g).__name__)} generator "
+        f"with {g.num_classes} classes. Use a StyleGAN trained on one "
+        "(merged) class, such as 'pretrained:fashion_mnist_stylegan'.")
+  return src
+
+
+def copy_source(source: stylegan.StyleGANGenerator,
+                generator: hypermod.HyperModGenerator) -> None:
+  """Copies the source StyleGAN's weights into `generator.source` and sets
+  the free parameters to match it (`match_source`)."""
+  pairs = list(zip(generator.source.variables, source.variables))
+  for target, value in pairs:
+    name = weights.relative_path(value)
+    if (len(pairs) != len(source.variables) or
+        not weights.relative_path(target).endswith(name) or
+        tuple(target.shape) != tuple(value.shape)):
+      raise ValueError(f"The source StyleGAN does not fit the generator at "
+                       f"{name} {tuple(value.shape)}.")
+    target.assign(value)
+  generator.match_source()
+
+
+def hypernetwork_variables(generator: hypermod.HyperModGenerator
+                           ) -> tuple[list, list]:
+  """(class network C's variables, the modulators' or free parameters')."""
+  c = ([] if generator.class_network is None
+       else list(generator.class_network.trainable_variables))
+  mods = [v for _, mod in generator.modulated_layers
+          for v in mod.trainable_variables]
+  return c, mods
+
+
+@gin.configurable
+class SelfAlignmentLoss(objectives.Objective):
+  """Self-alignment (Hyper-Modulation eq. 6), a generator-only objective.
+
+  For the step's latents z_g and classes y_g: w from the frozen mapping
+  network (style mixing as in training; `w_avg` left alone), the noise of
+  z, then sum over the synthesis blocks b of mean |G_b(w, y) - S_b(w)|,
+  with S the unmodulated source synthesis inside G (the teacher) and the
+  mean over a block's pixels and channels. The parts name each block
+  (`block_8x8`, ...) and the sum (`l1`).
+  """
+
+  @property
+  def supports_xla(self) -> bool:
+    return False  # tf.dynamic_partition of the per-class convolution.
+
+  def g_loss(self, batch, generator, discriminator):
+    del discriminator
+    z = batch.z_g
+    source = generator.source
+    zeros = tf.zeros(tf.shape(z)[:1], tf.int32)
+    ws, noise = source.styles(z, zeros, training=True, update_w_avg=False)
+    if noise is None:
+      noise = source.synthesis_noise(z)
+    _, teacher = source.synthesize(ws, z, training=True, return_blocks=True,
+                                   noise=noise)
+    _, student = generator.synthesize(ws, z, batch.y_g, training=True,
+                                      return_blocks=True, noise=noise)
+    parts = {}
+    total = None
+    for t, s in zip(teacher, student):
+      per_example = tf.reduce_mean(tf.abs(s - tf.stop_gradient(t)),
+                                   axis=[1, 2, 3])
+      size = t.shape[1]
+      parts[f"block_{size}x{size}"] = batch.mean(per_example)
+      total = per_example if total is None else total + per_example
+    parts["l1"] = batch.mean(total)
+    return parts["l1"], parts
+
+
+def _generator(num_classes: int, source: stylegan.StyleGANGenerator,
+               options: dict) -> hypermod.HyperModGenerator:
+  generator = hypermod.HyperModGenerator(num_classes, source.ctor_kwargs,
+                                         **options)
+  generator.build()
+  copy_source(source, generator)
+  return generator
+
+
+def _check_scale(name: str, value: float) -> None:
+  if not value > 0:
+    raise UserInputError(f"{name} must be > 0, got {value}.")
+
+
+@gin.configurable
+class SelfAlignment(base.Method):
+  """Stage 1 of Hyper-Modulation: align the modulated generator with its
+  source (paper 3.3). No discriminator; the classes of the run are those of
+  its data (the source's merged class, so that the evaluation compares the
+  aligned generator with the source's own images).
+
+  Args:
+    source: the unconditional StyleGAN bundle (folder, run model_dir or
+      "pretrained:NAME").
+    checkpoint: "latest", "best" or a step of that bundle.
+    class_width, class_depth, modulator_hidden, bias: the hypernetwork
+      (`HyperModGenerator`); the transfer stage takes them from this run.
+    class_network_lr_scale: C's learning rate over the modulators' (the
+      official code: 2e-5 / 2e-3).
+
+  Raises:
+    UserInputError: a learning-rate scale <= 0, or a source that is not an
+      unconditional StyleGAN.
+  """
+
+  name = "hypermod_align"
+
+  def __init__(self, source: str = gin.REQUIRED,
+               checkpoint: str | int = "latest", class_width: int = 64,
+               class_depth: int = 4, modulator_hidden: int | None = None,
+               bias: str = "shift", class_network_lr_scale: float = 0.01):
+    _check_scale("SelfAlignment.class_network_lr_scale",
+                 class_network_lr_scale)
+    self.source = source
+    self.checkpoint = bundle.parse_checkpoint(checkpoint,
+                                              "SelfAlignment.checkpoint")
+    self.options = dict(mode="hypernetwork", class_width=class_width,
+                        class_depth=class_depth,
+                        modulator_hidden=modulator_hidden, bias=bias)
+    self.class_network_lr_scale = class_network_lr_scale
+
+  def source_info(self) -> base.SourceInfo:
+    info, _ = source_lib.read_info(self.source)
+    return base.SourceInfo([], info.resolution, info.channels)
+
+  def build(self, class_names: list[str]) -> base.GANSetup:
+    src = load_stylegan_source(self.source, self.checkpoint)
+    generator = _generator(len(class_names), src.generator, self.options)
+    c, mods = hypernetwork_variables(generator)
+    logging.info("%s: %d class-network and %d modulator values.", self.name,
+                 _count(c), _count(mods))
+    return base.GANSetup(
+        generator, None,
+        [base.VariableGroup("modulators", mods),
+         base.VariableGroup("class_network", c,
+                            learning_rate_scale=self.class_network_lr_scale)],
+        [], list(class_names), objective=SelfAlignmentLoss())
+
+
+def load_aligned(path: str, source: stylegan.StyleGANGenerator
+                 ) -> hypermod.HyperModGenerator:
+  """The EMA generator of a self-alignment run (or bundle) at `path`,
+  checked to modulate the same source with a hypernetwork.
+
+  Raises:
+    UserInputError: no bundle there, or another generator or source.
+  """
+  directory = bundle.resolve_directory(path)
+  try:
+    generator, _, _ = bundle.load(directory)
+  except UserInputError as e:
+    raise UserInputError(
+        f"No aligned generator at {path!r}: {e} Run the self-alignment "
+        "stage (gin_configs/fashion_mnist/hypermod_align.gin) with that "
+        "--model_dir first, or set HyperModulation.aligned = None.") from e
+  if (not isinstance(generator, hypermod.HyperModGenerator)
+      or generator.mode != "hypernetwork"):
+    raise UserInputError(
+        f"{path!r} holds no self-aligned hypernetwork (a "
+        f"{getattr(generator, 'architecture', '?')} generator); give the "
+        "model_dir of a SelfAlignment run.")
+  if generator.ctor_kwargs["source"] != source.ctor_kwargs:
+    raise UserInputError(
+        f"{path!r} was aligned on another source StyleGAN "
+        f"({generator.ctor_kwargs['source']}) than this run's "
+        f"({source.ctor_kwargs}). Align this source first.")
+  return generator
+
+
+def conditional_discriminator(source_d: stylegan.StyleGANDiscriminator,
+                              num_classes: int
+                              ) -> hypermod.HyperModDiscriminator:
+  """The source D with a new head of one output per class (read at the
+  label): every other weight is the source's."""
+  d = hypermod.HyperModDiscriminator(num_classes, **source_d.ctor_kwargs)
+  d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
+     tf.zeros([1], tf.int32)), training=False)
+  by_path = weights.variables_by_path(source_d)
+  for v in d.variables:
+    path = weights.relative_path(v)
+    old = by_path.get(path)
+    if old is not None and tuple(old.shape) == tuple(v.shape):
+      v.assign(old)
+    elif not path.startswith(HEAD):
+      raise ValueError(f"Discriminator variable {path} does not fit the "
+                       "source's.")
+  return d
+
+
+# The discriminator's class head, new in the target; its from-RGB layer,
+# frozen (the official code).
+HEAD = "4x4_Dense1/"
+FROM_RGB = "FromRGB_lod0/"
+
+
+@gin.configurable
+class HyperModulation(base.Method):
+  """Hyper-Modulation's transfer (paper 3.2-3.4) and GAN Memory.
+
+  The generator is the frozen source with per-class modulation of every
+  synthesis convolution; the classes are the source's one class, then the
+  M target classes. D is the source D with a new head of N + M outputs read
+  at the label, its from-RGB layer frozen. Losses come from gin
+  (`Adversarial`, non-saturating with R1 in the configs).
+
+  Args:
+    source: the unconditional StyleGAN bundle.
+    checkpoint: of that bundle.
+    mode: "hypernetwork" (Hyper-Modulation) or "free" (GAN Memory: every
+      class starts as the source exactly).
+    aligned: a SelfAlignment run's model_dir whose class network and
+      modulators are the start (its first class embedding copied to every
+      class); None starts the hypernetwork from random weights (the
+      ablation without self-alignment). Ignored in "free" mode.
+    class_width, class_depth, modulator_hidden, bias: the hypernetwork
+      without `aligned` (with it, the aligned run's).
+    class_network_lr_scale: C's learning rate over the modulators'. The
+      official code's 2e-6 / 2e-3 leaves the classes' embeddings, which
+      start equal (copied from the alignment), nearly equal: on Fashion-MNIST
+      every class drew the same images after 1500 steps (mFID 40), while
+      1.0 separates them (mFID 10.4 after 600 steps); docs/HYPERMOD.md.
+
+  Raises:
+    UserInputError: bad options, or a source or aligned run that does not
+      fit.
+  """
+
+  name = "hypermod"
+
+  def __init__(self, source: str = gin.REQUIRED,
+               checkpoint: str | int = "latest", mode: str = "hypernetwork",
+               aligned: str | None = None, class_width: int = 64,
+               class_depth: int = 4, modulator_hidden: int | None = None,
+               bias: str = "shift", class_network_lr_scale: float = 1.0):
+    if mode not in hypermod.MODES:
+      raise UserInputError(f"HyperModulation.mode must be one of "
+                           f"{hypermod.MODES}, got {mode!r}.")
+    _check_scale("HyperModulation.class_network_lr_scale",
+                 class_network_lr_scale)
+    self.source = source
+    self.checkpoint = bundle.parse_checkpoint(checkpoint,
+                                              "HyperModulation.checkpoint")
+    self.mode = mode
+    self.aligned = aligned if mode == "hypernetwork" else None
+    self.options = dict(mode=mode, class_width=class_width,
+                        class_depth=class_depth,
+                        modulator_hidden=modulator_hidden, bias=bias)
+    self.class_network_lr_scale = class_network_lr_scale
+
+  def source_info(self) -> base.SourceInfo:
+    info, _ = source_lib.read_info(self.source)
+    return info
+
+  def build(self, class_names: list[str]) -> base.GANSetup:
+    src = load_stylegan_source(self.source, self.checkpoint)
+    num_old = len(src.class_names)
+    if list(class_names[:num_old]) != src.class_names:
+      raise ValueError("The class list must start with the source classes.")
+    if len(class_names) <= num_old:
+      raise UserInputError(
+          f"{type(self).__name__} needs at least one new class; select the "
+          "target classes with load_training_data.classes.")
+    options = dict(self.options)
+    aligned = None
+    if self.aligned is not None:
+      aligned = load_aligned(self.aligned, src.generator)
+      options.update({k: aligned.ctor_kwargs[k] for k in options})
+    generator = _generator(len(class_names), src.generator, options)
+    if aligned is not None:
+      _start_from_aligned(aligned, generator)
+    discriminator = conditional_discriminator(src.discriminator,
+                                              len(class_names))
+    d_variables = [v for v in discriminator.trainable_variables
+                   if not weights.relative_path(v).startswith(FROM_RGB)]
+    c, mods = hypernetwork_variables(generator)
+    groups = [base.VariableGroup("modulators", mods)]
+    if c:
+      groups.append(base.VariableGroup(
+          "class_network", c,
+          learning_rate_scale=self.class_network_lr_scale))
+    logging.info("%s: %d old + %d new classes; %d modulator, %d "
+                 "class-network and %d D values train%s.", self.name,
+                 num_old, len(class_names) - num_old, _count(mods),
+                 _count(c), _count(d_variables),
+                 f"; aligned by {self.aligned}" if aligned is not None
+                 else "")
+    return base.GANSetup(generator, discriminator, groups, d_variables,
+                         list(class_names))
+
+
+def _start_from_aligned(aligned: hypermod.HyperModGenerator,
+                        generator: hypermod.HyperModGenerator) -> None:
+  """Copies an aligned generator's hypernetwork into `generator`, its first
+  class embedding into every class (paper 3.3)."""
+  by_path = weights.variables_by_path(aligned)
+  embedding = generator.class_network.embedding
+  for v in generator.variables:
+    path = weights.relative_path(v)
+    if v is embedding:
+      row = aligned.class_network.embedding[:1]
+      v.assign(tf.tile(row, [generator.num_classes, 1]))
+    else:
+      v.assign(by_path[path])
+
+
+@gin.configurable
+class GANMemory(HyperModulation):
+  """GAN Memory (Cong et al., NeurIPS 2020; Hyper-Modulation's "No
+  hypernet." row): free gamma, beta and bias shift per class and layer,
+  starting at the source's sigma, mu and 0, so that every class starts as
+  the source's images bit for bit; no self-alignment.
+
+  Args:
+    source, checkpoint: as `HyperModulation`.
+  """
+
+  name = "gan_memory"
+
+  def __init__(self, source: str = gin.REQUIRED,
+               checkpoint: str | int = "latest"):
+    super().__init__(source, checkpoint, mode="free")

@@ -1,0 +1,309 @@
+"""The class-conditional generator of Hyper-Modulation and GAN Memory.
+
+Hyper-Modulation (Heredia et al., CVPRW 2022, section 3) keeps an
+unconditional StyleGAN frozen and makes it class-conditional by modulating
+the kernel of every 3x3 synthesis convolution per class (AdaFM,
+`tfgt.layers.adafm`, eq. 4-5):
+
+    W_c = gamma_c * (W - mu) / sigma + beta_c,      b_c = b + b_shift_c
+
+Where gamma_c, beta_c and b_shift_c come from decides the mode:
+
+  "hypernetwork"  Hyper-Modulation: a class network C maps the class to v in
+                  the class space V, and per modulated layer a modulator
+                  (g, g_b) maps v to them (eq. 3, `tfgt.layers.hypernetwork`).
+                  All classes share the modulators.
+  "free"          GAN Memory (Cong et al., NeurIPS 2020; the paper's "No
+                  hypernet."): gamma, beta [classes, in, out] and b_shift
+                  [classes, out] are free variables of each layer, set by
+                  `match_source()` to the source's sigma, mu and 0, so that
+                  every class starts as the source, bit for bit.
+
+Everything else is the source StyleGAN's (`self.source`, an unconditional
+`tfgt.models.stylegan.StyleGANGenerator`): mapping network, constant input,
+noise, style affines, to-RGB and `w_avg`, which this generator never updates
+(the mapping network stays frozen, so the source's average stays right).
+Which variables train is the method's choice (`tfgt.methods.hypermod`).
+
+Classes: N + M as every tfgt generator, the source's class(es) first. All
+of them are modulated alike; a class whose parameters never train stays
+what it was (the source, in "free" mode).
+
+Labels draw with per-class kernels (one convolution per class in the batch,
+`adafm.conv_partition`); class weights [B, N + M] mix the classes before
+the kernels are made (v for the hypernetwork, the parameters themselves in
+"free" mode), so every sample has its own kernel (`adafm.conv_patches`):
+the class interpolation of the paper's Fig. 3.
+
+Variable names: `generator/source/...` is the StyleGAN (NVlabs names below
+it), `generator/C/...` the class network, `generator/<layer>_mod/{g,g_b}/...`
+a layer's modulator, `generator/<layer>_mod/{gamma,beta,shift}` the free
+parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tfgt.layers import adafm
+from tfgt.layers import hypernetwork
+from tfgt.models import architectures
+from tfgt.models import biggan
+from tfgt.models import stylegan
+
+MODES = ("hypernetwork", "free")
+# "shift": b + b_shift (eq. 5). "standardized": the official code's
+# (b - mean(b)) / std(b) + b_shift, which only the shift restores to scale.
+BIAS_MODES = ("shift", "standardized")
+
+
+class ModulatedLayer(keras.layers.Layer):
+  """The per-class parameters of one synthesis convolution.
+
+  In "hypernetwork" mode a `hypernetwork.Modulator` (g, g_b); in "free"
+  mode the variables gamma, beta [num_classes, in, out] and shift
+  [num_classes, out].
+
+  Args:
+    num_classes: classes of the free parameters.
+    fan_in, fan_out: the convolution's channels.
+    mode: one of MODES.
+    hidden: the modulator's hidden width (`hypernetwork.Modulator`).
+  """
+
+  def __init__(self, num_classes: int, fan_in: int, fan_out: int, mode: str,
+               hidden: int | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.num_classes = num_classes
+    self.fan_in = fan_in
+    self.fan_out = fan_out
+    self.mode = mode
+    self.modulator = (hypernetwork.Modulator(fan_in, fan_out, hidden,
+                                             name="modulator")
+                      if mode == "hypernetwork" else None)
+
+  def build(self, width: int):
+    if self.modulator is not None:
+      self.modulator.build((None, width))
+    else:
+      shape = (self.num_classes, self.fan_in, self.fan_out)
+      self.gamma = self.add_weight(name="gamma", shape=shape,
+                                   initializer="ones")
+      self.beta = self.add_weight(name="beta", shape=shape,
+                                  initializer="zeros")
+      self.shift = self.add_weight(name="shift",
+                                   shape=(self.num_classes, self.fan_out),
+                                   initializer="zeros")
+    self.built = True
+
+  def parameters(self, v: tf.Tensor | None, class_weights: tf.Tensor | None):
+    """(gamma, beta [K, in, out], shift [K, out]) for K rows: the rows of v
+    [K, width] (hypernetwork), or of class weights [K, num_classes] (free;
+    None: one row per class)."""
+    if self.modulator is not None:
+      return self.modulator(v)
+    if class_weights is None:
+      return self.gamma, self.beta, self.shift
+    mix = lambda p: tf.tensordot(class_weights, p, axes=1)
+    return mix(self.gamma), mix(self.beta), mix(self.shift)
+
+
+class HyperModGenerator(keras.Model):
+  """A frozen unconditional StyleGAN made class-conditional by AdaFM (see the
+  module docstring); the generator contract of `tfgt.models.architectures`.
+
+  Args:
+    num_classes: N + M classes, >= 1.
+    source: the constructor keyword arguments of the source
+      `StyleGANGenerator` (its `ctor_kwargs`); it is built with one class.
+    mode: one of MODES.
+    class_width: width of the class space V (the paper: 64).
+    class_depth: dense layers of the class network (4; 0 = the paper's
+      configuration A, the embedding itself is v).
+    modulator_hidden: None (the official code: g maps v straight to
+      2 * in * out values) or the width of a linear hidden layer (the
+      paper's "512").
+    bias: one of BIAS_MODES.
+    formulation: the per-class convolution for labels
+      (`adafm.FORMULATIONS`).
+    name: the model's name.
+
+  Raises:
+    ValueError: an argument out of its range.
+  """
+
+  architecture = "hypermod"
+  no_truncation = 1.0
+  truncation_meaning = stylegan.StyleGANGenerator.truncation_meaning
+
+  def __init__(self, num_classes: int, source: dict[str, Any],
+               mode: str = "hypernetwork", class_width: int = 64,
+               class_depth: int = 4, modulator_hidden: int | None = None,
+               bias: str = "shift", formulation: str = "auto",
+               name: str = "generator"):
+    super().__init__(name=name)
+    if num_classes < 1:
+      raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    if mode not in MODES:
+      raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+    if bias not in BIAS_MODES:
+      raise ValueError(f"bias must be one of {BIAS_MODES}, got {bias!r}.")
+    if formulation not in adafm.FORMULATIONS:
+      raise ValueError(f"formulation must be one of {adafm.FORMULATIONS}, "
+                       f"got {formulation!r}.")
+    self.ctor_kwargs: dict[str, Any] = dict(
+        source=dict(source), mode=mode, class_width=class_width,
+        class_depth=class_depth, modulator_hidden=modulator_hidden,
+        bias=bias, formulation=formulation)
+    self.num_classes = num_classes
+    self.mode = mode
+    self.bias_mode = bias
+    self.formulation = formulation
+    self.source = stylegan.StyleGANGenerator(1, name="source", **source)
+    self.resolution = self.source.resolution
+    self.channels = self.source.channels
+    self.dim_z = self.source.dim_z
+    self.class_network = (hypernetwork.ClassNetwork(
+        num_classes, class_width, class_depth, name="C")
+                          if mode == "hypernetwork" else None)
+    self.class_width = class_width
+    synthesis = self.source.synthesis
+    # Every layer with a convolution is modulated (4x4_Const has none).
+    self.modulated = [i for i, layer in enumerate(synthesis.layers_in_order)
+                      if layer.conv is not None]
+    channels = [layer.style_mod.channels
+                for layer in synthesis.layers_in_order]
+    fan_ins = [synthesis.const_channels] + channels[:-1]
+    for i in self.modulated:
+      setattr(self, f"mod{i}", ModulatedLayer(
+          num_classes, fan_ins[i], channels[i], mode, modulator_hidden,
+          name=f"{synthesis.layer_names[i]}_mod"))
+
+  @property
+  def modulated_layers(self) -> list[tuple[stylegan.SynthesisLayer,
+                                           ModulatedLayer]]:
+    """(source synthesis layer, its ModulatedLayer) per modulated layer."""
+    layers = self.source.synthesis.layers_in_order
+    return [(layers[i], getattr(self, f"mod{i}")) for i in self.modulated]
+
+  @property
+  def w_avg(self) -> tf.Variable:
+    return self.source.w_avg
+
+  def build(self, input_shape=None):
+    self.source.build()
+    if self.class_network is not None:
+      self.class_network.build()
+    for _, mod in self.modulated_layers:
+      mod.build(self.class_width)
+    self.match_source()
+    self.built = True
+
+  def clone(self, num_classes: int | None = None,
+            name: str | None = None) -> "HyperModGenerator":
+    """A new, unbuilt generator of the same architecture."""
+    return HyperModGenerator(num_classes or self.num_classes,
+                             name=name or self.name, **self.ctor_kwargs)
+
+  def ema_copies(self, variable) -> bool:
+    """The source's state (w_avg, noise buffers) is copied by an EMA."""
+    return self.source.ema_copies(variable)
+
+  def match_source(self) -> None:
+    """Free mode: gamma = sigma and beta = mu of the source's current
+    kernels and a zero shift for every class, so that every class draws
+    the source's images bit for bit (GAN Memory's start). Call it after
+    loading the source weights. Nothing to do in hypernetwork mode."""
+    if self.mode != "free":
+      return
+    for layer, mod in self.modulated_layers:
+      mu, sigma = adafm.kernel_statistics(layer.conv.kernel)
+      mod.gamma.assign(tf.tile(sigma[None], [self.num_classes, 1, 1]))
+      mod.beta.assign(tf.tile(mu[None], [self.num_classes, 1, 1]))
+      mod.shift.assign(tf.zeros_like(mod.shift))
+
+  def modulation(self, y) -> list[stylegan.Modulation | None]:
+    """The per-layer `stylegan.Modulation` of labels int [B] in
+    [0, num_classes) (per-class kernels) or class weights float32
+    [B, num_classes] (per-sample kernels)."""
+    y = tf.convert_to_tensor(y)
+    labels = None
+    if y.dtype.is_integer:
+      labels = tf.cast(y, tf.int32)
+      v = (self.class_network(tf.eye(self.num_classes))
+           if self.class_network is not None else None)
+      weights = None
+    else:
+      weights = biggan.class_weights(y, self.num_classes)
+      v = (self.class_network(weights) if self.class_network is not None
+           else None)
+    result = [None] * self.source.num_ws
+    for i, (layer, mod) in zip(self.modulated, self.modulated_layers):
+      gamma, beta, shift = mod.parameters(v, weights)
+      kernels = adafm.modulate_kernel(layer.conv.kernel, gamma, beta)
+      kernels *= layer.conv.runtime_scale
+      if labels is not None:
+        shift = tf.gather(shift, labels)
+      if self.bias_mode == "standardized":
+        bias = layer.bias.bias * layer.bias.lr_multiplier
+        shift += adafm.standardize_bias(bias) - bias
+      result[i] = stylegan.Modulation(
+          conv=self._conv(kernels, labels), bias_shift=shift)
+    return result
+
+  def _conv(self, kernels: tf.Tensor, labels: tf.Tensor | None):
+    formulation = self.formulation
+    return lambda layer, x: adafm.modulated_conv2d(x, kernels, labels,
+                                                   formulation)
+
+  def synthesize(self, ws: tf.Tensor, z: tf.Tensor, y, training=None,
+                 return_blocks: bool = False, noise=None):
+    """Images of per-layer ws for classes y (`StyleGANGenerator.synthesize`
+    with this generator's modulation)."""
+    return self.source.synthesize(ws, z, training=training,
+                                  return_blocks=return_blocks, noise=noise,
+                                  modulation=self.modulation(y))
+
+  def _source_labels(self, z: tf.Tensor) -> tf.Tensor:
+    return tf.zeros(tf.shape(z)[:1], tf.int32)
+
+  def call(self, inputs, training=None):
+    z, y = inputs
+    z = tf.convert_to_tensor(z, tf.float32)
+    ws, noise = self.source.styles(z, self._source_labels(z),
+                                   training=training, update_w_avg=False)
+    return self.synthesize(ws, z, y, training=training, noise=noise)
+
+  def truncated_call(self, inputs, truncation) -> tf.Tensor:
+    """Images [B, R, R, C] in [-1, 1] of untruncated z with truncation psi
+    in w (scalar or [B]; 1 = none); inference mode."""
+    z, y = inputs
+    z = tf.convert_to_tensor(z, tf.float32)
+    ws, _ = self.source.styles(z, self._source_labels(z))
+    return self.synthesize(self.source.truncate(ws, truncation), z, y,
+                           training=False)
+
+
+class HyperModDiscriminator(stylegan.StyleGANDiscriminator):
+  """The source's StyleGAN discriminator with one output per class, read at
+  the label (Hyper-Modulation's conditional D); see
+  `StyleGANDiscriminator`."""
+
+  architecture = "hypermod"
+
+
+def build_models(generator, discriminator=None) -> None:
+  """Creates the variables (the architecture's `build`)."""
+  generator.build()
+  if discriminator is not None:
+    y = tf.zeros([1], tf.int32)
+    images = generator((tf.zeros([1, generator.dim_z]), y), training=False)
+    discriminator((images, y), training=False)
+
+
+architectures.register(architectures.Architecture(
+    name="hypermod", generator=HyperModGenerator,
+    discriminator=HyperModDiscriminator, build=build_models))
