@@ -1,6 +1,7 @@
 """Hyper-Modulation's generator and methods: GAN Memory's exact start, the
-self-alignment loss, labels against class weights, and both stages through
-the trainer (2 replicas), with sampling and export, at tiny width."""
+self-alignment loss, labels against class weights, every config, and both
+stages through the trainer (alignment on 2 replicas), with sampling and
+export, at tiny width."""
 
 import json
 import os
@@ -18,6 +19,7 @@ from tfgt import sample as sample_lib
 from tfgt import train as train_lib
 from tfgt.errors import UserInputError
 from tfgt.layers import adafm
+from tfgt.methods import contrastive
 from tfgt.methods import hypermod as methods
 from tfgt.models import architectures
 from tfgt.models import bundle
@@ -146,17 +148,18 @@ def test_discriminator_keeps_the_source_but_its_head(source_bundle):
       np.testing.assert_array_equal(v.numpy(), old[path])
 
 
-def _stage(config, model_dir, source_bundle, steps, extra=()):
+def _stage(config, model_dir, source_bundle, steps, extra=(), strategy=None):
   gin.clear_config()
   train_lib.parse_config(
       [os.path.join("gin_configs", "fashion_mnist", config)],
       [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
-       "SelfAlignment.class_depth = 2", "train.batch_size = 4",
+       "SelfAlignment.class_depth = 2", "HyperModulation.class_width = 6",
+       "HyperModulation.class_depth = 2", "train.batch_size = 4",
        "load_training_data.images_per_class = 8", "train.log_every = 1",
        "train.sample_every = 0", "train.checkpoint_every = 2",
        "train.evaluator = None", f"train.num_steps = {steps}",
        *extra])
-  return train_lib.train(str(model_dir))
+  return train_lib.train(str(model_dir), strategy=strategy)
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
@@ -178,7 +181,11 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   train_lib.parse_config(
       [os.path.join("gin_configs", "fashion_mnist", "hypermod.gin")],
       [f"SOURCE = '{source_bundle}'", f"ALIGNED = '{aligned}'"])
-  method = methods.HyperModulation(source_bundle, aligned=str(aligned))
+  with pytest.raises(UserInputError, match="class_depth: 2 there, 4 here"):
+    methods.HyperModulation(source_bundle, aligned=str(aligned),
+                            class_width=6).build(["merged", "Bag", "Ankle boot"])
+  method = methods.HyperModulation(source_bundle, aligned=str(aligned),
+                                   class_width=6, class_depth=2)
   setup = method.build(["merged", "Bag", "Ankle boot"])
   first, _, _ = bundle.load(str(aligned))
   embedding = setup.generator.class_network.embedding.numpy()
@@ -189,9 +196,12 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   assert not any(v.path.split("/", 2)[1] == methods.FROM_RGB[:-1]
                  for v in setup.d_variables)
 
+  # On one device (the alignment ran the modulated synthesis on two
+  # replicas already): a second trace on two would double this test's time.
   run = tmp_path / "transfer"
   _stage("hypermod.gin", run, source_bundle, 2,
-         [f"ALIGNED = '{aligned}'", "train.samples_per_class = 2"])
+         [f"ALIGNED = '{aligned}'", "train.samples_per_class = 2"],
+         strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
   tags = events(str(run))
   assert tags["train/d/r1"] == [1, 2]
   generator, discriminator, spec = bundle.load(str(run),
@@ -218,3 +228,38 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   with tf.compat.v1.Session(graph=tf.Graph()) as session:
     meta = tf.compat.v1.saved_model.load(session, ["serve"], target)
     assert "serving_default" in meta.signature_def
+
+
+def _hypermod_configs():
+  folder = os.path.join("gin_configs", "fashion_mnist")
+  names = ["hypermod_align.gin", "hypermod.gin", "gan_memory.gin"] + [
+      os.path.join("hypermod_ablations", n)
+      for n in sorted(os.listdir(os.path.join(folder, "hypermod_ablations")))]
+  return [os.path.join(folder, n) for n in names]
+
+
+@pytest.mark.parametrize("config", _hypermod_configs())
+def test_every_hypermod_config_builds(config, source_bundle):
+  gin.clear_config()
+  params = [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
+            "HyperModulation.class_width = 6", "ALIGNED = None"]
+  if "align" in os.path.basename(config):
+    params.remove("ALIGNED = None")
+  train_lib.parse_config([config], params)
+  method = gin.query_parameter("train.method").scoped_configurable_fn()
+  classes = (["fashion-mnist-0-7"] if isinstance(method, methods.SelfAlignment)
+             else ["merged", "Bag", "Ankle boot"])
+  setup = method.build(classes)
+  g = setup.generator
+  assert isinstance(g, hypermod.HyperModGenerator)
+  assert g.num_classes == len(classes)
+  name = os.path.basename(config)
+  assert (setup.discriminator is None) == (name == "hypermod_align.gin")
+  assert g.mode == ("free" if name == "gan_memory.gin" else "hypernetwork")
+  assert (name == "contrastive.gin") == isinstance(
+      setup.objective, contrastive.ContrastiveAdversarial)
+  assert (g.class_network is not None and g.class_network.depth == 0) == (
+      name == "no_v_space.gin")
+  # No source weight trains.
+  trained = {id(v) for v in setup.g_variables}
+  assert not any(id(v) in trained for v in g.source.variables)

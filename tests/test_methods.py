@@ -41,7 +41,10 @@ FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
 # Configs of other features in the same folder.
 NOT_TRANSFER = ("base.gin", "pretrain_biggan.gin", "eval.gin",
                 # Trained at tiny width in test_stylegan_train.py.
-                "pretrain_stylegan.gin")
+                "pretrain_stylegan.gin",
+                # The StyleGAN family, built and trained in test_hypermod.py.
+                "hypermod_align.gin", "hypermod.gin", "hypermod_base.gin",
+                "gan_memory.gin")
 # cgantransfer.gin and cgantransfer_ft.gin run in the full trainer below;
 # transfer_base.gin is included by the others and names no method.
 

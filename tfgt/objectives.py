@@ -149,6 +149,12 @@ class Adversarial(Objective):
 
   def d_loss(self, batch, generator, discriminator):
     fake = generator((batch.z_d, batch.y_d), training=True)
+    return self.d_loss_of_fakes(batch, fake, discriminator)
+
+  def d_loss_of_fakes(self, batch: Batch, fake: tf.Tensor,
+                      discriminator: keras.Model) -> LossAndParts:
+    """`d_loss` given the fakes G(z_d, y_d) [B, R, R, C] (a subclass that
+    adds a term on the same fakes draws them once)."""
     real_logits = discriminator((batch.images, batch.labels), training=True)
     fake_logits = discriminator((fake, batch.y_d), training=True)
     loss = batch.mean(losses.discriminator_loss(real_logits, fake_logits))

@@ -1,6 +1,6 @@
 """Adaptive filter modulation (AdaFM) of frozen convolution kernels.
 
-Hyper-Modulation (Heredia et al., CVPRW 2022, eq. 1 and 4-5) and GAN Memory
+Hyper-Modulation (Laria et al., CVPRW 2022, eq. 1 and 4-5) and GAN Memory
 (Cong et al., NeurIPS 2020) give each class its own version of a frozen
 source kernel W [k, k, in, out] (Keras layout):
 

@@ -1,4 +1,4 @@
-"""The hypernetwork of Hyper-Modulation (Heredia et al., CVPRW 2022, 3.2).
+"""The hypernetwork of Hyper-Modulation (Laria et al., CVPRW 2022, 3.2).
 
 A class network C maps a class (or a mix of classes) to a point v of the
 class space V; per modulated layer, a modulator maps v to AdaFM's

@@ -1,4 +1,4 @@
-"""Hyper-Modulation (Heredia et al., CVPRW 2022) and GAN Memory (Cong et al.,
+"""Hyper-Modulation (Laria et al., CVPRW 2022) and GAN Memory (Cong et al.,
 NeurIPS 2020): an unconditional StyleGAN becomes class-conditional.
 
 Two stages, one trainer (docs/HYPERMOD.md):
@@ -269,7 +269,10 @@ class HyperModulation(base.Method):
       class); None starts the hypernetwork from random weights (the
       ablation without self-alignment). Ignored in "free" mode.
     class_width, class_depth, modulator_hidden, bias: the hypernetwork
-      without `aligned` (with it, the aligned run's).
+      (`HyperModGenerator`); an aligned run must have the same.
+    objective: the losses; None: `objectives.Adversarial()` as gin binds
+      it (`contrastive.ContrastiveAdversarial()`: the contrastive D, the
+      paper's configuration C).
     class_network_lr_scale: C's learning rate over the modulators'. The
       official code's 2e-6 / 2e-3 leaves the classes' embeddings, which
       start equal (copied from the alignment), nearly equal: on Fashion-MNIST
@@ -287,7 +290,8 @@ class HyperModulation(base.Method):
                checkpoint: str | int = "latest", mode: str = "hypernetwork",
                aligned: str | None = None, class_width: int = 64,
                class_depth: int = 4, modulator_hidden: int | None = None,
-               bias: str = "shift", class_network_lr_scale: float = 1.0):
+               bias: str = "shift", class_network_lr_scale: float = 1.0,
+               objective: objectives.Objective | None = None):
     if mode not in hypermod.MODES:
       raise UserInputError(f"HyperModulation.mode must be one of "
                            f"{hypermod.MODES}, got {mode!r}.")
@@ -302,6 +306,7 @@ class HyperModulation(base.Method):
                         class_depth=class_depth,
                         modulator_hidden=modulator_hidden, bias=bias)
     self.class_network_lr_scale = class_network_lr_scale
+    self.objective = objective
 
   def source_info(self) -> base.SourceInfo:
     info, _ = source_lib.read_info(self.source)
@@ -316,12 +321,20 @@ class HyperModulation(base.Method):
       raise UserInputError(
           f"{type(self).__name__} needs at least one new class; select the "
           "target classes with load_training_data.classes.")
-    options = dict(self.options)
     aligned = None
     if self.aligned is not None:
       aligned = load_aligned(self.aligned, src.generator)
-      options.update({k: aligned.ctor_kwargs[k] for k in options})
-    generator = _generator(len(class_names), src.generator, options)
+      differ = {k: (aligned.ctor_kwargs[k], v) for k, v in self.options.items()
+                if aligned.ctor_kwargs[k] != v}
+      if differ:
+        raise UserInputError(
+            f"The aligned run {self.aligned!r} has another hypernetwork than "
+            "this config asks for (" + "; ".join(
+                f"{k}: {a!r} there, {b!r} here"
+                for k, (a, b) in sorted(differ.items())) +
+            "). Align with the same SelfAlignment settings, or set these "
+            "HyperModulation settings to the aligned run's.")
+    generator = _generator(len(class_names), src.generator, self.options)
     if aligned is not None:
       _start_from_aligned(aligned, generator)
     discriminator = conditional_discriminator(src.discriminator,
@@ -341,7 +354,7 @@ class HyperModulation(base.Method):
                  f"; aligned by {self.aligned}" if aligned is not None
                  else "")
     return base.GANSetup(generator, discriminator, groups, d_variables,
-                         list(class_names))
+                         list(class_names), objective=self.objective)
 
 
 def _start_from_aligned(aligned: hypermod.HyperModGenerator,
@@ -367,11 +380,12 @@ class GANMemory(HyperModulation):
   the source's images bit for bit; no self-alignment.
 
   Args:
-    source, checkpoint: as `HyperModulation`.
+    source, checkpoint, objective: as `HyperModulation`.
   """
 
   name = "gan_memory"
 
   def __init__(self, source: str = gin.REQUIRED,
-               checkpoint: str | int = "latest"):
-    super().__init__(source, checkpoint, mode="free")
+               checkpoint: str | int = "latest",
+               objective: objectives.Objective | None = None):
+    super().__init__(source, checkpoint, mode="free", objective=objective)

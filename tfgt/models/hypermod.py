@@ -1,6 +1,6 @@
 """The class-conditional generator of Hyper-Modulation and GAN Memory.
 
-Hyper-Modulation (Heredia et al., CVPRW 2022, section 3) keeps an
+Hyper-Modulation (Laria et al., CVPRW 2022, section 3) keeps an
 unconditional StyleGAN frozen and makes it class-conditional by modulating
 the kernel of every 3x3 synthesis convolution per class (AdaFM,
 `tfgt.layers.adafm`, eq. 4-5):
