@@ -132,6 +132,8 @@ def test_sources_and_aligned_runs_that_do_not_fit(source_bundle, tmp_path):
     methods.load_aligned(source_bundle, src.generator)
   with pytest.raises(UserInputError, match="mode must be one of"):
     methods.HyperModulation(source_bundle, mode="memory")
+  with pytest.raises(UserInputError, match="set train_source = True"):
+    methods.HyperModulation(source_bundle, from_scratch=True)
 
 
 def test_discriminator_keeps_the_source_but_its_head(source_bundle):
@@ -260,6 +262,15 @@ def test_every_hypermod_config_builds(config, source_bundle):
       setup.objective, contrastive.ContrastiveAdversarial)
   assert (g.class_network is not None and g.class_network.depth == 0) == (
       name == "no_v_space.gin")
-  # No source weight trains.
+  # The source's weights train in FT and S only; S starts from random ones.
   trained = {id(v) for v in setup.g_variables}
-  assert not any(id(v) in trained for v in g.source.variables)
+  if name in ("finetune.gin", "scratch.gin"):
+    assert all(id(v) in trained for v in g.source.trainable_variables)
+    assert g.track_w_avg
+  else:
+    assert not any(id(v) in trained for v in g.source.variables)
+    assert not g.track_w_avg
+  source = methods.load_stylegan_source(source_bundle).generator
+  same = np.array_equal(g.source.synthesis.layer1.conv.kernel.numpy(),
+                        source.synthesis.layer1.conv.kernel.numpy())
+  assert same == (name != "scratch.gin")

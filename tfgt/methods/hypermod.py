@@ -270,6 +270,13 @@ class HyperModulation(base.Method):
       ablation without self-alignment). Ignored in "free" mode.
     class_width, class_depth, modulator_hidden, bias: the hypernetwork
       (`HyperModGenerator`); an aligned run must have the same.
+    train_source: also train every weight of the source StyleGAN (mapping,
+      synthesis, to-RGB) in a group "source" at the modulators' rate, with
+      `w_avg` tracked: Hyper-Mod-FT as the paper defines it (the official
+      code leaves the source kernels and the mapping frozen).
+    from_scratch: start the StyleGAN from random weights instead of the
+      source's (Hyper-Mod-S); needs train_source and no aligned run. D too
+      starts from random weights.
     objective: the losses; None: `objectives.Adversarial()` as gin binds
       it (`contrastive.ContrastiveAdversarial()`: the contrastive D, the
       paper's configuration C).
@@ -291,10 +298,15 @@ class HyperModulation(base.Method):
                aligned: str | None = None, class_width: int = 64,
                class_depth: int = 4, modulator_hidden: int | None = None,
                bias: str = "shift", class_network_lr_scale: float = 1.0,
+               train_source: bool = False, from_scratch: bool = False,
                objective: objectives.Objective | None = None):
     if mode not in hypermod.MODES:
       raise UserInputError(f"HyperModulation.mode must be one of "
                            f"{hypermod.MODES}, got {mode!r}.")
+    if from_scratch and (not train_source or aligned is not None):
+      raise UserInputError(
+          "HyperModulation.from_scratch (Hyper-Mod-S) trains the StyleGAN "
+          "from random weights: set train_source = True and aligned = None.")
     _check_scale("HyperModulation.class_network_lr_scale",
                  class_network_lr_scale)
     self.source = source
@@ -306,6 +318,8 @@ class HyperModulation(base.Method):
                         class_depth=class_depth,
                         modulator_hidden=modulator_hidden, bias=bias)
     self.class_network_lr_scale = class_network_lr_scale
+    self.train_source = train_source
+    self.from_scratch = from_scratch
     self.objective = objective
 
   def source_info(self) -> base.SourceInfo:
@@ -334,11 +348,19 @@ class HyperModulation(base.Method):
                 for k, (a, b) in sorted(differ.items())) +
             "). Align with the same SelfAlignment settings, or set these "
             "HyperModulation settings to the aligned run's.")
-    generator = _generator(len(class_names), src.generator, self.options)
+    options = dict(self.options, track_w_avg=self.train_source)
+    if self.from_scratch:
+      generator = hypermod.HyperModGenerator(
+          len(class_names), src.generator.ctor_kwargs, **options)
+      discriminator = hypermod.HyperModDiscriminator(
+          len(class_names), **src.discriminator.ctor_kwargs)
+      hypermod.build_models(generator, discriminator)
+    else:
+      generator = _generator(len(class_names), src.generator, options)
+      discriminator = conditional_discriminator(src.discriminator,
+                                                len(class_names))
     if aligned is not None:
       _start_from_aligned(aligned, generator)
-    discriminator = conditional_discriminator(src.discriminator,
-                                              len(class_names))
     d_variables = [v for v in discriminator.trainable_variables
                    if not weights.relative_path(v).startswith(FROM_RGB)]
     c, mods = hypernetwork_variables(generator)
@@ -347,10 +369,15 @@ class HyperModulation(base.Method):
       groups.append(base.VariableGroup(
           "class_network", c,
           learning_rate_scale=self.class_network_lr_scale))
+    if self.train_source:
+      groups.append(base.VariableGroup(
+          "source", list(generator.source.trainable_variables)))
     logging.info("%s: %d old + %d new classes; %d modulator, %d "
-                 "class-network and %d D values train%s.", self.name,
-                 num_old, len(class_names) - num_old, _count(mods),
-                 _count(c), _count(d_variables),
+                 "class-network, %d source and %d D values train%s.",
+                 self.name, num_old, len(class_names) - num_old,
+                 _count(mods), _count(c),
+                 _count(generator.source.trainable_variables)
+                 if self.train_source else 0, _count(d_variables),
                  f"; aligned by {self.aligned}" if aligned is not None
                  else "")
     return base.GANSetup(generator, discriminator, groups, d_variables,

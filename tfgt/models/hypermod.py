@@ -21,9 +21,11 @@ Where gamma_c, beta_c and b_shift_c come from decides the mode:
 
 Everything else is the source StyleGAN's (`self.source`, an unconditional
 `tfgt.models.stylegan.StyleGANGenerator`): mapping network, constant input,
-noise, style affines, to-RGB and `w_avg`, which this generator never updates
-(the mapping network stays frozen, so the source's average stays right).
-Which variables train is the method's choice (`tfgt.methods.hypermod`).
+noise, style affines, to-RGB and `w_avg`, which this generator does not
+update unless `track_w_avg` (a frozen mapping network keeps the source's
+average right). Which variables train is the method's choice
+(`tfgt.methods.hypermod`: frozen in Hyper-Modulation and GAN Memory, trained
+in Hyper-Mod-FT and -S).
 
 Classes: N + M as every tfgt generator, the source's class(es) first. All
 of them are modulated alike; a class whose parameters never train stays
@@ -129,6 +131,9 @@ class HyperModGenerator(keras.Model):
     bias: one of BIAS_MODES.
     formulation: the per-class convolution for labels
       (`adafm.FORMULATIONS`).
+    track_w_avg: update the source's `w_avg` in training calls, for methods
+      that train the mapping network (Hyper-Mod-FT, -S); False keeps the
+      source's.
     name: the model's name.
 
   Raises:
@@ -143,7 +148,7 @@ class HyperModGenerator(keras.Model):
                mode: str = "hypernetwork", class_width: int = 64,
                class_depth: int = 4, modulator_hidden: int | None = None,
                bias: str = "shift", formulation: str = "auto",
-               name: str = "generator"):
+               track_w_avg: bool = False, name: str = "generator"):
     super().__init__(name=name)
     if num_classes < 1:
       raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
@@ -157,11 +162,12 @@ class HyperModGenerator(keras.Model):
     self.ctor_kwargs: dict[str, Any] = dict(
         source=dict(source), mode=mode, class_width=class_width,
         class_depth=class_depth, modulator_hidden=modulator_hidden,
-        bias=bias, formulation=formulation)
+        bias=bias, formulation=formulation, track_w_avg=track_w_avg)
     self.num_classes = num_classes
     self.mode = mode
     self.bias_mode = bias
     self.formulation = formulation
+    self.track_w_avg = track_w_avg
     self.source = stylegan.StyleGANGenerator(1, name="source", **source)
     self.resolution = self.source.resolution
     self.channels = self.source.channels
@@ -274,7 +280,8 @@ class HyperModGenerator(keras.Model):
     z, y = inputs
     z = tf.convert_to_tensor(z, tf.float32)
     ws, noise = self.source.styles(z, self._source_labels(z),
-                                   training=training, update_w_avg=False)
+                                   training=training,
+                                   update_w_avg=self.track_w_avg)
     return self.synthesize(ws, z, y, training=training, noise=noise)
 
   def truncated_call(self, inputs, truncation) -> tf.Tensor:
