@@ -17,6 +17,7 @@ from tfgt import export as export_lib
 from tfgt import objectives
 from tfgt import sample as sample_lib
 from tfgt import train as train_lib
+from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.layers import adafm
 from tfgt.methods import contrastive
@@ -214,6 +215,24 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   picture, ids, _ = sample_lib.draw_grid(str(run), per_class=2)
   assert ids == [0, 1, 2] and picture.shape[0] >= 3 * 32
 
+  # From Bag to Ankle boot through V: the end columns are the labels'
+  # images (cells of 32x32 with a 1-pixel border, images.grid).
+  picture, ids, _ = sample_lib.draw_interpolation(
+      str(run), ["Bag", "2"], steps=3, rows=2, seed=4)
+  assert ids == [1, 2] and picture.shape[:2] == (1 + 33 * 2, 1 + 33 * 3)
+  z = tf.random.stateless_normal([2, 8], seed=[4, 0])
+  for column, label in ((0, 1), (2, 2)):
+    want = pipeline.to_uint8(generator((z, tf.fill([2], label)),
+                                       training=False)).numpy()
+    for row in range(2):
+      cell = picture[1 + 33 * row:33 + 33 * row,
+                     1 + 33 * column:33 + 33 * column]
+      assert np.abs(cell.astype(int) - want[row].astype(int)).max() <= 1
+  middle = picture[1:33, 34:66].astype(int)
+  assert np.abs(middle - picture[1:33, 1:33].astype(int)).mean() > 0
+  with pytest.raises(UserInputError, match="give two classes"):
+    sample_lib.draw_interpolation(str(run), ["Bag"])
+
   # Export: labels and class weights as any generator, checked against the
   # in-process generator.
   target = export_lib.export(str(run), str(tmp_path / "export"))
@@ -222,7 +241,6 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   labels = tf.constant([0, 1, 2])
   served = loaded.signatures["from_z"](labels=labels, z=z,
                                        truncation=tf.constant(1.0))["images"]
-  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
   np.testing.assert_allclose(
       served.numpy().astype(int),
       pipeline.to_uint8(generator((z, labels), training=False)).numpy()

@@ -9,6 +9,15 @@ model such as `pretrained:fashion_mnist_biggan`. `--classes` takes model ids,
 names, or `id:N`; a number that is also a class's name (classes "1" ... "10")
 is refused as ambiguous. The rows' ids and names are printed in order.
 
+    python -m tfgt.sample --model_dir=/tmp/run --out=interp.png \
+        --interpolate="Bag,Ankle boot" [--per_class=8] [--rows=4]
+
+`--interpolate=A,B` draws between two classes instead: `--rows` latents, each
+a row, through `--per_class` class weights from A (first column, one-hot A,
+the image of label A) to B (last column) in equal steps, the generator's own
+way of mixing classes (BigGAN: the class embeddings and BN rows; a
+hyper-modulated StyleGAN: its class space V, Hyper-Modulation's Fig. 3).
+
 `--truncation` draws one row per class and truncation value, the same latents
 in every row: for a BigGAN a threshold t on every component of z (z clipped
 to [-t, t]), for a StyleGAN psi in w (1 = none, 0 = the average image); see
@@ -48,6 +57,9 @@ def define_flags() -> None:
                     "all).")
   flags.DEFINE_integer("per_class", 8, "Samples per class (grid columns).")
   flags.DEFINE_integer("seed", 0, "Seed of the latents.")
+  flags.DEFINE_list("interpolate", None, "Two classes (ids, names or id:N) "
+                    "to draw between, one latent per row.")
+  flags.DEFINE_integer("rows", 4, "Rows (latents) of --interpolate.")
   flags.DEFINE_list("truncation", None, "Truncation values, one row each per "
                     "class (default: none).")
 
@@ -142,26 +154,75 @@ def draw_grid(model_dir: str, checkpoint: str | int = "latest",
   return picture, row_ids, names
 
 
+def draw_interpolation(model_dir: str, pair: Sequence[str],
+                       checkpoint: str | int = "latest", steps: int = 8,
+                       rows: int = 4, seed: int = 0
+                       ) -> tuple[np.ndarray, list[int], list[str]]:
+  """A grid from class A (first column) to class B (last column).
+
+  Args:
+    model_dir: a run's model_dir, a bundle folder or "pretrained:NAME".
+    pair: the two classes, as `class_ids` takes them.
+    checkpoint: "latest", "best" or a step number.
+    steps: columns (>= 2): class weights (1 - a) A + a B, a = 0 ... 1.
+    rows: latents (>= 1), one per row.
+    seed: seed of the latents.
+
+  Returns:
+    (uint8 image [H, W, C], the two classes' ids, the model's class names).
+
+  Raises:
+    UserInputError: not two classes, steps < 2, rows < 1, or what
+      `draw_grid` refuses.
+  """
+  if not pair or len(pair) != 2:
+    raise UserInputError(f"--interpolate={','.join(pair or [])!r}: give two "
+                         "classes, e.g. --interpolate=8,9.")
+  if steps < 2 or rows < 1:
+    raise UserInputError(f"--per_class={steps} and --rows={rows}: an "
+                         "interpolation needs at least 2 columns and 1 row.")
+  checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
+  generator, _, spec = bundle.load(model_dir, checkpoint)
+  names = spec["class_names"]
+  ids = class_ids(pair, names)
+  z = tf.random.stateless_normal([rows, generator.dim_z], seed=[seed, 0])
+  ends = tf.one_hot(ids, generator.num_classes)
+  a = tf.linspace(0.0, 1.0, steps)[:, None]
+  weights = (1.0 - a) * ends[0] + a * ends[1]  # [steps, N]
+  draw = tf.function(lambda z, w: generator((z, w), training=False))
+  grid = [pipeline.to_uint8(draw(tf.repeat(z[r:r + 1], steps, axis=0),
+                                 weights)).numpy() for r in range(rows)]
+  return images.grid(np.stack(grid)), ids, names
+
+
 def main(argv: Sequence[str]) -> None:
   del argv
   if not FLAGS.model_dir:
     raise app.UsageError("--model_dir is required.")
   try:
-    truncations = parse_truncations(FLAGS.truncation)
-    picture, ids, names = draw_grid(FLAGS.model_dir, FLAGS.checkpoint,
-                                    FLAGS.classes, FLAGS.per_class,
-                                    FLAGS.seed, truncations)
+    if FLAGS.interpolate:
+      picture, ids, names = draw_interpolation(
+          FLAGS.model_dir, FLAGS.interpolate, FLAGS.checkpoint,
+          FLAGS.per_class, FLAGS.rows, FLAGS.seed)
+      message = (f"{FLAGS.rows} latents x {FLAGS.per_class} steps from "
+                 f"{ids[0]}={names[ids[0]]} to {ids[1]}={names[ids[1]]}")
+    else:
+      truncations = parse_truncations(FLAGS.truncation)
+      picture, ids, names = draw_grid(FLAGS.model_dir, FLAGS.checkpoint,
+                                      FLAGS.classes, FLAGS.per_class,
+                                      FLAGS.seed, truncations)
+      rows = [f"{i}={names[i]}" for i in ids]
+      if truncations:
+        rows = [f"{r} t={t:g}" for r, t in zip(
+            rows, truncations * (len(ids) // len(truncations)))]
+      message = (f"{len(ids)} rows x {FLAGS.per_class}, rows (id=name): " +
+                 ", ".join(rows))
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)
   os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
   images.save_png(picture, FLAGS.out)
-  rows = [f"{i}={names[i]}" for i in ids]
-  if truncations:
-    rows = [f"{r} t={t:g}" for r, t in zip(
-        rows, truncations * (len(ids) // len(truncations)))]
-  print(f"Wrote {FLAGS.out}: {len(ids)} rows x {FLAGS.per_class}, rows "
-        "(id=name): " + ", ".join(rows))
+  print(f"Wrote {FLAGS.out}: {message}")
 
 
 if __name__ == "__main__":
