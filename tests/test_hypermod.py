@@ -292,3 +292,36 @@ def test_every_hypermod_config_builds(config, source_bundle):
   same = np.array_equal(g.source.synthesis.layer1.conv.kernel.numpy(),
                         source.synthesis.layer1.conv.kernel.numpy())
   assert same == (name != "scratch.gin")
+
+
+def test_plot_curves_reads_the_runs_events(tmp_path):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(
+      "plot_curves", os.path.join("tools", "plot_curves.py"))
+  tool = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(tool)
+  # Two runs' evaluations as the trainer logs them, one over two sessions.
+  for name, sessions in (("a", [[(1, 9.0), (2, 7.0)], [(3, 5.0)]]),
+                         ("b", [[(1, 12.0), (3, 11.0)]])):
+    for i, values in enumerate(sessions):
+      writer = tf.summary.create_file_writer(
+          str(tmp_path / name / "train"), filename_suffix=f".{i}")
+      with writer.as_default():
+        for step, value in values:
+          tf.summary.scalar("eval/mfid", value, step=step)
+      writer.close()
+  runs = tool.parse_runs([f"aligned={tmp_path / 'a'}", str(tmp_path / "b")])
+  assert [label for label, _ in runs] == ["aligned", "b"]
+  assert tool.curves(runs, "mfid") == {
+      "aligned": [[1, 9.0], [2, 7.0], [3, 5.0]], "b": [[1, 12.0], [3, 11.0]]}
+  picture = tool.write(runs, "mfid", str(tmp_path / "curves.png"),
+                       str(tmp_path / "tb"))
+  assert picture.ndim == 3 and (tmp_path / "curves.png").exists()
+  images = [v.tag for path in tf.io.gfile.glob(str(tmp_path / "tb" / "*"))
+            for e in tf.compat.v1.train.summary_iterator(path)
+            for v in e.summary.value]
+  assert images == ["curves/mfid"]
+  with pytest.raises(UserInputError, match="no eval/fid"):
+    tool.curves(runs, "fid")
+  with pytest.raises(UserInputError, match="distinct"):
+    tool.parse_runs(["x=a", "x=b"])

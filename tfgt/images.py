@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Callable, Sequence
 
 import numpy as np
@@ -44,3 +45,13 @@ def sample_grid(draw: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
     labels = tf.fill([z.shape[0]], tf.constant(c, tf.int32))
     rows.append(pipeline.to_uint8(draw(z, labels)))
   return grid(np.stack([r.numpy() for r in rows]))
+
+
+def figure_to_array(figure) -> np.ndarray:
+  """A matplotlib figure as a uint8 RGB image [H, W, 3] (PNG at 100 dpi,
+  tight bounding box); the figure is closed."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+  plt.close(figure)
+  return tf.io.decode_png(buffer.getvalue(), channels=3).numpy()

@@ -22,7 +22,6 @@ as PNG files in --out_dir and as images in TensorBoard (<out_dir>/events):
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from typing import Sequence
@@ -88,13 +87,6 @@ def load_run(model_dir: str, checkpoint: str | int = "latest",
   return generator, class_names
 
 
-def _figure_to_array(fig) -> np.ndarray:
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-  plt.close(fig)
-  return tf.io.decode_png(buffer.getvalue(), channels=3).numpy()
-
-
 def score_heatmaps(generator: tg.KnowledgeTransferGenerator,
                    class_names: list[str]) -> np.ndarray:
   """Heatmaps [H, W, 3] uint8: per layer, gain and shift scores (M x N)."""
@@ -129,7 +121,7 @@ def score_heatmaps(generator: tg.KnowledgeTransferGenerator,
   fig.colorbar(image, ax=axes, shrink=0.5, label="score")
   fig.suptitle("Similarity scores: new classes (rows) x old classes "
                "(columns)", fontsize=9)
-  return _figure_to_array(fig)
+  return image_utils.figure_to_array(fig)
 
 
 def _labelled_grid(tiles: np.ndarray, labels: list[str], title: str
@@ -146,7 +138,7 @@ def _labelled_grid(tiles: np.ndarray, labels: list[str], title: str
                 labels, fontsize=7)
   ax.set_xticks([])
   ax.set_title(title, fontsize=9)
-  return _figure_to_array(fig)
+  return image_utils.figure_to_array(fig)
 
 
 def _draw(generator, labels: list[int], z: tf.Tensor) -> np.ndarray:
