@@ -436,6 +436,10 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
         f"({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}): its "
         "run diverged. Export an earlier checkpoint (--checkpoint=STEP or "
         "best).")
+  if hasattr(generator, "prepare_serving"):
+    # Work that a label draw would repeat on every request is done once
+    # (the per-class kernels of a hyper-modulated generator).
+    generator.prepare_serving()
   metadata = dict(
       format="tfgt serving export 1",
       signatures=list(signatures_of(generator)),

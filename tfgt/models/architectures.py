@@ -31,6 +31,10 @@ Generator, a `keras.Model` with
                   also has `no_truncation` (float: the truncation that
                   leaves its images as `call` draws them, 1 for StyleGAN)
                   and `truncation_meaning` (str, for export metadata).
+  prepare_serving()                    optional: called by the export before
+                  tracing, to precompute what every label draw would repeat
+                  (a hyper-modulated StyleGAN's per-class kernels); images
+                  must not change.
 Discriminator, a `keras.Model` with
   num_classes, resolution, channels, ctor_kwargs, architecture, clone as
   above; call((images, y), training=None) -> logits float32 [B];

@@ -113,6 +113,19 @@ class ModulatedLayer(keras.layers.Layer):
     return mix(self.gamma), mix(self.beta), mix(self.shift)
 
 
+class _ServingTable(tf.Module):
+  """Every class's kernels and bias shifts per modulated layer, as
+  non-trainable variables (`HyperModGenerator.prepare_serving`)."""
+
+  def __init__(self, table: list[tuple[tf.Tensor, tf.Tensor]]):
+    super().__init__(name="serving_table")
+    self.kernels = [tf.Variable(k, trainable=False) for k, _ in table]
+    self.shifts = [tf.Variable(s, trainable=False) for _, s in table]
+
+  def rows(self) -> list[tuple[tf.Variable, tf.Variable]]:
+    return list(zip(self.kernels, self.shifts))
+
+
 class HyperModGenerator(keras.Model):
   """A frozen unconditional StyleGAN made class-conditional by AdaFM (see the
   module docstring); the generator contract of `tfgt.models.architectures`.
@@ -168,6 +181,8 @@ class HyperModGenerator(keras.Model):
     self.bias_mode = bias
     self.formulation = formulation
     self.track_w_avg = track_w_avg
+    self.serving_prepared = False
+    self.serving_table = None
     self.source = stylegan.StyleGANGenerator(1, name="source", **source)
     self.resolution = self.source.resolution
     self.channels = self.source.channels
@@ -231,6 +246,41 @@ class HyperModGenerator(keras.Model):
       mod.beta.assign(tf.tile(mu[None], [self.num_classes, 1, 1]))
       mod.shift.assign(tf.zeros_like(mod.shift))
 
+  def _kernels_and_shifts(self, weights: tf.Tensor | None
+                          ) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    """Per modulated layer, the kernels [K, k, k, in, out] (runtime scale
+    included) and bias shifts [K, out] of every class (weights None, K =
+    num_classes) or of every row of class weights [K, num_classes]."""
+    classes = tf.eye(self.num_classes) if weights is None else weights
+    v = (self.class_network(classes) if self.class_network is not None
+         else None)
+    out = []
+    for layer, mod in self.modulated_layers:
+      gamma, beta, shift = mod.parameters(v, weights)
+      kernels = adafm.modulate_kernel(layer.conv.kernel, gamma, beta)
+      out.append((kernels * layer.conv.runtime_scale, shift))
+    return out
+
+  def prepare_serving(self) -> None:
+    """Stores every class's kernels and bias shifts (non-trainable
+    variables), so that draws by label read them instead of running the
+    hypernetwork and AdaFM per call: the export calls it (the contract's
+    optional hook) before tracing. The images stay the same bit for bit;
+    class weights still go through the hypernetwork. Call it again after
+    the weights change."""
+    table = self._kernels_and_shifts(None)
+    if self.serving_table is None:
+      # A tf.Module, not Keras state: a built Keras model takes no new
+      # variables, and these are no weights (no checkpoint or EMA needs
+      # them). The export's endpoints capture them.
+      self.serving_table = _ServingTable(table)
+    else:
+      for (k_var, s_var), (kernels, shift) in zip(
+          self.serving_table.rows(), table):
+        k_var.assign(kernels)
+        s_var.assign(shift)
+    self.serving_prepared = True
+
   def modulation(self, y) -> list[stylegan.Modulation | None]:
     """The per-layer `stylegan.Modulation` of labels int [B] in
     [0, num_classes) (per-class kernels) or class weights float32
@@ -239,18 +289,16 @@ class HyperModGenerator(keras.Model):
     labels = None
     if y.dtype.is_integer:
       labels = tf.cast(y, tf.int32)
-      v = (self.class_network(tf.eye(self.num_classes))
-           if self.class_network is not None else None)
-      weights = None
+      if self.serving_prepared:
+        table = self.serving_table.rows()
+      else:
+        table = self._kernels_and_shifts(None)
     else:
-      weights = biggan.class_weights(y, self.num_classes)
-      v = (self.class_network(weights) if self.class_network is not None
-           else None)
+      table = self._kernels_and_shifts(
+          biggan.class_weights(y, self.num_classes))
     result = [None] * self.source.num_ws
-    for i, (layer, mod) in zip(self.modulated, self.modulated_layers):
-      gamma, beta, shift = mod.parameters(v, weights)
-      kernels = adafm.modulate_kernel(layer.conv.kernel, gamma, beta)
-      kernels *= layer.conv.runtime_scale
+    for i, (layer, _), (kernels, shift) in zip(
+        self.modulated, self.modulated_layers, table):
       if labels is not None:
         shift = tf.gather(shift, labels)
       if self.bias_mode == "standardized":
