@@ -154,10 +154,13 @@ def main(argv: Sequence[str]) -> None:
                      FLAGS.export_dir or os.path.join(scratch, "serving"))
   spec = bundle.read_spec(bundle.resolve_directory(FLAGS.model_dir))
   g = spec["generator"]
-  print(f"Model {FLAGS.model_dir} ({FLAGS.checkpoint}): {g['num_classes']} "
-        f"classes, {g['resolution']}x{g['resolution']}x{g['channels']}, "
-        f"ch {g['ch']}, dim_z {g['dim_z']}; load average "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+  # The generator's options as model.json has them (any architecture).
+  options = ", ".join(f"{k} {v}" for k, v in g.items()
+                      if k != "num_classes" and not isinstance(v, dict))
+  print(f"Model {FLAGS.model_dir} ({FLAGS.checkpoint}): "
+        f"{spec.get('architecture', 'biggan')}, {g['num_classes']} classes, "
+        f"{options}; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs")
   print(f"{'case':<18} {'batch':>5} {'images/s':>10} {'x in_process':>13} "
         f"{'CPU ms/image':>13} {'x in_process':>13}")
   for r in rows:
