@@ -88,6 +88,7 @@ class ModulatedLayer(keras.layers.Layer):
                       if mode == "hypernetwork" else None)
 
   def build(self, width: int):
+    """Creates the variables; `width`: that of v (the class space)."""
     if self.modulator is not None:
       self.modulator.build((None, width))
     else:
