@@ -36,3 +36,11 @@ def test_package_and_configs_are_found_from_the_repo_root(repo_dir):
       os.path.join(repo_dir, "gin_configs", "fashion_mnist", "base.gin"))
   assert os.path.isfile(os.path.join("gin_configs", "fashion_mnist",
                                      "base.gin"))
+
+
+def test_bazel_skips_a_virtual_environment_in_the_checkout(repo_dir):
+  # The README makes .venv in the checkout on Debian 12; its site-packages
+  # hold BUILD files that `bazel build //...` would otherwise load and fail.
+  with open(os.path.join(repo_dir, ".bazelignore")) as f:
+    ignored = {line.strip() for line in f if not line.startswith("#")}
+  assert {".venv", "venv"} <= ignored

@@ -129,7 +129,8 @@ def test_sources_and_aligned_runs_that_do_not_fit(source_bundle, tmp_path):
   with pytest.raises(UserInputError, match="unconditional StyleGAN"):
     methods.load_stylegan_source("pretrained:fashion_mnist_biggan")
   src = methods.load_stylegan_source(source_bundle)
-  with pytest.raises(UserInputError, match="Run the self-alignment stage"):
+  with pytest.raises(UserInputError,
+                     match="does not exist.*Run the self-alignment stage"):
     methods.load_aligned(str(tmp_path / "nothing"), src.generator)
   with pytest.raises(UserInputError, match="no self-aligned hypernetwork"):
     methods.load_aligned(source_bundle, src.generator)

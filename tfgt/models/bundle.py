@@ -89,6 +89,10 @@ class BundleWriter:
 
 def read_spec(directory: str) -> dict:
   path = os.path.join(directory, SPEC_FILE)
+  if not os.path.isdir(directory):
+    raise UserInputError(
+        f"{directory} does not exist (or is not a folder). Give a training "
+        "run's model_dir, its 'model' sub-folder or pretrained:NAME.")
   if not os.path.exists(path):
     raise UserInputError(
         f"{directory} is not a tfgt model: {SPEC_FILE} is missing. Give a "
