@@ -1,9 +1,11 @@
-"""An unconditional StyleGAN through the trainer (with its evaluations and a
-resume), sampling and export, at tiny width; and the merged-classes data of
-unconditional models."""
+"""An unconditional StyleGAN through the trainer (with its evaluations), a
+resume and an export by the command lines, and sampling, at tiny width; and
+the merged-classes data of unconditional models."""
 
 import json
 import os
+import subprocess
+import sys
 
 import gin
 import numpy as np
@@ -11,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import REPO
 from tests.conftest import events
-from tfgt import export as export_lib
 from tfgt import run_folder
 from tfgt import sample as sample_lib
 from tfgt import train as train_lib
@@ -39,6 +41,15 @@ TINY = [
 ]
 
 
+def _cli(module, *args):
+  """Runs `python -m module args` from the repository; its stderr (logs)."""
+  result = subprocess.run(
+      [sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+      text=True, timeout=900, env=dict(os.environ, PYTHONPATH=REPO))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result.stderr
+
+
 def _train(model_dir, steps, strategy=None):
   gin.clear_config()
   train_lib.parse_config([CONFIG], TINY + [f"train.num_steps = {steps}"])
@@ -61,7 +72,12 @@ def test_a_tiny_unconditional_stylegan_trains_evaluates_samples_and_exports(
   # (1 - d) * m (d = 0.995, m a batch's mean w), so w_avg(3) - d^2 w_avg(2)
   # - (1 - d^2) E[w] is (1 - d) times the batch means' noise; after a reset
   # to zero it would be about -d^2 w_avg(2).
-  _train(run, 3)
+  # Through the command line, as a user types it.
+  resumed_log = _cli("tfgt.train", f"--gin_file={CONFIG}", f"--model_dir={run}",
+                     "--logical_cpus=2",
+                     *[f"--gin_param={p}" for p in TINY + [
+                         "train.num_steps = 3"]])
+  assert f"Resumed from {run}" in resumed_log
   assert tf.train.latest_checkpoint(str(run)).endswith("ckpt-3")
   resumed = tf.train.load_checkpoint(str(run)).get_tensor(
       "generator/w_avg/.ATTRIBUTES/VARIABLE_VALUE")
@@ -117,7 +133,9 @@ def test_a_tiny_unconditional_stylegan_trains_evaluates_samples_and_exports(
 
   # The export truncates in w: psi = 1 is the generator's own image, and
   # the same seed gives the same image in any batch.
-  target = export_lib.export(str(run), str(tmp_path / "export"))
+  _cli("tfgt.export", f"--model_dir={run}",
+       f"--export_dir={tmp_path / 'export'}")
+  target = str(tmp_path / "export" / "1")
   loaded = tf.saved_model.load(target)
   z = tf.constant(np.random.RandomState(0).randn(3, 8), tf.float32)
   labels = tf.zeros([3], tf.int32)
