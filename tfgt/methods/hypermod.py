@@ -62,11 +62,13 @@ def copy_source(source: stylegan.StyleGANGenerator,
                 generator: hypermod.HyperModGenerator) -> None:
   """Copies the source StyleGAN's weights into `generator.source` and sets
   the free parameters to match it (`match_source`)."""
-  pairs = list(zip(generator.source.variables, source.variables))
-  for target, value in pairs:
+  targets = generator.source.variables
+  if len(targets) != len(source.variables):
+    raise ValueError(f"The source StyleGAN has {len(source.variables)} "
+                     f"variables, the generator's {len(targets)}.")
+  for target, value in zip(targets, source.variables):
     name = weights.relative_path(value)
-    if (len(pairs) != len(source.variables) or
-        not weights.relative_path(target).endswith(name) or
+    if (not weights.relative_path(target).endswith(name) or
         tuple(target.shape) != tuple(value.shape)):
       raise ValueError(f"The source StyleGAN does not fit the generator at "
                        f"{name} {tuple(value.shape)}.")
@@ -231,15 +233,13 @@ def conditional_discriminator(source_d: stylegan.StyleGANDiscriminator,
   d = hypermod.HyperModDiscriminator(num_classes, **source_d.ctor_kwargs)
   d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
      tf.zeros([1], tf.int32)), training=False)
-  by_path = weights.variables_by_path(source_d)
-  for v in d.variables:
-    path = weights.relative_path(v)
-    old = by_path.get(path)
-    if old is not None and tuple(old.shape) == tuple(v.shape):
-      v.assign(old)
-    elif not path.startswith(HEAD):
-      raise ValueError(f"Discriminator variable {path} does not fit the "
-                       "source's.")
+  head = {weights.relative_path(v) for v in d.variables
+          if weights.relative_path(v).startswith(HEAD)}
+  unmatched = weights.copy_weights(source_d, d, source_d.num_classes,
+                                   skip=head)
+  if unmatched:
+    raise ValueError("Discriminator variables missing from the source: "
+                     f"{[v.path for v in unmatched]}")
   return d
 
 
@@ -388,15 +388,15 @@ def _start_from_aligned(aligned: hypermod.HyperModGenerator,
                         generator: hypermod.HyperModGenerator) -> None:
   """Copies an aligned generator's hypernetwork into `generator`, its first
   class embedding into every class (paper 3.3)."""
-  by_path = weights.variables_by_path(aligned)
   embedding = generator.class_network.embedding
-  for v in generator.variables:
-    path = weights.relative_path(v)
-    if v is embedding:
-      row = aligned.class_network.embedding[:1]
-      v.assign(tf.tile(row, [generator.num_classes, 1]))
-    else:
-      v.assign(by_path[path])
+  unmatched = weights.copy_weights(
+      aligned, generator, aligned.num_classes,
+      skip={weights.relative_path(embedding)})
+  if unmatched:
+    raise ValueError("Variables missing from the aligned generator: "
+                     f"{[v.path for v in unmatched]}")
+  row = aligned.class_network.embedding[:1]
+  embedding.assign(tf.tile(row, [generator.num_classes, 1]))
 
 
 @gin.configurable
