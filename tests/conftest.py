@@ -11,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import glob  # pylint: disable=g-import-not-at-top
 
 import gin  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -120,3 +121,15 @@ def run_evaluated(model_dir, steps, evaluator, metric, eval_every=1):
       f"train.num_steps = {steps}", "train.sample_every = 0"])
   return train_lib.train(str(model_dir), evaluator=evaluator,
                          eval_every=eval_every, best_metric=metric)
+
+
+def assert_from_z_matches(loaded, generator, z, labels):
+  """The export's `from_z` images at truncation 1 equal the generator's own
+  (uint8, within one grey level); returns the served images."""
+  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
+  served = loaded.signatures["from_z"](labels=labels, z=z,
+                                       truncation=tf.constant(1.0))["images"]
+  own = pipeline.to_uint8(generator((z, labels), training=False))
+  assert np.abs(served.numpy().astype(int)
+                - own.numpy().astype(int)).max() <= 1
+  return served
