@@ -67,6 +67,21 @@ def repo_dir():
   return REPO
 
 
+def load_tool(name):
+  """tools/<name>.py as a module, registered in sys.modules under its name
+  (as when the tool runs, and as dataclasses need)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  if name in sys.modules:
+    return sys.modules[name]
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(REPO, "tools", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[name] = module
+  spec.loader.exec_module(module)
+  return module
+
+
 # Small training runs of the pretraining config, for the trainer tests.
 PRETRAIN = os.path.join(REPO, "gin_configs/fashion_mnist/pretrain_biggan.gin")
 SMALL_DATA = ["load_training_data.images_per_class = 8"]

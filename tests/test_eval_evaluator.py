@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import FASHION_MNIST_DIR, PRETRAIN, TINY
+from tfgt import evaluate as evaluate_lib
 from tfgt import train as train_lib
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
@@ -168,6 +169,35 @@ def test_evaluator_scores_a_generator(tmp_path):
   again = evaluator(generator)
   assert all(isinstance(v, float) for v in again.values())
   assert again["fid"] == pytest.approx(result.metrics["fid"], rel=1e-5)
+
+
+def test_mprdc_is_the_mean_of_each_class_prdc(tmp_path):
+  # Hyper-Modulation's Table 5 protocol: precision, recall, density and
+  # coverage of each class against that class's images, then averaged.
+  bind_data(classes=(8, 9))
+  generator = biggan.BigGANGenerator(3, ch=4, dim_z=16)
+  generator((tf.zeros([1, 16]), tf.zeros([1], tf.int32)))
+  evaluator = evaluator_lib.Evaluator(
+      extractor=PooledPixels(), metrics="mprdc,prdc", num_samples=200,
+      cache_dir=str(tmp_path))
+  assert evaluator.result_names() >= {"mprecision", "mcoverage", "recall"}
+  result = evaluator.evaluate(generator)
+  ref = evaluator.reference(32, 1, 3)
+  fake = evaluator.sample_features(generator, {1: 100, 2: 100})
+  for part in evaluator_lib.PRDC_PARTS:
+    per_class = []
+    for name, c in (("Bag", 1), ("Ankle boot", 2)):
+      want = metrics_lib.prdc(ref.features[ref.model_ids == c], fake[c], k=5,
+                          max_samples=10000, seed=0)[part]
+      assert result.per_class[name][part] == pytest.approx(want, abs=1e-6)
+      per_class.append(want)
+    assert result.metrics["m" + part] == pytest.approx(np.mean(per_class),
+                                                       abs=1e-6)
+  assert "mprecision" in evaluator_lib.HIGHER_IS_BETTER
+  # The per-class table of `tfgt.evaluate` shows the four columns.
+  head = [line for line in evaluate_lib.format_table(result).splitlines()
+          if line.startswith("class ")]
+  assert head and all(p in head[0] for p in evaluator_lib.PRDC_PARTS)
 
 
 def test_evaluator_settings_are_checked():

@@ -14,6 +14,7 @@ import tensorflow as tf
 from tests.conftest import FASHION_MNIST_DIR
 from tests.conftest import assert_from_z_matches
 from tests.conftest import events
+from tests.conftest import load_tool
 from tfgt import export as export_lib
 from tfgt import objectives
 from tfgt import sample as sample_lib
@@ -300,11 +301,7 @@ def test_every_hypermod_config_builds(config, source_bundle):
 
 
 def test_plot_curves_reads_the_runs_events(tmp_path):
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(
-      "plot_curves", os.path.join("tools", "plot_curves.py"))
-  tool = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(tool)
+  tool = load_tool("plot_curves")
   # Two runs' evaluations as the trainer logs them, one over two sessions.
   for name, sessions in (("a", [[(1, 9.0), (2, 7.0)], [(3, 5.0)]]),
                          ("b", [[(1, 12.0), (3, 11.0)]])):
@@ -350,3 +347,69 @@ def test_prepared_serving_draws_the_same_images(source_bundle):
   assert np.array_equal(g((z, labels), training=False).numpy(), before)
   g.prepare_serving()
   assert not np.array_equal(g((z, labels), training=False).numpy(), before)
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                    reason="needs dataset-fashion-mnist")
+def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
+                                                           tmp_path):
+  """tools/benchmark_hypermod.py at tiny size: the alignment in this
+  process, then GAN Memory and Hyper-Mod B in two child processes at once
+  (one intra-op thread each), read back into the tables and figures."""
+  tool = load_tool("benchmark_hypermod")
+  out_dir = str(tmp_path / "bench")
+  params = [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
+            "SelfAlignment.class_depth = 2", "HyperModulation.class_width = 6",
+            "HyperModulation.class_depth = 2", "train.batch_size = 4",
+            "train.log_every = 1", "train.sample_every = 0",
+            "train.checkpoint_every = 2", "train.eval_every = 2",
+            "Evaluator.split = 'test'", "Evaluator.num_samples = 40",
+            "Evaluator.metrics = ['fid']"]
+  flags = ["--methods=gan_memory,hypermod_b", "--images_per_class=8",
+           "--seeds=0", "--num_steps=2", "--align_steps=2",
+           f"--out_dir={out_dir}", "--rescore_samples=60", "--jobs=2"] + [
+               f"--gin_param={p}" for p in params]
+  rows = tool.run_benchmark(
+      out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
+      align_steps=2, gin_params=params, command="pytest",
+      rescore_samples=60, jobs=2,
+      argv=[os.path.join("tools", "benchmark_hypermod.py")] + flags,
+      source=source_bundle)
+  assert [r["method"] for r in rows] == ["gan_memory", "hypermod_b"]
+  for row in rows:
+    assert row["intra_op_threads"] == 1  # Trained in a child process.
+    assert os.path.exists(os.path.join(out_dir, f"{row['method']}_8_s0.log"))
+    best = row["rescored"]["best"]
+    assert best["mfid"] > 0 and 0 <= best["mcoverage"] <= 1
+    assert row["old_class_fid"] is None  # An unconditional source.
+  # Hyper-Mod B started from the alignment run; GAN Memory needs none.
+  assert "align_b" in rows[1]["gin_config"]
+  assert "align_b" not in rows[0]["gin_config"]
+  # Class-specific values: GAN Memory's gamma, beta and bias shift of each
+  # modulated layer; Hyper-Mod's one class embedding (width 6).
+  assert rows[1]["g_class_specific"] == 6
+  assert rows[0]["g_class_specific"] > rows[1]["g_class_specific"]
+  with open(os.path.join(out_dir, "results.md")) as f:
+    text = f.read()
+  assert "| hypermod_b | 1 |" in text and "mKID x100" in text
+  assert ("the hypernetwork beats GAN Memory: mFID" in text and
+          "cannot be decided" in text)
+  assert "Self-alignment B" in text
+  for name in ("curves_8.png", "alignment.png"):
+    assert os.path.getsize(os.path.join(out_dir, name)) > 0
+  assert tags_of(os.path.join(out_dir, "tb")) >= {"curves_8", "alignment"}
+  # Run again: everything is read back, nothing trains.
+  again = tool.run_benchmark(
+      out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
+      align_steps=2, gin_params=params, command="pytest",
+      rescore_samples=60, jobs=2, argv=["unused"], source=source_bundle)
+  assert again == rows
+
+
+def tags_of(logdir):
+  tags = set()
+  for name in os.listdir(logdir):
+    for event in tf.compat.v1.train.summary_iterator(
+        os.path.join(logdir, name)):
+      tags.update(v.tag for v in event.summary.value)
+  return tags

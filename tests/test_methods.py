@@ -7,7 +7,6 @@ fine-tuning stage; every other config trains two steps in a short loop.
 """
 
 import glob
-import importlib.util
 import json
 import os
 
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import REPO, TINY
+from tests.conftest import REPO, TINY, load_tool
 from tfgt import distribute
 from tfgt import losses
 from tfgt import objectives
@@ -312,14 +311,6 @@ def test_unknown_strategy_lists_the_valid_names():
 
 
 # ------------------------------------------------------------ full trainer
-def _load_tool(name):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(REPO, "tools", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 BENCHMARK_EVAL_GIN = [os.path.join("gin_configs", "fashion_mnist", "eval.gin")]
 
 
@@ -337,7 +328,7 @@ def benchmark_params(tiny_source):
 def benchmark_run(tiny_source, tmp_path_factory):
   """tools/benchmark_transfer.py at tiny size: cGANTransfer, 10 images per
   class, 3 steps, the real evaluator on the test split."""
-  module = _load_tool("benchmark_transfer")
+  module = load_tool("benchmark_transfer")
   out_dir = str(tmp_path_factory.mktemp("benchmark"))
   cwd = os.getcwd()
   os.chdir(REPO)
@@ -381,29 +372,42 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
     assert json.load(f)[0]["best_fid"] == row["best_fid"]
   with open(os.path.join(out_dir, "results.md")) as f:
     text = f.read()
-  assert "| cgantransfer |" in text and "Command: `pytest`" in text
-  assert f"{row['rescored']['best']['fid']:.2f} (" in text
+  assert "Command: `pytest`" in text
+  assert f"| cgantransfer | 1 | {row['rescored']['best']['fid']:.2f} |" in text
+  # The re-scoring adds per-class and diversity results.
+  for key in ("kid", "mfid", "mkid", "precision", "recall", "density",
+              "coverage", "mprecision", "mcoverage"):
+    assert np.isfinite(row["rescored"]["best"][key]), key
+  assert set(row["rescored"]["best"]["per_class"]) == {"Bag", "Ankle boot"}
+  assert row["seed"] == 0 and row["model_dir"].endswith("cgantransfer_10_s0")
+  assert os.path.exists(os.path.join(out_dir, "curves_10.png"))
   # A finished run with the same configuration is read back, not trained or
   # scored again.
   cwd = os.getcwd()
   os.chdir(REPO)
   try:
-    again = module.run_one("cgantransfer", 10, out_dir, 3, BENCHMARK_EVAL_GIN,
+    cell = module.Cell("cgantransfer", "cgantransfer", 10, seed=0)
+    again = module.run_one(cell, out_dir, 3, BENCHMARK_EVAL_GIN,
                            benchmark_params(tiny_source))
+    assert module.is_finished(cell, out_dir, 3, BENCHMARK_EVAL_GIN,
+                              benchmark_params(tiny_source))
+    assert not module.is_finished(cell, out_dir, 4, BENCHMARK_EVAL_GIN,
+                                  benchmark_params(tiny_source))
   finally:
     os.chdir(cwd)
   assert again == row
 
 
 def test_benchmark_claims_compare_convergence():
-  module = _load_tool("benchmark_transfer")
+  module = load_tool("benchmark_transfer")
 
-  def row(method, history):
+  def row(method, history, seed=0):
     best_step, best_fid = min(history, key=lambda sf: sf[1])
-    return dict(method=method, images_per_class=100, best_fid=best_fid,
-                best_step=best_step, wall_time_s=60.0, g_trainable=20,
-                g_per_new_class=10.0,
-                fid_history=history)
+    return dict(method=method, images_per_class=100, seed=seed,
+                best_fid=best_fid, best_step=best_step, wall_time_s=60.0,
+                g_trainable=20, g_per_new_class=10.0,
+                final_fid=history[-1][1],
+                fid_history=[list(h) for h in history])
 
   ours = row("cgantransfer", [[100, 30.0], [200, 12.0], [300, 13.0]])
   bsa = row("bsa", [[100, 50.0], [200, 25.0], [300, 16.0], [400, 11.0],
@@ -415,23 +419,61 @@ def test_benchmark_claims_compare_convergence():
   # float32 history against a float64 best of the same value.
   assert module.first_step_reaching(bsa, float(np.float32(11.0)) - 1e-7) == 400
   text = module.markdown([ours, bsa], "cmd")
-  assert "| cgantransfer | 12.00 (200) |" in text
-  assert "| bsa | 11.00 (400) |" in text
-  assert "cGANTransfer FID 12.00 vs BSA 11.00 (worse)." in text
-  assert "Iteration of the best FID: 200 vs 400 (2.0x); BSA-early" in text
-  assert "BSA-early (BSA at iteration 200): 25.00." in text
-  assert "reach FID 12.00 during training: cGANTransfer 200, BSA 400" in text
+  assert "| cgantransfer | 1 | 12.00 | - | - | - | - | 200 | 13.00 |" in text
+  assert "| bsa | 1 | 11.00 |" in text
+  assert ("cGANTransfer FID 12.00 vs BSA 11.00: not decided (fewer than 2 "
+          "seeds).") in text
+  assert ("seed 0: iterations to reach FID 12.00 during training: "
+          "cGANTransfer 200, BSA 400; iteration of the best FID 200 vs 400; "
+          "BSA at iteration 200 (BSA-early): 25.00.") in text
+  assert "BSA needed 2.0x the iterations (the paper reports >= 3x)." in text
+  # Two more seeds: the spreads decide.
+  rows = [ours, bsa,
+          row("cgantransfer", [[100, 20.0], [200, 13.0]], seed=1),
+          row("cgantransfer", [[100, 20.0], [200, 14.0]], seed=2),
+          row("bsa", [[100, 40.0], [200, 21.0]], seed=1),
+          row("bsa", [[100, 40.0], [200, 23.0]], seed=2)]
+  text = module.markdown(rows, "cmd")
+  assert "| cgantransfer | 3 | 13.00 ± 1.00 |" in text
+  assert "vs BSA 18.33 ± 6.43: within the spread." in text
+  rows[1] = row("bsa", [[100, 50.0], [200, 22.0]])
+  assert "BSA 22.00 ± 1.00: better." in module.markdown(rows, "cmd")
+  assert module.compare([1, 2], [5, 6]) == "better"
+  assert module.compare([1, 2], [5, 6], higher_is_better=True) == "worse"
   # A best at the last evaluation is marked: the run stopped improving only
   # because it stopped.
   bsa["fid_history"][-1][1] = 10.0
   bsa.update(best_fid=10.0, best_step=500)
   text = module.markdown([ours, bsa], "cmd")
-  assert "| bsa | 10.00 (500*) |" in text
-  assert "the run length bounds it" in text
-  # Re-scored FIDs win over the training estimates.
-  ours["rescored"] = dict(num_samples=99, best=dict(fid=9.5))
+  assert "| bsa | 1 | 10.00 | - | - | - | - | 500 (1 at the end) |" in text
+  assert "the run length bounds these figures" in text
+  # Re-scored results win over the training estimates.
+  ours["rescored"] = dict(num_samples=99, best=dict(fid=9.5, recall=0.25))
   text = module.markdown([ours, bsa], "cmd")
-  assert "| cgantransfer | 9.50 (200) |" in text and "99 samples" in text
+  assert "| cgantransfer | 1 | 9.50 | - | 0.25 |" in text
+  assert "99 samples" in text
+
+
+def test_benchmark_cells_and_child_commands():
+  module = load_tool("benchmark_transfer")
+  cells = module.method_cells(["cgantransfer", "scratch"], [25, 10], [0, 1])
+  # Sizes, then seeds, then methods: a partial run has whole comparisons.
+  assert [c.run_name for c in cells[:4]] == [
+      "cgantransfer_25_s0", "scratch_25_s0", "cgantransfer_25_s1",
+      "scratch_25_s1"]
+  params = module.cell_params(cells[2], 7, ["A = 1"])
+  assert params == ["A = 1", "IMAGES_PER_CLASS = 25", "train.seed = 1",
+                    "load_training_data.subset_seed = 1",
+                    "train.num_steps = 7"]
+  command = module.child_command(
+      ["tools/benchmark_transfer.py", "--jobs=2", "--seeds=0,1",
+       "--only=x"], cells[3])
+  assert command[1:] == ["tools/benchmark_transfer.py", "--seeds=0,1",
+                         "--only=scratch_25_s1", "--jobs=1"]
+  assert module.select(cells, "scratch_10_s0") == [cells[5]]
+  with pytest.raises(UserInputError, match="--only='scratch_5_s0' is not a "
+                     "run of this benchmark; its runs are cgantransfer_25_s0"):
+    module.select(cells, "scratch_5_s0")
 
 
 def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):
@@ -579,7 +621,7 @@ def test_cifar100_ten_classes_are_part_of_the_twenty():
 def test_plot_similarity_of_a_run(benchmark_run):
   _, _, rows = benchmark_run
   model_dir = rows[0]["model_dir"]
-  module = _load_tool("plot_similarity")
+  module = load_tool("plot_similarity")
   paths = module.plot(model_dir, samples=2)
   for name in ("scores", "pseudo_classes", "layer_substitution"):
     image = tf.io.decode_png(tf.io.read_file(paths[name])).numpy()

@@ -146,7 +146,7 @@ def format_table(result: evaluator_lib.EvalResult) -> str:
   for name, v in result.metrics.items():
     lines.append(f"{label(name):<{width}}  {value(name, v)}")
   if result.per_class:
-    columns = [c for c in ("fid", "kid") if any(
+    columns = [c for c in ("fid", "kid") + evaluator_lib.PRDC_PARTS if any(
         c in e for e in result.per_class.values())]
     head = f"{'class':<16} {'id':>4} {'real':>6} {'gen':>6}" + "".join(
         f" {label(c):>10}" for c in columns)

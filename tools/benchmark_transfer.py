@@ -1,37 +1,48 @@
-r"""Fashion-MNIST version of cGANTransfer's Table 1 (left).
+r"""Fashion-MNIST version of cGANTransfer's Table 1 (left), over seeds.
 
     python tools/benchmark_transfer.py --out_dir=runs/benchmark_transfer \
         [--methods=cgantransfer,bsa,transfergan,scratch] \
-        [--images_per_class=600,300,100] [--num_steps=1200] \
-        [--eval_gin=gin_configs/fashion_mnist/eval.gin] [--gin_param=...] \
-        [--rescore_samples=10000]
+        [--images_per_class=100,25,10] [--seeds=0,1,2] [--num_steps=1200] \
+        [--jobs=2] [--eval_gin=gin_configs/fashion_mnist/eval.gin] \
+        [--gin_param=...] [--rescore_samples=10000]
 
-For every method and number of images per class, trains
+For every method, number of images per class and seed, trains
 gin_configs/fashion_mnist/<method>.gin (8 source classes -> Bag, Ankle boot)
-into <out_dir>/<method>_<images>/ with the evaluator bound by --eval_gin (FID
-every `train.eval_every` steps; the best checkpoint is kept), then writes
-<out_dir>/results.json and <out_dir>/results.md with, per run: the best FID
-and the iteration that reached it, the final FID, the FID history, the wall
-time, and the trainable generator parameters per new class. The best and the
-final generator are then scored again on --rescore_samples samples (the best
-FID during training is the minimum of noisy estimates on fewer samples). A
-run that finished before with the same configuration is read, not trained
-again, and an interrupted one resumes, so the command can be re-run.
+into <out_dir>/<method>_<images>_s<seed>/. The seed is both the training seed
+(`train.seed`: initialisation, data order, latents) and the seed of the
+images-per-class subset (`load_training_data.subset_seed`), so that seeds
+measure the spread a user would see. The evaluator bound by --eval_gin scores
+the EMA generator every `train.eval_every` steps and keeps the best
+checkpoint. The best and the final generator are then scored again on
+--rescore_samples samples (FID, KID, mFID, mKID, and precision, recall,
+density and coverage pooled and per class), and the final generator's FID on
+the 8 source classes is measured. <out_dir>/results.json holds one row per
+run; <out_dir>/results.md one table per size (mean +- sample standard
+deviation over seeds), the claims of the paper, and <out_dir>/curves_<size>.png
+the FID-vs-iteration curves (mean and min-max band over seeds).
+
+A run that finished before with the same configuration is read, not trained
+again, and an interrupted one resumes, so the command can be re-run across
+sessions. `--jobs=N` trains N runs at a time in child processes with one
+intra-op thread each (on 2 cores, two runs at a time finished 1.17x sooner
+than one after the other; docs/RESULTS.md); wall times then include the
+sharing and compare only between runs of the same --jobs.
 
 The paper's claims this checks: cGANTransfer's FID at least as good as BSA's
-and reached in at least 3x fewer iterations (measured as the iterations each
-needs to reach the worse of their two best FIDs, and as the iteration of the
-best FID, with BSA's FID at that iteration: "BSA-early"); transfer far ahead
-of scratch at 100 images per class.
+and reached in at least 3x fewer iterations; transfer far ahead of scratch
+with few images. A difference is called one only when the two means are
+further apart than the sum of their standard deviations.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import json
 import os
+import subprocess
 import sys
-import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 from absl import app
 from absl import flags
@@ -41,6 +52,8 @@ import numpy as np
 
 # Runnable as `python tools/benchmark_transfer.py` from the repository root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The other tools (plot_curves draws the curves).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
@@ -54,10 +67,44 @@ from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
 
 CONFIG_DIR = os.path.join("gin_configs", "fashion_mnist")
 DEFAULT_METHODS = ("cgantransfer", "bsa", "transfergan", "scratch")
-DEFAULT_SIZES = (600, 300, 100)
+DEFAULT_SIZES = (100, 25, 10)
+DEFAULT_SEEDS = (0, 1, 2)
 DONE_FILE = "benchmark.json"
 # Samples of the final re-scoring of the best and the last generator.
 DEFAULT_RESCORE_SAMPLES = 10000
+# What the re-scoring computes (the run's evaluator with these metrics).
+RESCORE_METRICS = ("fid", "kid", "mfid", "mkid", "prdc", "mprdc")
+# Columns of the per-size tables: (result key, heading, format, x factor).
+COLUMNS = (("fid", "FID", "{:.2f}", 1), ("precision", "P", "{:.2f}", 1),
+           ("recall", "R", "{:.2f}", 1), ("density", "D", "{:.2f}", 1),
+           ("coverage", "C", "{:.2f}", 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """One run of a benchmark.
+
+  Attributes:
+    name: the row's label (a method name; the run folder's prefix).
+    config: gin file (a stem under CONFIG_DIR or a .gin path).
+    images_per_class: IMAGES_PER_CLASS of the run.
+    seed: `train.seed` and `load_training_data.subset_seed`.
+    params: gin bindings of this cell only (after the benchmark's own).
+  """
+  name: str
+  config: str
+  images_per_class: int
+  seed: int = 0
+  params: tuple[str, ...] = ()
+
+  @property
+  def run_name(self) -> str:
+    return f"{self.name}_{self.images_per_class}_s{self.seed}"
+
+  @property
+  def key(self) -> str:
+    """The cell on the command line of a child process (--only)."""
+    return self.run_name
 
 
 def config_path(method: str) -> str:
@@ -70,17 +117,21 @@ def config_path(method: str) -> str:
   return path
 
 
-def run_name(method: str, images_per_class: int) -> str:
-  stem = os.path.splitext(os.path.basename(method))[0]
-  return f"{stem}_{images_per_class}"
+def method_cells(methods: Sequence[str], sizes: Sequence[int],
+                 seeds: Sequence[int]) -> list[Cell]:
+  """Every (method, size, seed), sizes first then seeds then methods, so
+  that a partial benchmark has whole comparisons."""
+  return [Cell(os.path.splitext(os.path.basename(m))[0], m, size, seed)
+          for size in sizes for seed in seeds for m in methods]
 
 
 def trainable_parameters(model_dir: str) -> dict:
   """Trainable G values of the method configured in gin, for its classes.
 
   Returns {"g_trainable": total, "g_per_new_class": total / M,
-  "g_class_specific": values in variables with one row per new class,
-  divided by M}.
+  "g_class_specific": the values of one row of every trained variable with
+  a row per class (one per new class, as cGANTransfer's, or one per class,
+  as Hyper-Modulation's class embedding)}.
   """
   with open(os.path.join(model_dir, "model", "model.json")) as f:
     class_names = json.load(f)["class_names"]
@@ -89,54 +140,81 @@ def trainable_parameters(model_dir: str) -> dict:
   num_new = len(class_names) - num_old
   setup = method.build(class_names)
   total = sum(int(np.prod(v.shape)) for v in setup.g_variables)
-  specific = sum(int(np.prod(v.shape)) for v in setup.g_variables
-                 if num_old and v.shape and v.shape[0] == num_new)
+  specific = sum(int(np.prod(v.shape[1:])) for v in setup.g_variables
+                 if _class_rows(v.shape, num_new, len(class_names)))
   return {"g_trainable": total, "g_per_new_class": total / num_new,
-          "g_class_specific": specific / num_new if num_old else None}
+          "g_class_specific": specific}
 
 
-def run_one(method: str, images_per_class: int, out_dir: str,
-            num_steps: int | None, eval_gin: Sequence[str],
-            gin_params: Sequence[str],
-            rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES) -> dict:
-  """Trains (or reads) one run and returns its row of the table.
+def _class_rows(shape, num_new: int, num_classes: int) -> bool:
+  """A variable with one row per new class or per class: a matrix or more
+  whose first dimension is one of those counts, and not a k x k
+  convolution kernel [k, k, in, out]."""
+  shape = tuple(shape)
+  return (len(shape) >= 2 and shape[0] in (num_new, num_classes) and
+          not (len(shape) == 4 and shape[0] == shape[1]))
+
+
+def cell_params(cell: Cell, num_steps: int | None,
+                gin_params: Sequence[str]) -> list[str]:
+  """The gin bindings of a cell's run, in the order they apply."""
+  params = list(gin_params) + [
+      f"IMAGES_PER_CLASS = {cell.images_per_class}",
+      f"train.seed = {cell.seed}",
+      f"load_training_data.subset_seed = {cell.seed}"] + list(cell.params)
+  if num_steps is not None:
+    params.append(f"train.num_steps = {num_steps}")
+  return params
+
+
+def read_done(model_dir: str, config: str, num_steps: int) -> dict | None:
+  """The stored row of a finished run with this exact configuration."""
+  done_path = os.path.join(model_dir, DONE_FILE)
+  if not os.path.exists(done_path):
+    return None
+  with open(done_path) as f:
+    row = json.load(f)
+  if row.get("gin_config") == config and row.get("num_steps") == num_steps:
+    logging.info("%s: finished before, reading its results.", model_dir)
+    return row
+  logging.info("%s: configuration changed, training again.", model_dir)
+  return None
+
+
+def run_one(cell: Cell, out_dir: str, num_steps: int | None,
+            eval_gin: Sequence[str], gin_params: Sequence[str],
+            rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES,
+            train_fn: Callable[[str], dict] | None = None) -> dict:
+  """Trains (or reads) one run and returns its row.
 
   A run whose benchmark.json was written with the same gin configuration is
   read back; an interrupted run resumes from its checkpoint. The wall time
   comes from the run's TensorBoard events, so it covers every session of a
   resumed run. With `rescore_samples`, the best and the final generator are
   scored again on that many samples (None: as many as real images) with the
-  run's evaluator: the best FID during training is the minimum of noisy
-  estimates on fewer samples.
+  run's evaluator and RESCORE_METRICS: the best FID during training is the
+  minimum of noisy estimates on fewer samples.
+
+  Args:
+    train_fn: trains the configured run into a folder (default
+      `tfgt.train.train`); returns the trainer's metrics.
   """
-  model_dir = os.path.join(out_dir, run_name(method, images_per_class))
+  model_dir = os.path.join(out_dir, cell.run_name)
   gin.clear_config()
-  params = list(gin_params) + [f"IMAGES_PER_CLASS = {images_per_class}"]
-  if num_steps is not None:
-    params.append(f"train.num_steps = {num_steps}")
-  config_lib.parse([config_path(method)] + list(eval_gin), params)
+  config_lib.parse([config_path(cell.config)] + list(eval_gin),
+                   cell_params(cell, num_steps, gin_params))
   config = gin.config_str()
+  steps = gin.query_parameter("train.num_steps")
   done_path = os.path.join(model_dir, DONE_FILE)
-  row = None
-  if os.path.exists(done_path):
-    with open(done_path) as f:
-      row = json.load(f)
-    # Rows without a stored config compare on the step count only.
-    same = (row.get("gin_config", config) == config and
-            row.get("num_steps") == gin.query_parameter("train.num_steps"))
-    if same:
-      logging.info("%s: finished before, reading its results.", model_dir)
-    else:
-      logging.info("%s: configuration changed, training again.", model_dir)
-      row = None
+  row = read_done(model_dir, config, steps)
   if row is None:
-    metrics = train_lib.train(model_dir)
-    row = dict(method=os.path.splitext(os.path.basename(method))[0],
-               images_per_class=images_per_class, model_dir=model_dir,
-               num_steps=gin.query_parameter("train.num_steps"),
+    metrics = (train_fn or train_lib.train)(model_dir)
+    row = dict(method=cell.name, images_per_class=cell.images_per_class,
+               seed=cell.seed, model_dir=model_dir, num_steps=steps,
                gin_config=config,
                wall_time_s=training_wall_time(model_dir),
                steps_per_sec=metrics.get("steps_per_sec"),
+               intra_op_threads=_intra_op_threads(),
                best_fid=None, best_step=None, final_fid=None)
     best_path = os.path.join(model_dir, run_folder.BEST)
     if os.path.exists(best_path):
@@ -160,8 +238,16 @@ def run_one(method: str, images_per_class: int, out_dir: str,
   return row
 
 
+def _intra_op_threads() -> int:
+  """The process's intra-op threads (0: TensorFlow's default, all cores)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return int(tf.config.threading.get_intra_op_parallelism_threads() or
+             os.environ.get("TF_NUM_INTRAOP_THREADS", 0))
+
+
 def rescore(model_dir: str, num_samples: int | None) -> dict:
-  """{"best"|"final": {metric: value}} of the run's evaluator on more samples.
+  """{"best"|"final": {metric: value}} of the run's evaluator on more
+  samples, with RESCORE_METRICS (per-class values under "per_class").
 
   Uses `python -m tfgt.evaluate`'s code path: the run's config.gin (data and
   evaluator), its best and latest bundles.
@@ -170,8 +256,10 @@ def rescore(model_dir: str, num_samples: int | None) -> dict:
   out = {}
   for name, checkpoint in (("best", "best"), ("final", "latest")):
     result, _ = evaluate.run(model_dir, checkpoint,
-                             overrides=dict(num_samples=num_samples))
+                             overrides=dict(num_samples=num_samples,
+                                            metrics=RESCORE_METRICS))
     out[name] = {k: float(v) for k, v in result.metrics.items()}
+    out[name]["per_class"] = result.per_class
   out["num_samples"] = result.settings["generated"]
   gin.clear_config()
   return out
@@ -195,6 +283,10 @@ def old_class_fid(model_dir: str, num_samples: int | None) -> float | None:
       return None
     generator, _, spec = bundle.load(
         os.path.join(model_dir, run_folder.BUNDLE))
+    if spec["architecture"] == "hypermod":
+      # Its one old class is the unconditional source's (several dataset
+      # classes merged), and the hypernetwork modulates it too.
+      return None
     # The source's classes are taken to be the dataset's ids 0..N-1 (as in
     # the Fashion-MNIST split); the evaluator checks their names against the
     # model's, so another layout is an error, not a wrong number.
@@ -272,13 +364,21 @@ def _fmt(value, pattern: str = "{:.2f}") -> str:
   return "-" if value is None else pattern.format(value)
 
 
+def result(row: dict, key: str, which: str = "best") -> float | None:
+  """A re-scored result of the best or final generator; for "fid", the
+  training estimate when the run was not re-scored."""
+  rescored = (row.get("rescored") or {}).get(which) or {}
+  if key in rescored:
+    return rescored[key]
+  if key == "fid":
+    return row["best_fid"] if which == "best" else row.get("final_fid")
+  return None
+
+
 def score(row: dict, which: str = "best") -> float | None:
   """The re-scored FID of the best or final generator, else the training
   estimate."""
-  rescored = (row.get("rescored") or {}).get(which) or {}
-  if "fid" in rescored:
-    return rescored["fid"]
-  return row["best_fid"] if which == "best" else row.get("final_fid")
+  return result(row, "fid", which)
 
 
 def best_at_last_evaluation(row: dict) -> bool:
@@ -287,99 +387,269 @@ def best_at_last_evaluation(row: dict) -> bool:
   return bool(history) and row.get("best_step") == history[-1][0]
 
 
-def markdown(rows: list[dict], command: str) -> str:
-  """The results table and the paper's claims, as Markdown."""
+def stats(values: Sequence[float | None]) -> tuple[float, float | None, int
+                                                    ] | None:
+  """(mean, sample standard deviation or None for one value, count) of the
+  values that are not None; None when there are none."""
+  values = [float(v) for v in values if v is not None]
+  if not values:
+    return None
+  std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+  return float(np.mean(values)), std, len(values)
+
+
+def fmt_stats(values: Sequence[float | None], pattern: str = "{:.2f}",
+              factor: float = 1.0) -> str:
+  """"mean ± std" over seeds ("mean" for one seed, "-" for none)."""
+  s = stats(values)
+  if s is None:
+    return "-"
+  mean, std, _ = s
+  text = pattern.format(mean * factor)
+  return text if std is None else f"{text} ± {pattern.format(std * factor)}"
+
+
+def compare(a: Sequence[float | None], b: Sequence[float | None],
+            higher_is_better: bool = False) -> str:
+  """"better", "worse" (a against b) or "within the spread".
+
+  A difference counts only when both have at least two values and their
+  means are further apart than the sum of their standard deviations.
+  """
+  sa, sb = stats(a), stats(b)
+  if sa is None or sb is None or sa[2] < 2 or sb[2] < 2:
+    return "not decided (fewer than 2 seeds)"
+  gap = sa[0] - sb[0]
+  if abs(gap) <= sa[1] + sb[1]:
+    return "within the spread"
+  return "better" if (gap > 0) == higher_is_better else "worse"
+
+
+def group(rows: Sequence[dict]) -> dict[tuple[str, int], list[dict]]:
+  """{(method, images per class): rows of its seeds}, in row order."""
+  out: dict[tuple[str, int], list[dict]] = {}
+  for r in rows:
+    out.setdefault((r["method"], r["images_per_class"]), []).append(r)
+  return out
+
+
+def size_table(rows: Sequence[dict], size: int,
+               columns: Sequence[tuple] = COLUMNS) -> list[str]:
+  """The Markdown table of one size: a line per method, mean ± std over its
+  seeds of the best generator's re-scored results, then the best
+  iteration, the final FID, the old classes' FID and the cost."""
+  by_cell = group(rows)
+  methods = [m for m, s in by_cell if s == size]
+  head = ("| method | seeds | " + " | ".join(c[1] for c in columns) +
+          " | best iteration | final FID | old-class FID | wall time (min) | "
+          "G values per new class | class-specific per new class |")
+  lines = [head, "|---|" + "---|" * (len(columns) + 7)]
+  for m in methods:
+    cell = by_cell[(m, size)]
+    last = sum(best_at_last_evaluation(r) for r in cell)
+    steps = fmt_stats([r.get("best_step") for r in cell], "{:.0f}")
+    if last:
+      steps += f" ({last} at the end)"
+    specific = cell[-1].get("g_class_specific")
+    lines.append(
+        f"| {m} | {len(cell)} | " + " | ".join(
+            fmt_stats([result(r, key) for r in cell], pattern, factor)
+            for key, _, pattern, factor in columns) +
+        f" | {steps} | {fmt_stats([score(r, 'final') for r in cell])} | "
+        f"{fmt_stats([r.get('old_class_fid') for r in cell])} | "
+        f"{fmt_stats([r['wall_time_s'] / 60 for r in cell], '{:.1f}')} | "
+        f"{_fmt(cell[-1].get('g_per_new_class'), '{:,.0f}')} | "
+        f"{_fmt(specific or None, '{:,.0f}')} |")
+  return lines
+
+
+def _by_seed(rows: Sequence[dict], method: str, size: int) -> dict[int, dict]:
+  return {r.get("seed", 0): r for r in rows
+          if r["method"] == method and r["images_per_class"] == size}
+
+
+def transfer_claims(rows: Sequence[dict], size: int) -> list[str]:
+  """cGANTransfer's claims at one size, in words, with the numbers."""
+  lines = []
+  ours, bsa = (_by_seed(rows, "cgantransfer", size),
+               _by_seed(rows, "bsa", size))
+  if ours and bsa:
+    a = [score(r) for r in ours.values()]
+    b = [score(r) for r in bsa.values()]
+    lines.append(f"- {size}/class: cGANTransfer FID {fmt_stats(a)} vs BSA "
+                 f"{fmt_stats(b)}: {compare(a, b)}.")
+    # Per seed, the iterations each needs to reach the worse of the two best
+    # FIDs (same evaluator, same samples): a speed measure that does not
+    # depend on where the runs stop.
+    ratios = []
+    for seed in sorted(set(ours) & set(bsa)):
+      o, s = ours[seed], bsa[seed]
+      if o["best_fid"] is None or s["best_fid"] is None:
+        continue
+      target = max(o["best_fid"], s["best_fid"])
+      o_step, s_step = (first_step_reaching(o, target),
+                        first_step_reaching(s, target))
+      if o_step is not None and s_step is not None:
+        ratios.append(s_step / max(o_step, 1))
+        lines.append(
+            f"  - seed {seed}: iterations to reach FID {target:.2f} during "
+            f"training: cGANTransfer {o_step}, BSA {s_step}; iteration of "
+            f"the best FID {o['best_step']} vs {s['best_step']}; BSA at "
+            f"iteration {o['best_step']} (BSA-early): "
+            f"{_fmt(fid_at(s, o['best_step']))}.")
+    if ratios:
+      cut = any(best_at_last_evaluation(r)
+                for r in list(ours.values()) + list(bsa.values()))
+      lines.append(
+          f"  - BSA needed {fmt_stats(ratios, '{:.1f}')}x the iterations "
+          "(the paper reports >= 3x)" +
+          ("; some best FIDs were the last evaluation, so the run length "
+           "bounds these figures." if cut else "."))
+  scratch = _by_seed(rows, "scratch", size)
+  if ours and scratch:
+    a = [score(r) for r in ours.values()]
+    b = [score(r) for r in scratch.values()]
+    lines.append(f"- {size}/class: cGANTransfer FID {fmt_stats(a)} vs "
+                 f"scratch {fmt_stats(b)}: {compare(a, b)}.")
+  return lines
+
+
+def markdown(rows: list[dict], command: str,
+             columns: Sequence[tuple] = COLUMNS,
+             claims: Callable[[Sequence[dict], int], list[str]] = (
+                 transfer_claims)) -> str:
+  """One table per size, then the paper's claims, as Markdown."""
   sizes = sorted({r["images_per_class"] for r in rows}, reverse=True)
-  methods = list(dict.fromkeys(r["method"] for r in rows))
-  by_key = {(r["method"], r["images_per_class"]): r for r in rows}
   samples = sorted({(r.get("rescored") or {}).get("num_samples") for r in rows
                     if r.get("rescored")})
   lines = [
-      "FID of the best generator (the iteration of the best FID during "
-      "training), re-scored on " +
+      "Mean ± sample standard deviation over seeds (the seed of the image "
+      "subset and of training). The best generator (the iteration of the "
+      "best FID during training) re-scored on " +
       (f"{', '.join(str(n) for n in samples)} samples" if samples else
        "the training evaluations' samples") +
-      "; * marks a run whose best FID was its last evaluation (still "
-      "improving when it stopped). Wall time per run (training and its "
-      "evaluations); trained G values in all and per new class; the "
-      "class-specific ones (one row per new class) per new class.", "",
-      "| method | " + " | ".join(f"{s}/class" for s in sizes) +
-      " | wall time (min) | G values trained | per new class | "
-      "class-specific per new class |",
-      "|---|" + "---|" * (len(sizes) + 4)]
-  for m in methods:
-    cells, walls, last = [], [], None
-    for s in sizes:
-      r = by_key.get((m, s))
-      if r is None:
-        cells.append("")
-        continue
-      star = "*" if best_at_last_evaluation(r) else ""
-      cells.append(f"{_fmt(score(r))} ({_fmt(r['best_step'], '{}')}{star})")
-      walls.append(r["wall_time_s"] / 60)
-      last = r
-    specific = last.get("g_class_specific") if last else None
-    lines.append(
-        f"| {m} | " + " | ".join(cells) +
-        f" | {_fmt(np.mean(walls) if walls else None, '{:.1f}')} | "
-        f"{_fmt(last and last['g_trainable'], '{:,}')} | "
-        f"{_fmt(last and last['g_per_new_class'], '{:,.0f}')} | "
-        f"{_fmt(specific or None, '{:,.0f}')} |")
-  def size_table(title: str, cell) -> list[str]:
-    """A table of `cell(row)` per method and images per class."""
-    out = ["", title, "",
-           "| method | " + " | ".join(f"{s}/class" for s in sizes) + " |",
-           "|---|" + "---|" * len(sizes)]
-    for m in methods:
-      out.append(f"| {m} | " + " | ".join(
-          "" if (m, s) not in by_key else cell(by_key[(m, s)])
-          for s in sizes) + " |")
-    return out
-
-  lines += size_table(
-      "During training (the evaluator's samples): best FID / final FID.",
-      lambda r: f"{_fmt(r['best_fid'])} / {_fmt(r.get('final_fid'))}")
-  if any(r.get("old_class_fid") is not None for r in rows):
-    lines += size_table(
-        "FID of the old classes after the transfer (final generator, same "
-        "samples as above; the source model's own value is the reference).",
-        lambda r: _fmt(r.get("old_class_fid")))
-  lines += ["", "Claims of the paper:"]
-  for s in sizes:
-    ours, bsa = by_key.get(("cgantransfer", s)), by_key.get(("bsa", s))
-    if ours and bsa and ours["best_fid"] is not None and bsa["best_fid"]:
-      # Iterations each needs to reach the worse of the two best FIDs (same
-      # evaluator, same samples): a speed measure that does not depend on
-      # where the runs stop.
-      target = max(ours["best_fid"], bsa["best_fid"])
-      ours_step = first_step_reaching(ours, target)
-      bsa_step = first_step_reaching(bsa, target)
-      verdict = "not worse" if score(ours) <= score(bsa) else "worse"
-      lines.append(
-          f"- {s}/class: cGANTransfer FID {score(ours):.2f} vs BSA "
-          f"{score(bsa):.2f} ({verdict}).")
-      if ours_step is not None and bsa_step is not None:
-        lines.append(
-            f"  - Iterations to reach FID {target:.2f} during training: "
-            f"cGANTransfer {ours_step}, BSA {bsa_step} "
-            f"({bsa_step / max(ours_step, 1):.1f}x; the paper reports >= 3x).")
-      speedup = (bsa["best_step"] / ours["best_step"]
-                 if ours["best_step"] else float("nan"))
-      cut = (" (a best at the last evaluation: the run length bounds it)"
-             if best_at_last_evaluation(ours) or best_at_last_evaluation(bsa)
-             else "")
-      lines.append(
-          f"  - Iteration of the best FID: {ours['best_step']} vs "
-          f"{bsa['best_step']} ({speedup:.1f}x){cut}; BSA-early (BSA at "
-          f"iteration {ours['best_step']}): "
-          f"{_fmt(fid_at(bsa, ours['best_step']))}.")
-    scratch = by_key.get(("scratch", s))
-    if ours and scratch and ours["best_fid"] is not None and (
-        scratch["best_fid"] is not None):
-      lines.append(f"- {s}/class: cGANTransfer FID {score(ours):.2f} vs "
-                   f"scratch {score(scratch):.2f}.")
+      "; the final FID is the last generator's; the old-class FID is the "
+      "final generator's on the source classes. Wall time per run "
+      "(training and its evaluations); trained G values per new class, and "
+      "the class-specific ones (one row per new class)."]
+  for size in sizes:
+    lines += ["", f"{size} images per class:", ""]
+    lines += size_table(rows, size, columns)
+  claim_lines = [line for size in sizes for line in claims(rows, size)]
+  if claim_lines:
+    lines += ["", "Claims of the paper (a difference counts when the means "
+              "are further apart than the sum of the standard deviations):"]
+    lines += claim_lines
   lines += ["", f"Command: `{command}`", ""]
   return "\n".join(lines)
+
+
+def write_curves(rows: Sequence[dict], out_dir: str, tag: str = "fid",
+                 logdir: str | None = None) -> list[str]:
+  """One PNG per size (`curves_<size>.png` in out_dir): FID against the
+  iteration for every method, mean and min-max band over seeds; with
+  `logdir`, also as TensorBoard images. Returns the paths written."""
+  import plot_curves  # pylint: disable=g-import-not-at-top
+  paths = []
+  for size in sorted({r["images_per_class"] for r in rows}):
+    groups = {}
+    for (method, s), cell in group(rows).items():
+      histories = [r["fid_history"] for r in cell if r.get("fid_history")]
+      if s == size and histories:
+        groups[method] = histories
+    if groups:
+      path = os.path.join(out_dir, f"curves_{size}.png")
+      plot_curves.save(
+          plot_curves.plot_groups(groups, tag,
+                                  f"{size} images per class"), path,
+          logdir, f"curves_{size}")
+      paths.append(path)
+  return paths
+
+
+# ------------------------------------------------------------ running cells
+def child_command(argv: Sequence[str], cell: Cell) -> list[str]:
+  """The command line of a child process that runs one cell: this program's
+  own arguments, without --jobs and --only, plus --only=<cell>."""
+  keep = [a for a in argv[1:]
+          if not a.startswith(("--jobs", "--only"))]
+  return [sys.executable, argv[0]] + keep + [f"--only={cell.key}", "--jobs=1"]
+
+
+def run_cells(cells: Sequence[Cell], run_fn: Callable[[Cell], dict],
+              is_done: Callable[[Cell], bool], out_dir: str, jobs: int = 1,
+              argv: Sequence[str] | None = None) -> list[dict]:
+  """Runs every cell and returns their rows, in the order of `cells`.
+
+  With jobs > 1, the cells that `is_done` does not accept run in child
+  processes (`child_command`), `jobs` at a time, each with one intra-op and
+  one inter-op thread and its log in <out_dir>/<run_name>.log; their rows
+  are then read back with `run_fn`.
+
+  Raises:
+    RuntimeError: a child process failed (its log is named).
+  """
+  if jobs > 1:
+    todo = [c for c in cells if not is_done(c)]
+    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
+               TF_NUM_INTEROP_THREADS="1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def child(cell: Cell) -> tuple[Cell, int]:
+      log = os.path.join(out_dir, f"{cell.run_name}.log")
+      logging.info("Benchmark: %s in a child process (log %s).",
+                   cell.run_name, log)
+      with open(log, "a") as f:
+        return cell, subprocess.call(child_command(argv or sys.argv, cell),
+                                     stdout=f, stderr=subprocess.STDOUT,
+                                     env=env)
+
+    failed = []
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+      for cell, code in pool.map(child, todo):
+        if code:
+          failed.append(f"{cell.run_name} (exit code {code}, log "
+                        f"{os.path.join(out_dir, cell.run_name + '.log')})")
+    if failed:
+      raise RuntimeError("Benchmark runs failed: " + "; ".join(failed) +
+                         ". Their checkpoints are kept: fix the cause and run "
+                         "the same command again to resume them.")
+  rows = []
+  for cell in cells:
+    logging.info("Benchmark: %s.", cell.run_name)
+    rows.append(run_fn(cell))
+  return rows
+
+
+def select(cells: Sequence[Cell], only: str | None) -> list[Cell]:
+  """The cells named by --only (all when None).
+
+  Raises:
+    UserInputError: --only names no cell.
+  """
+  if not only:
+    return list(cells)
+  chosen = [c for c in cells if c.key == only]
+  if not chosen:
+    raise UserInputError(
+        f"--only={only!r} is not a run of this benchmark; its runs are "
+        f"{', '.join(c.key for c in cells)}.")
+  return chosen
+
+
+def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
+                eval_gin: Sequence[str], gin_params: Sequence[str]) -> bool:
+  """The cell's run finished with this configuration and was scored."""
+  gin.clear_config()
+  try:
+    config_lib.parse([config_path(cell.config)] + list(eval_gin),
+                     cell_params(cell, num_steps, gin_params))
+    row = read_done(os.path.join(out_dir, cell.run_name), gin.config_str(),
+                    gin.query_parameter("train.num_steps"))
+  finally:
+    gin.clear_config()
+  return row is not None and "old_class_fid" in row and (
+      "rescored" in row or row.get("best_step") is None)
 
 
 def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
@@ -388,23 +658,28 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
                   eval_gin: Sequence[str] = (),
                   gin_params: Sequence[str] = (),
                   command: str = "",
-                  rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES
-                  ) -> list[dict]:
-  """Runs every (method, size) and writes results.json and results.md.
+                  rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES,
+                  seeds: Sequence[int] = (0,), jobs: int = 1,
+                  only: str | None = None,
+                  argv: Sequence[str] | None = None) -> list[dict]:
+  """Runs every (method, size, seed); writes results.json, results.md and
+  the curves (not with `only`, which runs one cell for a parent process).
 
   `rescore_samples`: see `run_one` (0: no re-scoring).
   """
   os.makedirs(out_dir, exist_ok=True)
-  rows = []
-  for size in sizes:
-    for method in methods:
-      logging.info("Benchmark: %s with %d images per class.", method, size)
-      rows.append(run_one(method, size, out_dir, num_steps, eval_gin,
-                          gin_params, rescore_samples))
-      files.write_json(os.path.join(out_dir, "results.json"), rows)
-  text = markdown(rows, command)
-  with open(os.path.join(out_dir, "results.md"), "w") as f:
-    f.write(text)
+  cells = select(method_cells(methods, sizes, seeds), only)
+  rows = run_cells(
+      cells,
+      lambda c: run_one(c, out_dir, num_steps, eval_gin, gin_params,
+                        rescore_samples),
+      lambda c: is_finished(c, out_dir, num_steps, eval_gin, gin_params),
+      out_dir, jobs if not only else 1, argv)
+  if not only:
+    files.write_json(os.path.join(out_dir, "results.json"), rows)
+    files.write_text(os.path.join(out_dir, "results.md"),
+                     markdown(rows, command))
+    write_curves(rows, out_dir)
   gin.clear_config()
   return rows
 
@@ -412,15 +687,13 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
 FLAGS = flags.FLAGS
 
 
-def define_flags() -> None:
-  """Defines the flags (only when run as a program, so that tests can
-  import several tools)."""
-  flags.DEFINE_string("out_dir", "runs/benchmark_transfer",
-                      "Where the runs and results go.")
-  flags.DEFINE_list("methods", list(DEFAULT_METHODS),
-                    f"Config stems under {CONFIG_DIR} (or .gin paths).")
+def define_common_flags(out_dir: str) -> None:
+  """Flags that every benchmark of this kind shares."""
+  flags.DEFINE_string("out_dir", out_dir, "Where the runs and results go.")
   flags.DEFINE_list("images_per_class", [str(s) for s in DEFAULT_SIZES],
                     "Images per target class.")
+  flags.DEFINE_list("seeds", [str(s) for s in DEFAULT_SEEDS],
+                    "Seeds of the image subset and of training, per cell.")
   flags.DEFINE_integer("num_steps", None,
                        "Overrides train.num_steps of every config.")
   flags.DEFINE_multi_string("eval_gin", [os.path.join(CONFIG_DIR, "eval.gin")],
@@ -430,8 +703,24 @@ def define_flags() -> None:
                        "Samples for re-scoring the best and the final "
                        "generator of each run (0: none; -1: as many as "
                        "real images).")
+  flags.DEFINE_integer("jobs", 1, "Runs at a time, in child processes with "
+                       "one intra-op thread each (1: in this process).")
+  flags.DEFINE_string("only", None, "Run this one cell (<method>_<images>_s"
+                      "<seed>) and write no tables (used by --jobs).")
   flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many "
                        "logical devices.")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  define_common_flags("runs/benchmark_transfer")
+  flags.DEFINE_list("methods", list(DEFAULT_METHODS),
+                    f"Config stems under {CONFIG_DIR} (or .gin paths).")
+
+
+def rescore_flag() -> int | None:
+  return None if FLAGS.rescore_samples < 0 else FLAGS.rescore_samples
 
 
 def main(argv: Sequence[str]) -> None:
@@ -439,16 +728,18 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   distribute.split_cpu(FLAGS.logical_cpus)
   try:
-    sizes = [int(s) for s in FLAGS.images_per_class]
-    rows = run_benchmark(FLAGS.out_dir, FLAGS.methods, sizes,
-                         FLAGS.num_steps, [g for g in FLAGS.eval_gin if g],
-                         FLAGS.gin_param, command=" ".join(sys.argv),
-                         rescore_samples=(None if FLAGS.rescore_samples < 0
-                                          else FLAGS.rescore_samples))
+    rows = run_benchmark(
+        FLAGS.out_dir, FLAGS.methods,
+        [int(s) for s in FLAGS.images_per_class], FLAGS.num_steps,
+        [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
+        command=" ".join(sys.argv), rescore_samples=rescore_flag(),
+        seeds=[int(s) for s in FLAGS.seeds], jobs=FLAGS.jobs,
+        only=FLAGS.only, argv=sys.argv)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)
-  print(markdown(rows, " ".join(sys.argv)))
+  if not FLAGS.only:
+    print(markdown(rows, " ".join(sys.argv)))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ Metrics (keys of the returned dict; lower is better unless noted):
   mfid       FID per class, averaged (Hyper-Modulation's mFID);
   mkid       KID per class, averaged;
   kmmd       Gaussian-kernel MMD, sigma = kmmd_sigma (relative width);
-  prdc       precision, recall, density, coverage (higher is better, k=5).
+  prdc       precision, recall, density, coverage (higher is better, k=5);
+  mprdc      the same per class, averaged: mprecision, mrecall, mdensity and
+             mcoverage (Hyper-Modulation's Table 5 protocol).
 Generated samples per class match the real images per class unless
 `num_samples` (a total, split over the classes in proportion to their real
 images) says otherwise. FID is biased by the sample count: compare numbers
@@ -61,15 +63,16 @@ from tfgt.eval import cache as cache_lib
 from tfgt.eval import features as features_lib
 from tfgt.eval import metrics as metrics_lib
 
-METRICS = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc")
+METRICS = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc", "mprdc")
 DEFAULT_METRICS = ("fid", "kid", "mfid")
 # Metrics computed per class and averaged, with the metric of metrics.py each
 # class uses.
-PER_CLASS_METRICS = {"mfid": "fid", "mkid": "kid"}
+PER_CLASS_METRICS = {"mfid": "fid", "mkid": "kid", "mprdc": "prdc"}
+PRDC_PARTS = ("precision", "recall", "density", "coverage")
 # Metrics printed multiplied by 100, as the papers do.
 PERCENT_METRICS = ("kid", "kid_std", "mkid")
 # Results for which higher is better (the others are distances).
-HIGHER_IS_BETTER = frozenset({"precision", "recall", "density", "coverage"})
+HIGHER_IS_BETTER = frozenset(PRDC_PARTS + tuple("m" + p for p in PRDC_PARTS))
 
 
 # Image size and channels at which `prepare` reads the real images to count
@@ -240,20 +243,21 @@ class Evaluator:
       raise UserInputError(
           f"Evaluator.kid_block_size must be >= 2 (KID averages over pairs "
           f"of samples in a block), got {kid_block_size}; TF-GAN uses 1024.")
-    if "prdc" in wanted and prdc_k < 1:
+    if wanted & {"prdc", "mprdc"} and prdc_k < 1:
       raise UserInputError(f"Evaluator.prdc_k must be >= 1, got {prdc_k}; "
                            "Naeem et al. use 5.")
     if "kmmd" in wanted and not kmmd_sigma > 0:
       raise UserInputError(f"Evaluator.kmmd_sigma must be > 0, got "
                            f"{kmmd_sigma}.")
-    if wanted & {"kmmd", "prdc"} and max_pairwise_samples is not None:
-      fewest = max(metrics_lib.min_rows(m, prdc_k)[0]
-                   for m in wanted & {"kmmd", "prdc"})
+    pairwise = {PER_CLASS_METRICS.get(m, m) for m in wanted} & {"kmmd",
+                                                                 "prdc"}
+    if pairwise and max_pairwise_samples is not None:
+      fewest = max(metrics_lib.min_rows(m, prdc_k)[0] for m in pairwise)
       if max_pairwise_samples < fewest:
         raise UserInputError(
             f"Evaluator.max_pairwise_samples={max_pairwise_samples} leaves "
             f"kmmd/prdc fewer rows than they need ({fewest}"
-            f"{', prdc_k + 1' if 'prdc' in wanted else ''}): set it to at "
+            f"{', prdc_k + 1' if 'prdc' in pairwise else ''}): set it to at "
             f"least {fewest} (10000 by default), or None to use all samples.")
     self._extractor = extractor
     self.num_samples = num_samples
@@ -294,7 +298,10 @@ class Evaluator:
       names.add("kid_std")
     if "prdc" in names:
       names.discard("prdc")
-      names.update(("precision", "recall", "density", "coverage"))
+      names.update(PRDC_PARTS)
+    if "mprdc" in names:
+      names.discard("mprdc")
+      names.update("m" + p for p in PRDC_PARTS)
     return names
 
   def minimum_counts(self) -> dict[str, tuple[bool, int, int]]:
@@ -355,8 +362,8 @@ class Evaluator:
       what = _names_and(metrics)
       verb = "needs" if len(metrics) == 1 else "need"
       unit = "real images" if kind == "real" else "generated samples"
-      extra_fix = (", or lower Evaluator.prdc_k" if "prdc" in metrics
-                   else "")
+      extra_fix = (", or lower Evaluator.prdc_k"
+                   if {"prdc", "mprdc"} & set(metrics) else "")
       have = real_counts if kind == "real" else counts
       if per_class:
         short = [f"class {n!r} {'has ' if kind == 'real' else ''}{c}"
@@ -608,7 +615,15 @@ class Evaluator:
           entry["kid"] = metrics_lib.kernel_distance(
               real_c, fake_by_class[c], self.kid_block_size,
               seed=self.seed)[0]
+        if "mprdc" in self.metrics:
+          entry.update(metrics_lib.prdc(
+              real_c, fake_by_class[c], k=self.prdc_k,
+              max_samples=self.max_pairwise_samples, seed=self.seed))
         per_class[name] = entry
+      if "mprdc" in self.metrics:
+        for part in PRDC_PARTS:
+          results["m" + part] = float(np.mean(
+              [e[part] for e in per_class.values()]))
       if "mfid" in self.metrics:
         results["mfid"] = float(np.mean([e["fid"] for e in per_class.values()]))
       if "mkid" in self.metrics:

@@ -1,0 +1,306 @@
+r"""Fashion-MNIST version of Hyper-Modulation's Tables 2, 4 and 5 and Fig. 7.
+
+    python tools/benchmark_hypermod.py --out_dir=runs/benchmark_hypermod \
+        [--methods=gan_memory,hypermod_a,hypermod_b,hypermod_c,hypermod_ft,\
+hypermod_s,hypermod_b_unaligned,cgantransfer] \
+        [--images_per_class=100] [--seeds=0,1,2] [--jobs=2] \
+        [--align_steps=1500] [--rescore_samples=10000]
+
+The shipped unconditional StyleGAN (Fashion-MNIST classes 0-7 merged) learns
+Bag and Ankle boot from the images per class of the cGANTransfer runs (the
+same seeded subsets), with every method of the paper on one trainer:
+
+  gan_memory            free gamma, beta, b per class ("No hypernet.")
+  hypermod_a            hypernetwork without the V space (Table 2, config A)
+  hypermod_b            hypernetwork with V (config B; `make hypermod`)
+  hypermod_c            B plus the contrastive discriminator (config C)
+  hypermod_ft           B with every generator weight trained (Hyper-Mod-FT)
+  hypermod_s            the architecture from random weights (Hyper-Mod-S)
+  hypermod_b_unaligned  B without self-alignment (Fig. 7d)
+  cgantransfer          cGANTransfer from the shipped BigGAN (Tables 4-5)
+
+First the self-alignment stage runs once per class network it serves
+(<out_dir>/align_b for depth 4, align_a for depth 0: it uses no target
+data, so the seeds share it), then every (method, size, seed) trains into
+<out_dir>/<method>_<images>_s<seed>/ as `tools/benchmark_transfer.py` does
+(resumable, re-scored on --rescore_samples samples with mFID, mKID and
+precision, recall, density and coverage per class, wall time, trained values
+per class). Writes <out_dir>/results.{json,md}, the FID curves per size
+(curves_<size>.png: Fig. 7d with hypermod_b and hypermod_b_unaligned) and
+alignment.png (Fig. 7a-c: the source's samples, the unaligned and the
+aligned hypernetwork's for the same z). Every picture also goes to
+TensorBoard under <out_dir>/tb.
+
+The claims of the paper checked in results.md: the hypernetwork beats GAN
+Memory; V beats A; the contrastive D beats B at batch 10; FT beats
+Hyper-Mod; self-alignment reaches a given FID sooner; Hyper-Mod beats
+cGANTransfer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
+from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
+from tfgt import distribute  # pylint: disable=g-import-not-at-top
+from tfgt import errors  # pylint: disable=g-import-not-at-top
+from tfgt import files  # pylint: disable=g-import-not-at-top
+from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
+from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
+
+ALIGN_CONFIG = "hypermod_align"
+# The self-alignment runs: key -> gin bindings of SelfAlignment.
+ALIGNMENTS = {"b": (), "a": ("SelfAlignment.class_depth = 0",)}
+# Method -> (config under gin_configs/fashion_mnist/, alignment key or None).
+METHODS = {
+    "gan_memory": ("gan_memory", None),
+    "hypermod_a": ("hypermod_ablations/no_v_space", "a"),
+    "hypermod_b": ("hypermod", "b"),
+    "hypermod_c": ("hypermod_ablations/contrastive", "b"),
+    "hypermod_ft": ("hypermod_ablations/finetune", "b"),
+    "hypermod_s": ("hypermod_ablations/scratch", None),
+    "hypermod_b_unaligned": ("hypermod_ablations/no_alignment", None),
+    "cgantransfer": ("cgantransfer", None),
+}
+DEFAULT_SIZES = (100,)
+# The paper's Table 5 columns (per class, averaged), then the pooled FID.
+COLUMNS = (("mfid", "mFID", "{:.2f}", 1), ("mkid", "mKID x100", "{:.2f}", 100),
+           ("mprecision", "P", "{:.2f}", 1), ("mrecall", "R", "{:.2f}", 1),
+           ("mdensity", "D", "{:.2f}", 1), ("mcoverage", "C", "{:.2f}", 1),
+           ("fid", "FID", "{:.2f}", 1))
+
+
+def align_dir(out_dir: str, key: str) -> str:
+  return os.path.join(out_dir, f"align_{key}")
+
+
+def cells(out_dir: str, methods: Sequence[str], sizes: Sequence[int],
+          seeds: Sequence[int]) -> list[bt.Cell]:
+  """The benchmark's runs, seeds outside methods (see `bt.method_cells`).
+
+  Raises:
+    UserInputError: an unknown method.
+  """
+  unknown = [m for m in methods if m not in METHODS]
+  if unknown:
+    raise UserInputError(f"Unknown methods {unknown}; choose from "
+                         f"{', '.join(METHODS)}.")
+  out = []
+  for cell in bt.method_cells(methods, sizes, seeds):
+    config, key = METHODS[cell.name]
+    params = () if key is None else (
+        f"ALIGNED = '{align_dir(out_dir, key)}'",)
+    out.append(dataclasses.replace(
+        cell, config=os.path.join(bt.CONFIG_DIR, config + ".gin"),
+        params=params))
+  return out
+
+
+def alignments_needed(methods: Sequence[str]) -> list[str]:
+  return sorted({METHODS[m][1] for m in methods if METHODS[m][1]},
+                reverse=True)
+
+
+def run_alignment(out_dir: str, key: str, num_steps: int | None,
+                  gin_params: Sequence[str]) -> dict:
+  """Trains (or resumes) the self-alignment run `key`; returns its FID
+  history and the FID of its first and best evaluation."""
+  model_dir = align_dir(out_dir, key)
+  gin.clear_config()
+  params = list(gin_params) + list(ALIGNMENTS[key])
+  if num_steps is not None:
+    params.append(f"train.num_steps = {num_steps}")
+  config_lib.parse([bt.config_path(ALIGN_CONFIG)], params)
+  try:
+    train_lib.train(model_dir)
+  finally:
+    gin.clear_config()
+  history = bt.eval_history(model_dir)
+  best = min(history, key=lambda sv: sv[1]) if history else None
+  return dict(key=key, model_dir=model_dir, fid_history=history,
+              first_fid=history[0] if history else None, best_fid=best,
+              wall_time_s=bt.training_wall_time(model_dir))
+
+
+def draw_alignment(aligned_dir: str, source: str, num: int = 8,
+                   seed: int = 0) -> np.ndarray:
+  """Fig. 7a-c: rows of the source's samples, of an unaligned hypernetwork
+  (the aligned run's architecture at its initialisation, seeded) and of the
+  aligned one, for the same z (and so the same noise), as uint8 [H, W, C].
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfgt import images  # pylint: disable=g-import-not-at-top
+  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
+  from tfgt.methods import hypermod as methods  # pylint: disable=g-import-not-at-top
+  from tfgt.models import hypermod  # pylint: disable=g-import-not-at-top
+  src = methods.load_stylegan_source(source).generator
+  aligned = methods.load_aligned(aligned_dir, src)
+  keras.utils.set_random_seed(seed)
+  kwargs = dict(aligned.ctor_kwargs)
+  unaligned = hypermod.HyperModGenerator(aligned.num_classes, **kwargs)
+  unaligned.build()
+  methods.copy_source(src, unaligned)
+  z = tf.random.stateless_normal([num, src.dim_z], seed=[seed, 7])
+  labels = tf.zeros([num], tf.int32)
+  rows = [pipeline.to_uint8(g((z, labels), training=False)).numpy()
+          for g in (src, unaligned, aligned)]
+  return images.grid(np.stack(rows))
+
+
+def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
+  """The paper's claims at one size, in words, with the numbers (mFID of
+  the best generator, re-scored)."""
+  def values(method: str) -> list[float | None]:
+    return [bt.result(r, "mfid") for r in rows
+            if r["method"] == method and r["images_per_class"] == size]
+
+  lines = []
+  for a, b, claim in (
+      ("hypermod_b", "gan_memory", "the hypernetwork beats GAN Memory"),
+      ("hypermod_b", "hypermod_a", "the V space (B) beats config A"),
+      ("hypermod_c", "hypermod_b", "the contrastive D (C) beats B"),
+      ("hypermod_ft", "hypermod_b", "Hyper-Mod-FT beats Hyper-Mod"),
+      ("hypermod_b", "hypermod_s", "Hyper-Mod beats Hyper-Mod-S"),
+      ("hypermod_b", "cgantransfer", "Hyper-Mod beats cGANTransfer"),
+      ("hypermod_c", "cgantransfer", "Hyper-Mod C beats cGANTransfer")):
+    va, vb = values(a), values(b)
+    if any(v is not None for v in va) and any(v is not None for v in vb):
+      verdict = bt.compare(va, vb)
+      held = {"better": "holds", "worse": "does not hold"}.get(
+          verdict, "cannot be decided")
+      lines.append(f"- {size}/class, {claim}: mFID {bt.fmt_stats(va)} vs "
+                   f"{bt.fmt_stats(vb)} ({verdict}): {held}.")
+  # Fig. 7d: iterations to reach the worse of the two best FIDs, per seed.
+  aligned = bt._by_seed(rows, "hypermod_b", size)  # pylint: disable=protected-access
+  unaligned = bt._by_seed(rows, "hypermod_b_unaligned", size)  # pylint: disable=protected-access
+  sooner = []
+  for seed in sorted(set(aligned) & set(unaligned)):
+    x, y = aligned[seed], unaligned[seed]
+    if x.get("best_fid") is None or y.get("best_fid") is None:
+      continue
+    target = max(x["best_fid"], y["best_fid"])
+    sx, sy = (bt.first_step_reaching(x, target),
+              bt.first_step_reaching(y, target))
+    if sx is not None and sy is not None:
+      sooner.append((seed, target, sx, sy))
+  if sooner:
+    text = "; ".join(f"seed {s}: FID {t:.2f} at {a} vs {b}"
+                     for s, t, a, b in sooner)
+    held = ("holds" if all(a < b for _, _, a, b in sooner) else
+            "does not hold" if all(a >= b for _, _, a, b in sooner) else
+            "cannot be decided (the seeds disagree)")
+    lines.append(f"- {size}/class, self-alignment reaches a given FID "
+                 f"sooner (iterations, aligned vs unaligned; {text}): "
+                 f"{held}.")
+  return lines
+
+
+def alignment_markdown(alignments: Sequence[dict]) -> list[str]:
+  lines = []
+  for a in alignments:
+    first, best = a["first_fid"], a["best_fid"]
+    if first and best:
+      lines.append(
+          f"- Self-alignment {a['key'].upper()} ({a['model_dir']}): FID of "
+          f"the 8 source classes merged {first[1]:.2f} at step {first[0]}, "
+          f"best {best[1]:.2f} at step {best[0]} "
+          f"({a['wall_time_s'] / 60:.1f} min).")
+  return lines
+
+
+def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
+                  sizes: Sequence[int] = DEFAULT_SIZES,
+                  seeds: Sequence[int] = bt.DEFAULT_SEEDS,
+                  num_steps: int | None = None,
+                  align_steps: int | None = None,
+                  eval_gin: Sequence[str] = (),
+                  gin_params: Sequence[str] = (), command: str = "",
+                  rescore_samples: int | None = bt.DEFAULT_RESCORE_SAMPLES,
+                  jobs: int = 1, only: str | None = None,
+                  argv: Sequence[str] | None = None,
+                  source: str = "pretrained:fashion_mnist_stylegan"
+                  ) -> list[dict]:
+  """Aligns, runs every cell, writes the tables and figures (not with
+  `only`, which runs one cell for a parent process)."""
+  os.makedirs(out_dir, exist_ok=True)
+  todo = bt.select(cells(out_dir, methods, sizes, seeds), only)
+  alignments = []
+  if not only:
+    for key in alignments_needed(methods):
+      logging.info("Benchmark: self-alignment %s.", key)
+      alignments.append(run_alignment(out_dir, key, align_steps, gin_params))
+  rows = bt.run_cells(
+      todo,
+      lambda c: bt.run_one(c, out_dir, num_steps, eval_gin, gin_params,
+                           rescore_samples),
+      lambda c: bt.is_finished(c, out_dir, num_steps, eval_gin, gin_params),
+      out_dir, jobs if not only else 1, argv)
+  if only:
+    return rows
+  files.write_json(os.path.join(out_dir, "results.json"),
+                   dict(rows=rows, alignments=alignments))
+  text = bt.markdown(rows, command, COLUMNS, hypermod_claims)
+  extra = alignment_markdown(alignments)
+  if extra:
+    text = text.replace("\nCommand:", "\n" + "\n".join(extra) +
+                        "\n\nCommand:")
+  files.write_text(os.path.join(out_dir, "results.md"), text)
+  import plot_curves  # pylint: disable=g-import-not-at-top
+  logdir = os.path.join(out_dir, "tb")
+  bt.write_curves(rows, out_dir, logdir=logdir)
+  if "b" in alignments_needed(methods):
+    picture = draw_alignment(align_dir(out_dir, "b"), source)
+    plot_curves.save(picture, os.path.join(out_dir, "alignment.png"), logdir,
+                     "alignment")
+  gin.clear_config()
+  return rows
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  bt.define_common_flags("runs/benchmark_hypermod")
+  FLAGS.set_default("images_per_class", [str(s) for s in DEFAULT_SIZES])
+  flags.DEFINE_list("methods", list(METHODS), "Rows of the table: "
+                    f"{', '.join(METHODS)}.")
+  flags.DEFINE_integer("align_steps", None,
+                       "Overrides train.num_steps of the self-alignment.")
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  distribute.split_cpu(FLAGS.logical_cpus)
+  try:
+    rows = run_benchmark(
+        FLAGS.out_dir, FLAGS.methods,
+        [int(s) for s in FLAGS.images_per_class],
+        [int(s) for s in FLAGS.seeds], FLAGS.num_steps, FLAGS.align_steps,
+        [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
+        command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
+        jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv)
+  except UserInputError as e:
+    logging.error("%s", errors.message(e))
+    sys.exit(2)
+  if not FLAGS.only:
+    print(bt.markdown(rows, " ".join(sys.argv), COLUMNS, hypermod_claims))
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
