@@ -367,14 +367,15 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
             "Evaluator.metrics = ['fid']"]
   flags = ["--methods=gan_memory,hypermod_b", "--images_per_class=8",
            "--seeds=0", "--num_steps=2", "--align_steps=2",
-           f"--out_dir={out_dir}", "--rescore_samples=60", "--jobs=2"] + [
+           f"--out_dir={out_dir}", "--rescore_samples=60", "--jobs=2",
+           "--ppl_samples=20"] + [
                f"--gin_param={p}" for p in params]
   rows = tool.run_benchmark(
       out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
       align_steps=2, gin_params=params, command="pytest",
       rescore_samples=60, jobs=2,
       argv=[os.path.join("tools", "benchmark_hypermod.py")] + flags,
-      source=source_bundle)
+      source=source_bundle, ppl_samples=20)
   assert [r["method"] for r in rows] == ["gan_memory", "hypermod_b"]
   for row in rows:
     assert row["intra_op_threads"] == 1  # Trained in a child process.
@@ -382,6 +383,11 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
     best = row["rescored"]["best"]
     assert best["mfid"] > 0 and 0 <= best["mcoverage"] <= 1
     assert row["old_class_fid"] is None  # An unconditional source.
+    # Table 3's path length between Bag and Ankle boot, of the best G (two
+    # steps from identical classes: tiny; tests/test_eval_ppl.py checks
+    # its values).
+    assert set(row["ppl"]) == {"ppl_full", "ppl_end"}
+    assert all(np.isfinite(v) and v >= 0 for v in row["ppl"].values())
   # Hyper-Mod B started from the alignment run; GAN Memory needs none.
   assert "align_b" in rows[1]["gin_config"]
   assert "align_b" not in rows[0]["gin_config"]
@@ -391,7 +397,8 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   assert rows[0]["g_class_specific"] > rows[1]["g_class_specific"]
   with open(os.path.join(out_dir, "results.md")) as f:
     text = f.read()
-  assert "| hypermod_b | 1 |" in text and "mKID x100" in text
+  assert "| hypermod_b | 1 |" in text and "mKID x100 " in text
+  assert "| PPL full | PPL end |" in text
   assert ("the hypernetwork beats GAN Memory: mFID" in text and
           "cannot be decided" in text)
   assert "Self-alignment B" in text
@@ -402,7 +409,8 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   again = tool.run_benchmark(
       out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
       align_steps=2, gin_params=params, command="pytest",
-      rescore_samples=60, jobs=2, argv=["unused"], source=source_bundle)
+      rescore_samples=60, jobs=2, argv=["unused"], source=source_bundle,
+      ppl_samples=20)
   assert again == rows
 
 

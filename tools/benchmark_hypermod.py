@@ -76,11 +76,25 @@ METHODS = {
     "cgantransfer": ("cgantransfer", None),
 }
 DEFAULT_SIZES = (100,)
+# Path-length values per class pair and sampling (Bag -> Ankle boot).
+DEFAULT_PPL_SAMPLES = 2000
 # The paper's Table 5 columns (per class, averaged), then the pooled FID.
 COLUMNS = (("mfid", "mFID", "{:.2f}", 1), ("mkid", "mKID x100", "{:.2f}", 100),
            ("mprecision", "P", "{:.2f}", 1), ("mrecall", "R", "{:.2f}", 1),
            ("mdensity", "D", "{:.2f}", 1), ("mcoverage", "C", "{:.2f}", 1),
-           ("fid", "FID", "{:.2f}", 1))
+           ("fid", "FID", "{:.2f}", 1), ("ppl_full", "PPL full", "{:.1f}", 1),
+           ("ppl_end", "PPL end", "{:.1f}", 1))
+
+
+def path_length(model_dir: str, num_samples: int) -> dict[str, float]:
+  """The best generator's perceptual path length between the run's
+  classes (Table 3; tfgt.eval.ppl): {"ppl_full", "ppl_end"}."""
+  from tfgt import evaluate  # pylint: disable=g-import-not-at-top
+  result, _ = evaluate.run(model_dir, "best", overrides=dict(
+      metrics=["ppl"], ppl_samples=num_samples),
+                           output=os.path.join(model_dir, "ppl.eval.json"))
+  gin.clear_config()
+  return {k: float(v) for k, v in result.metrics.items()}
 
 
 def align_dir(out_dir: str, key: str) -> str:
@@ -161,11 +175,24 @@ def draw_alignment(aligned_dir: str, source: str, num: int = 8,
   return images.grid(np.stack(rows))
 
 
+def _claim(claim: str, what: str, va: Sequence[float | None],
+           vb: Sequence[float | None], pattern: str = "{:.2f}") -> list[str]:
+  """A claim "a beats b" (lower is better) in words, or nothing when a side
+  has no values."""
+  if not (any(v is not None for v in va) and any(v is not None for v in vb)):
+    return []
+  verdict = bt.compare(va, vb)
+  held = {"better": "holds", "worse": "does not hold"}.get(
+      verdict, "cannot be decided")
+  return [f"- {claim}: {what} {bt.fmt_stats(va, pattern)} vs "
+          f"{bt.fmt_stats(vb, pattern)} ({verdict}): {held}."]
+
+
 def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
   """The paper's claims at one size, in words, with the numbers (mFID of
-  the best generator, re-scored)."""
-  def values(method: str) -> list[float | None]:
-    return [bt.result(r, "mfid") for r in rows
+  the best generator, re-scored; its path lengths for Table 3)."""
+  def values(method: str, key: str = "mfid") -> list[float | None]:
+    return [bt.result(r, key) for r in rows
             if r["method"] == method and r["images_per_class"] == size]
 
   lines = []
@@ -177,16 +204,17 @@ def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
       ("hypermod_b", "hypermod_s", "Hyper-Mod beats Hyper-Mod-S"),
       ("hypermod_b", "cgantransfer", "Hyper-Mod beats cGANTransfer"),
       ("hypermod_c", "cgantransfer", "Hyper-Mod C beats cGANTransfer")):
-    va, vb = values(a), values(b)
-    if any(v is not None for v in va) and any(v is not None for v in vb):
-      verdict = bt.compare(va, vb)
-      held = {"better": "holds", "worse": "does not hold"}.get(
-          verdict, "cannot be decided")
-      lines.append(f"- {size}/class, {claim}: mFID {bt.fmt_stats(va)} vs "
-                   f"{bt.fmt_stats(vb)} ({verdict}): {held}.")
+    lines += _claim(f"{size}/class, {claim}", "mFID", values(a), values(b))
+  # Table 3: the V space gives shorter paths between the classes.
+  for sampling in ("full", "end"):
+    key = f"ppl_{sampling}"
+    lines += _claim(
+        f"{size}/class, the V space shortens the path between classes",
+        f"PPL {sampling}, B vs A", values("hypermod_b", key),
+        values("hypermod_a", key), "{:.1f}")
   # Fig. 7d: iterations to reach the worse of the two best FIDs, per seed.
-  aligned = bt._by_seed(rows, "hypermod_b", size)  # pylint: disable=protected-access
-  unaligned = bt._by_seed(rows, "hypermod_b_unaligned", size)  # pylint: disable=protected-access
+  aligned = bt.by_seed(rows, "hypermod_b", size)
+  unaligned = bt.by_seed(rows, "hypermod_b_unaligned", size)
   sooner = []
   for seed in sorted(set(aligned) & set(unaligned)):
     x, y = aligned[seed], unaligned[seed]
@@ -232,8 +260,8 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
                   rescore_samples: int | None = bt.DEFAULT_RESCORE_SAMPLES,
                   jobs: int = 1, only: str | None = None,
                   argv: Sequence[str] | None = None,
-                  source: str = "pretrained:fashion_mnist_stylegan"
-                  ) -> list[dict]:
+                  source: str = "pretrained:fashion_mnist_stylegan",
+                  ppl_samples: int = DEFAULT_PPL_SAMPLES) -> list[dict]:
   """Aligns, runs every cell, writes the tables and figures (not with
   `only`, which runs one cell for a parent process)."""
   os.makedirs(out_dir, exist_ok=True)
@@ -243,11 +271,13 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
     for key in alignments_needed(methods):
       logging.info("Benchmark: self-alignment %s.", key)
       alignments.append(run_alignment(out_dir, key, align_steps, gin_params))
+  extra = {"ppl": lambda d: path_length(d, ppl_samples)} if ppl_samples else {}
   rows = bt.run_cells(
       todo,
       lambda c: bt.run_one(c, out_dir, num_steps, eval_gin, gin_params,
-                           rescore_samples),
-      lambda c: bt.is_finished(c, out_dir, num_steps, eval_gin, gin_params),
+                           rescore_samples, extra_scores=extra),
+      lambda c: bt.is_finished(c, out_dir, num_steps, eval_gin, gin_params,
+                               tuple(extra)),
       out_dir, jobs if not only else 1, argv)
   if only:
     return rows
@@ -278,6 +308,9 @@ def define_flags() -> None:
   FLAGS.set_default("images_per_class", [str(s) for s in DEFAULT_SIZES])
   flags.DEFINE_list("methods", list(METHODS), "Rows of the table: "
                     f"{', '.join(METHODS)}.")
+  flags.DEFINE_integer("ppl_samples", DEFAULT_PPL_SAMPLES,
+                       "Perceptual path length values per class pair and "
+                       "sampling (0: no path length).")
   flags.DEFINE_integer("align_steps", None,
                        "Overrides train.num_steps of the self-alignment.")
 
@@ -293,7 +326,8 @@ def main(argv: Sequence[str]) -> None:
         [int(s) for s in FLAGS.seeds], FLAGS.num_steps, FLAGS.align_steps,
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
-        jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv)
+        jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
+        ppl_samples=FLAGS.ppl_samples)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)

@@ -184,7 +184,9 @@ def read_done(model_dir: str, config: str, num_steps: int) -> dict | None:
 def run_one(cell: Cell, out_dir: str, num_steps: int | None,
             eval_gin: Sequence[str], gin_params: Sequence[str],
             rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES,
-            train_fn: Callable[[str], dict] | None = None) -> dict:
+            train_fn: Callable[[str], dict] | None = None,
+            extra_scores: dict[str, Callable[[str], object]] | None = None
+            ) -> dict:
   """Trains (or reads) one run and returns its row.
 
   A run whose benchmark.json was written with the same gin configuration is
@@ -198,6 +200,8 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
   Args:
     train_fn: trains the configured run into a folder (default
       `tfgt.train.train`); returns the trainer's metrics.
+    extra_scores: {row key: fn(model_dir) -> JSON-able value}, computed
+      for a finished run that does not have the key yet.
   """
   model_dir = os.path.join(out_dir, cell.run_name)
   gin.clear_config()
@@ -234,6 +238,10 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
   if "old_class_fid" not in row and rescore_samples != 0:
     row["old_class_fid"] = old_class_fid(model_dir, rescore_samples)
     files.write_json(done_path, row)
+  for key, fn in (extra_scores or {}).items():
+    if key not in row:
+      row[key] = fn(model_dir)
+      files.write_json(done_path, row)
   gin.clear_config()
   return row
 
@@ -365,9 +373,12 @@ def _fmt(value, pattern: str = "{:.2f}") -> str:
 
 
 def result(row: dict, key: str, which: str = "best") -> float | None:
-  """A re-scored result of the best or final generator; for "fid", the
-  training estimate when the run was not re-scored."""
-  rescored = (row.get("rescored") or {}).get(which) or {}
+  """A re-scored result of the best or final generator (or the best one's
+  path length, row["ppl"]); for "fid", the training estimate when the run
+  was not re-scored."""
+  rescored = dict((row.get("rescored") or {}).get(which) or {})
+  if which == "best":
+    rescored.update(row.get("ppl") or {})
   if key in rescored:
     return rescored[key]
   if key == "fid":
@@ -463,7 +474,7 @@ def size_table(rows: Sequence[dict], size: int,
   return lines
 
 
-def _by_seed(rows: Sequence[dict], method: str, size: int) -> dict[int, dict]:
+def by_seed(rows: Sequence[dict], method: str, size: int) -> dict[int, dict]:
   return {r.get("seed", 0): r for r in rows
           if r["method"] == method and r["images_per_class"] == size}
 
@@ -471,8 +482,8 @@ def _by_seed(rows: Sequence[dict], method: str, size: int) -> dict[int, dict]:
 def transfer_claims(rows: Sequence[dict], size: int) -> list[str]:
   """cGANTransfer's claims at one size, in words, with the numbers."""
   lines = []
-  ours, bsa = (_by_seed(rows, "cgantransfer", size),
-               _by_seed(rows, "bsa", size))
+  ours, bsa = (by_seed(rows, "cgantransfer", size),
+               by_seed(rows, "bsa", size))
   if ours and bsa:
     a = [score(r) for r in ours.values()]
     b = [score(r) for r in bsa.values()]
@@ -505,7 +516,7 @@ def transfer_claims(rows: Sequence[dict], size: int) -> list[str]:
           "(the paper reports >= 3x)" +
           ("; some best FIDs were the last evaluation, so the run length "
            "bounds these figures." if cut else "."))
-  scratch = _by_seed(rows, "scratch", size)
+  scratch = by_seed(rows, "scratch", size)
   if ours and scratch:
     a = [score(r) for r in ours.values()]
     b = [score(r) for r in scratch.values()]
@@ -638,8 +649,10 @@ def select(cells: Sequence[Cell], only: str | None) -> list[Cell]:
 
 
 def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
-                eval_gin: Sequence[str], gin_params: Sequence[str]) -> bool:
-  """The cell's run finished with this configuration and was scored."""
+                eval_gin: Sequence[str], gin_params: Sequence[str],
+                extra_keys: Sequence[str] = ()) -> bool:
+  """The cell's run finished with this configuration and was scored (with
+  the `extra_keys` of `run_one`'s extra_scores too)."""
   gin.clear_config()
   try:
     config_lib.parse([config_path(cell.config)] + list(eval_gin),
@@ -649,7 +662,8 @@ def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
   finally:
     gin.clear_config()
   return row is not None and "old_class_fid" in row and (
-      "rescored" in row or row.get("best_step") is None)
+      "rescored" in row or row.get("best_step") is None) and all(
+          k in row for k in extra_keys)
 
 
 def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,

@@ -26,7 +26,10 @@ Metrics (keys of the returned dict; lower is better unless noted):
   kmmd       Gaussian-kernel MMD, sigma = kmmd_sigma (relative width);
   prdc       precision, recall, density, coverage (higher is better, k=5);
   mprdc      the same per class, averaged: mprecision, mrecall, mdensity and
-             mcoverage (Hyper-Modulation's Table 5 protocol).
+             mcoverage (Hyper-Modulation's Table 5 protocol);
+  ppl        perceptual path length between the selected classes, through
+             class weights: ppl_full and ppl_end (Hyper-Modulation's Table 3;
+             tfgt.eval.ppl, with the extractor's features as the distance).
 Generated samples per class match the real images per class unless
 `num_samples` (a total, split over the classes in proportion to their real
 images) says otherwise. FID is biased by the sample count: compare numbers
@@ -62,8 +65,9 @@ from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import features as features_lib
 from tfgt.eval import metrics as metrics_lib
+from tfgt.eval import ppl as ppl_lib
 
-METRICS = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc", "mprdc")
+METRICS = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc", "mprdc", "ppl")
 DEFAULT_METRICS = ("fid", "kid", "mfid")
 # Metrics computed per class and averaged, with the metric of metrics.py each
 # class uses.
@@ -183,7 +187,7 @@ def _names_and(names: Sequence[str]) -> str:
 @gin.configurable(allowlist=[
     "extractor", "metrics", "num_samples", "batch_size", "seed", "split",
     "kid_block_size", "kmmd_sigma", "prdc_k", "max_pairwise_samples",
-    "cache_dir", "use_cache"])
+    "ppl_samples", "ppl_epsilon", "cache_dir", "use_cache"])
 class Evaluator:
   """Scores a generator's samples of the trained classes against real images.
 
@@ -204,6 +208,8 @@ class Evaluator:
                kmmd_sigma: float = 1.0,
                prdc_k: int = 5,
                max_pairwise_samples: int | None = 10000,
+               ppl_samples: int = 1000,
+               ppl_epsilon: float = ppl_lib.DEFAULT_EPSILON,
                cache_dir: str | None = None,
                use_cache: bool = True):
     """Configures the evaluation.
@@ -227,6 +233,8 @@ class Evaluator:
       prdc_k: nearest neighbours of precision/recall/density/coverage.
       max_pairwise_samples: KMMD and PRDC, quadratic in the sample count, use
         at most this many samples of each set (None: all).
+      ppl_samples: path-length values per class pair and sampling.
+      ppl_epsilon: the path-length step, in class-weight units.
       cache_dir: where real features are cached (default $TFGT_CACHE_DIR or
         ~/.cache/tfgt/features).
       use_cache: read and write the on-disk cache.
@@ -259,6 +267,14 @@ class Evaluator:
             f"kmmd/prdc fewer rows than they need ({fewest}"
             f"{', prdc_k + 1' if 'prdc' in pairwise else ''}): set it to at "
             f"least {fewest} (10000 by default), or None to use all samples.")
+    if "ppl" in wanted and ppl_samples < 1:
+      raise UserInputError(f"Evaluator.ppl_samples must be >= 1, got "
+                           f"{ppl_samples}.")
+    if "ppl" in wanted and not 0 < ppl_epsilon < 0.5:
+      raise UserInputError(f"Evaluator.ppl_epsilon must be in (0, 0.5), got "
+                           f"{ppl_epsilon}; StyleGAN uses 1e-4.")
+    self.ppl_samples = ppl_samples
+    self.ppl_epsilon = ppl_epsilon
     self._extractor = extractor
     self.num_samples = num_samples
     self.batch_size = batch_size
@@ -302,6 +318,9 @@ class Evaluator:
     if "mprdc" in names:
       names.discard("mprdc")
       names.update("m" + p for p in PRDC_PARTS)
+    if "ppl" in names:
+      names.discard("ppl")
+      names.update(f"ppl_{s}" for s in ppl_lib.SAMPLINGS)
     return names
 
   def minimum_counts(self) -> dict[str, tuple[bool, int, int]]:
@@ -314,6 +333,8 @@ class Evaluator:
     """
     out = {}
     for name in self.metrics:
+      if name == "ppl":  # Draws its own samples (ppl_samples per pair).
+        continue
       per_class = name in PER_CLASS_METRICS
       real_min, fake_min = metrics_lib.min_rows(
           PER_CLASS_METRICS.get(name, name), self.prdc_k)
@@ -347,6 +368,8 @@ class Evaluator:
         class and its count for per-class metrics, the minimum, and the fix
         (more images, a larger Evaluator.num_samples, fewer metrics).
     """
+    if "ppl" in self.metrics:
+      ppl_lib.class_pairs(range(len(class_names)))
     real_counts = [int(c) for c in real_counts]
     counts = self.sample_counts(real_counts)
     # (per class, "real" or "generated", minimum) -> metrics with that need.
@@ -636,6 +659,12 @@ class Evaluator:
       results.update(metrics_lib.prdc(real, fake, k=self.prdc_k,
                                       max_samples=self.max_pairwise_samples,
                                       seed=self.seed))
+    if "ppl" in self.metrics:
+      results.update(ppl_lib.class_path_length(
+          self._draw_fn(generator),
+          lambda images: self.extractor(images)["features"], class_ids,
+          generator.num_classes, generator.dim_z, self.ppl_samples,
+          self.ppl_epsilon, self.batch_size, self.seed))
     _check_finite(results, per_class, len(fake), len(real))
     seconds = time.time() - start
     logging.info("Evaluated %d samples of %d classes in %.1f s: %s",
@@ -648,6 +677,7 @@ class Evaluator:
         extractor=self.extractor.identity, split=ref.key["split"],
         kid_block_size=self.kid_block_size, kmmd_sigma=self.kmmd_sigma,
         prdc_k=self.prdc_k, max_pairwise_samples=self.max_pairwise_samples,
+        ppl_samples=self.ppl_samples, ppl_epsilon=self.ppl_epsilon,
         seconds=round(seconds, 1))
     return EvalResult(results, per_class, settings)
 
