@@ -425,3 +425,19 @@ def test_a_diverged_checkpoint_is_not_exported(tmp_path):
                      "Export an earlier checkpoint"):
     export.export(str(tmp_path / "bundle"), str(tmp_path / "serving"))
   assert not (tmp_path / "serving" / "1").exists()
+
+
+def test_export_benchmark_times_every_signature(tmp_path):
+  """tools/benchmark_export.py on the shipped BigGAN, one short round."""
+  from tests.conftest import load_tool  # pylint: disable=g-import-not-at-top
+  tool = load_tool("benchmark_export")
+  rows = tool.benchmark("pretrained:fashion_mnist_biggan", "latest", [2], 1,
+                        0.01, str(tmp_path / "serving"))
+  by_case = {r["case"]: r for r in rows}
+  assert set(by_case) == {"in_process", "saved_model/z", "saved_model/seed",
+                          "tf1_session/seed", "in_process/weights",
+                          "saved_model/weights"}
+  # Each ratio is to the in-process case with the same input.
+  assert by_case["in_process"]["ratio"] == 1.0
+  assert by_case["in_process/weights"]["ratio"] == 1.0
+  assert all(r["images_per_sec"] > 0 and r["batch_size"] == 2 for r in rows)

@@ -7,17 +7,23 @@ r"""Images per second of the TF Serving export against the in-process generator.
 Exports the model's generator (tfgt.export) to a temporary folder, loads it
 back and times, at each batch size:
 
-  in_process       the bundle's generator in a tf.function, z given, uint8 out
-  saved_model/z    the export's from_z signature, from tf.saved_model.load
-  saved_model/seed the export's serving_default (z drawn from seeds)
-  tf1_session/seed serving_default through the TF1 loader in a Session, the
-                   path TF Serving runs (without its RPC and batching)
+  in_process          the bundle's generator in a tf.function, z and labels
+                      given, uint8 out
+  saved_model/z       the export's from_z signature, from tf.saved_model.load
+  saved_model/seed    the export's serving_default (z drawn from seeds)
+  tf1_session/seed    serving_default through the TF1 loader in a Session,
+                      the path TF Serving runs (without its RPC and batching)
+  in_process/weights  the generator on class weights [B, N] (a random mix
+                      per image: Hyper-Modulation's per-sample kernels)
+  saved_model/weights the export's from_class_weights signature
 
 Cases are timed in interleaved rounds so that a load from other processes
 weighs on all of them alike; the table gives the median over rounds of the
 images per second and of the process CPU time per image, each also as a ratio
-to in_process at the same batch size (for images/s, > 1 is faster; for CPU,
-> 1 costs more).
+to the in-process case with the same input (in_process, or
+in_process/weights for the /weights cases) at the same batch size (for
+images/s, > 1 is faster; for CPU, > 1 costs more). All cases draw without
+truncation.
 """
 
 from __future__ import annotations
@@ -40,19 +46,25 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tfgt import files
 from tfgt import export
 from tfgt.data import pipeline
+from tfgt.models import architectures
 from tfgt.models import bundle
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "Training run, bundle folder or "
-                    "pretrained:NAME.")
-flags.DEFINE_string("checkpoint", "latest", "'best', 'latest' or a step.")
-flags.DEFINE_list("batch_sizes", ["1", "64"], "Batch sizes to time.")
-flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds per case.")
-flags.DEFINE_float("seconds", 1.0, "Minimum time per case and round.")
-flags.DEFINE_string("export_dir", None, "Keep the export here (default: a "
-                    "temporary folder, deleted afterwards).")
-flags.DEFINE_string("output", None, "Also write the results as JSON here.")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  flags.DEFINE_string("model_dir", None, "Training run, bundle folder or "
+                      "pretrained:NAME.")
+  flags.DEFINE_string("checkpoint", "latest", "'best', 'latest' or a step.")
+  flags.DEFINE_list("batch_sizes", ["1", "64"], "Batch sizes to time.")
+  flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds per case.")
+  flags.DEFINE_float("seconds", 1.0, "Minimum time per case and round.")
+  flags.DEFINE_string("export_dir", None, "Keep the export here (default: a "
+                      "temporary folder, deleted afterwards).")
+  flags.DEFINE_string("output", None, "Also write the results as JSON here.")
 
 
 def _time_calls(fn: Callable[[], object], seconds: float
@@ -78,12 +90,15 @@ def _cases(generator, saved_model_path: str, batch_size: int, session_run
                        tf.int32)
   seeds = tf.constant(rng.randint(0, 2**31, batch_size), tf.int64)
   z = tf.constant(rng.randn(batch_size, generator.dim_z), tf.float32)
-  truncation = tf.constant(100.0)
+  weights = tf.constant(rng.dirichlet(np.ones(generator.num_classes),
+                                      batch_size), tf.float32)
+  truncation = tf.constant(float(architectures.no_truncation(generator)))
   draw = tf.function(
       lambda z, y: pipeline.to_uint8(generator((z, y), training=False)))
   loaded = tf.saved_model.load(saved_model_path)
   from_z = loaded.signatures["from_z"]
   from_seeds = loaded.signatures["serving_default"]
+  from_weights = loaded.signatures["from_class_weights"]
   feeds = dict(labels=labels.numpy(), seeds=seeds.numpy(), truncation=100.0)
   return {
       "in_process": lambda: draw(z, labels).numpy(),
@@ -92,6 +107,10 @@ def _cases(generator, saved_model_path: str, batch_size: int, session_run
       "saved_model/seed": lambda: from_seeds(
           labels=labels, seeds=seeds, truncation=truncation)["images"].numpy(),
       "tf1_session/seed": lambda: session_run(**feeds),
+      "in_process/weights": lambda: draw(z, weights).numpy(),
+      "saved_model/weights": lambda: from_weights(
+          class_weights=weights, seeds=seeds,
+          truncation=truncation)["images"].numpy(),
   }
 
 
@@ -113,7 +132,8 @@ def _tf1_runner(saved_model_path: str):
 def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
               rounds: int, seconds: float, export_dir: str) -> list[dict]:
   """Rows {case, batch_size, images_per_sec, ratio, cpu_ms_per_image,
-  cpu_ratio}; ratios are to in_process at the same batch size."""
+  cpu_ratio}; ratios are to the in-process case with the same input at the
+  same batch size."""
   path = export.export(model_dir, export_dir, checkpoint=checkpoint)
   generator, _, _ = bundle.load(model_dir, checkpoint=checkpoint)
   session_run = _tf1_runner(path)
@@ -130,9 +150,11 @@ def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
         wall_time, cpu_time = _time_calls(fn, seconds)
         times[name].append(wall_time)
         cpu[name].append(cpu_time)
-    base = batch_size / statistics.median(times["in_process"])
-    base_cpu = statistics.median(cpu["in_process"])
     for name, values in times.items():
+      reference = ("in_process/weights" if name.endswith("/weights")
+                   else "in_process")
+      base = batch_size / statistics.median(times[reference])
+      base_cpu = statistics.median(cpu[reference])
       rate = batch_size / statistics.median(values)
       cpu_time = statistics.median(cpu[name])
       rows.append(dict(case=name, batch_size=batch_size, images_per_sec=rate,
@@ -161,10 +183,10 @@ def main(argv: Sequence[str]) -> None:
         f"{spec.get('architecture', 'biggan')}, {g['num_classes']} classes, "
         f"{options}; load average {os.getloadavg()[0]:.1f} on "
         f"{os.cpu_count()} CPUs")
-  print(f"{'case':<18} {'batch':>5} {'images/s':>10} {'x in_process':>13} "
+  print(f"{'case':<20} {'batch':>5} {'images/s':>10} {'x in_process':>13} "
         f"{'CPU ms/image':>13} {'x in_process':>13}")
   for r in rows:
-    print(f"{r['case']:<18} {r['batch_size']:>5} {r['images_per_sec']:>10.1f} "
+    print(f"{r['case']:<20} {r['batch_size']:>5} {r['images_per_sec']:>10.1f} "
           f"{r['ratio']:>13.2f} {r['cpu_ms_per_image']:>13.2f} "
           f"{r['cpu_ratio']:>13.2f}")
   if FLAGS.output:
@@ -172,4 +194,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
