@@ -441,3 +441,9 @@ def test_export_benchmark_times_every_signature(tmp_path):
   assert by_case["in_process"]["ratio"] == 1.0
   assert by_case["in_process/weights"]["ratio"] == 1.0
   assert all(r["images_per_sec"] > 0 and r["batch_size"] == 2 for r in rows)
+
+
+def test_serving_name_is_the_export_folder_name():
+  assert export.serving_name("/srv/models/fashion_gan") == "fashion_gan"
+  assert export.serving_name("/srv/models/my gan!/") == "my_gan"
+  assert export.serving_name("/") == "gan"

@@ -2,6 +2,7 @@
 
 import glob
 import json
+import logging
 import os
 
 import tensorflow as tf
@@ -11,9 +12,14 @@ from tests.conftest import run_evaluated
 from tfgt.eval import evaluator as evaluator_lib
 
 
-def test_best_checkpoint_follows_the_metric_direction(tmp_path):
+def test_best_checkpoint_follows_the_metric_direction(tmp_path, caplog):
   evaluator = ScriptedEvaluator("fid", [3.0, 1.0, 2.0])
-  run_evaluated(tmp_path / "run", 3, evaluator, "fid")
+  with caplog.at_level(logging.INFO):
+    run_evaluated(tmp_path / "run", 3, evaluator, "fid")
+  # Each new best says so in the log; a worse evaluation does not.
+  assert "New best fid 3 at step 1" in caplog.text
+  assert "New best fid 1 at step 2" in caplog.text
+  assert "at step 3:" not in caplog.text
   assert len(evaluator.steps) == 3
   record = json.loads((tmp_path / "run" / "best.json").read_text())
   assert record == {"fid": 1.0, "step": 2}
@@ -46,3 +52,9 @@ def test_resume_redoes_a_lost_bundle_and_evaluation(tmp_path):
   run_evaluated(model_dir, 2, again, "fid", eval_every=2)
   assert again.steps == []
 
+
+
+def test_logged_results_print_kid_times_100():
+  text = evaluator_lib.format_results({"fid": 9.75, "kid": 0.00512,
+                                       "mkid": 0.25, "recall": 0.3})
+  assert text == "fid 9.75, kid x100 0.512, mkid x100 25, recall 0.3"

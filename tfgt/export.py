@@ -513,8 +513,20 @@ def main(argv: Sequence[str]) -> None:
         f"uint8, dim_z {g['dim_z']}")
   print(f"  signatures: {', '.join(metadata['signatures'])}")
   base_path = os.path.abspath(FLAGS.export_dir)
+  name = serving_name(base_path)
   print("Serve with: tensorflow_model_server --rest_api_port=8501 "
-        f"--model_name=gan --model_base_path={base_path}")
+        f"--model_name={name} --model_base_path={base_path}")
+  print(f"  then POST http://localhost:8501/v1/models/{name}:predict "
+        "(docs/SERVING.md)")
+
+
+def serving_name(base_path: str) -> str:
+  """TF Serving's --model_name for an export folder: its name, with
+  characters outside [A-Za-z0-9_.-] replaced by "_" ("gan" if none are
+  left)."""
+  name = re.sub(r"[^A-Za-z0-9_.-]", "_",
+                os.path.basename(os.path.normpath(base_path)))
+  return name.strip("._") or "gan"
 
 
 if __name__ == "__main__":

@@ -286,7 +286,7 @@ class _Outputs:
     self.refresh()
     results = self.evaluator(self.exported)
     logging.info("Step %d evaluation: %s", step,
-                 ", ".join(f"{k} {v:.4g}" for k, v in sorted(results.items())))
+                 evaluator_lib.format_results(dict(sorted(results.items()))))
     with self.summary_writer.as_default(step=step):
       for k, v in results.items():
         tf.summary.scalar(f"eval/{k}", v)
@@ -304,6 +304,9 @@ class _Outputs:
             self.setup.discriminator, self.class_names, self.method_name,
             max_to_keep=1)
       self._best_bundle.save(step)
+      logging.info("New best %s %.4g at step %d: kept in %s.",
+                   self.best_metric, value, step,
+                   self.folder.path(run_folder.BEST_BUNDLE))
     self.folder.record_evaluation(step, results, improved)
 
 

@@ -79,6 +79,15 @@ PERCENT_METRICS = ("kid", "kid_std", "mkid")
 HIGHER_IS_BETTER = frozenset(PRDC_PARTS + tuple("m" + p for p in PRDC_PARTS))
 
 
+def format_results(results: dict[str, float]) -> str:
+  """"fid 9.75, kid x100 0.512, ..." for logs: KID-like values x100, as
+  `tfgt.evaluate` prints them and the papers report them (TensorBoard and
+  best.json keep the raw values)."""
+  return ", ".join(
+      f"{k} x100 {v * 100:.4g}" if k in PERCENT_METRICS else f"{k} {v:.4g}"
+      for k, v in results.items())
+
+
 # Image size and channels at which `prepare` reads the real images to count
 # them: every source accepts it (Fashion-MNIST needs at least 28).
 _COUNT_RESOLUTION, _COUNT_CHANNELS = 32, 1
@@ -668,8 +677,7 @@ class Evaluator:
     _check_finite(results, per_class, len(fake), len(real))
     seconds = time.time() - start
     logging.info("Evaluated %d samples of %d classes in %.1f s: %s",
-                 len(fake), len(class_ids), seconds,
-                 ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+                 len(fake), len(class_ids), seconds, format_results(results))
     settings = dict(
         metrics=list(self.metrics), seed=self.seed,
         generated=int(len(fake)), real=int(len(real)),
