@@ -40,11 +40,16 @@ class SourceModel:
 def _directory(path: str) -> str:
   directory = bundle.resolve_directory(path)
   if not os.path.exists(os.path.join(directory, bundle.SPEC_FILE)):
-    hint = ""
+    hint = (" A public pretrained model becomes a source bundle with "
+            "`python -m tfgt.import_source --from=<format> --input=<file> "
+            f"--out={path}` (formats and files: docs/IMPORT.md); or point the "
+            "method's `source` at a training run's model_dir.")
     if path.startswith(bundle.PRETRAINED_PREFIX):
       hint = (f" The shipped model {path!r} is not installed in "
-              f"{bundle.PRETRAINED_DIR}; run the set-up, or point the method's "
-              "`source` at a training run's model_dir.")
+              f"{bundle.PRETRAINED_DIR}: run the set-up if it is one of the "
+              "shipped models (tfgt/pretrained/), else set the source to the "
+              "folder of an imported model (docs/IMPORT.md) or of a training "
+              "run.")
     raise UserInputError(f"Source model {path!r} not found: {directory} has no "
                          f"{bundle.SPEC_FILE}.{hint}")
   return directory
