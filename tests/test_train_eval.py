@@ -14,7 +14,7 @@ from tfgt.eval import evaluator as evaluator_lib
 
 def test_best_checkpoint_follows_the_metric_direction(tmp_path, caplog):
   evaluator = ScriptedEvaluator("fid", [3.0, 1.0, 2.0])
-  with caplog.at_level(logging.INFO):
+  with caplog.at_level(logging.INFO, logger="absl"):
     run_evaluated(tmp_path / "run", 3, evaluator, "fid")
   # Each new best says so in the log; a worse evaluation does not.
   assert "New best fid 3 at step 1" in caplog.text
