@@ -400,7 +400,7 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   assert "| hypermod_b | 1 |" in text and "mKID x100 " in text
   assert "| PPL full | PPL end |" in text
   assert ("the hypernetwork beats GAN Memory: mFID" in text and
-          "cannot be decided" in text)
+          "cannot be decided (fewer than 2 seeds)." in text)
   assert "Self-alignment B" in text
   for name in ("curves_8.png", "alignment.png"):
     assert os.path.getsize(os.path.join(out_dir, name)) > 0
@@ -421,3 +421,38 @@ def tags_of(logdir):
         os.path.join(logdir, name)):
       tags.update(v.tag for v in event.summary.value)
   return tags
+
+
+def test_benchmark_claims_have_a_verdict_each():
+  tool = load_tool("benchmark_hypermod")
+
+  def row(method, seed, mfid, history, ppl_full=None):
+    best_step, best_fid = min(history, key=lambda sf: sf[1])
+    return dict(method=method, images_per_class=100, seed=seed,
+                best_fid=best_fid, best_step=best_step,
+                fid_history=history,
+                rescored=dict(best=dict(mfid=mfid)),
+                ppl=None if ppl_full is None else dict(ppl_full=ppl_full))
+
+  rows = []
+  for seed, (b, gm, c, a) in enumerate(((5.0, 8.0, 4.5, 7.0),
+                                        (5.5, 8.5, 6.0, 7.5),
+                                        (6.0, 9.0, 5.5, 8.0))):
+    rows += [row("hypermod_b", seed, b, [[250, 11.0], [500, 9.0]], 3.0),
+             row("gan_memory", seed, gm, [[250, 30.0], [500, 10.0]]),
+             row("hypermod_c", seed, c, [[250, 25.0], [500, 8.0]]),
+             row("hypermod_a", seed, a, [[250, 22.0], [500, 9.5]], 2.0),
+             row("hypermod_b_unaligned", seed, 9.0,
+                 [[250, 40.0], [500, 12.0]])]
+  text = "\n".join(tool.hypermod_claims(rows, 100))
+  assert ("the hypernetwork beats GAN Memory: mFID 5.50 ± 0.50 vs 8.50 ± "
+          "0.50: holds.") in text
+  assert "the V space (B) beats config A: mFID 5.50 ± 0.50 vs 7.50" in text
+  assert "the contrastive D (C) beats B: mFID 5.33 ± 0.76 vs 5.50 ± 0.50: " \
+      "cannot be decided (within the spread)." in text
+  assert ("PPL full, B vs A 3.0 ± 0.0 vs 2.0 ± 0.0: does not hold."
+          in text)
+  # Self-alignment: FID 12.0 (the worse best) reached at 250 vs 500.
+  assert ("self-alignment reaches a given FID sooner (iterations, aligned vs "
+          "unaligned; seed 0: FID 12.00 at 250 vs 500") in text
+  assert text.endswith("holds.")

@@ -183,9 +183,9 @@ def _claim(claim: str, what: str, va: Sequence[float | None],
     return []
   verdict = bt.compare(va, vb)
   held = {"better": "holds", "worse": "does not hold"}.get(
-      verdict, "cannot be decided")
+      verdict, f"cannot be decided ({verdict})")
   return [f"- {claim}: {what} {bt.fmt_stats(va, pattern)} vs "
-          f"{bt.fmt_stats(vb, pattern)} ({verdict}): {held}."]
+          f"{bt.fmt_stats(vb, pattern)}: {held}."]
 
 
 def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:

@@ -422,14 +422,15 @@ def fmt_stats(values: Sequence[float | None], pattern: str = "{:.2f}",
 
 def compare(a: Sequence[float | None], b: Sequence[float | None],
             higher_is_better: bool = False) -> str:
-  """"better", "worse" (a against b) or "within the spread".
+  """"better" or "worse" (a against b), "within the spread", or "fewer
+  than 2 seeds".
 
   A difference counts only when both have at least two values and their
   means are further apart than the sum of their standard deviations.
   """
   sa, sb = stats(a), stats(b)
   if sa is None or sb is None or sa[2] < 2 or sb[2] < 2:
-    return "not decided (fewer than 2 seeds)"
+    return "fewer than 2 seeds"
   gap = sa[0] - sb[0]
   if abs(gap) <= sa[1] + sb[1]:
     return "within the spread"
