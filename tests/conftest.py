@@ -40,9 +40,11 @@ TINY = [
 # Test files by decreasing run time on 2 cores. `make test` runs each file on
 # one of several workers (pytest-xdist --dist loadfile) in collection order:
 # starting the longest first keeps every worker busy until the end.
-_LONGEST_FIRST = ("test_train.py", "test_methods.py", "test_stylegan_train.py",
-                  "test_hypermod.py", "test_train_eval.py", "test_export.py", "test_train_cli.py",
-                  "test_eval_cli.py", "test_knowledge_transfer.py",
+_LONGEST_FIRST = ("test_hypermod.py", "test_train.py", "test_methods.py",
+                  "test_stylegan_train.py", "test_train_eval.py",
+                  "test_export.py", "test_hypermod_256.py",
+                  "test_train_cli.py", "test_eval_cli.py",
+                  "test_import_stylegan.py", "test_knowledge_transfer.py",
                   "test_eval_features.py")
 
 
