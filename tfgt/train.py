@@ -74,7 +74,7 @@ def _format_eta(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-class _Interrupted(Exception):
+class Interrupted(Exception):
   """SIGTERM arrived; the trainer saves and stops."""
 
 
@@ -632,7 +632,7 @@ class _Loop:
                      self.start_step)
         self._evaluate(self.start_step)
       metrics = self._steps(terminate)
-    except (KeyboardInterrupt, _Interrupted):
+    except (KeyboardInterrupt, Interrupted):
       # The signal may land between a finished step and the Python counter.
       self.current = int(self.step_fn.step.numpy())
       logging.warning("Interrupted at step %d: saving a checkpoint.",
@@ -672,7 +672,7 @@ class _Loop:
       if self._due_evaluation(current):
         progress.pause(self._evaluate(current))
       if terminate.is_set():
-        raise _Interrupted()
+        raise Interrupted()
     logging.info("Trained %d steps in %s.", self.current - self.start_step,
                  _format_eta(time.time() - run_start))
     return metrics
@@ -709,7 +709,7 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(2)
   except KeyboardInterrupt:
     sys.exit(130)
-  except _Interrupted:
+  except Interrupted:
     sys.exit(143)
 
 

@@ -331,6 +331,10 @@ def main(argv: Sequence[str]) -> None:
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)
+  except KeyboardInterrupt:  # Ctrl-C: the runs saved their checkpoints.
+    sys.exit(130)
+  except train_lib.Interrupted:  # SIGTERM: the same.
+    sys.exit(143)
   if not FLAGS.only:
     print(bt.markdown(rows, " ".join(sys.argv), COLUMNS, hypermod_claims))
 
