@@ -228,7 +228,8 @@ def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
   if sooner:
     text = "; ".join(f"seed {s}: FID {t:.2f} at {a} vs {b}"
                      for s, t, a, b in sooner)
-    held = ("holds" if all(a < b for _, _, a, b in sooner) else
+    held = ("cannot be decided (fewer than 2 seeds)" if len(sooner) < 2 else
+            "holds" if all(a < b for _, _, a, b in sooner) else
             "does not hold" if all(a >= b for _, _, a, b in sooner) else
             "cannot be decided (the seeds disagree)")
     lines.append(f"- {size}/class, self-alignment reaches a given FID "
