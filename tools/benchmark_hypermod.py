@@ -56,7 +56,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
 from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
-from tfgt import errors  # pylint: disable=g-import-not-at-top
 from tfgt import files  # pylint: disable=g-import-not-at-top
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
 from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
@@ -320,7 +319,7 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   distribute.split_cpu(FLAGS.logical_cpus)
-  try:
+  with bt.command_line_errors():
     rows = run_benchmark(
         FLAGS.out_dir, FLAGS.methods,
         [int(s) for s in FLAGS.images_per_class],
@@ -329,13 +328,6 @@ def main(argv: Sequence[str]) -> None:
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
         ppl_samples=FLAGS.ppl_samples)
-  except UserInputError as e:
-    logging.error("%s", errors.message(e))
-    sys.exit(2)
-  except KeyboardInterrupt:  # Ctrl-C: the runs saved their checkpoints.
-    sys.exit(130)
-  except train_lib.Interrupted:  # SIGTERM: the same.
-    sys.exit(143)
   if not FLAGS.only:
     print(bt.markdown(rows, " ".join(sys.argv), COLUMNS, hypermod_claims))
 

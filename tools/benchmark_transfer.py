@@ -37,6 +37,7 @@ further apart than the sum of their standard deviations.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import os
@@ -99,12 +100,9 @@ class Cell:
 
   @property
   def run_name(self) -> str:
+    """The run's folder name, and the cell's name for --only."""
     return f"{self.name}_{self.images_per_class}_s{self.seed}"
 
-  @property
-  def key(self) -> str:
-    """The cell on the command line of a child process (--only)."""
-    return self.run_name
 
 
 def config_path(method: str) -> str:
@@ -585,7 +583,7 @@ def child_command(argv: Sequence[str], cell: Cell) -> list[str]:
   own arguments, without --jobs and --only, plus --only=<cell>."""
   keep = [a for a in argv[1:]
           if not a.startswith(("--jobs", "--only"))]
-  return [sys.executable, argv[0]] + keep + [f"--only={cell.key}", "--jobs=1"]
+  return [sys.executable, argv[0]] + keep + [f"--only={cell.run_name}", "--jobs=1"]
 
 
 def run_cells(cells: Sequence[Cell], run_fn: Callable[[Cell], dict],
@@ -641,11 +639,11 @@ def select(cells: Sequence[Cell], only: str | None) -> list[Cell]:
   """
   if not only:
     return list(cells)
-  chosen = [c for c in cells if c.key == only]
+  chosen = [c for c in cells if c.run_name == only]
   if not chosen:
     raise UserInputError(
         f"--only={only!r} is not a run of this benchmark; its runs are "
-        f"{', '.join(c.key for c in cells)}.")
+        f"{', '.join(c.run_name for c in cells)}.")
   return chosen
 
 
@@ -734,6 +732,21 @@ def define_flags() -> None:
                     f"Config stems under {CONFIG_DIR} (or .gin paths).")
 
 
+@contextlib.contextmanager
+def command_line_errors():
+  """Exits as tfgt.train does: 2 with the message for bad input, 130 on
+  Ctrl-C and 143 on SIGTERM (the runs have saved their checkpoints)."""
+  try:
+    yield
+  except UserInputError as e:
+    logging.error("%s", errors.message(e))
+    sys.exit(2)
+  except KeyboardInterrupt:
+    sys.exit(130)
+  except train_lib.Interrupted:
+    sys.exit(143)
+
+
 def rescore_flag() -> int | None:
   return None if FLAGS.rescore_samples < 0 else FLAGS.rescore_samples
 
@@ -742,7 +755,7 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   distribute.split_cpu(FLAGS.logical_cpus)
-  try:
+  with command_line_errors():
     rows = run_benchmark(
         FLAGS.out_dir, FLAGS.methods,
         [int(s) for s in FLAGS.images_per_class], FLAGS.num_steps,
@@ -750,13 +763,6 @@ def main(argv: Sequence[str]) -> None:
         command=" ".join(sys.argv), rescore_samples=rescore_flag(),
         seeds=[int(s) for s in FLAGS.seeds], jobs=FLAGS.jobs,
         only=FLAGS.only, argv=sys.argv)
-  except UserInputError as e:
-    logging.error("%s", errors.message(e))
-    sys.exit(2)
-  except KeyboardInterrupt:  # Ctrl-C: the runs saved their checkpoints.
-    sys.exit(130)
-  except train_lib.Interrupted:  # SIGTERM: the same.
-    sys.exit(143)
   if not FLAGS.only:
     print(markdown(rows, " ".join(sys.argv)))
 

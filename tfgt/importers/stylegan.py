@@ -128,18 +128,23 @@ def _discriminator_rule(name: str, value: np.ndarray
   return target, value, ""
 
 
-def _assign(model, prefix: str, arrays: Sequence[tuple[str, np.ndarray]],
-            rule, report: list[Assignment], path: str) -> None:
-  """Assigns every array by `rule`; refuses unknown or missing ones."""
-  variables = {v.path.split("/", 1)[1]: v for v in model.variables}
+def _assign(model_name: str, variables: Sequence,
+            arrays: Sequence[tuple[str, str, np.ndarray, object]],
+            report: list[Assignment], path: str) -> None:
+  """Assigns every array by its rule; refuses unknown or missing ones.
+
+  Args:
+    model_name: the models' name, for the report ("generator").
+    variables: the tfgt variables to fill, all of them.
+    arrays: (source label, name in its network, array, rule) per array.
+  """
+  variables = {v.path.split("/", 1)[1]: v for v in variables}
   filled, unknown = set(), []
-  for name, value in arrays:
+  for source, name, value, rule in arrays:
     value = np.asarray(value)
-    source = f"{prefix}/{name}"
     mapped = rule(name, value)
     if mapped is None:
-      inner = name.rpartition("|")[2]
-      if any(re.fullmatch(p, inner) for p in _EXPECTED_UNUSED):
+      if any(re.fullmatch(p, name) for p in _EXPECTED_UNUSED):
         report.append(Assignment(source, value.shape, None,
                                  "unused: progressive growing"))
         continue
@@ -161,7 +166,7 @@ def _assign(model, prefix: str, arrays: Sequence[tuple[str, np.ndarray]],
         getattr(variable.dtype, "as_numpy_dtype", variable.dtype))))
     filled.add(target)
     report.append(Assignment(source, value.shape,
-                             f"{model.name}/{target}", note))
+                             f"{model_name}/{target}", note))
   missing = sorted(set(variables) - filled)
   if unknown or missing:
     raise UserInputError(
@@ -295,40 +300,25 @@ def import_nvlabs(path: str, network: str = "Gs",
         mbstd_group_size=int(d_net.static_kwargs.get("mbstd_group_size", 4)))
   architectures.build_by_calling(generator, discriminator)
   report: list[Assignment] = []
-  top = [(n, v) for n, v in g_net.variables.items()]
-  for name, value in top:
+  for name, value in g_net.variables.items():
     if name == "dlatent_avg":
       generator.w_avg.assign(np.asarray(value, np.float32))
       report.append(Assignment(f"{network}/dlatent_avg", np.shape(value),
                                generator.w_avg.path, ""))
     elif name != "lod":
       raise UserInputError(f"{path}: unexpected array {network}/{name}.")
-  gen_arrays = [(f"mapping|{n}", v) for n, v in m_vars.items()] + [
-      (f"synthesis|{n}", v) for n, v in s_vars.items()]
-
-  def g_rule(name, value):
-    part, _, inner = name.partition("|")
-    return (_mapping_rule if part == "mapping" else _synthesis_rule)(inner,
-                                                                     value)
-
-  generator_without_avg = _WithoutWAvg(generator)
-  _assign(generator_without_avg, network, gen_arrays, g_rule, report, path)
+  # dlatent_avg sits on the top-level network, assigned above.
+  _assign(generator.name,
+          [v for v in generator.variables if v is not generator.w_avg],
+          [(f"{network}/mapping/{n}", n, v, _mapping_rule)
+           for n, v in m_vars.items()] +
+          [(f"{network}/synthesis/{n}", n, v, _synthesis_rule)
+           for n, v in s_vars.items()], report, path)
   if discriminator is not None:
-    _assign(discriminator, "D", list(d_net.variables.items()),
-            _discriminator_rule, report, path)
-  for row in report:
-    row.source = row.source.replace("|", "/")
+    _assign(discriminator.name, discriminator.variables,
+            [(f"D/{n}", n, v, _discriminator_rule)
+             for n, v in d_net.variables.items()], report, path)
   return Imported(generator, discriminator, class_names, report)
-
-
-class _WithoutWAvg:
-  """The generator's variables except w_avg (dlatent_avg sits on the
-  top-level network in NVlabs' pickles, assigned on its own)."""
-
-  def __init__(self, generator):
-    self.name = generator.name
-    self.variables = [v for v in generator.variables
-                      if v is not generator.w_avg]
 
 
 def format_report(report: Sequence[Assignment]) -> str:
