@@ -7,22 +7,24 @@ import tensorflow as tf
 from tfgt.models import biggan
 
 
-@pytest.mark.parametrize("resolution,channels,conditioning,attn", [
-    (32, 1, "table", 0),
-    (32, 3, "shared_embedding", 16),
-    (64, 3, "table", 32),
-    (128, 3, "shared_embedding", 64),
+@pytest.mark.parametrize("resolution,channels,conditioning,attn,ch,d_index", [
+    (32, 1, "table", 0, 4, -1),
+    (32, 3, "shared_embedding", 16, 4, 0),
+    (64, 3, "table", 32, 8, 0),
+    (128, 3, "shared_embedding", 64, 8, 0),
 ])
-def test_shapes(resolution, channels, conditioning, attn):
+def test_shapes(resolution, channels, conditioning, attn, ch, d_index):
   dim_z = 24 if conditioning == "table" else 120
   g = biggan.BigGANGenerator(5, resolution=resolution, channels=channels,
-                             ch=4, dim_z=dim_z,
+                             ch=ch, dim_z=dim_z,
                              conditioning=conditioning,
                              hierarchical_z=conditioning != "table",
                              shared_dim=8, attention_resolution=attn)
   d = biggan.BigGANDiscriminator(5, resolution=resolution, channels=channels,
-                                 ch=4,
+                                 ch=ch,
                                  attention_resolution=attn)
+  # As in BigGAN: D's attention follows the block whose output is at attn.
+  assert d.attention_index == d_index
   labels = tf.constant([0, 4])
   images = g((tf.random.normal([2, dim_z]), labels), training=True)
   assert images.shape == (2, resolution, resolution, channels)

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tests import checkpoint_writers as writers
 from tfgt.errors import UserInputError
+from tfgt.importers import mapping
 from tfgt.importers import stylegan as importer
 
 
@@ -198,7 +199,7 @@ def test_imported_generator_draws_what_nvlabs_g_style_draws(tmp_path,
   assert sources["D/4x4/Dense0/weight"].note.startswith("rows (C, H, W)")
   flipped = [r for r in imported.report if "flipped" in r.note]
   assert len(flipped) == (1 if resolution == 128 else 0)
-  table = importer.format_report(imported.report)
+  table = mapping.format_report(imported.report)
   assert "Gs/synthesis/4x4/Const/const" in table
   assert "generator/G_synthesis/const" in table
 
@@ -268,7 +269,7 @@ def test_import_command_writes_a_bundle_that_draws_the_same(tmp_path):
   # The same --out again is refused; nothing is overwritten.
   again = _cli("--from=stylegan_nvlabs", f"--input={path}", f"--out={out}")
   assert again.returncode == 2 and "already holds a model" in again.stderr
-  planned = _cli("--from=biggan_pytorch", f"--input={path}", f"--out={out}2")
+  planned = _cli("--from=tfhub_biggan", f"--input={path}", f"--out={out}2")
   assert planned.returncode == 2
   assert "planned, not importable yet" in planned.stderr
   # A hostile pickle: refused with the reason, no traceback.

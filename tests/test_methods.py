@@ -530,14 +530,23 @@ RGB_BUILT = ("cifar100/cgantransfer.gin", "cifar100/pretrain_biggan.gin",
 @pytest.fixture(scope="module")
 def rgb_sources(tmp_path_factory):
   """Tiny stand-ins: the CIFAR-100 80-class source (32 px, table) and an
-  ImageNet-like source (128 px, shared embedding, hierarchical z; without
-  attention, which transfer does not touch, to keep the build short)."""
+  ImageNet-like source imported as the paper's is, from a BigGAN-PyTorch
+  checkpoint (128 px, shared embedding, hierarchical z; without attention,
+  which transfer does not touch, to keep the build short)."""
+  # pylint: disable=g-import-not-at-top
+  from tests import test_import_biggan as biggan_files
+  from tfgt import import_source
+  # pylint: enable=g-import-not-at-top
   cifar = str(tmp_path_factory.mktemp("cifar_source"))
   _write_source(cifar, 80, [f"class{i}" for i in range(80)], channels=3)
+  weights = tmp_path_factory.mktemp("biggan_pytorch")
+  biggan_files.save(biggan_files.g_state_dict(128, 2, 6, 24, 8, True, True),
+                    str(weights / "G_ema.pth"))
+  biggan_files.save(biggan_files.d_state_dict(128, 2, 6),
+                    str(weights / "D.pth"))
   imagenet = str(tmp_path_factory.mktemp("imagenet_source"))
-  _write_source(imagenet, 6, [f"synset{i}" for i in range(6)], channels=3,
-                resolution=128, conditioning="shared_embedding",
-                hierarchical_z=True, dim_z=24, shared_dim=8)
+  import_source.run("biggan_pytorch", str(weights), imagenet,
+                    class_names=[f"synset{i}" for i in range(6)])
   return {"cifar100": cifar, "animalface": imagenet, "places365": imagenet}
 
 
@@ -604,7 +613,9 @@ def test_rgb_config_parses_and_builds(config, rgb_sources):
   y = tf.constant([0, len(names) - 1])
   images = folded((z, y), training=False)
   assert images.shape == (2, info.resolution, info.resolution, 3)
-  np.testing.assert_allclose(images, g((z, y), training=False), atol=1e-5)
+  # float32 rounding through five blocks of the imported stand-in's weights
+  # (unit-scale kernels, running variances 0.5-1.5) stays below 1e-4.
+  np.testing.assert_allclose(images, g((z, y), training=False), atol=2e-4)
 
 
 def test_cifar100_ten_classes_are_part_of_the_twenty():

@@ -3,6 +3,9 @@ r"""Turns a public pretrained GAN into a tfgt bundle (a source for transfer).
     python -m tfgt.import_source --from=stylegan_nvlabs \
         --input=karras2019stylegan-ffhq-1024x1024.pkl --out=sources/ffhq \
         [--network=Gs] [--class_names=ffhq] [--noise_mode=z]
+    python -m tfgt.import_source --from=biggan_pytorch \
+        --input=weights/138k --out=sources/biggan_imagenet_128 \
+        [--network=G_ema] [--discriminator=D.pth] [--class_names_file=F]
 
 Reads the file without its framework and without running anything it
 contains (tfgt.importers.checkpoint_files), maps every array onto the tfgt
@@ -11,7 +14,8 @@ model, prints the table of where each went, and writes the bundle
 (e.g. `SOURCE = "sources/ffhq"`). docs/IMPORT.md lists the formats, the
 layout changes and what the tests check.
 
-Formats: stylegan_nvlabs (NVlabs StyleGAN v1 pickles: G, D, Gs). The other
+Formats: stylegan_nvlabs (NVlabs StyleGAN v1 pickles: G, D, Gs) and
+biggan_pytorch (BigGAN-PyTorch G_ema.pth / G.pth with D.pth). The other
 formats of docs/IMPORT.md are not importable yet and say so.
 """
 
@@ -27,16 +31,34 @@ from absl import logging
 
 from tfgt import errors
 from tfgt.errors import UserInputError
+from tfgt.importers import mapping
 from tfgt.models import bundle
 
-FORMATS = ("stylegan_nvlabs",)
+FORMATS = ("stylegan_nvlabs", "biggan_pytorch")
 # Formats of the public models that are planned (docs/IMPORT.md).
-PLANNED = ("tfhub_biggan", "biggan_pytorch", "stylegan_rosinality")
+PLANNED = ("tfhub_biggan", "stylegan_rosinality")
+# The generator imported when --network is not given.
+DEFAULT_NETWORK = {"stylegan_nvlabs": "Gs", "biggan_pytorch": "G_ema"}
+
+
+def read_class_names(path: str) -> list[str]:
+  """One class name per non-empty line of a text file.
+
+  Raises:
+    UserInputError: no such file, or no name in it.
+  """
+  if not os.path.isfile(path):
+    raise UserInputError(f"--class_names_file: no file at {path!r}.")
+  with open(path, encoding="utf-8") as f:
+    names = [line.strip() for line in f if line.strip()]
+  if not names:
+    raise UserInputError(f"--class_names_file: {path} holds no names.")
+  return names
 
 
 def run(source_format: str, input_path: str, out: str,
-        network: str = "Gs", class_names: Sequence[str] | None = None,
-        noise_mode: str = "z"):
+        network: str | None = None, class_names: Sequence[str] | None = None,
+        noise_mode: str = "z", discriminator: str | None = None):
   """Imports `input_path` and writes the bundle at `out`.
 
   Returns:
@@ -55,9 +77,17 @@ def run(source_format: str, input_path: str, out: str,
   if os.path.exists(os.path.join(out, bundle.SPEC_FILE)):
     raise UserInputError(f"{out} already holds a model ({bundle.SPEC_FILE}); "
                          "choose another --out or delete it first.")
-  from tfgt.importers import stylegan  # pylint: disable=g-import-not-at-top
-  imported = stylegan.import_nvlabs(input_path, network, class_names,
-                                    noise_mode)
+  network = network or DEFAULT_NETWORK[source_format]
+  # pylint: disable=g-import-not-at-top
+  if source_format == "stylegan_nvlabs":
+    from tfgt.importers import stylegan
+    imported = stylegan.import_nvlabs(input_path, network, class_names,
+                                      noise_mode)
+  else:
+    from tfgt.importers import biggan
+    imported = biggan.import_biggan_pytorch(input_path, network, class_names,
+                                            discriminator)
+  # pylint: enable=g-import-not-at-top
   writer = bundle.BundleWriter(out, imported.generator,
                                imported.discriminator, imported.class_names,
                                f"import:{source_format}")
@@ -74,10 +104,16 @@ def define_flags() -> None:
                     "Format of --input.")
   flags.DEFINE_string("input", None, "The file to import.")
   flags.DEFINE_string("out", None, "The bundle folder to write.")
-  flags.DEFINE_string("network", "Gs", "stylegan_nvlabs: the generator to "
-                      "import, Gs (moving average) or G.")
+  flags.DEFINE_string("network", None, "The generator to import: "
+                      "stylegan_nvlabs Gs (moving average, default) or G; "
+                      "biggan_pytorch G_ema (default) or G.")
+  flags.DEFINE_string("discriminator", None, "biggan_pytorch: the D.pth "
+                      "(default: D.pth beside the generator, if any).")
   flags.DEFINE_list("class_names", None, "Class names (default: the file's "
                     "stem for one class, class_<i> for several).")
+  flags.DEFINE_string("class_names_file", None, "A text file with one class "
+                      "name per line (e.g. ImageNet's 1000), instead of "
+                      "--class_names.")
   flags.DEFINE_enum("noise_mode", "z", ["z", "const"], "The generator's "
                     "noise: per sample (z) or the file's buffers (const).")
 
@@ -88,20 +124,38 @@ def main(argv: Sequence[str]) -> None:
   for name in ("from", "input", "out"):
     if not FLAGS[name].value:
       raise app.UsageError(f"--{name} is required.")
+  if FLAGS.class_names and FLAGS.class_names_file:
+    raise app.UsageError("Give --class_names or --class_names_file, not both.")
   try:
+    class_names = FLAGS.class_names
+    if FLAGS.class_names_file:
+      class_names = read_class_names(FLAGS.class_names_file)
     imported = run(FLAGS["from"].value, FLAGS.input, FLAGS.out,
-                   FLAGS.network, FLAGS.class_names, FLAGS.noise_mode)
+                   FLAGS.network, class_names, FLAGS.noise_mode,
+                   FLAGS.discriminator)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)
-  from tfgt.importers import stylegan  # pylint: disable=g-import-not-at-top
-  print(stylegan.format_report(imported.report))
+  print(mapping.format_report(imported.report))
+  print(f"\nWrote {FLAGS.out}: {summary(imported)}.")
+
+
+def summary(imported) -> str:
+  """One line on the imported model: architecture, size, classes."""
   g = imported.generator.ctor_kwargs
-  print(f"\nWrote {FLAGS.out}: StyleGAN {g['resolution']}x{g['resolution']}x"
-        f"{g['channels']}, {len(imported.class_names)} class(es) "
-        f"({', '.join(imported.class_names)}), fmap_base {g['fmap_base']}, "
-        f"fmap_max {g['fmap_max']}, discriminator "
-        f"{'imported' if imported.discriminator is not None else 'none'}.")
+  names = imported.class_names
+  shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+  text = (f"{imported.generator.architecture} {g['resolution']}x"
+          f"{g['resolution']}x{g['channels']}, {len(names)} class(es) "
+          f"({shown})")
+  if "fmap_base" in g:
+    text += f", fmap_base {g['fmap_base']}, fmap_max {g['fmap_max']}"
+  else:
+    text += (f", ch {g['ch']}, dim_z {g['dim_z']}, {g['conditioning']}"
+             f"{' with hierarchical z' if g.get('hierarchical_z') else ''}, "
+             f"attention at {g['attention_resolution'] or 'none'}")
+  disc = "imported" if imported.discriminator is not None else "none"
+  return f"{text}, discriminator {disc}"
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ them), not assumed.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from typing import Sequence
@@ -29,6 +28,9 @@ import numpy as np
 
 from tfgt.errors import UserInputError
 from tfgt.importers import checkpoint_files
+from tfgt.importers import mapping
+from tfgt.importers.mapping import Assignment
+from tfgt.importers.mapping import Imported
 from tfgt.models import architectures
 from tfgt.models import stylegan
 
@@ -37,25 +39,10 @@ from tfgt.models import stylegan
 FUSED_UP_RESOLUTION = 128
 # Arrays of the pickles that tfgt has no use for: the progressive-growing
 # outputs of lower levels of detail, and the level of detail itself.
-_EXPECTED_UNUSED = (r"ToRGB_lod[1-9]\d*/.*", r"FromRGB_lod[1-9]\d*/.*", r"lod")
-
-
-@dataclasses.dataclass
-class Assignment:
-  """One row of the import report."""
-  source: str  # e.g. "Gs/synthesis/8x8/Conv0_up/weight"
-  shape: tuple[int, ...]
-  target: str | None  # tfgt variable path, or None when unused
-  note: str = ""  # the layout change, or why it is unused
-
-
-@dataclasses.dataclass
-class Imported:
-  """An imported StyleGAN: models, class names and the report."""
-  generator: stylegan.StyleGANGenerator
-  discriminator: stylegan.StyleGANDiscriminator | None
-  class_names: list[str]
-  report: list[Assignment]
+_EXPECTED_UNUSED = {r"ToRGB_lod[1-9]\d*/.*": "progressive growing",
+                    r"FromRGB_lod[1-9]\d*/.*": "progressive growing",
+                    r"lod": "progressive growing"}
+_WHAT = "StyleGAN v1 (networks_stylegan.py)"
 
 
 def _layer_target(resolution: str, layer: str, rest: str) -> str | None:
@@ -128,57 +115,6 @@ def _discriminator_rule(name: str, value: np.ndarray
   return target, value, ""
 
 
-def _assign(model_name: str, variables: Sequence,
-            arrays: Sequence[tuple[str, str, np.ndarray, object]],
-            report: list[Assignment], path: str) -> None:
-  """Assigns every array by its rule; refuses unknown or missing ones.
-
-  Args:
-    model_name: the models' name, for the report ("generator").
-    variables: the tfgt variables to fill, all of them.
-    arrays: (source label, name in its network, array, rule) per array.
-  """
-  variables = {v.path.split("/", 1)[1]: v for v in variables}
-  filled, unknown = set(), []
-  for source, name, value, rule in arrays:
-    value = np.asarray(value)
-    mapped = rule(name, value)
-    if mapped is None:
-      if any(re.fullmatch(p, name) for p in _EXPECTED_UNUSED):
-        report.append(Assignment(source, value.shape, None,
-                                 "unused: progressive growing"))
-        continue
-      unknown.append(f"{source} {list(value.shape)}")
-      continue
-    target, array, note = mapped
-    variable = variables.get(target)
-    if variable is None:
-      unknown.append(f"{source} {list(value.shape)} (-> {target}, which this "
-                     "model does not have)")
-      continue
-    if tuple(variable.shape) != array.shape:
-      raise UserInputError(
-          f"{path}: {source} has shape {list(value.shape)}, but {target} "
-          f"needs {list(variable.shape)} (after: {note or 'no change'}): the "
-          "widths read from the pickle do not fit; is it a StyleGAN v1 "
-          "network?")
-    variable.assign(array.astype(np.dtype(
-        getattr(variable.dtype, "as_numpy_dtype", variable.dtype))))
-    filled.add(target)
-    report.append(Assignment(source, value.shape,
-                             f"{model_name}/{target}", note))
-  missing = sorted(set(variables) - filled)
-  if unknown or missing:
-    raise UserInputError(
-        f"{path}: the pickle does not match tfgt's StyleGAN: " +
-        "; ".join(
-            ([f"arrays with no place: {', '.join(unknown)}"] if unknown
-             else []) +
-            ([f"variables without an array: {', '.join(missing)}"]
-             if missing else [])) +
-        ". Only StyleGAN v1 (networks_stylegan.py) pickles are supported.")
-
-
 def _resolutions(names: Sequence[str]) -> list[int]:
   return sorted({int(m.group(1)) for n in names
                  if (m := re.match(r"(\d+)x\1/", n))})
@@ -249,12 +185,12 @@ def import_nvlabs(path: str, network: str = "Gs",
                          f"{sorted(by_name)}.")
   g_net = by_name[network]
   try:
-    mapping = g_net.components["mapping"]
+    mapping_net = g_net.components["mapping"]
     synthesis = g_net.components["synthesis"]
   except KeyError as e:
     raise UserInputError(f"{path}: {network} has no {e} component: not a "
                          "StyleGAN (G_style) network.") from e
-  m_vars, s_vars = mapping.variables, synthesis.variables
+  m_vars, s_vars = mapping_net.variables, synthesis.variables
   dense = sorted(int(m.group(1)) for n in m_vars
                  if (m := re.fullmatch(r"Dense(\d+)/weight", n)))
   if not dense or "ToRGB_lod0/weight" not in s_vars:
@@ -275,7 +211,7 @@ def import_nvlabs(path: str, network: str = "Gs",
       resolution=resolutions[-1],
       channels=int(s_vars["ToRGB_lod0/weight"].shape[-1]), dim_z=dim_z,
       w_dim=w_dim, mapping_layers=len(dense),
-      mapping_lr_multiplier=float(mapping.static_kwargs.get(
+      mapping_lr_multiplier=float(mapping_net.static_kwargs.get(
           "mapping_lrmul", known.get("mapping_lrmul", 0.01))),
       fmap_base=fmap_base, fmap_max=fmap_max, fmap_decay=fmap_decay,
       style_mixing_prob=float(known.get("style_mixing_prob", 0.9)),
@@ -308,25 +244,16 @@ def import_nvlabs(path: str, network: str = "Gs",
     elif name != "lod":
       raise UserInputError(f"{path}: unexpected array {network}/{name}.")
   # dlatent_avg sits on the top-level network, assigned above.
-  _assign(generator.name,
-          [v for v in generator.variables if v is not generator.w_avg],
-          [(f"{network}/mapping/{n}", n, v, _mapping_rule)
-           for n, v in m_vars.items()] +
-          [(f"{network}/synthesis/{n}", n, v, _synthesis_rule)
-           for n, v in s_vars.items()], report, path)
+  mapping.assign(generator.name,
+                 [v for v in generator.variables if v is not generator.w_avg],
+                 [(f"{network}/mapping/{n}", n, v, _mapping_rule)
+                  for n, v in m_vars.items()] +
+                 [(f"{network}/synthesis/{n}", n, v, _synthesis_rule)
+                  for n, v in s_vars.items()], report, path, _WHAT,
+                 _EXPECTED_UNUSED)
   if discriminator is not None:
-    _assign(discriminator.name, discriminator.variables,
-            [(f"D/{n}", n, v, _discriminator_rule)
-             for n, v in d_net.variables.items()], report, path)
+    mapping.assign(discriminator.name, discriminator.variables,
+                   [(f"D/{n}", n, v, _discriminator_rule)
+                    for n, v in d_net.variables.items()], report, path,
+                   _WHAT, _EXPECTED_UNUSED)
   return Imported(generator, discriminator, class_names, report)
-
-
-def format_report(report: Sequence[Assignment]) -> str:
-  """The report as a text table: source array, shape, target, note."""
-  width = max([len(r.source) for r in report] + [6])
-  lines = [f"{'source':<{width}}  {'shape':<18} tfgt variable"]
-  for r in report:
-    target = r.target or "-"
-    lines.append(f"{r.source:<{width}}  {str(list(r.shape)):<18} {target}"
-                 + (f"  ({r.note})" if r.note else ""))
-  return "\n".join(lines)

@@ -28,7 +28,7 @@ from tfgt.models import architectures
 
 # resolution -> (G channel multipliers: input of the first block, then the
 # output of each block; D channel multipliers per block; D downsampling flags).
-_ARCHITECTURES = {
+ARCHITECTURES = {
     32: ((4, 4, 4, 4), (4, 4, 4, 4), (True, True, False, False)),
     64: ((16, 16, 8, 4, 2), (1, 2, 4, 8, 16), (True, True, True, True, False)),
     128: ((16, 16, 8, 4, 2, 1), (1, 2, 4, 8, 16, 16),
@@ -40,9 +40,9 @@ CONDITIONINGS = ("table", "shared_embedding")
 
 
 def _check_resolution(resolution: int) -> None:
-  if resolution not in _ARCHITECTURES:
+  if resolution not in ARCHITECTURES:
     raise ValueError(f"BigGAN resolution {resolution} is not supported; use one "
-                     f"of {sorted(_ARCHITECTURES)}.")
+                     f"of {sorted(ARCHITECTURES)}.")
 
 
 def class_weights(y: tf.Tensor, num_classes: int) -> tf.Tensor:
@@ -118,6 +118,9 @@ class BigGANGenerator(keras.Model):
   """Class-conditional BigGAN generator.
 
   Follows the generator contract of `tfgt.models.architectures`.
+  `attention_resolution` places self-attention after the block whose output
+  has that resolution (0: none); `bn_epsilon` is the batch norms' epsilon
+  (1e-4 as in compare_gan; BigGAN-PyTorch uses 1e-5, which its imports keep).
 
   Attributes:
     num_classes: number of classes N; labels run over [0, N).
@@ -131,7 +134,8 @@ class BigGANGenerator(keras.Model):
                ch: int = 16, dim_z: int = 128, conditioning: str = "table",
                shared_dim: int = 128, hierarchical_z: bool = False,
                attention_resolution: int = 0, init: str = "orthogonal",
-               bn_momentum: float = 0.9, name: str = "generator"):
+               bn_momentum: float = 0.9, bn_epsilon: float = 1e-4,
+               name: str = "generator"):
     super().__init__(name=name)
     _check_resolution(resolution)
     if conditioning not in CONDITIONINGS:
@@ -144,14 +148,14 @@ class BigGANGenerator(keras.Model):
         conditioning=conditioning, shared_dim=shared_dim,
         hierarchical_z=hierarchical_z,
         attention_resolution=attention_resolution, init=init,
-        bn_momentum=bn_momentum)
+        bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
     self.num_classes = num_classes
     self.resolution = resolution
     self.channels = channels
     self.dim_z = dim_z
     self.conditioning = conditioning
     self.hierarchical_z = hierarchical_z
-    g_arch = _ARCHITECTURES[resolution][0]
+    g_arch = ARCHITECTURES[resolution][0]
     num_blocks = len(g_arch) - 1
     if hierarchical_z and dim_z % (num_blocks + 1):
       raise ValueError(f"With hierarchical z, dim_z ({dim_z}) must divide into "
@@ -161,11 +165,11 @@ class BigGANGenerator(keras.Model):
 
     if conditioning == "table":
       make_bn = lambda name: batch_norm.ClassConditionalBatchNorm(
-          num_classes, momentum=bn_momentum, name=name)
+          num_classes, momentum=bn_momentum, epsilon=bn_epsilon, name=name)
       self.shared_embedding = None
     else:
       make_bn = lambda name: batch_norm.ProjectedConditionalBatchNorm(
-          momentum=bn_momentum, init=init, name=name)
+          momentum=bn_momentum, epsilon=bn_epsilon, init=init, name=name)
       self.shared_embedding = spectral_norm.SNEmbedding(
           num_classes, shared_dim, use_sn=False, init=init,
           name="shared_embedding")
@@ -183,6 +187,7 @@ class BigGANGenerator(keras.Model):
     self.attention = (attention.SelfAttention(init=init, name="attention")
                       if self.attention_index >= 0 else None)
     self.output_bn = batch_norm.SyncBatchNorm(momentum=bn_momentum,
+                                              epsilon=bn_epsilon,
                                               name="output_bn")
     self.output_conv = spectral_norm.SNConv2D(channels, 3, init=init,
                                               name="output_conv")
@@ -236,6 +241,9 @@ class BigGANGenerator(keras.Model):
 class BigGANDiscriminator(keras.Model):
   """BigGAN projection discriminator: logits [B] for (images, y).
 
+  `attention_resolution` places self-attention after the first block whose
+  output has that resolution (0: none), as BigGAN does.
+
   Attributes:
     blocks: the residual down-blocks, highest resolution first (FreezeD
       freezes a prefix of them).
@@ -255,16 +263,17 @@ class BigGANDiscriminator(keras.Model):
     self.num_classes = num_classes
     self.resolution = resolution
     self.channels = channels
-    _, d_arch, d_down = _ARCHITECTURES[resolution]
+    _, d_arch, d_down = ARCHITECTURES[resolution]
     self.num_blocks = len(d_arch)
     self.attention_index = -1
     res = resolution
     for i, (mult, down) in enumerate(zip(d_arch, d_down)):
       setattr(self, f"block{i}", DiscriminatorBlock(
           mult * ch, down, preactivation=i > 0, init=init, name=f"block{i}"))
-      if res == attention_resolution:
-        self.attention_index = i
       res = res // 2 if down else res
+      # As in BigGAN: after the first block whose output has this resolution.
+      if res == attention_resolution and self.attention_index < 0:
+        self.attention_index = i
     self.attention = (attention.SelfAttention(init=init, name="attention")
                       if self.attention_index >= 0 else None)
     self.linear = spectral_norm.SNDense(1, init=init, name="linear")
