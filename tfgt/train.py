@@ -16,10 +16,13 @@ this command to the models is drawn in docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from typing import Callable, Sequence
@@ -52,6 +55,9 @@ import tfgt.eval  # pylint: disable=unused-import
 import tfgt.methods  # pylint: disable=unused-import
 
 FLAGS = flags.FLAGS
+# Exit status when a multi-worker run stopped because a worker was lost
+# (EX_TEMPFAIL: the same command again resumes).
+EXIT_WORKER_LOST = 75
 
 
 def define_flags() -> None:
@@ -76,6 +82,18 @@ def _format_eta(seconds: float) -> str:
 
 class Interrupted(Exception):
   """SIGTERM arrived; the trainer saves and stops."""
+
+
+class WorkerLost(Exception):
+  """A process of a multi-worker run stopped; the others stop too, without
+  saving (the step in flight is incomplete), and the same command on every
+  worker resumes from the chief's last checkpoint."""
+
+
+# Errors of collective operations when a peer of the cluster is gone
+# (MultiWorkerMirroredStrategy's health check aborts them as UNAVAILABLE).
+_CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError,
+                   tf.errors.DeadlineExceededError)
 
 
 class _Diverged(UserInputError):
@@ -181,8 +199,8 @@ def _build_models(strategy: tf.distribute.Strategy, method: base.Method,
   return _Models(setup, ema, optimizers, step)
 
 
-def _restore(manager: tf.train.CheckpointManager,
-             checkpoint: tf.train.Checkpoint, models: _Models) -> None:
+def _restore(path: str, checkpoint: tf.train.Checkpoint,
+             models: _Models) -> None:
   """Restores the latest checkpoint, with this session's learning rates.
 
   A Keras optimizer checkpoints its learning rate; the rates of the config
@@ -191,15 +209,47 @@ def _restore(manager: tf.train.CheckpointManager,
   rates = {name: float(opt.learning_rate.numpy())
            for name, opt in models.optimizers.items()}
   try:
-    checkpoint.restore(
-        manager.latest_checkpoint).assert_existing_objects_matched()
+    checkpoint.restore(path).assert_existing_objects_matched()
   except AssertionError as e:
     raise UserInputError(
-        f"The checkpoint {manager.latest_checkpoint} does not match the "
+        f"The checkpoint {path} does not match the "
         f"models this config builds (another method or its options?): {e}. "
         "Use a new --model_dir, or the config that made this one.") from e
   for name, opt in models.optimizers.items():
     opt.learning_rate.assign(rates[name])
+
+
+def _private_folder(model_dir: str, role: distribute.WorkerRole) -> str:
+  """A new empty folder for a non-chief worker's writes, in the system's
+  temporary folder, named by the run and the task: a worker restarted after
+  a crash replaces what its killed predecessor left."""
+  run = hashlib.sha1(os.path.abspath(model_dir).encode()).hexdigest()[:12]
+  path = os.path.join(tempfile.gettempdir(),
+                      f"tfgt_{run}_{role.task.replace(' ', '')}")
+  shutil.rmtree(path, ignore_errors=True)
+  os.makedirs(path)
+  return path
+
+
+def _check_same_step(strategy: tf.distribute.Strategy, step: tf.Variable,
+                     model_dir: str) -> None:
+  """Stops a multi-worker run whose workers restored different steps (the
+  run folder is not on a file system that every worker reads).
+
+  Raises:
+    UserInputError: the steps differ.
+  """
+  value = tf.cast(tf.convert_to_tensor(step), tf.float64)
+  per_replica = strategy.run(lambda: (value, value * value))
+  mean, mean_square = (
+      float(strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None))
+      for t in per_replica)
+  if mean_square - mean * mean > 1e-6:
+    raise UserInputError(
+        f"The workers resumed from different steps (this one from "
+        f"{int(value)}, the mean over workers is {mean:g}): every worker must "
+        f"read the chief's {model_dir}. Put --model_dir on a file system "
+        "that every machine mounts at the same path (docs/DISTRIBUTED.md).")
 
 
 def _distributed_batches(strategy: tf.distribute.Strategy, data: _Data,
@@ -492,86 +542,119 @@ def train(model_dir: str,
                    evaluator, best_metric)
   strategy = strategy or distribute.make_strategy()
   _check_strategy(strategy, batch_size, use_xla)
-  folder = run_folder.RunFolder(model_dir)
-  os.makedirs(model_dir, exist_ok=True)
-  # Seeds Python, NumPy, TensorFlow and Keras' initialisers, so that the
-  # initial weights do not depend on the strategy.
-  keras.utils.set_random_seed(seed)
-  data = _load_data(method)
-  if hasattr(evaluator, "prepare"):
-    # Loads the feature extractor now: a missing or unsuitable one fails
-    # before any training, not at the first evaluation.
-    evaluator.prepare()
-  models = _build_models(strategy, method, data.class_names, seed, g_lr,
-                         d_lr, beta1, beta2, ema_decay, ema_start)
-  setup = models.setup
-  folder.check_model(bundle.spec_of(setup.fold(models.ema.average),
-                                    setup.discriminator, data.class_names,
-                                    method.name))
-  folder.check_identity(dict(
-      method=method.name, seed=seed, batch_size=batch_size, d_steps=d_steps,
-      random_flip=random_flip, classes=data.selection.to_json(),
-      images=int(len(data.images)),
-      data=cache_lib.array_fingerprint(data.images, data.labels)))
-  if evaluator is not None:
-    folder.read(run_folder.BEST)  # A torn or edited file stops here.
+  role = distribute.worker_role(strategy)
+  write_dir = model_dir
+  if not role.is_chief:
+    # One writer: the chief writes the run folder; this worker only computes
+    # its share of every step. What TensorFlow needs written on each worker
+    # (checkpoints are saved by all) goes to a private folder, removed at the
+    # end; evaluations run on the chief alone.
+    write_dir = _private_folder(model_dir, role)
+    evaluator = None
+    logging.info("This process is %s of %d: the chief writes %s; this one "
+                 "writes only to %s, removed at the end.", role.task,
+                 role.num_workers, model_dir, write_dir)
+  try:
+    folder = run_folder.RunFolder(write_dir)
+    os.makedirs(write_dir, exist_ok=True)
+    # Seeds Python, NumPy, TensorFlow and Keras' initialisers, so that the
+    # initial weights do not depend on the strategy.
+    keras.utils.set_random_seed(seed)
+    data = _load_data(method)
+    if hasattr(evaluator, "prepare"):
+      # Loads the feature extractor now: a missing or unsuitable one fails
+      # before any training, not at the first evaluation.
+      evaluator.prepare()
+    models = _build_models(strategy, method, data.class_names, seed, g_lr,
+                           d_lr, beta1, beta2, ema_decay, ema_start)
+    setup = models.setup
+    folder.check_model(bundle.spec_of(setup.fold(models.ema.average),
+                                      setup.discriminator, data.class_names,
+                                      method.name))
+    folder.check_identity(dict(
+        method=method.name, seed=seed, batch_size=batch_size, d_steps=d_steps,
+        random_flip=random_flip, classes=data.selection.to_json(),
+        images=int(len(data.images)),
+        data=cache_lib.array_fingerprint(data.images, data.labels)))
+    if evaluator is not None:
+      folder.read(run_folder.BEST)  # A torn or edited file stops here.
 
-  checkpoint = models.checkpoint()
-  manager = tf.train.CheckpointManager(checkpoint, model_dir,
-                                       max_to_keep=keep_checkpoints)
-  if manager.latest_checkpoint:
-    _restore(manager, checkpoint, models)
-    logging.info("Resumed from %s at step %d.", manager.latest_checkpoint,
-                 int(models.step.numpy()))
-  start_step = int(models.step.numpy())
-  # Written once the run is known to continue (a failed start changes nothing).
-  files.write_json(folder.path(run_folder.CLASSES), data.selection.to_json())
-  files.write_text(folder.path(run_folder.CONFIG), gin.config_str())
+    checkpoint = models.checkpoint()
+    manager = tf.train.CheckpointManager(checkpoint, write_dir,
+                                         max_to_keep=keep_checkpoints)
+    # Every worker resumes from the chief's checkpoint (the same folder on a
+    # single machine).
+    latest = tf.train.latest_checkpoint(model_dir)
+    if latest:
+      _restore(latest, checkpoint, models)
+      logging.info("Resumed from %s at step %d.", latest,
+                   int(models.step.numpy()))
+    if role.num_workers > 1:
+      _check_same_step(strategy, models.step, model_dir)
+    start_step = int(models.step.numpy())
+    # Written once the run is known to continue (a failed start changes nothing).
+    files.write_json(folder.path(run_folder.CLASSES), data.selection.to_json())
+    files.write_text(folder.path(run_folder.CONFIG), gin.config_str())
 
-  step_fn = steps_lib.TrainStep(strategy, setup, models.optimizers,
-                                models.ema, models.step, d_steps, batch_size,
-                                use_xla)
-  iterator = _distributed_batches(
-      strategy, data, batch_size, seed, random_flip, setup.generator.dim_z,
-      skip=start_step * step_fn.batches_per_step)
-  summary_writer = tf.summary.create_file_writer(
-      folder.path(run_folder.EVENTS))
-  class_names = data.class_names
-  outputs = _Outputs(
-      folder, models, class_names, method.name, keep_checkpoints,
-      grid_ids=(list(range(len(class_names))) if len(class_names) <= 16
-                else data.train_ids[:16].tolist()),
-      grid_z=tf.random.stateless_normal(
-          [samples_per_class, setup.generator.dim_z], seed=[seed + 5, 0]),
-      evaluator=evaluator, best_metric=best_metric,
-      summary_writer=summary_writer)
-  bundle_step = tf.train.latest_checkpoint(outputs.bundle.directory)
-  if start_step and (bundle_step is None or
-                     not bundle_step.endswith(f"-{start_step}")):
-    # Interrupted between the checkpoint and its bundle: write the bundle the
-    # checkpoint stands for, so that sampling and export see this step.
-    logging.info("Writing the model bundle of step %d.", start_step)
-    outputs.save_bundle(start_step)
-  learning_rates = {"g_lr": g_lr}
-  if setup.discriminator is not None:
-    learning_rates["d_lr"] = d_lr
-  progress = _Progress(summary_writer, num_steps, batch_size, learning_rates,
-                       evaluator, eval_every)
-  loop = _Loop(step_fn, models, iterator, manager, outputs, progress, folder,
-               num_steps=num_steps, start_step=start_step,
-               log_every=log_every, sample_every=sample_every,
-               checkpoint_every=checkpoint_every, eval_every=eval_every)
-  logging.info("Training from step %d to %d, global batch %d on %d "
-               "replica(s).", start_step, num_steps, batch_size,
-               strategy.num_replicas_in_sync)
-  metrics = loop.run()
-  picture = outputs.write_grid(loop.current)
-  image_utils.save_png(picture, folder.path(run_folder.SAMPLES))
-  summary_writer.flush()
-  logging.info("Samples (one row per class: %s) in %s.",
-               ", ".join(class_names[i] for i in outputs.grid_ids),
-               folder.path(run_folder.SAMPLES))
-  return metrics
+    step_fn = steps_lib.TrainStep(strategy, setup, models.optimizers,
+                                  models.ema, models.step, d_steps, batch_size,
+                                  use_xla)
+    iterator = _distributed_batches(
+        strategy, data, batch_size, seed, random_flip, setup.generator.dim_z,
+        skip=start_step * step_fn.batches_per_step)
+    summary_writer = tf.summary.create_file_writer(
+        folder.path(run_folder.EVENTS))
+    class_names = data.class_names
+    outputs = _Outputs(
+        folder, models, class_names, method.name, keep_checkpoints,
+        grid_ids=(list(range(len(class_names))) if len(class_names) <= 16
+                  else data.train_ids[:16].tolist()),
+        grid_z=tf.random.stateless_normal(
+            [samples_per_class, setup.generator.dim_z], seed=[seed + 5, 0]),
+        evaluator=evaluator, best_metric=best_metric,
+        summary_writer=summary_writer)
+    bundle_step = tf.train.latest_checkpoint(outputs.bundle.directory)
+    if start_step and (bundle_step is None or
+                       not bundle_step.endswith(f"-{start_step}")):
+      # Interrupted between the checkpoint and its bundle: write the bundle the
+      # checkpoint stands for, so that sampling and export see this step.
+      logging.info("Writing the model bundle of step %d.", start_step)
+      outputs.save_bundle(start_step)
+    learning_rates = {"g_lr": g_lr}
+    if setup.discriminator is not None:
+      learning_rates["d_lr"] = d_lr
+    progress = _Progress(summary_writer, num_steps, batch_size, learning_rates,
+                         evaluator, eval_every)
+    loop = _Loop(step_fn, models, iterator, manager, outputs, progress, folder,
+                 num_steps=num_steps, start_step=start_step,
+                 log_every=log_every, sample_every=sample_every,
+                 checkpoint_every=checkpoint_every, eval_every=eval_every)
+    logging.info("Training from step %d to %d, global batch %d on %d "
+                 "replica(s)%s.", start_step, num_steps, batch_size,
+                 strategy.num_replicas_in_sync,
+                 (f" of {role.num_workers} worker processes"
+                  if role.num_workers > 1 else ""))
+    try:
+      metrics = loop.run()
+    except _CLUSTER_ERRORS as e:
+      if role.num_workers == 1:
+        raise
+      raise WorkerLost(
+          f"A process of the cluster stopped ({type(e).__name__}: "
+          f"{str(e).splitlines()[0] if str(e) else ''}); this one stopped at "
+          f"step {loop.current}. The last checkpoint in {model_dir} is step "
+          f"{loop.last_saved}: start every worker again with the same command "
+          "to resume from it (docs/DISTRIBUTED.md).") from e
+    picture = outputs.write_grid(loop.current)
+    image_utils.save_png(picture, folder.path(run_folder.SAMPLES))
+    summary_writer.flush()
+    logging.info("Samples (one row per class: %s) in %s.",
+                 ", ".join(class_names[i] for i in outputs.grid_ids),
+                 folder.path(run_folder.SAMPLES))
+    return metrics
+  finally:
+    if write_dir != model_dir:
+      shutil.rmtree(write_dir, ignore_errors=True)
 
 
 class _Loop:
@@ -711,6 +794,9 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(130)
   except Interrupted:
     sys.exit(143)
+  except WorkerLost as e:
+    logging.error("%s", e)
+    sys.exit(EXIT_WORKER_LOST)
 
 
 if __name__ == "__main__":
