@@ -393,9 +393,20 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
                               benchmark_params(tiny_source))
     assert not module.is_finished(cell, out_dir, 4, BENCHMARK_EVAL_GIN,
                                   benchmark_params(tiny_source))
+    # --report_only: the tables of the finished runs; seed 1 does not train.
+    reported = module.run_benchmark(
+        out_dir, ["cgantransfer"], [10], num_steps=3,
+        eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
+        command="pytest --report_only", rescore_samples=60, seeds=(0, 1),
+        report_only=True)
   finally:
     os.chdir(cwd)
+    gin.clear_config()
   assert again == row
+  assert reported == [row]
+  assert not os.path.exists(os.path.join(out_dir, "cgantransfer_10_s1"))
+  with open(os.path.join(out_dir, "results.md")) as f:
+    assert "Command: `pytest --report_only`" in f.read()
 
 
 def test_benchmark_claims_compare_convergence():

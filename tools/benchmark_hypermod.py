@@ -127,6 +127,12 @@ def alignments_needed(methods: Sequence[str]) -> list[str]:
                 reverse=True)
 
 
+def alignment_finished(out_dir: str, key: str) -> bool:
+  """Whether the self-alignment run `key` has ended (the trainer writes
+  samples.png at the end of a run)."""
+  return os.path.exists(os.path.join(align_dir(out_dir, key), "samples.png"))
+
+
 def run_alignment(out_dir: str, key: str, num_steps: int | None,
                   gin_params: Sequence[str]) -> dict:
   """Trains (or resumes) the self-alignment run `key`; returns its FID
@@ -261,14 +267,19 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
                   jobs: int = 1, only: str | None = None,
                   argv: Sequence[str] | None = None,
                   source: str = "pretrained:fashion_mnist_stylegan",
-                  ppl_samples: int = DEFAULT_PPL_SAMPLES) -> list[dict]:
+                  ppl_samples: int = DEFAULT_PPL_SAMPLES,
+                  report_only: bool = False) -> list[dict]:
   """Aligns, runs every cell, writes the tables and figures (not with
-  `only`, which runs one cell for a parent process)."""
+  `only`, which runs one cell for a parent process; with `report_only`,
+  of the finished runs, training nothing)."""
   os.makedirs(out_dir, exist_ok=True)
   todo = bt.select(cells(out_dir, methods, sizes, seeds), only)
   alignments = []
   if not only:
     for key in alignments_needed(methods):
+      if report_only and not alignment_finished(out_dir, key):
+        logging.warning("Benchmark: self-alignment %s not finished.", key)
+        continue
       logging.info("Benchmark: self-alignment %s.", key)
       alignments.append(run_alignment(out_dir, key, align_steps, gin_params))
   extra = {"ppl": lambda d: path_length(d, ppl_samples)} if ppl_samples else {}
@@ -278,7 +289,7 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
                            rescore_samples, extra_scores=extra),
       lambda c: bt.is_finished(c, out_dir, num_steps, eval_gin, gin_params,
                                tuple(extra)),
-      out_dir, jobs if not only else 1, argv)
+      out_dir, jobs if not only else 1, argv, report_only=report_only)
   if only:
     return rows
   files.write_json(os.path.join(out_dir, "results.json"),
@@ -292,7 +303,7 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
   import plot_curves  # pylint: disable=g-import-not-at-top
   logdir = os.path.join(out_dir, "tb")
   bt.write_curves(rows, out_dir, logdir=logdir)
-  if "b" in alignments_needed(methods):
+  if "b" in alignments_needed(methods) and alignment_finished(out_dir, "b"):
     picture = draw_alignment(align_dir(out_dir, "b"), source)
     plot_curves.save(picture, os.path.join(out_dir, "alignment.png"), logdir,
                      "alignment")
@@ -327,7 +338,7 @@ def main(argv: Sequence[str]) -> None:
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
-        ppl_samples=FLAGS.ppl_samples)
+        ppl_samples=FLAGS.ppl_samples, report_only=FLAGS.report_only)
   if not FLAGS.only:
     print(bt.markdown(rows, " ".join(sys.argv), COLUMNS, hypermod_claims))
 

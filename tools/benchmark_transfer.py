@@ -588,18 +588,26 @@ def child_command(argv: Sequence[str], cell: Cell) -> list[str]:
 
 def run_cells(cells: Sequence[Cell], run_fn: Callable[[Cell], dict],
               is_done: Callable[[Cell], bool], out_dir: str, jobs: int = 1,
-              argv: Sequence[str] | None = None) -> list[dict]:
+              argv: Sequence[str] | None = None,
+              report_only: bool = False) -> list[dict]:
   """Runs every cell and returns their rows, in the order of `cells`.
 
   With jobs > 1, the cells that `is_done` does not accept run in child
   processes (`child_command`), `jobs` at a time, each with one intra-op and
   one inter-op thread and its log in <out_dir>/<run_name>.log; their rows
-  are then read back with `run_fn`.
+  are then read back with `run_fn`. With `report_only`, nothing trains: the
+  rows are those of the finished cells (the others are logged as pending).
 
   Raises:
     RuntimeError: a child process failed (its log is named).
   """
-  if jobs > 1:
+  if report_only:
+    pending = [c.run_name for c in cells if not is_done(c)]
+    if pending:
+      logging.warning("Benchmark: not finished, left out of the report: %s.",
+                      ", ".join(pending))
+    cells = [c for c in cells if c.run_name not in pending]
+  elif jobs > 1:
     todo = [c for c in cells if not is_done(c)]
     env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
                TF_NUM_INTEROP_THREADS="1")
@@ -674,11 +682,14 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
                   rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES,
                   seeds: Sequence[int] = (0,), jobs: int = 1,
                   only: str | None = None,
-                  argv: Sequence[str] | None = None) -> list[dict]:
+                  argv: Sequence[str] | None = None,
+                  report_only: bool = False) -> list[dict]:
   """Runs every (method, size, seed); writes results.json, results.md and
   the curves (not with `only`, which runs one cell for a parent process).
 
-  `rescore_samples`: see `run_one` (0: no re-scoring).
+  `rescore_samples`: see `run_one` (0: no re-scoring). `report_only`: train
+  nothing; report the finished runs (a benchmark still running, or
+  interrupted, gives its partial tables).
   """
   os.makedirs(out_dir, exist_ok=True)
   cells = select(method_cells(methods, sizes, seeds), only)
@@ -687,7 +698,7 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
       lambda c: run_one(c, out_dir, num_steps, eval_gin, gin_params,
                         rescore_samples),
       lambda c: is_finished(c, out_dir, num_steps, eval_gin, gin_params),
-      out_dir, jobs if not only else 1, argv)
+      out_dir, jobs if not only else 1, argv, report_only=report_only)
   if not only:
     files.write_json(os.path.join(out_dir, "results.json"), rows)
     files.write_text(os.path.join(out_dir, "results.md"),
@@ -722,6 +733,8 @@ def define_common_flags(out_dir: str) -> None:
                       "<seed>) and write no tables (used by --jobs).")
   flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many "
                        "logical devices.")
+  flags.DEFINE_bool("report_only", False, "Train nothing: write the tables "
+                    "and figures of the runs finished so far.")
 
 
 def define_flags() -> None:
@@ -762,7 +775,7 @@ def main(argv: Sequence[str]) -> None:
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=rescore_flag(),
         seeds=[int(s) for s in FLAGS.seeds], jobs=FLAGS.jobs,
-        only=FLAGS.only, argv=sys.argv)
+        only=FLAGS.only, argv=sys.argv, report_only=FLAGS.report_only)
   if not FLAGS.only:
     print(markdown(rows, " ".join(sys.argv)))
 
