@@ -199,8 +199,10 @@ def restore(spec: dict, prefix: str, with_discriminator=False):
   if with_discriminator and spec.get("discriminator") is None:
     raise UserInputError(
         f"The model {os.path.dirname(prefix)} has no discriminator (its run "
-        "trained the generator alone), but this use needs one. Start from a "
-        "run or bundle that trained with a discriminator.")
+        "trained the generator alone, or it was imported without one), but "
+        "this use needs one. Start from a run or bundle that has one; for an "
+        "import, import the discriminator too (biggan_pytorch: "
+        "--discriminator=D.pth; docs/IMPORT.md).")
   generator = arch.generator(**spec["generator"])
   discriminator = (arch.discriminator(**spec["discriminator"])
                    if with_discriminator else None)
