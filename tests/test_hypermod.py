@@ -445,12 +445,16 @@ def test_benchmark_claims_have_a_verdict_each():
              row("hypermod_b_unaligned", seed, 9.0,
                  [[250, 40.0], [500, 12.0]])]
   text = "\n".join(tool.hypermod_claims(rows, 100))
+  # Seed by seed: B is 3.0 better than GAN Memory in every seed.
   assert ("the hypernetwork beats GAN Memory: mFID 5.50 ± 0.50 vs 8.50 ± "
-          "0.50: holds.") in text
+          "0.50: holds (paired over 3 seeds: difference -3.00 ± 0.00, "
+          "p = 0).") in text
   assert "the V space (B) beats config A: mFID 5.50 ± 0.50 vs 7.50" in text
+  # C - B: -0.5, +0.5, -0.5.
   assert "the contrastive D (C) beats B: mFID 5.33 ± 0.76 vs 5.50 ± 0.50: " \
-      "cannot be decided (within the spread)." in text
-  assert ("PPL full, B vs A 3.0 ± 0.0 vs 2.0 ± 0.0: does not hold."
+      "cannot be decided, within the spread (paired over 3 seeds: " \
+      "difference -0.17 ± 0.58, p = 0.67)." in text
+  assert ("PPL full, B vs A 3.0 ± 0.0 vs 2.0 ± 0.0: does not hold"
           in text)
   # Self-alignment: FID 12.0 (the worse best) reached at 250 vs 500.
   assert ("self-alignment reaches a given FID sooner (iterations, aligned vs "

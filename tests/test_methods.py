@@ -445,11 +445,20 @@ def test_benchmark_claims_compare_convergence():
           row("bsa", [[100, 40.0], [200, 23.0]], seed=2)]
   text = module.markdown(rows, "cmd")
   assert "| cgantransfer | 3 | 13.00 ± 1.00 |" in text
-  assert "vs BSA 18.33 ± 6.43: within the spread." in text
+  # Seed by seed: 12 vs 11, 13 vs 21, 14 vs 23: the seeds disagree.
+  assert ("vs BSA 18.33 ± 6.43: within the spread (paired over 3 seeds: "
+          "difference -5.33 ± 5.51, p = 0.24).") in text
   rows[1] = row("bsa", [[100, 50.0], [200, 22.0]])
-  assert "BSA 22.00 ± 1.00: better." in module.markdown(rows, "cmd")
-  assert module.compare([1, 2], [5, 6]) == "better"
-  assert module.compare([1, 2], [5, 6], higher_is_better=True) == "worse"
+  # 12 vs 22, 13 vs 21, 14 vs 23: -10, -8, -9.
+  assert ("BSA 22.00 ± 1.00: better (paired over 3 seeds: difference "
+          "-9.00 ± 1.00, p = 0.0041).") in module.markdown(rows, "cmd")
+  # Means within each other's spread, differences all of one sign: decided.
+  assert module.compare_paired({0: 5.0, 1: 8.0, 2: 11.0},
+                               {0: 6.0, 1: 9.1, 2: 11.9})[0] == "better"
+  assert module.compare_paired({0: 1.0, 1: 2.0}, {0: 5.0, 1: 6.0},
+                               higher_is_better=True)[0] == "worse"
+  assert module.compare_paired({0: 1.0, 1: 2.0}, {0: 1.0, 2: 6.0}) == (
+      "fewer than 2 seeds", "")
   # A best at the last evaluation is marked: the run stopped improving only
   # because it stopped.
   bsa["fid_history"][-1][1] = 10.0

@@ -180,25 +180,27 @@ def draw_alignment(aligned_dir: str, source: str, num: int = 8,
   return images.grid(np.stack(rows))
 
 
-def _claim(claim: str, what: str, va: Sequence[float | None],
-           vb: Sequence[float | None], pattern: str = "{:.2f}") -> list[str]:
-  """A claim "a beats b" (lower is better) in words, or nothing when a side
-  has no values."""
-  if not (any(v is not None for v in va) and any(v is not None for v in vb)):
+def _claim(claim: str, what: str, va: dict[int, float | None],
+           vb: dict[int, float | None], pattern: str = "{:.2f}") -> list[str]:
+  """A claim "a beats b" (lower is better) in words, judged seed by seed
+  (`bt.compare_paired`), or nothing when a side has no values."""
+  if not (any(v is not None for v in va.values()) and
+          any(v is not None for v in vb.values())):
     return []
-  verdict = bt.compare(va, vb)
+  verdict, detail = bt.compare_paired(va, vb)
   held = {"better": "holds", "worse": "does not hold"}.get(
-      verdict, f"cannot be decided ({verdict})")
-  return [f"- {claim}: {what} {bt.fmt_stats(va, pattern)} vs "
-          f"{bt.fmt_stats(vb, pattern)}: {held}."]
+      verdict, f"cannot be decided, {verdict}")
+  return [f"- {claim}: {what} {bt.fmt_stats(list(va.values()), pattern)} vs "
+          f"{bt.fmt_stats(list(vb.values()), pattern)}: {held}"
+          f"{f' ({detail})' if detail else ''}."]
 
 
 def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
   """The paper's claims at one size, in words, with the numbers (mFID of
   the best generator, re-scored; its path lengths for Table 3)."""
-  def values(method: str, key: str = "mfid") -> list[float | None]:
-    return [bt.result(r, key) for r in rows
-            if r["method"] == method and r["images_per_class"] == size]
+  def values(method: str, key: str = "mfid") -> dict[int, float | None]:
+    return {seed: bt.result(r, key)
+            for seed, r in bt.by_seed(rows, method, size).items()}
 
   lines = []
   for a, b, claim in (

@@ -30,8 +30,9 @@ sharing and compare only between runs of the same --jobs.
 
 The paper's claims this checks: cGANTransfer's FID at least as good as BSA's
 and reached in at least 3x fewer iterations; transfer far ahead of scratch
-with few images. A difference is called one only when the two means are
-further apart than the sum of their standard deviations.
+with few images. Every method runs the same seeds (image subsets and
+training seeds), so a claim compares two methods seed by seed, with a
+two-sided paired t-test: a difference counts at p < 0.05.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from absl import flags
 from absl import logging
 import gin
 import numpy as np
+import scipy.stats
 
 # Runnable as `python tools/benchmark_transfer.py` from the repository root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -418,21 +420,35 @@ def fmt_stats(values: Sequence[float | None], pattern: str = "{:.2f}",
   return text if std is None else f"{text} ± {pattern.format(std * factor)}"
 
 
-def compare(a: Sequence[float | None], b: Sequence[float | None],
-            higher_is_better: bool = False) -> str:
-  """"better" or "worse" (a against b), "within the spread", or "fewer
-  than 2 seeds".
+def compare_paired(a: dict[int, float | None], b: dict[int, float | None],
+                   higher_is_better: bool = False) -> tuple[str, str]:
+  """(verdict, detail) of a against b, seed by seed.
 
-  A difference counts only when both have at least two values and their
-  means are further apart than the sum of their standard deviations.
+  Every method of a benchmark runs the same seeds, that is the same image
+  subsets and training seeds, so the differences per seed carry less of the
+  subset's luck than the two means do. The verdict is "better" or "worse"
+  when a two-sided paired t-test (scipy.stats.ttest_rel) over the seeds that
+  both have gives p < 0.05 (or every difference is the same non-zero value),
+  "within the spread" otherwise, "fewer than 2 seeds" when fewer than two
+  seeds have both. The detail gives the mean difference a - b with its
+  standard deviation and p.
   """
-  sa, sb = stats(a), stats(b)
-  if sa is None or sb is None or sa[2] < 2 or sb[2] < 2:
-    return "fewer than 2 seeds"
-  gap = sa[0] - sb[0]
-  if abs(gap) <= sa[1] + sb[1]:
-    return "within the spread"
-  return "better" if (gap > 0) == higher_is_better else "worse"
+  seeds = sorted(s for s in set(a) & set(b)
+                 if a[s] is not None and b[s] is not None)
+  if len(seeds) < 2:
+    return "fewer than 2 seeds", ""
+  diffs = np.array([float(a[s]) - float(b[s]) for s in seeds])
+  mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
+  if np.allclose(diffs, diffs[0]):
+    p = 0.0 if diffs[0] != 0 else 1.0
+  else:
+    p = float(scipy.stats.ttest_rel([a[s] for s in seeds],
+                                    [b[s] for s in seeds]).pvalue)
+  detail = (f"paired over {len(seeds)} seeds: difference {mean:+.2f} ± "
+            f"{std:.2f}, p = {p:.2g}")
+  if p >= 0.05:
+    return "within the spread", detail
+  return ("better" if (mean > 0) == higher_is_better else "worse"), detail
 
 
 def group(rows: Sequence[dict]) -> dict[tuple[str, int], list[dict]]:
@@ -484,10 +500,8 @@ def transfer_claims(rows: Sequence[dict], size: int) -> list[str]:
   ours, bsa = (by_seed(rows, "cgantransfer", size),
                by_seed(rows, "bsa", size))
   if ours and bsa:
-    a = [score(r) for r in ours.values()]
-    b = [score(r) for r in bsa.values()]
-    lines.append(f"- {size}/class: cGANTransfer FID {fmt_stats(a)} vs BSA "
-                 f"{fmt_stats(b)}: {compare(a, b)}.")
+    lines.append(f"- {size}/class: cGANTransfer FID "
+                 f"{_paired_words(ours, bsa, 'BSA')}.")
     # Per seed, the iterations each needs to reach the worse of the two best
     # FIDs (same evaluator, same samples): a speed measure that does not
     # depend on where the runs stop.
@@ -517,11 +531,20 @@ def transfer_claims(rows: Sequence[dict], size: int) -> list[str]:
            "bounds these figures." if cut else "."))
   scratch = by_seed(rows, "scratch", size)
   if ours and scratch:
-    a = [score(r) for r in ours.values()]
-    b = [score(r) for r in scratch.values()]
-    lines.append(f"- {size}/class: cGANTransfer FID {fmt_stats(a)} vs "
-                 f"scratch {fmt_stats(b)}: {compare(a, b)}.")
+    lines.append(f"- {size}/class: cGANTransfer FID "
+                 f"{_paired_words(ours, scratch, 'scratch')}.")
   return lines
+
+
+def _paired_words(ours: dict[int, dict], other: dict[int, dict],
+                  name: str) -> str:
+  """"12.00 ± 1.00 vs <name> 18.00 ± 2.00: better (paired ...)"."""
+  a = {seed: score(r) for seed, r in ours.items()}
+  b = {seed: score(r) for seed, r in other.items()}
+  verdict, detail = compare_paired(a, b)
+  return (f"{fmt_stats(list(a.values()))} vs {name} "
+          f"{fmt_stats(list(b.values()))}: {verdict}"
+          f"{f' ({detail})' if detail else ''}")
 
 
 def markdown(rows: list[dict], command: str,
@@ -547,8 +570,11 @@ def markdown(rows: list[dict], command: str,
     lines += size_table(rows, size, columns)
   claim_lines = [line for size in sizes for line in claims(rows, size)]
   if claim_lines:
-    lines += ["", "Claims of the paper (a difference counts when the means "
-              "are further apart than the sum of the standard deviations):"]
+    lines += ["", "Claims of the paper. Every method ran the same seeds "
+              "(the same image subsets and training seeds), so a claim "
+              "compares two methods seed by seed: the mean difference, its "
+              "standard deviation and a two-sided paired t-test; the "
+              "difference counts at p < 0.05:"]
     lines += claim_lines
   lines += ["", f"Command: `{command}`", ""]
   return "\n".join(lines)
