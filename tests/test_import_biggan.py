@@ -163,15 +163,17 @@ class _Params:
   def normal(self, *shape, scale=1.0):
     return (self.rng.randn(*shape) * scale).astype(np.float32)
 
-  def sn_layer(self, name, shape, bias=True):
-    """weight, bias, u0 (converged as after training) and sv0."""
+  def sn_layer(self, name, shape, bias=True, iterations=2):
+    """weight, bias, u0 and sv0. u0 is `iterations` power iterations from
+    random: not a singular vector, as G_ema's moving averages of G's
+    vectors are not."""
     w = self.normal(*shape, scale=1.0 / np.sqrt(np.prod(shape[1:])))
     self.p[name + ".weight"] = w
     if bias:
       self.p[name + ".bias"] = self.normal(shape[0], scale=0.1)
     mat = w.reshape(shape[0], -1)
     u = self.normal(1, shape[0])
-    for _ in range(200):
+    for _ in range(iterations):
       u = _normalize(_normalize(u @ mat) @ mat.T)
     self.p[name + ".u0"] = u.astype(np.float32)
     self.p[name + ".sv0"] = np.ones([1], np.float32)
@@ -300,19 +302,28 @@ def test_imported_networks_compute_biggan_pytorch(case, tmp_path):
   assert ("no conv_sc" in table) == (c["resolution"] == 32)
 
 
-def test_spectral_norm_of_a_converged_vector_is_the_same():
-  """tfgt evaluates sigma from the stored u, BigGAN-PyTorch after one more
-  power iteration: with a converged u (a trained checkpoint's, iterated
-  once per step) both divide by the same sigma."""
+def test_matched_vector_gives_biggan_pytorchs_sigma():
+  """tfgt divides by v W^T u for its stored u, BigGAN-PyTorch by v0 W^T u1
+  after one more power iteration: match_sigma's vector makes them equal."""
   from tfgt.layers import spectral_norm  # pylint: disable=g-import-not-at-top
   s = _Params(3)
-  s.sn_layer("w", [64, 32, 3, 3])
-  w, u = s.p["w.weight"], s.p["w.u0"]
+  s.sn_layer("w", [64, 32, 3, 3], iterations=1)
+  w, u0 = s.p["w.weight"], s.p["w.u0"]
   kernel = tf.constant(w.transpose(2, 3, 1, 0).reshape(-1, 64))
+  theirs = sn(w, u0).transpose(2, 3, 1, 0).reshape(-1, 64)
+  raw = spectral_norm.spectral_normalize(kernel, tf.Variable(u0), 0,
+                                         False).numpy()
+  u, gap = importer.match_sigma(w, u0)
+  assert gap > 1e-4  # The stored vector alone would not do.
+  assert np.max(np.abs(raw / theirs - 1)) > 1e-4
   ours = spectral_norm.spectral_normalize(kernel, tf.Variable(u), 0,
                                           False).numpy()
-  theirs = sn(w, u).transpose(2, 3, 1, 0).reshape(-1, 64)
-  np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+  np.testing.assert_allclose(ours, theirs, rtol=2e-6)
+  # A converged vector is kept as it is.
+  for _ in range(300):
+    u0 = _normalize(_normalize(u0 @ w.reshape(64, -1)) @ w.reshape(64, -1).T)
+  u, gap = importer.match_sigma(w, u0)
+  assert gap < 1e-6
 
 
 def test_bad_input_says_what_is_wrong(tmp_path):
@@ -345,7 +356,7 @@ def test_bad_input_says_what_is_wrong(tmp_path):
   extra = dict(g, **{"linear.u1": g["linear.u0"]})
   save(extra, str(tmp_path / "extra.pth"))
   with pytest.raises(UserInputError, match=r"arrays with no place: "
-                     r"G_ema/linear.u1"):
+                     r"extra/linear.u1"):
     importer.import_biggan_pytorch(str(tmp_path / "extra.pth"))
   # A StyleGAN-like or unrelated state dict is named as such.
   save({"weight": np.zeros([2, 2], np.float32)}, str(tmp_path / "other.pth"))

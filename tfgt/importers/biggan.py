@@ -24,10 +24,14 @@ conditioning (shared embedding with hierarchical z, or per-class tables as
 in the CIFAR models) are read from the arrays. BigGAN-PyTorch's batch-norm
 epsilon (1e-5) is kept.
 
-One difference stays: in inference BigGAN-PyTorch refines `u0` by one power
-iteration before it computes sigma, tfgt uses `sn_u` as stored. With the
-vectors of a trained checkpoint, iterated once per step over the whole
-training, the two sigmas agree closely (docs/IMPORT.md gives the figure).
+Spectral norm's sigma is estimated differently: in inference BigGAN-PyTorch
+refines `u0` by one power iteration and divides by v0 W^T u1, tfgt divides
+by v W^T u for its stored u. The vectors of G_ema are moving averages of G's,
+not singular vectors of G_ema's weights, so the two estimates differ (by
+about 1e-3 relative on stand-ins with vectors two iterations from random).
+`match_sigma` moves each `u0` along its power-iteration step to the vector
+whose tfgt sigma is BigGAN-PyTorch's, so the import computes the same
+function; the report gives each layer's gap before the move.
 """
 
 from __future__ import annotations
@@ -129,8 +133,8 @@ def _generator_rule(name: str, value: np.ndarray, shared: bool = True
   m = re.fullmatch(r"blocks\.(\d+)\.1\.(.+)", name)
   if m:
     return _attention_rule(m.group(2), value)
-  m = re.fullmatch(r"output_layer\.0\.(gain|bias|stored_mean|stored_var|"
-                   r"running_mean|running_var)", name)
+  m = re.fullmatch(r"output_layer\.0\.(?:bn\.)?(gain|bias|stored_mean|"
+                   r"stored_var|running_mean|running_var)", name)
   if m:
     kind = m.group(1)
     if kind in ("gain", "bias"):
@@ -286,6 +290,63 @@ def _normalize(x: np.ndarray) -> np.ndarray:
   return x / max(float(np.linalg.norm(x)), 1e-12)
 
 
+def _tfgt_sigma(w: np.ndarray, u: np.ndarray) -> float:
+  """tfgt's inference estimate (`spectral_norm.spectral_normalize` with no
+  iteration) for W [out, in] and u [1, out]."""
+  u = _normalize(u)
+  return float(((_normalize(u @ w) @ w.T) @ u.T).item())
+
+
+def match_sigma(weight: np.ndarray, u0: np.ndarray
+                ) -> tuple[np.ndarray, float]:
+  """(u [1, out] float32, relative gap before) such that tfgt's sigma with u
+  equals BigGAN-PyTorch's inference sigma with u0 (`layers.SN.W_()`: one
+  power iteration, no update).
+
+  With u1 = normalize(normalize(u0 W) W^T), tfgt's estimate is at most
+  PyTorch's at u0 and at least it at u1 (Cauchy-Schwarz), so bisection on the
+  arc from u0 to u1 finds the vector.
+
+  Args:
+    weight: the layer's weight in PyTorch's layout ([out, in] or
+      [out, in, kh, kw]).
+    u0: its vector [1, out].
+  """
+  w = np.asarray(weight, np.float64).reshape(weight.shape[0], -1)
+  u0 = _normalize(np.asarray(u0, np.float64).reshape(1, -1))
+  v0 = _normalize(u0 @ w)
+  u1 = _normalize(v0 @ w.T)
+  target = float((v0 @ w.T @ u1.T).item())
+  gap = abs(_tfgt_sigma(w, u0) - target) / max(abs(target), 1e-30)
+  if gap < 1e-9:
+    return u0.astype(np.float32), gap
+  arc = lambda t: _normalize((1.0 - t) * u0 + t * u1)
+  lo, hi = 0.0, 1.0
+  for _ in range(60):
+    mid = 0.5 * (lo + hi)
+    if _tfgt_sigma(w, arc(mid)) < target:
+      lo = mid
+    else:
+      hi = mid
+  return arc(0.5 * (lo + hi)).astype(np.float32), gap
+
+
+def _match_spectral_norms(arrays: dict[str, np.ndarray], notes: dict[str, str],
+                          skip: Sequence[str] = ()) -> dict[str, np.ndarray]:
+  """The arrays with every `<layer>.u0` replaced by `match_sigma`'s vector
+  (except the layers in `skip`); a note per replaced vector."""
+  out = dict(arrays)
+  for name, u0 in arrays.items():
+    layer = name[:-len(".u0")]
+    if (not name.endswith(".u0") or layer in skip or
+        f"{layer}.weight" not in arrays):
+      continue
+    out[name], gap = match_sigma(arrays[f"{layer}.weight"], u0)
+    notes[name] = (f"moved to give BigGAN-PyTorch's sigma (gap before "
+                   f"{gap:.1e})")
+  return out
+
+
 def _discriminator_arrays(arrays: dict[str, np.ndarray], resolution: int,
                           ch: int) -> list[tuple[str, str, np.ndarray]]:
   """(source label, rule name, array) of the discriminator, with identity
@@ -308,6 +369,17 @@ def _discriminator_arrays(arrays: dict[str, np.ndarray], resolution: int,
             (label, f"blocks.{i}.0.conv_sc.bias", np.zeros([c], np.float32)),
             (label, f"blocks.{i}.0.conv_sc.u0", unit)]
   return out
+
+
+def _noted(rule, notes: dict[str, str]):
+  """`rule` with the note of `notes` for the arrays it names."""
+  def noted(name, value):
+    mapped = rule(name, value)
+    if mapped is None or name not in notes:
+      return mapped
+    target, array, note = mapped
+    return target, array, "; ".join(filter(None, [note, notes[name]]))
+  return noted
 
 
 def _files(path: str, network: str, discriminator: str | None
@@ -374,14 +446,20 @@ def import_biggan_pytorch(path: str, network: str = "G_ema",
   architectures.build_by_calling(generator, d_model)
   report: list[Assignment] = []
   shared = kwargs["conditioning"] == "shared_embedding"
-  rule = lambda name, value: _generator_rule(name, value, shared)
+  notes: dict[str, str] = {}
+  g_arrays = _match_spectral_norms(g_arrays, notes)
+  g_label = os.path.splitext(os.path.basename(g_path))[0]
   mapping.assign(generator.name, generator.variables,
-                 [(f"{network}/{n}", n, v, rule)
+                 [(f"{g_label}/{n}", n, v,
+                   _noted(lambda n, v: _generator_rule(n, v, shared), notes))
                   for n, v in g_arrays.items()], report, g_path, WHAT,
                  _EXPECTED_UNUSED)
   if d_model is not None:
+    d_notes: dict[str, str] = {}
+    d_arrays = _match_spectral_norms(d_arrays, d_notes, skip=("embed",))
     mapping.assign(d_model.name, d_model.variables,
-                   [(label, n, v, _discriminator_rule) for label, n, v in
+                   [(label, n, v, _noted(_discriminator_rule, d_notes))
+                    for label, n, v in
                     _discriminator_arrays(d_arrays, d_model.resolution,
                                           d_model.ctor_kwargs["ch"])],
                    report, d_path, WHAT, _EXPECTED_UNUSED)

@@ -109,17 +109,19 @@ class KnowledgeTransferGenerator(biggan.BigGANGenerator):
     elif shared_scores:
       raise ValueError("shared_scores needs new_class_rows='propagated'.")
     momentum = self.ctor_kwargs["bn_momentum"]
+    epsilon = self.ctor_kwargs["bn_epsilon"]
     for block in self.blocks:
       for attr in BN_NAMES:
         if self.conditioning == "table":
           layer = kt.KnowledgeTransferBN(
               num_old_classes, num_new_classes, new_class_rows,
-              momentum=momentum, name=attr, **propagation_kwargs)
+              momentum=momentum, epsilon=epsilon, name=attr,
+              **propagation_kwargs)
         else:
           layer = kt.KnowledgeTransferProjectedBN(
               num_old_classes, num_new_classes, new_class_rows,
-              momentum=momentum, init=self.ctor_kwargs["init"], name=attr,
-              **propagation_kwargs)
+              momentum=momentum, epsilon=epsilon,
+              init=self.ctor_kwargs["init"], name=attr, **propagation_kwargs)
         _replace_sublayer(block, attr, layer)
     if self.conditioning == "shared_embedding":
       _replace_sublayer(self, "shared_embedding", spectral_norm.SNEmbedding(
