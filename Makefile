@@ -2,6 +2,8 @@
 PYTHON ?= python3
 RUN_DIR ?= runs/demo
 HYPERMOD_DIR ?= runs/hypermod
+# Extra flags for both stages, e.g. HYPERMOD_ARGS="--gin_param=train.num_steps=300".
+HYPERMOD_ARGS ?=
 
 .PHONY: setup demo hypermod test bazel-test
 
@@ -20,11 +22,11 @@ demo: setup
 hypermod: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
 	  --gin_file=gin_configs/fashion_mnist/hypermod_align.gin \
-	  --model_dir=$(HYPERMOD_DIR)/align
+	  --model_dir=$(HYPERMOD_DIR)/align $(HYPERMOD_ARGS)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
 	  --gin_file=gin_configs/fashion_mnist/hypermod.gin \
 	  --model_dir=$(HYPERMOD_DIR)/transfer \
-	  --gin_param="ALIGNED='$(HYPERMOD_DIR)/align'"
+	  --gin_param="ALIGNED='$(HYPERMOD_DIR)/align'" $(HYPERMOD_ARGS)
 
 # The test suite, then a build of every Bazel target. The suite runs one
 # worker per core (pytest-xdist), each test file on one worker, so that a

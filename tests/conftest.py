@@ -42,7 +42,7 @@ TINY = [
 # starting the longest first keeps every worker busy until the end.
 _LONGEST_FIRST = ("test_hypermod.py", "test_train.py", "test_methods.py",
                   "test_stylegan_train.py", "test_train_eval.py",
-                  "test_multi_worker.py", "test_export.py",
+                  "test_train_multi_worker.py", "test_export.py",
                   "test_hypermod_256.py",
                   "test_train_cli.py", "test_eval_cli.py",
                   "test_import_stylegan.py", "test_knowledge_transfer.py",

@@ -71,6 +71,11 @@ def test_bad_arguments():
     g((tf.zeros([1, 9]), tf.constant([0])))
   with pytest.raises(ValueError, match="dim_z"):
     biggan.BigGANGenerator(2, dim_z=10, hierarchical_z=True)
+  # An attention resolution that no block outputs is refused, not ignored.
+  with pytest.raises(ValueError, match="no generator block outputs"):
+    biggan.BigGANGenerator(2, attention_resolution=12)
+  with pytest.raises(ValueError, match="no discriminator block outputs"):
+    biggan.BigGANDiscriminator(2, attention_resolution=32)
 
 
 def test_checkpoint_names_are_readable_and_complete(tmp_path):

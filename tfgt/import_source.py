@@ -78,6 +78,9 @@ def run(source_format: str, input_path: str, out: str,
     raise UserInputError(f"{out} already holds a model ({bundle.SPEC_FILE}); "
                          "choose another --out or delete it first.")
   network = network or DEFAULT_NETWORK[source_format]
+  if discriminator and source_format != "biggan_pytorch":
+    raise UserInputError(f"--discriminator is for biggan_pytorch; a "
+                         f"{source_format} file holds its discriminator.")
   # pylint: disable=g-import-not-at-top
   if source_format == "stylegan_nvlabs":
     from tfgt.importers import stylegan

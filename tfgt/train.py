@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -221,35 +222,60 @@ def _restore(path: str, checkpoint: tf.train.Checkpoint,
 
 def _private_folder(model_dir: str, role: distribute.WorkerRole) -> str:
   """A new empty folder for a non-chief worker's writes, in the system's
-  temporary folder, named by the run and the task: a worker restarted after
-  a crash replaces what its killed predecessor left."""
+  temporary folder. Its name starts with the run and the task, so that a
+  worker restarted after a crash removes what its killed predecessor left
+  (only folders of this user)."""
   run = hashlib.sha1(os.path.abspath(model_dir).encode()).hexdigest()[:12]
-  path = os.path.join(tempfile.gettempdir(),
-                      f"tfgt_{run}_{role.task.replace(' ', '')}")
-  shutil.rmtree(path, ignore_errors=True)
-  os.makedirs(path)
-  return path
+  prefix = f"tfgt_{run}_{role.task.replace(' ', '')}_"
+  tmp = tempfile.gettempdir()
+  for name in os.listdir(tmp):
+    stale = os.path.join(tmp, name)
+    if (name.startswith(prefix) and os.path.isdir(stale) and
+        not os.path.islink(stale) and os.stat(stale).st_uid == os.getuid()):
+      shutil.rmtree(stale, ignore_errors=True)
+  return tempfile.mkdtemp(prefix=prefix)
 
 
-def _check_same_step(strategy: tf.distribute.Strategy, step: tf.Variable,
-                     model_dir: str) -> None:
+def _check_workers_agree(strategy: tf.distribute.Strategy, step: tf.Variable,
+                         fingerprint: str, model_dir: str) -> None:
   """Stops a multi-worker run whose workers restored different steps (the
-  run folder is not on a file system that every worker reads).
+  run folder is not on a file system that every worker reads) or run
+  different configurations or data.
+
+  Args:
+    fingerprint: hex digest of what fixes the run (config, data, settings).
 
   Raises:
-    UserInputError: the steps differ.
+    UserInputError: the workers differ.
   """
-  value = tf.cast(tf.convert_to_tensor(step), tf.float64)
-  per_replica = strategy.run(lambda: (value, value * value))
+  # Small integers, so that float64 sums of their squares are exact: the
+  # variance over workers is zero exactly when they all agree.
+  values = [float(int(step.numpy()))] + [
+      float(int(fingerprint[i:i + 5], 16)) for i in range(0, 20, 5)]
+  local = tf.constant(values, tf.float64)
+  per_replica = strategy.run(lambda: (local, local * local))
   mean, mean_square = (
-      float(strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None))
+      strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None).numpy()
       for t in per_replica)
-  if mean_square - mean * mean > 1e-6:
+  differs = mean_square - mean * mean > 1e-6
+  if differs[0]:
     raise UserInputError(
         f"The workers resumed from different steps (this one from "
-        f"{int(value)}, the mean over workers is {mean:g}): every worker must "
-        f"read the chief's {model_dir}. Put --model_dir on a file system "
-        "that every machine mounts at the same path (docs/DISTRIBUTED.md).")
+        f"{int(values[0])}, the mean over workers is {mean[0]:g}): every "
+        f"worker must read the chief's {model_dir}. Put --model_dir on a file "
+        "system that every machine mounts at the same path "
+        "(docs/DISTRIBUTED.md).")
+  if differs[1:].any():
+    raise UserInputError(
+        "The workers do not train the same run: their gin configs, settings "
+        "or training data differ. Start every worker with the same command, "
+        "the same config files and the same data (docs/DISTRIBUTED.md).")
+
+
+def _cluster_fingerprint(identity: dict) -> str:
+  """Hex digest of the run's identity (run.json) and its gin config."""
+  text = json.dumps(identity, sort_keys=True) + gin.config_str()
+  return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _distributed_batches(strategy: tf.distribute.Strategy, data: _Data,
@@ -571,11 +597,12 @@ def train(model_dir: str,
     folder.check_model(bundle.spec_of(setup.fold(models.ema.average),
                                       setup.discriminator, data.class_names,
                                       method.name))
-    folder.check_identity(dict(
+    identity = dict(
         method=method.name, seed=seed, batch_size=batch_size, d_steps=d_steps,
         random_flip=random_flip, classes=data.selection.to_json(),
         images=int(len(data.images)),
-        data=cache_lib.array_fingerprint(data.images, data.labels)))
+        data=cache_lib.array_fingerprint(data.images, data.labels))
+    folder.check_identity(identity)
     if evaluator is not None:
       folder.read(run_folder.BEST)  # A torn or edited file stops here.
 
@@ -590,7 +617,8 @@ def train(model_dir: str,
       logging.info("Resumed from %s at step %d.", latest,
                    int(models.step.numpy()))
     if role.num_workers > 1:
-      _check_same_step(strategy, models.step, model_dir)
+      _check_workers_agree(strategy, models.step,
+                           _cluster_fingerprint(identity), model_dir)
     start_step = int(models.step.numpy())
     # Written once the run is known to continue (a failed start changes nothing).
     files.write_json(folder.path(run_folder.CLASSES), data.selection.to_json())
@@ -613,7 +641,9 @@ def train(model_dir: str,
             [samples_per_class, setup.generator.dim_z], seed=[seed + 5, 0]),
         evaluator=evaluator, best_metric=best_metric,
         summary_writer=summary_writer)
-    bundle_step = tf.train.latest_checkpoint(outputs.bundle.directory)
+    # Decided from the chief's folder, so that every worker saves alike.
+    bundle_step = tf.train.latest_checkpoint(
+        os.path.join(model_dir, run_folder.BUNDLE))
     if start_step and (bundle_step is None or
                        not bundle_step.endswith(f"-{start_step}")):
       # Interrupted between the checkpoint and its bundle: write the bundle the
@@ -626,6 +656,7 @@ def train(model_dir: str,
     progress = _Progress(summary_writer, num_steps, batch_size, learning_rates,
                          evaluator, eval_every)
     loop = _Loop(step_fn, models, iterator, manager, outputs, progress, folder,
+                 resumed=latest is not None,
                  num_steps=num_steps, start_step=start_step,
                  log_every=log_every, sample_every=sample_every,
                  checkpoint_every=checkpoint_every, eval_every=eval_every)
@@ -634,24 +665,27 @@ def train(model_dir: str,
                  strategy.num_replicas_in_sync,
                  (f" of {role.num_workers} worker processes"
                   if role.num_workers > 1 else ""))
-    try:
-      metrics = loop.run()
-    except _CLUSTER_ERRORS as e:
-      if role.num_workers == 1:
-        raise
-      raise WorkerLost(
-          f"A process of the cluster stopped ({type(e).__name__}: "
-          f"{str(e).splitlines()[0] if str(e) else ''}); this one stopped at "
-          f"step {loop.current}. The last checkpoint in {model_dir} is step "
-          f"{loop.last_saved}: start every worker again with the same command "
-          "to resume from it (docs/DISTRIBUTED.md).") from e
-    picture = outputs.write_grid(loop.current)
-    image_utils.save_png(picture, folder.path(run_folder.SAMPLES))
+    metrics = loop.run()
     summary_writer.flush()
-    logging.info("Samples (one row per class: %s) in %s.",
-                 ", ".join(class_names[i] for i in outputs.grid_ids),
-                 folder.path(run_folder.SAMPLES))
+    if role.is_chief:
+      picture = outputs.write_grid(loop.current)
+      image_utils.save_png(picture, folder.path(run_folder.SAMPLES))
+      summary_writer.flush()
+      logging.info("Samples (one row per class: %s) in %s.",
+                   ", ".join(class_names[i] for i in outputs.grid_ids),
+                   folder.path(run_folder.SAMPLES))
     return metrics
+  except _CLUSTER_ERRORS as e:
+    if role.num_workers == 1:
+      raise
+    latest = tf.train.latest_checkpoint(model_dir)
+    raise WorkerLost(
+        f"A process of the cluster stopped ({type(e).__name__}: "
+        f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}). The "
+        f"last checkpoint in {model_dir} is "
+        f"{os.path.basename(latest) if latest else 'none yet'}: start every "
+        "worker again with the same command to resume from it "
+        "(docs/DISTRIBUTED.md).") from e
   finally:
     if write_dir != model_dir:
       shutil.rmtree(write_dir, ignore_errors=True)
@@ -664,7 +698,7 @@ class _Loop:
   def __init__(self, step_fn: steps_lib.TrainStep, models: _Models, iterator,
                manager: tf.train.CheckpointManager, outputs: _Outputs,
                progress: _Progress, folder: run_folder.RunFolder, *,
-               num_steps: int, start_step: int, log_every: int,
+               resumed: bool, num_steps: int, start_step: int, log_every: int,
                sample_every: int, checkpoint_every: int, eval_every: int):
     self.step_fn = step_fn
     self.models = models
@@ -681,12 +715,17 @@ class _Loop:
     self.eval_every = eval_every
     self.current = start_step
     self.last_saved = start_step
+    # Whether a checkpoint exists: the run resumed from one, or saved one.
+    # Not read from the checkpoint manager, whose folder on a non-chief
+    # worker is private and empty: every worker decides alike.
+    self.has_checkpoint = resumed
 
   def save(self, step: int) -> None:
     _check_finite_weights(step, self.models, self.last_saved)
     self.manager.save(checkpoint_number=step)
     self.outputs.save_bundle(step)
     self.last_saved = step
+    self.has_checkpoint = True
 
   def _due_evaluation(self, step: int) -> bool:
     return self.outputs.evaluator is not None and (
@@ -726,7 +765,7 @@ class _Loop:
       raise
     finally:
       signal.signal(signal.SIGTERM, previous_handler)
-    if self.current != self.last_saved or not self.manager.latest_checkpoint:
+    if self.current != self.last_saved or not self.has_checkpoint:
       self.save(self.current)
     return metrics
 
@@ -784,9 +823,16 @@ def main(argv: Sequence[str]) -> None:
   params = list(FLAGS.gin_param)
   if FLAGS.seed is not None:
     params.append(f"train.seed = {FLAGS.seed}")
+  # TensorFlow's own INFO lines (checkpoint sharding, collective all-reduces
+  # at every trace) bury the progress lines; its warnings stay.
+  tf.get_logger().setLevel("WARNING")
   try:
     parse_config(FLAGS.gin_file, params)
-    train(FLAGS.model_dir)
+    # The strategy first: MultiWorkerMirroredStrategy must be made before any
+    # TensorFlow op runs, and gin builds train's arguments (an evaluator
+    # loads its feature extractor) before train's body.
+    strategy = distribute.make_strategy()
+    train(FLAGS.model_dir, strategy=strategy)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)

@@ -134,19 +134,21 @@ def alignment_finished(out_dir: str, key: str) -> bool:
 
 
 def run_alignment(out_dir: str, key: str, num_steps: int | None,
-                  gin_params: Sequence[str]) -> dict:
-  """Trains (or resumes) the self-alignment run `key`; returns its FID
-  history and the FID of its first and best evaluation."""
+                  gin_params: Sequence[str], train: bool = True) -> dict:
+  """Trains (or resumes) the self-alignment run `key` (not with `train`
+  False); returns its FID history and the FID of its first and best
+  evaluation."""
   model_dir = align_dir(out_dir, key)
-  gin.clear_config()
-  params = list(gin_params) + list(ALIGNMENTS[key])
-  if num_steps is not None:
-    params.append(f"train.num_steps = {num_steps}")
-  config_lib.parse([bt.config_path(ALIGN_CONFIG)], params)
-  try:
-    train_lib.train(model_dir)
-  finally:
+  if train:
     gin.clear_config()
+    params = list(gin_params) + list(ALIGNMENTS[key])
+    if num_steps is not None:
+      params.append(f"train.num_steps = {num_steps}")
+    config_lib.parse([bt.config_path(ALIGN_CONFIG)], params)
+    try:
+      train_lib.train(model_dir)
+    finally:
+      gin.clear_config()
   history = bt.eval_history(model_dir)
   best = min(history, key=lambda sv: sv[1]) if history else None
   return dict(key=key, model_dir=model_dir, fid_history=history,
@@ -283,7 +285,8 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
         logging.warning("Benchmark: self-alignment %s not finished.", key)
         continue
       logging.info("Benchmark: self-alignment %s.", key)
-      alignments.append(run_alignment(out_dir, key, align_steps, gin_params))
+      alignments.append(run_alignment(out_dir, key, align_steps, gin_params,
+                                      train=not report_only))
   extra = {"ppl": lambda d: path_length(d, ppl_samples)} if ppl_samples else {}
   rows = bt.run_cells(
       todo,

@@ -439,14 +439,14 @@ def compare_paired(a: dict[int, float | None], b: dict[int, float | None],
     return "fewer than 2 seeds", ""
   diffs = np.array([float(a[s]) - float(b[s]) for s in seeds])
   mean, std = float(diffs.mean()), float(diffs.std(ddof=1))
-  if np.allclose(diffs, diffs[0]):
+  if np.ptp(diffs) == 0:  # The t statistic is undefined.
     p = 0.0 if diffs[0] != 0 else 1.0
   else:
     p = float(scipy.stats.ttest_rel([a[s] for s in seeds],
                                     [b[s] for s in seeds]).pvalue)
   detail = (f"paired over {len(seeds)} seeds: difference {mean:+.2f} ± "
             f"{std:.2f}, p = {p:.2g}")
-  if p >= 0.05:
+  if not p < 0.05:  # Also when p is NaN.
     return "within the spread", detail
   return ("better" if (mean > 0) == higher_is_better else "worse"), detail
 

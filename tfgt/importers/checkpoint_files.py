@@ -212,8 +212,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
           f"{self._path}: the file asks for the Python object "
           f"{module}.{name}, which a {self._what} does not hold. It was not "
           "loaded, since a pickle can run code through such a reference: "
-          "use a checkpoint from the model's official release, or read it "
-          "in its own framework and save its tensors as .npz.") from None
+          "use a checkpoint from the model's official release, or load it "
+          "in its own framework and save its state dict again with "
+          "torch.save (tensors only).") from None
 
   def persistent_load(self, pid):
     if self._persistent is None:
@@ -287,7 +288,7 @@ def _load_torch_legacy(path: str) -> Any:
 
     if header() != _LEGACY_MAGIC:
       raise UserInputError(f"{path}: not a PyTorch checkpoint (no magic "
-                           "number).")
+                           f"number). {_CHECK_FORMAT}")
     protocol = header()
     if protocol != _LEGACY_PROTOCOL:
       raise UserInputError(f"{path}: PyTorch legacy protocol {protocol}; "
@@ -355,6 +356,18 @@ class _DeferredTensor:
   args: tuple
 
 
+_CHECK_FORMAT = ("Check that --from names its format and that the file is "
+                 "complete (a download cut short reads like this); formats "
+                 "and files: docs/IMPORT.md.")
+
+
+def _missing(path: str, what: str) -> str:
+  if os.path.isdir(path):
+    return (f"{path} is a folder; give the {what} in it (docs/IMPORT.md "
+            "names the files of each format).")
+  return f"No {what} at {path!r}."
+
+
 def load_torch(path: str) -> Any:
   """A `torch.save` file's object, tensors as NumPy arrays, without PyTorch.
 
@@ -370,13 +383,14 @@ def load_torch(path: str) -> Any:
     UserInputError: not a PyTorch checkpoint, truncated or big-endian.
   """
   if not os.path.isfile(path):
-    raise UserInputError(f"No checkpoint file at {path!r}.")
+    raise UserInputError(_missing(path, "checkpoint file"))
   if zipfile.is_zipfile(path):
     return _load_torch_zip(path)
   try:
     return _load_torch_legacy(path)
   except (pickle.UnpicklingError, EOFError, struct.error) as e:
-    raise UserInputError(f"{path}: not a PyTorch checkpoint ({e}).") from e
+    raise UserInputError(f"{path}: not a PyTorch checkpoint ({e}). "
+                         f"{_CHECK_FORMAT}") from e
 
 
 def load_nvlabs_pickle(path: str) -> tuple[NetworkState, ...]:
@@ -388,7 +402,7 @@ def load_nvlabs_pickle(path: str) -> tuple[NetworkState, ...]:
     UserInputError: no such file, or not a pickle of networks.
   """
   if not os.path.isfile(path):
-    raise UserInputError(f"No pickle at {path!r}.")
+    raise UserInputError(_missing(path, "pickle"))
   allowed = _common_allowed()
   allowed[("dnnlib.tflib.network", "Network")] = NetworkState
   allowed[("dnnlib.util", "EasyDict")] = dict
@@ -397,7 +411,8 @@ def load_nvlabs_pickle(path: str) -> tuple[NetworkState, ...]:
       obj = _RestrictedUnpickler(f, allowed, "StyleGAN network pickle",
                                  path).load()
     except (pickle.UnpicklingError, EOFError) as e:
-      raise UserInputError(f"{path}: not a pickle ({e}).") from e
+      raise UserInputError(f"{path}: not a pickle ({e}). "
+                           f"{_CHECK_FORMAT}") from e
   networks = obj if isinstance(obj, tuple) else (obj,)
   if not networks or not all(isinstance(n, NetworkState) for n in networks):
     raise UserInputError(

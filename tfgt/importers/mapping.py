@@ -83,6 +83,10 @@ def assign(model_name: str, variables: Sequence,
       unknown.append(f"{source} {list(value.shape)} (-> {target}, which this "
                      "model does not have)")
       continue
+    if target in filled:
+      raise UserInputError(
+          f"{path}: {source} goes to {target}, which another array of the "
+          f"file already filled: is it a {what} checkpoint?")
     if tuple(variable.shape) != array.shape:
       raise UserInputError(
           f"{path}: {source} has shape {list(value.shape)}, but {target} "

@@ -184,6 +184,11 @@ class BigGANGenerator(keras.Model):
       res *= 2
       if res == attention_resolution:
         self.attention_index = i
+    if attention_resolution and self.attention_index < 0:
+      raise ValueError(
+          f"attention_resolution={attention_resolution}: no generator block "
+          f"outputs that resolution; use 0 or one of "
+          f"{[4 * 2 ** (i + 1) for i in range(num_blocks)]}.")
     self.attention = (attention.SelfAttention(init=init, name="attention")
                       if self.attention_index >= 0 else None)
     self.output_bn = batch_norm.SyncBatchNorm(momentum=bn_momentum,
@@ -274,6 +279,11 @@ class BigGANDiscriminator(keras.Model):
       # As in BigGAN: after the first block whose output has this resolution.
       if res == attention_resolution and self.attention_index < 0:
         self.attention_index = i
+    if attention_resolution and self.attention_index < 0:
+      raise ValueError(
+          f"attention_resolution={attention_resolution}: no discriminator "
+          "block outputs that resolution; use 0 or a resolution between "
+          f"{res} and {resolution // 2}.")
     self.attention = (attention.SelfAttention(init=init, name="attention")
                       if self.attention_index >= 0 else None)
     self.linear = spectral_norm.SNDense(1, init=init, name="linear")

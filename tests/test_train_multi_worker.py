@@ -23,14 +23,20 @@ from tests.conftest import TINY
 from tests.conftest import load_tool
 
 STEPS = 16
+# With an evaluator, as the shipped configs have: gin builds it (and loads
+# its classifier) before the trainer's body, which is why the command line
+# makes the strategy first.
+EVAL_GIN = os.path.join(REPO, "gin_configs", "fashion_mnist", "eval.gin")
 SETTINGS = TINY + SMALL_DATA + [
+    "Evaluator.split = 'test'", "Evaluator.num_samples = 40",
+    "Evaluator.metrics = ['fid']", "train.eval_every = 8",
     f"train.num_steps = {STEPS}", "train.checkpoint_every = 4",
     "train.keep_checkpoints = 10", "train.sample_every = 0"]
 
 
 def _train_command(model_dir, settings=SETTINGS):
   return ([sys.executable, "-m", "tfgt.train", f"--gin_file={PRETRAIN}",
-           f"--model_dir={model_dir}"] +
+           f"--gin_file={EVAL_GIN}", f"--model_dir={model_dir}"] +
           [f"--gin_param={p}" for p in settings])
 
 
@@ -109,7 +115,19 @@ def test_two_workers_train_as_one_process_and_resume_after_a_lost_worker(
   # private folder is gone.
   worker_log = (tmp_path / "whole_workers" / "worker_1.log").read_text()
   assert "This process is worker 1 of 2" in worker_log
+  # The chief evaluates (steps 8 and 16), the other worker does not.
+  assert "Step 16 evaluation: fid" in log
+  assert "evaluation" not in worker_log
+  assert os.path.isdir(whole / "model" / "best")
   assert not _private_folders(tmp_path / "tmp")
+  # One TensorBoard writer, and nothing in the run folder but the run.
+  assert len(os.listdir(whole / "train")) == 1
+  assert sorted(os.listdir(whole)) == sorted(
+      ["checkpoint", "classes.json", "config.gin", "model",
+       "operative_config.gin", "run.json", "samples.png", "train",
+       "best.json", "eval_state.json"] +
+      [f"ckpt-{s}.{ext}" for s in range(4, STEPS + 1, 4)
+       for ext in ("index", "data-00000-of-00001")])
   assert tf.train.latest_checkpoint(str(whole)).endswith(f"ckpt-{STEPS}")
   assert json.loads((whole / "model" / "model.json").read_text())[
       "class_names"][0] == "T-shirt/top"
