@@ -400,7 +400,7 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   assert "| hypermod_b | 1 |" in text and "mKID x100 " in text
   assert "| PPL full | PPL end |" in text
   assert ("the hypernetwork beats GAN Memory: mFID" in text and
-          "cannot be decided (fewer than 2 seeds)." in text)
+          "cannot be decided, fewer than 2 seeds." in text)
   assert "Self-alignment B" in text
   for name in ("curves_8.png", "alignment.png"):
     assert os.path.getsize(os.path.join(out_dir, name)) > 0
