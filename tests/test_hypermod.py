@@ -243,6 +243,8 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
     assert np.abs(cell.astype(int) - want[row].astype(int)).max() <= 1
   with pytest.raises(UserInputError, match="give two classes"):
     sample_lib.draw_interpolation(str(run), ["Bag"])
+  with pytest.raises(UserInputError, match="names class 'Bag' twice"):
+    sample_lib.draw_interpolation(str(run), ["Bag", "1"])
 
   # Export: labels and class weights as any generator, checked against the
   # in-process generator.

@@ -177,7 +177,8 @@ def draw_interpolation(model_dir: str, pair: Sequence[str],
   """
   if not pair or len(pair) != 2:
     raise UserInputError(f"--interpolate={','.join(pair or [])!r}: give two "
-                         "classes, e.g. --interpolate=8,9.")
+                         "classes of the model, by name or id, e.g. "
+                         "--interpolate=\"Bag,Ankle boot\".")
   if steps < 2 or rows < 1:
     raise UserInputError(f"--per_class={steps} and --rows={rows}: an "
                          "interpolation needs at least 2 columns and 1 row.")
@@ -185,6 +186,10 @@ def draw_interpolation(model_dir: str, pair: Sequence[str],
   generator, _, spec = bundle.load(model_dir, checkpoint)
   names = spec["class_names"]
   ids = class_ids(pair, names)
+  if ids[0] == ids[1]:
+    raise UserInputError(f"--interpolate={','.join(pair)!r} names class "
+                         f"{names[ids[0]]!r} twice: give two different "
+                         "classes.")
   z = tf.random.stateless_normal([rows, generator.dim_z], seed=[seed, 0])
   ends = tf.one_hot(ids, generator.num_classes)
   a = tf.linspace(0.0, 1.0, steps)[:, None]
