@@ -151,3 +151,14 @@ def assert_from_z_matches(loaded, generator, z, labels):
   assert np.abs(served.numpy().astype(int)
                 - own.numpy().astype(int)).max() <= 1
   return served
+
+
+def import_source_cli(*args):
+  """`python -m tfgt.import_source ARGS` in the repository, as a user runs
+  it: the finished process (text output captured)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "tfgt.import_source", *args],
+                        capture_output=True, text=True, cwd=REPO, env=env,
+                        timeout=600, check=False)

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests import checkpoint_writers as writers
+from tests.conftest import import_source_cli as _cli
 from tfgt.errors import UserInputError
 from tfgt.importers import biggan as importer
 from tfgt.importers import mapping
@@ -363,16 +364,6 @@ def test_bad_input_says_what_is_wrong(tmp_path):
   with pytest.raises(UserInputError, match="no linear.weight: not a "
                      "BigGAN-PyTorch generator"):
     importer.import_biggan_pytorch(str(tmp_path / "other.pth"))
-
-
-def _cli(*args):
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  from tests.conftest import REPO  # pylint: disable=g-import-not-at-top
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-m", "tfgt.import_source", *args],
-                        capture_output=True, text=True, cwd=REPO, env=env,
-                        timeout=600, check=False)
 
 
 def test_import_command_writes_a_bundle_that_draws_the_same(tmp_path):

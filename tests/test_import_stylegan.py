@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests import checkpoint_writers as writers
+from tests.conftest import import_source_cli as _cli
 from tfgt.errors import UserInputError
 from tfgt.importers import mapping
 from tfgt.importers import stylegan as importer
@@ -236,17 +237,6 @@ def test_pickles_that_do_not_fit_are_refused(tmp_path):
   with pytest.raises(UserInputError, match=r"no network 'G_ema'; it has "
                      r"\['D', 'G', 'Gs'\]"):
     importer.import_nvlabs(path, network="G_ema")
-
-
-def _cli(*args):
-  import os  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  from tests.conftest import REPO  # pylint: disable=g-import-not-at-top
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-m", "tfgt.import_source", *args],
-                        capture_output=True, text=True, cwd=REPO, env=env,
-                        timeout=600, check=False)
 
 
 def test_import_command_writes_a_bundle_that_draws_the_same(tmp_path):

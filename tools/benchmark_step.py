@@ -95,25 +95,31 @@ def synthetic_images(split: str = "train", resolution: int = 32,
       [f"class{i}" for i in range(num_classes)])
 
 
-def run_case(setting: str, mode: str, devices: int) -> float:
-  """Images per second of one case."""
+def case_bindings(setting: str, steps: int, use_xla: bool = False
+                  ) -> list[str]:
+  """Gin bindings that train `setting` from scratch on synthetic images for
+  one tracing step and `steps` measured ones, with no periodic work."""
   batch, classes, model_bindings = SETTINGS[setting]
-  steps = FLAGS.eager_steps if mode == "eager" else FLAGS.steps
-  gin.clear_config()
-  bindings = model_bindings + [
+  return model_bindings + [
       "train.method = @Scratch()",
       "load_training_data.source = @synthetic_images",
       f"synthetic_images.num_classes = {classes}",
       f"synthetic_images.per_class = {max(64, batch)}",
       f"train.batch_size = {batch}",
       f"train.num_steps = {steps + 1}",
-      f"train.use_xla = {mode == 'xla'}",
+      f"train.use_xla = {use_xla}",
       "train.log_every = 1000000",
       "train.sample_every = 0",
       "train.checkpoint_every = 0",
       "train.samples_per_class = 1",
   ]
-  gin.parse_config(bindings)
+
+
+def run_case(setting: str, mode: str, devices: int) -> float:
+  """Images per second of one case."""
+  steps = FLAGS.eager_steps if mode == "eager" else FLAGS.steps
+  gin.clear_config()
+  gin.parse_config(case_bindings(setting, steps, use_xla=mode == "xla"))
   cpus = tf.config.list_logical_devices("CPU")
   if devices == 1:
     strategy = tf.distribute.OneDeviceStrategy(cpus[0].name)

@@ -54,19 +54,7 @@ def train_case(setting: str, steps: int, result: str) -> None:
   from tfgt import files
   from tfgt import train as train_lib
   # pylint: enable=g-import-not-at-top
-  batch, classes, model_bindings = benchmark_step.SETTINGS[setting]
-  gin.parse_config(model_bindings + [
-      "train.method = @Scratch()",
-      "load_training_data.source = @synthetic_images",
-      f"synthetic_images.num_classes = {classes}",
-      f"synthetic_images.per_class = {max(64, batch)}",
-      f"train.batch_size = {batch}",
-      f"train.num_steps = {steps + 1}",
-      "train.log_every = 1000000",
-      "train.sample_every = 0",
-      "train.checkpoint_every = 0",
-      "train.samples_per_class = 1",
-  ])
+  gin.parse_config(benchmark_step.case_bindings(setting, steps))
   strategy = distribute.make_strategy()
   with tempfile.TemporaryDirectory() as model_dir:
     metrics = train_lib.train(model_dir, strategy=strategy)
