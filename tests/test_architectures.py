@@ -376,3 +376,18 @@ def test_divergence_stops_before_any_broken_weight_is_saved(toy_architecture,
       str(model_dir / "model")).endswith("ckpt-2")
   for name, value in _toy_checkpoint(model_dir).items():
     assert np.all(np.isfinite(value)), name
+
+
+def test_an_option_added_later_resumes_at_its_default(tmp_path):
+  # A run folder written before BigGAN had bn_epsilon resumes under a config
+  # that builds the default epsilon, and is refused under another epsilon.
+  g = dict(num_classes=2, resolution=32, channels=1, ch=16)
+  os.makedirs(tmp_path / "model")
+  spec = dict(architecture="biggan", class_names=["a", "b"], generator=g,
+              discriminator=dict(num_classes=2, resolution=32, channels=1,
+                                 ch=16), method="test")
+  (tmp_path / "model" / bundle.SPEC_FILE).write_text(json.dumps(spec))
+  folder = run_folder.RunFolder(str(tmp_path))
+  folder.check_model(dict(spec, generator=dict(g, bn_epsilon=1e-4)))
+  with pytest.raises(UserInputError, match="holds a generator"):
+    folder.check_model(dict(spec, generator=dict(g, bn_epsilon=1e-5)))

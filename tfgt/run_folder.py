@@ -61,6 +61,16 @@ def read_json(path: str) -> dict | None:
                          "continue the run without it.") from e
 
 
+def _same_options(architecture: str, part: str, old: dict | None,
+                  new: dict | None) -> bool:
+  """Whether two recorded option sets build the same model; an option one
+  of them does not name stands at the constructor's default."""
+  if old is None or new is None:
+    return old == new
+  return (architectures.with_defaults(architecture, part, old) ==
+          architectures.with_defaults(architecture, part, new))
+
+
 class RunFolder:
   """A training run's model_dir.
 
@@ -130,7 +140,8 @@ class RunFolder:
           f"builds a {spec['architecture']}. Use a new --model_dir, or the "
           "config that made this one.")
     for part in ("generator", "discriminator"):
-      if old.get(part) != spec.get(part):
+      if not _same_options(old_architecture, part, old.get(part),
+                           spec.get(part)):
         raise UserInputError(
             f"{self.model_dir} holds a {part} {old.get(part)} but this config "
             f"builds {spec.get(part)}. Use a new --model_dir, or the config "

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import tensorflow as tf
@@ -154,6 +155,34 @@ def build_by_calling(generator, discriminator=None) -> None:
   images = generator((z, y), training=False)
   if discriminator is not None:
     discriminator((images, y), training=False)
+
+
+def with_defaults(name: str | None, part: str,
+                  kwargs: dict[str, Any]) -> dict[str, Any]:
+  """`kwargs` of a bundle's model.json, with every constructor option it
+  does not name set to the constructor's default.
+
+  A bundle written before an option existed builds the same model as one
+  that names the option's default, so the two compare equal after this.
+
+  Args:
+    name: the architecture (None: the default).
+    part: "generator" or "discriminator".
+    kwargs: the recorded keyword arguments.
+
+  Raises:
+    UserInputError: unknown architecture.
+  """
+  build = getattr(get(name), part)
+  try:
+    parameters = inspect.signature(build).parameters.values()
+  except (TypeError, ValueError):  # a callable without a signature
+    return dict(kwargs)
+  filled = {p.name: p.default for p in parameters
+            if p.default is not inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+  filled.update(kwargs)
+  return filled
 
 
 def names() -> list[str]:
