@@ -384,3 +384,23 @@ def test_the_shipped_stylegan_loads_and_draws():
   assert np.all(np.isfinite(images)) and float(tf.math.reduce_std(images)) > 0.1
   assert np.abs(g.w_avg.numpy()).sum() > 0  # Trained: w_avg moved.
   assert np.all(np.isfinite(d((images, tf.zeros([4], tf.int32)))))
+
+
+def test_instance_norm_epsilon_is_the_generators():
+  # Small activations (kernels and noise scaled down) make the epsilon of
+  # the instance norm visible: 1e-5 (PyTorch's) is not 1e-8 (NVlabs').
+  a, _ = _tiny()
+  b, _ = _tiny(instance_norm_epsilon=1e-5)
+  assert b.ctor_kwargs["instance_norm_epsilon"] == 1e-5
+  for va, vb in zip(a.variables, b.variables):
+    value = va.numpy()
+    if "conv/kernel" in va.path or va.path.endswith("const"):
+      value = value * 1e-3
+    va.assign(value)
+    vb.assign(value)
+  z = _latents(2)
+  y = tf.zeros([2], tf.int32)
+  assert not np.allclose(a((z, y), training=False),
+                         b((z, y), training=False), atol=1e-3)
+  with pytest.raises(ValueError, match="instance_norm_epsilon must be > 0"):
+    stylegan.StyleGANGenerator(1, instance_norm_epsilon=0.0)

@@ -6,6 +6,9 @@ r"""Turns a public pretrained GAN into a tfgt bundle (a source for transfer).
     python -m tfgt.import_source --from=biggan_pytorch \
         --input=weights/138k --out=sources/biggan_imagenet_128 \
         [--network=G_ema] [--discriminator=D.pth] [--class_names_file=F]
+    python -m tfgt.import_source --from=stylegan_rosinality \
+        --input=train_step-6.model --resolution=256 --out=sources/ffhq_256 \
+        [--network=g_running] [--class_names=ffhq] [--noise_mode=z]
 
 Reads the file without its framework and without running anything it
 contains (tfgt.importers.checkpoint_files), maps every array onto the tfgt
@@ -14,9 +17,10 @@ model, prints the table of where each went, and writes the bundle
 (e.g. `SOURCE = "sources/ffhq"`). docs/IMPORT.md lists the formats, the
 layout changes and what the tests check.
 
-Formats: stylegan_nvlabs (NVlabs StyleGAN v1 pickles: G, D, Gs) and
-biggan_pytorch (BigGAN-PyTorch G_ema.pth / G.pth with D.pth). The other
-formats of docs/IMPORT.md are not importable yet and say so.
+Formats: stylegan_nvlabs (NVlabs StyleGAN v1 pickles: G, D, Gs),
+stylegan_rosinality (rosinality's StyleGAN v1 port: generator,
+discriminator, g_running) and biggan_pytorch (BigGAN-PyTorch G_ema.pth /
+G.pth with D.pth). tfhub_biggan is not importable yet and says so.
 """
 
 from __future__ import annotations
@@ -34,11 +38,12 @@ from tfgt.errors import UserInputError
 from tfgt.importers import mapping
 from tfgt.models import bundle
 
-FORMATS = ("stylegan_nvlabs", "biggan_pytorch")
+FORMATS = ("stylegan_nvlabs", "stylegan_rosinality", "biggan_pytorch")
 # Formats of the public models that are planned (docs/IMPORT.md).
-PLANNED = ("tfhub_biggan", "stylegan_rosinality")
+PLANNED = ("tfhub_biggan",)
 # The generator imported when --network is not given.
-DEFAULT_NETWORK = {"stylegan_nvlabs": "Gs", "biggan_pytorch": "G_ema"}
+DEFAULT_NETWORK = {"stylegan_nvlabs": "Gs", "stylegan_rosinality": "g_running",
+                   "biggan_pytorch": "G_ema"}
 
 
 def read_class_names(path: str) -> list[str]:
@@ -58,8 +63,12 @@ def read_class_names(path: str) -> list[str]:
 
 def run(source_format: str, input_path: str, out: str,
         network: str | None = None, class_names: Sequence[str] | None = None,
-        noise_mode: str = "z", discriminator: str | None = None):
+        noise_mode: str = "z", discriminator: str | None = None,
+        resolution: int | None = None):
   """Imports `input_path` and writes the bundle at `out`.
+
+  `resolution`: stylegan_rosinality only, the resolution the checkpoint was
+  trained at (its file holds every block up to 1024 px).
 
   Returns:
     The `Imported` models and report.
@@ -78,6 +87,13 @@ def run(source_format: str, input_path: str, out: str,
     raise UserInputError(f"{out} already holds a model ({bundle.SPEC_FILE}); "
                          "choose another --out or delete it first.")
   network = network or DEFAULT_NETWORK[source_format]
+  if (resolution is None) == (source_format == "stylegan_rosinality"):
+    raise UserInputError(
+        "--resolution is required for stylegan_rosinality (the resolution "
+        "the checkpoint was trained at, e.g. 256: its file holds every block "
+        "up to 1024 px)" if resolution is None else
+        f"--resolution is for stylegan_rosinality; a {source_format} file "
+        "holds its resolution.")
   if discriminator and source_format != "biggan_pytorch":
     raise UserInputError(f"--discriminator is for biggan_pytorch; a "
                          f"{source_format} file holds its discriminator.")
@@ -86,6 +102,10 @@ def run(source_format: str, input_path: str, out: str,
     from tfgt.importers import stylegan
     imported = stylegan.import_nvlabs(input_path, network, class_names,
                                       noise_mode)
+  elif source_format == "stylegan_rosinality":
+    from tfgt.importers import rosinality
+    imported = rosinality.import_rosinality(input_path, resolution, network,
+                                            class_names, noise_mode)
   else:
     from tfgt.importers import biggan
     imported = biggan.import_biggan_pytorch(input_path, network, class_names,
@@ -109,7 +129,11 @@ def define_flags() -> None:
   flags.DEFINE_string("out", None, "The bundle folder to write.")
   flags.DEFINE_string("network", None, "The generator to import: "
                       "stylegan_nvlabs Gs (moving average, default) or G; "
-                      "biggan_pytorch G_ema (default) or G.")
+                      "stylegan_rosinality g_running (moving average, "
+                      "default) or generator; biggan_pytorch G_ema (default) "
+                      "or G.")
+  flags.DEFINE_integer("resolution", None, "stylegan_rosinality: the "
+                       "resolution the checkpoint was trained at (e.g. 256).")
   flags.DEFINE_string("discriminator", None, "biggan_pytorch: the D.pth "
                       "(default: D.pth beside the generator, if any).")
   flags.DEFINE_list("class_names", None, "Class names (default: the file's "
@@ -135,7 +159,7 @@ def main(argv: Sequence[str]) -> None:
       class_names = read_class_names(FLAGS.class_names_file)
     imported = run(FLAGS["from"].value, FLAGS.input, FLAGS.out,
                    FLAGS.network, class_names, FLAGS.noise_mode,
-                   FLAGS.discriminator)
+                   FLAGS.discriminator, FLAGS.resolution)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)

@@ -67,8 +67,8 @@ def _same_options(architecture: str, part: str, old: dict | None,
   of them does not name stands at the constructor's default."""
   if old is None or new is None:
     return old == new
-  return (architectures.with_defaults(architecture, part, old) ==
-          architectures.with_defaults(architecture, part, new))
+  return (architectures.recorded_options(architecture, part, old) ==
+          architectures.recorded_options(architecture, part, new))
 
 
 class RunFolder:

@@ -223,12 +223,14 @@ class MinibatchStddev(keras.layers.Layer):
   one gets sqrt(1e-8) = 1e-4. Groups are formed within a replica's batch.
 
   Args:
-    group_size: the largest group (4 in StyleGAN).
+    group_size: the largest group (4 in StyleGAN); None: the whole batch is
+      one group (rosinality's port of StyleGAN).
     num_features: how many channel groups get their own statistic; C must
       divide by it.
   """
 
-  def __init__(self, group_size: int = 4, num_features: int = 1, **kwargs):
+  def __init__(self, group_size: int | None = 4, num_features: int = 1,
+               **kwargs):
     super().__init__(**kwargs)
     self.group_size = group_size
     self.num_features = num_features
@@ -240,7 +242,7 @@ class MinibatchStddev(keras.layers.Layer):
     f = self.num_features
     if c % f:
       raise ValueError(f"{c} channels do not divide into {f} groups.")
-    g = _group_size(b, self.group_size)
+    g = b if self.group_size is None else _group_size(b, self.group_size)
     y = tf.reshape(x, [g, -1, h, w, f, c // f])
     y -= tf.reduce_mean(y, axis=0, keepdims=True)
     y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)

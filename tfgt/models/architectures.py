@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import tensorflow as tf
@@ -157,32 +156,33 @@ def build_by_calling(generator, discriminator=None) -> None:
     discriminator((images, y), training=False)
 
 
-def with_defaults(name: str | None, part: str,
-                  kwargs: dict[str, Any]) -> dict[str, Any]:
-  """`kwargs` of a bundle's model.json, with every constructor option it
-  does not name set to the constructor's default.
+def recorded_options(name: str | None, part: str,
+                     kwargs: dict[str, Any]) -> dict[str, Any]:
+  """A model.json entry (`num_classes` and constructor options) as the
+  constructor records it today: every option, defaults included.
 
   A bundle written before an option existed builds the same model as one
   that names the option's default, so the two compare equal after this.
+  Building is cheap: the model is constructed, not built.
 
   Args:
     name: the architecture (None: the default).
     part: "generator" or "discriminator".
-    kwargs: the recorded keyword arguments.
+    kwargs: the recorded entry, with num_classes.
+
+  Returns:
+    The entry as recorded today, or `kwargs` itself when the constructor
+    refuses it (TypeError, ValueError): then it can equal nothing new.
 
   Raises:
     UserInputError: unknown architecture.
   """
   build = getattr(get(name), part)
   try:
-    parameters = inspect.signature(build).parameters.values()
-  except (TypeError, ValueError):  # a callable without a signature
+    model = build(**kwargs)
+  except (TypeError, ValueError):
     return dict(kwargs)
-  filled = {p.name: p.default for p in parameters
-            if p.default is not inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-  filled.update(kwargs)
-  return filled
+  return dict(num_classes=model.num_classes, **model.ctor_kwargs)
 
 
 def names() -> list[str]:

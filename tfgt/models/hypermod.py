@@ -173,8 +173,11 @@ class HyperModGenerator(keras.Model):
     if formulation not in adafm.FORMULATIONS:
       raise ValueError(f"formulation must be one of {adafm.FORMULATIONS}, "
                        f"got {formulation!r}.")
+    self.source = stylegan.StyleGANGenerator(1, name="source", **source)
+    # The source's options as its constructor records them (every option,
+    # defaults included), so that equal sources compare equal.
     self.ctor_kwargs: dict[str, Any] = dict(
-        source=dict(source), mode=mode, class_width=class_width,
+        source=dict(self.source.ctor_kwargs), mode=mode, class_width=class_width,
         class_depth=class_depth, modulator_hidden=modulator_hidden,
         bias=bias, formulation=formulation, track_w_avg=track_w_avg)
     self.num_classes = num_classes
@@ -184,7 +187,6 @@ class HyperModGenerator(keras.Model):
     self.track_w_avg = track_w_avg
     self.serving_prepared = False
     self.serving_table = None
-    self.source = stylegan.StyleGANGenerator(1, name="source", **source)
     self.resolution = self.source.resolution
     self.channels = self.source.channels
     self.dim_z = self.source.dim_z

@@ -127,12 +127,21 @@ class MappingNetwork(keras.layers.Layer):
 class SynthesisLayer(keras.layers.Layer):
   """One layer of G_synthesis: [up, conv, blur], noise, bias, leaky ReLU,
   instance norm, style. x [B, H, W, C_in], w [B, w_dim], noise [B or 1,
-  H', W', 1] -> [B, H', W', channels] (H' = 2H when upsampling)."""
+  H', W', 1] -> [B, H', W', channels] (H' = 2H when upsampling).
+
+  `bias_before_blur`: an upsampling layer adds its bias (and a modulation's
+  bias shift) between the convolution and the blur, as rosinality's port
+  does, instead of after the noise as NVlabs' StyleGAN does; with the
+  blur's zero padding the two differ at the image border.
+  `instance_norm_epsilon`: NVlabs 1e-8, PyTorch's InstanceNorm2d 1e-5."""
 
   def __init__(self, channels: int, conv: bool = True, up: bool = False,
-               **kwargs):
+               bias_before_blur: bool = False,
+               instance_norm_epsilon: float = 1e-8, **kwargs):
     super().__init__(**kwargs)
     self.up = up
+    self.bias_before_blur = bias_before_blur and up
+    self.instance_norm_epsilon = instance_norm_epsilon
     self.conv = (style.EqualizedConv2D(channels, 3, name="conv") if conv
                  else None)
     self.noise_strength = style.NoiseStrength(name="Noise")
@@ -145,14 +154,22 @@ class SynthesisLayer(keras.layers.Layer):
         x = style.upsample_nearest(x)
       x = (self.conv(x) if modulation is None or modulation.conv is None
            else modulation.conv(self.conv, x))
+      if self.bias_before_blur:
+        x = self._add_bias(x, modulation)
       if self.up:
         x = style.blur(x)
     x = self.noise_strength(x, noise)
+    if not self.bias_before_blur:
+      x = self._add_bias(x, modulation)
+    x = style.leaky_relu(x)
+    return self.style_mod(
+        style.instance_norm(x, epsilon=self.instance_norm_epsilon), w)
+
+  def _add_bias(self, x, modulation: "Modulation | None"):
     x = self.bias(x)
     if modulation is not None and modulation.bias_shift is not None:
       x += modulation.bias_shift[:, None, None, :]
-    x = style.leaky_relu(x)
-    return self.style_mod(style.instance_norm(x), w)
+    return x
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,9 +194,14 @@ class SynthesisNetwork(keras.layers.Layer):
   """ws [B, num_layers, w_dim] and noise maps -> images [B, R, R, C]."""
 
   def __init__(self, resolution: int, channels: int, fmap_base: int,
-               fmap_max: int, fmap_decay: float, **kwargs):
+               fmap_max: int, fmap_decay: float,
+               bias_before_blur: bool = False, block_noise: bool = False,
+               instance_norm_epsilon: float = 1e-8, **kwargs):
     super().__init__(**kwargs)
     self.log2 = _log2_resolution(resolution)
+    self.block_noise = block_noise
+    options = dict(bias_before_blur=bias_before_blur,
+                   instance_norm_epsilon=instance_norm_epsilon)
     nf = lambda stage: num_features(stage, fmap_base, fmap_max, fmap_decay)
     self.const_channels = nf(1)
     self.layer_names = []
@@ -187,12 +209,13 @@ class SynthesisNetwork(keras.layers.Layer):
     for k in range(2, self.log2 + 1):
       size = 2 ** k
       if k == 2:
-        first = SynthesisLayer(nf(1), conv=False, name="4x4_Const")
-        second = SynthesisLayer(nf(1), name="4x4_Conv")
+        first = SynthesisLayer(nf(1), conv=False, name="4x4_Const", **options)
+        second = SynthesisLayer(nf(1), name="4x4_Conv", **options)
       else:
         first = SynthesisLayer(nf(k - 1), up=True,
-                               name=f"{size}x{size}_Conv0_up")
-        second = SynthesisLayer(nf(k - 1), name=f"{size}x{size}_Conv1")
+                               name=f"{size}x{size}_Conv0_up", **options)
+        second = SynthesisLayer(nf(k - 1), name=f"{size}x{size}_Conv1",
+                                **options)
       for layer in (first, second):
         setattr(self, f"layer{len(self.layer_names)}", layer)
         self.layer_names.append(layer.name)
@@ -228,13 +251,16 @@ class SynthesisNetwork(keras.layers.Layer):
   def call(self, ws, noise, return_blocks: bool = False, modulation=None):
     """Images [B, R, R, C] (linear, unclipped) and, with `return_blocks`,
     the output of every resolution's second layer, [B, r, r, C_r] each.
-    `modulation`: None or a `Modulation` (or None) per layer."""
+    `noise`: a map per layer; with `block_noise` both layers of a resolution
+    take the first one's. `modulation`: None or a `Modulation` (or None)
+    per layer."""
     batch = tf.shape(ws)[0]
     x = tf.tile(self.const, [batch, 1, 1, 1])
     blocks = []
     modulation = modulation or [None] * self.num_layers
     for i, layer in enumerate(self.layers_in_order):
-      x = layer(x, ws[:, i], noise[i], modulation=modulation[i])
+      layer_noise = noise[i - i % 2] if self.block_noise else noise[i]
+      x = layer(x, ws[:, i], layer_noise, modulation=modulation[i])
       if i % 2:
         blocks.append(x)
     images = self.to_rgb(x)
@@ -263,7 +289,14 @@ class StyleGANGenerator(keras.Model):
       None: all (in NVlabs' G_style, None turns truncation off).
     noise_mode: "z" (per-sample noise seeded by z) or "const" (fixed
       buffers).
-  The hidden layers of G_mapping have width w_dim (NVlabs: 512 whatever
+    bias_before_blur: upsampling layers add their bias before the blur
+      (rosinality's port) instead of after the noise (NVlabs).
+    block_noise: both layers of a resolution get the same noise map
+      (rosinality's port; NVlabs draws one per layer).
+    instance_norm_epsilon: > 0; NVlabs 1e-8, rosinality's port 1e-5
+      (PyTorch's InstanceNorm2d).
+  The defaults are NVlabs' StyleGAN; `tfgt.importers.stylegan` sets the
+  three options above for rosinality's checkpoints. The hidden layers of G_mapping have width w_dim (NVlabs: 512 whatever
   the width of w).
 
   Raises:
@@ -283,7 +316,10 @@ class StyleGANGenerator(keras.Model):
                fmap_base: int = 8192, fmap_max: int = 512,
                fmap_decay: float = 1.0, style_mixing_prob: float = 0.9,
                w_avg_decay: float = 0.995, truncation_cutoff: int | None = 8,
-               noise_mode: str = "z", name: str = "generator"):
+               noise_mode: str = "z", bias_before_blur: bool = False,
+               block_noise: bool = False,
+               instance_norm_epsilon: float = 1e-8,
+               name: str = "generator"):
     super().__init__(name=name)
     _check_widths(resolution, fmap_base, fmap_max, fmap_decay)
     _check_channels(channels)
@@ -300,6 +336,9 @@ class StyleGANGenerator(keras.Model):
                        f"{noise_mode!r}.")
     if num_classes < 1:
       raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    if not instance_norm_epsilon > 0:
+      raise ValueError(f"instance_norm_epsilon must be > 0, got "
+                       f"{instance_norm_epsilon}.")
     if mapping_layers < 0 or (mapping_layers == 0 and dim_z != w_dim):
       raise ValueError(f"mapping_layers must be >= 1, or 0 with dim_z == "
                        f"w_dim; got {mapping_layers} (dim_z {dim_z}, w_dim "
@@ -310,7 +349,10 @@ class StyleGANGenerator(keras.Model):
         mapping_lr_multiplier=mapping_lr_multiplier, fmap_base=fmap_base,
         fmap_max=fmap_max, fmap_decay=fmap_decay,
         style_mixing_prob=style_mixing_prob, w_avg_decay=w_avg_decay,
-        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+        bias_before_blur=bool(bias_before_blur),
+        block_noise=bool(block_noise),
+        instance_norm_epsilon=float(instance_norm_epsilon))
     self.num_classes = num_classes
     self.resolution = resolution
     self.channels = channels
@@ -321,9 +363,10 @@ class StyleGANGenerator(keras.Model):
     self.noise_mode = noise_mode
     self.mapping = MappingNetwork(num_classes, w_dim, mapping_layers,
                                   mapping_lr_multiplier, name="G_mapping")
-    self.synthesis = SynthesisNetwork(resolution, channels, fmap_base,
-                                      fmap_max, fmap_decay,
-                                      name="G_synthesis")
+    self.synthesis = SynthesisNetwork(
+        resolution, channels, fmap_base, fmap_max, fmap_decay,
+        bias_before_blur=bias_before_blur, block_noise=block_noise,
+        instance_norm_epsilon=instance_norm_epsilon, name="G_synthesis")
     self.num_ws = self.synthesis.num_layers
     self.truncation_cutoff = (self.num_ws if truncation_cutoff is None
                               else min(truncation_cutoff, self.num_ws))
@@ -501,8 +544,14 @@ class StyleGANDiscriminator(keras.Model):
     num_classes: N; one output per class, read at the label.
     resolution, channels, fmap_base, fmap_max, fmap_decay: as the generator.
     mbstd_group_size: the minibatch standard deviation's largest group (4);
-      <= 1 leaves the layer out.
+      <= 1 leaves the layer out; None takes the whole (per-replica) batch
+      as one group (rosinality's port).
     mbstd_num_features: its number of statistics (1).
+    from_rgb_activation: a leaky ReLU after from-RGB (NVlabs) or none
+      (rosinality's port).
+    widen_in_conv0: where a block changes the width: in `Conv1_down`
+      (NVlabs: nf(k-1) -> nf(k-1) -> nf(k-2)) or, when true, in `Conv0`
+      (rosinality's port: nf(k-1) -> nf(k-2) -> nf(k-2)).
   Raises:
     ValueError: an unsupported resolution, channel count or width, or
       num_classes < 1.
@@ -512,8 +561,10 @@ class StyleGANDiscriminator(keras.Model):
 
   def __init__(self, num_classes: int, resolution: int = 32,
                channels: int = 1, fmap_base: int = 8192, fmap_max: int = 512,
-               fmap_decay: float = 1.0, mbstd_group_size: int = 4,
-               mbstd_num_features: int = 1, name: str = "discriminator"):
+               fmap_decay: float = 1.0, mbstd_group_size: int | None = 4,
+               mbstd_num_features: int = 1,
+               from_rgb_activation: bool = True,
+               widen_in_conv0: bool = False, name: str = "discriminator"):
     super().__init__(name=name)
     log2 = _log2_resolution(resolution)
     _check_widths(resolution, fmap_base, fmap_max, fmap_decay)
@@ -524,7 +575,10 @@ class StyleGANDiscriminator(keras.Model):
         resolution=resolution, channels=channels, fmap_base=fmap_base,
         fmap_max=fmap_max, fmap_decay=fmap_decay,
         mbstd_group_size=mbstd_group_size,
-        mbstd_num_features=mbstd_num_features)
+        mbstd_num_features=mbstd_num_features,
+        from_rgb_activation=bool(from_rgb_activation),
+        widen_in_conv0=bool(widen_in_conv0))
+    self.from_rgb_activation = from_rgb_activation
     self.num_classes = num_classes
     self.resolution = resolution
     self.channels = channels
@@ -535,13 +589,15 @@ class StyleGANDiscriminator(keras.Model):
     for i, k in enumerate(range(log2, 2, -1)):
       size = 2 ** k
       setattr(self, f"block{i}_conv0", style.EqualizedConv2D(
-          nf(k - 1), 3, use_bias=True, name=f"{size}x{size}_Conv0"))
+          nf(k - 2) if widen_in_conv0 else nf(k - 1), 3, use_bias=True,
+          name=f"{size}x{size}_Conv0"))
       setattr(self, f"block{i}_conv1", style.EqualizedConv2D(
           nf(k - 2), 3, use_bias=True, name=f"{size}x{size}_Conv1_down"))
     # A group size <= 1 turns the layer off, as in NVlabs' StyleGAN.
     self.minibatch_stddev = (style.MinibatchStddev(
         mbstd_group_size, mbstd_num_features, name="4x4_MinibatchStddev")
-                             if mbstd_group_size > 1 else None)
+                             if mbstd_group_size is None
+                             or mbstd_group_size > 1 else None)
     self.conv = style.EqualizedConv2D(nf(1), 3, use_bias=True, name="4x4_Conv")
     self.dense0 = style.EqualizedDense(nf(0), name="4x4_Dense0")
     self.dense1 = style.EqualizedDense(num_classes, gain=1.0,
@@ -557,7 +613,9 @@ class StyleGANDiscriminator(keras.Model):
     """Penultimate features [B, nf(0)] (after `4x4_Dense0` and its leaky
     ReLU) of images [B, R, R, C]."""
     del training  # No layer behaves differently in training.
-    x = style.leaky_relu(self.from_rgb(images))
+    x = self.from_rgb(images)
+    if self.from_rgb_activation:
+      x = style.leaky_relu(x)
     for i in range(self.num_blocks):
       x = style.leaky_relu(getattr(self, f"block{i}_conv0")(x))
       x = style.blur(x)
