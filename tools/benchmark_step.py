@@ -19,11 +19,22 @@ first (tracing) step. Settings:
 Devices: 1 = one logical CPU device, 2 = MirroredStrategy over the CPU split
 into two logical devices (same global batch). Ratios within one run are the
 figures to compare; absolute rates move with the load of the machine.
+
+FLOP accounting (per setting): the floating-point operations of one step per
+image, counted by TensorFlow's profiler (`tf.compat.v1.profiler`,
+float_operation) on the graphs of the step's D and G gradient computations
+(losses, their gradients, R1 where the setting has it) after pruning what
+their outputs do not need, as TensorFlow's graph optimiser does at run time;
+the optimizer updates and the EMA (a few operations per weight) are not
+counted. Achieved GFLOP/s = that count x images/s, beside the rate of a
+float32 2048 x 2048 matmul measured in the same run (`--matmul_size`), the
+machine's practical peak for dense work.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -39,6 +50,7 @@ import tensorflow as tf
 
 from tfgt import distribute
 from tfgt import files
+from tfgt import steps as steps_lib
 from tfgt import train as train_lib
 from tfgt.data import sources
 
@@ -49,6 +61,8 @@ flags.DEFINE_list("devices", ["1", "2"], "Logical CPU devices.")
 flags.DEFINE_integer("steps", 6, "Measured steps per case (after 1 warm-up).")
 flags.DEFINE_integer("eager_steps", 2, "Measured steps in eager mode.")
 flags.DEFINE_string("out", None, "Also write the Markdown table here.")
+flags.DEFINE_integer("matmul_size", 2048, "Side of the float32 matmul that "
+                     "measures the machine's dense rate (0: skip).")
 
 
 def _biggan(channels: int, ch: int, dim_z: int) -> list[str]:
@@ -115,8 +129,90 @@ def case_bindings(setting: str, steps: int, use_xla: bool = False
   ]
 
 
-def run_case(setting: str, mode: str, devices: int) -> float:
-  """Images per second of one case."""
+def cpu_model() -> str:
+  """The CPU's model name, as `lscpu` shows it ("Model name")."""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown CPU"
+
+
+def matmul_gflops(size: int, seconds: float = 3.0) -> float:
+  """GFLOP/s of a float32 [size, size] x [size, size] matmul on this CPU
+  (2 size^3 operations each; the best of repeated timings over about
+  `seconds`)."""
+  a = tf.random.stateless_normal([size, size], seed=[0, 1])
+  b = tf.random.stateless_normal([size, size], seed=[0, 2])
+  product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+  product().numpy()  # Traces and warms up.
+  best, spent = float("inf"), 0.0
+  while spent < seconds or best == float("inf"):
+    start = time.perf_counter()
+    product().numpy()
+    elapsed = time.perf_counter() - start
+    best, spent = min(best, elapsed), spent + elapsed
+  return 2.0 * size ** 3 / best / 1e9
+
+
+def float_ops(concrete) -> int:
+  """The profiler's count of floating-point operations of what a concrete
+  function's outputs depend on (ops the graph holds but its outputs do not
+  need, such as input gradients a tape builds for nothing, are pruned at
+  run time and left out here too)."""
+  outputs = sorted({t.op.name for t in tf.nest.flatten(concrete.outputs)})
+  pruned = tf.compat.v1.graph_util.extract_sub_graph(
+      concrete.graph.as_graph_def(add_shapes=True), outputs)
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.graph_util.import_graph_def(pruned, name="")
+  options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+  options["output"] = "none"
+  return int(tf.compat.v1.profiler.profile(graph=graph,
+                                           options=options).total_float_ops)
+
+
+class _RecordingStep(steps_lib.TrainStep):
+  """The trainer's step, kept for FLOP accounting after the run."""
+  last = None
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    _RecordingStep.last = self
+
+
+def step_float_ops(step: steps_lib.TrainStep) -> float:
+  """Floating-point operations of one step of `step` per image: its D
+  gradients (d_steps times) and G gradients on a one-replica batch."""
+  generator = step.setup.generator
+  batch = step.global_batch_size
+  shape = [batch, generator.resolution, generator.resolution,
+           generator.channels]
+  spec = dict(images=tf.TensorSpec(shape, tf.float32),
+              labels=tf.TensorSpec([batch], tf.int64),
+              z_d=tf.TensorSpec([batch, generator.dim_z], tf.float32),
+              y_d=tf.TensorSpec([batch], tf.int64),
+              z_g=tf.TensorSpec([batch, generator.dim_z], tf.float32),
+              y_g=tf.TensorSpec([batch], tf.int64),
+              index=tf.TensorSpec([batch], tf.int64))
+  total = 0
+  players = [(step._d_gradients, step.d_steps), (step._g_gradients, 1)]  # pylint: disable=protected-access
+  for gradients, times in players:
+    if not times:
+      continue
+    fn = getattr(gradients, "python_function", gradients)  # Not XLA's.
+    with step.strategy.scope():
+      concrete = tf.function(fn).get_concrete_function(spec)
+    total += times * float_ops(concrete)
+  return total / batch
+
+
+def run_case(setting: str, mode: str, devices: int) -> tuple[float, float]:
+  """Images per second of one case, and its FLOPs per image (counted on
+  the one-device function mode only; NaN otherwise)."""
   steps = FLAGS.eager_steps if mode == "eager" else FLAGS.steps
   gin.clear_config()
   gin.parse_config(case_bindings(setting, steps, use_xla=mode == "xla"))
@@ -128,6 +224,7 @@ def run_case(setting: str, mode: str, devices: int) -> float:
         [d.name for d in cpus[:devices]],
         cross_device_ops=tf.distribute.ReductionToOneDevice())
   tf.config.run_functions_eagerly(mode == "eager")
+  original, steps_lib.TrainStep = steps_lib.TrainStep, _RecordingStep
   try:
     with tempfile.TemporaryDirectory() as model_dir:
       start = time.time()
@@ -136,32 +233,57 @@ def run_case(setting: str, mode: str, devices: int) -> float:
                    time.time() - start)
   finally:
     tf.config.run_functions_eagerly(False)
-  return metrics["images_per_sec"]
+    steps_lib.TrainStep = original
+  flops = float("nan")
+  if mode == "function" and devices == 1:
+    flops = step_float_ops(_RecordingStep.last)
+  return metrics["images_per_sec"], flops
+
+
+def table(rows: list, cpu: str, matmul: float) -> str:
+  """The Markdown table of (setting, mode, devices, images/s, FLOPs per
+  image) rows, the CPU and its matmul rate in the header."""
+  peak = f"{matmul:.0f} GFLOP/s" if matmul > 0 else "not measured"
+  lines = [f"CPU: {cpu}, {os.cpu_count()} cores; float32 "
+           f"{FLAGS.matmul_size}^2 matmul in the same run: {peak}.", "",
+           "| setting | mode | devices | images/s | x tf.function, 1 device "
+           "| GFLOP/image | GFLOP/s | of matmul rate |",
+           "|---|---|---|---|---|---|---|---|"]
+  for setting, mode, devices, rate, _ in rows:
+    base = [(r, f) for s, m, d, r, f in rows if s == setting
+            and m == "function" and d == 1]
+    ratio = f"{rate / base[0][0]:.2f}" if base else "-"
+    flops = base[0][1] if base else float("nan")
+    if np.isfinite(flops):
+      achieved = flops * rate / 1e9
+      share = f"{achieved / matmul:.0%}" if matmul > 0 else "-"
+      counts = f"{flops / 1e9:.2f} | {achieved:.0f} | {share}"
+    else:
+      counts = "- | - | -"
+    lines.append(f"| {setting} | {mode} | {devices} | {rate:.3f} | {ratio} | "
+                 f"{counts} |")
+  return "\n".join(lines)
 
 
 def main(argv):
   del argv
+  cpu = cpu_model()
+  matmul = matmul_gflops(FLAGS.matmul_size) if FLAGS.matmul_size else 0.0
+  print(f"{cpu}: float32 matmul {matmul:.0f} GFLOP/s", flush=True)
   rows = []
   for setting in FLAGS.settings:
     for mode in FLAGS.modes:
       for devices in (int(d) for d in FLAGS.devices):
         if mode == "xla" and devices > 1:
           continue  # the trainer refuses XLA with several replicas
-        rate = run_case(setting, mode, devices)
-        rows.append((setting, mode, devices, rate))
+        rate, flops = run_case(setting, mode, devices)
+        rows.append((setting, mode, devices, rate, flops))
         print(f"{setting:14s} {mode:9s} {devices} device(s): "
               f"{rate:8.3f} images/s", flush=True)
-  lines = ["| setting | mode | devices | images/s | x tf.function, 1 device |",
-           "|---|---|---|---|---|"]
-  for setting, mode, devices, rate in rows:
-    base = [r for s, m, d, r in rows if s == setting and m == "function"
-            and d == 1]
-    ratio = f"{rate / base[0]:.2f}" if base else "-"
-    lines.append(f"| {setting} | {mode} | {devices} | {rate:.3f} | {ratio} |")
-  table = "\n".join(lines)
-  print(table)
+  text = table(rows, cpu, matmul)
+  print(text)
   if FLAGS.out:
-    files.write_text(FLAGS.out, table + "\n")
+    files.write_text(FLAGS.out, text + "\n")
 
 
 if __name__ == "__main__":
