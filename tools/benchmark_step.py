@@ -15,7 +15,13 @@ first (tracing) step. Settings:
                  non-saturating loss, R1 10 on one D batch in 4;
   stylegan_256:  Hyper-Modulation's source setting: StyleGAN at 256x256x3
                  with NVlabs' widths (fmap_base 8192, fmap_max 512, z and w
-                 512), batch 10, 1 class, R1 10 on every D batch.
+                 512), batch 10, 1 class, R1 10 on every D batch;
+  cgantransfer, bsa: the transfers of gin_configs/fashion_mnist/ (the main
+                 job's cgantransfer.gin) from the shipped source on the real
+                 Fashion-MNIST subset, without their evaluation: a frozen G
+                 whose few trained values should cost only the input
+                 gradients of its layers (compare their GFLOP/image with
+                 fashion_mnist's, which trains every weight).
 Devices: 1 = one logical CPU device, 2 = MirroredStrategy over the CPU split
 into two logical devices (same global batch). Ratios within one run are the
 figures to compare; absolute rates move with the load of the machine.
@@ -55,6 +61,10 @@ from tfgt import train as train_lib
 from tfgt.data import sources
 
 FLAGS = flags.FLAGS
+# The repository, whose gin_configs/ the transfer settings include (from any
+# working directory).
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+gin.add_config_file_search_path(REPO)
 flags.DEFINE_list("settings", ["fashion_mnist", "cifar"], "Settings to run.")
 flags.DEFINE_list("modes", ["eager", "function", "xla"], "Execution modes.")
 flags.DEFINE_list("devices", ["1", "2"], "Logical CPU devices.")
@@ -86,12 +96,16 @@ def _stylegan(resolution: int, channels: int, fmap_base: int, fmap_max: int,
       "Adversarial.r1_gamma = 10.0", f"Adversarial.r1_every = {r1_every}"]
 
 
-# name -> (batch, classes, gin bindings of the models and losses).
+# name -> (batch, classes, gin bindings of the models and losses); classes
+# None: a config of gin_configs/ with its own method and data.
 SETTINGS = {
     "fashion_mnist": (64, 8, _biggan(1, 16, 64)),
     "cifar": (50, 80, _biggan(3, 64, 128)),
     "stylegan_fashion_mnist": (32, 1, _stylegan(32, 1, 512, 64, 128, 4)),
     "stylegan_256": (10, 1, _stylegan(256, 3, 8192, 512, 512, 1)),
+    "cgantransfer": (64, None, [
+        "include 'gin_configs/fashion_mnist/cgantransfer.gin'"]),
+    "bsa": (64, None, ["include 'gin_configs/fashion_mnist/bsa.gin'"]),
 }
 
 
@@ -114,11 +128,14 @@ def case_bindings(setting: str, steps: int, use_xla: bool = False
   """Gin bindings that train `setting` from scratch on synthetic images for
   one tracing step and `steps` measured ones, with no periodic work."""
   batch, classes, model_bindings = SETTINGS[setting]
-  return model_bindings + [
-      "train.method = @Scratch()",
-      "load_training_data.source = @synthetic_images",
-      f"synthetic_images.num_classes = {classes}",
-      f"synthetic_images.per_class = {max(64, batch)}",
+  if classes is None:  # A config's own method and data, not evaluated.
+    data = ["train.evaluator = None", "train.eval_every = 0"]
+  else:
+    data = ["train.method = @Scratch()",
+            "load_training_data.source = @synthetic_images",
+            f"synthetic_images.num_classes = {classes}",
+            f"synthetic_images.per_class = {max(64, batch)}"]
+  return model_bindings + data + [
       f"train.batch_size = {batch}",
       f"train.num_steps = {steps + 1}",
       f"train.use_xla = {use_xla}",
@@ -210,10 +227,11 @@ def step_float_ops(step: steps_lib.TrainStep) -> float:
   return total / batch
 
 
-def run_case(setting: str, mode: str, devices: int) -> tuple[float, float]:
-  """Images per second of one case, and its FLOPs per image (counted on
-  the one-device function mode only; NaN otherwise)."""
-  steps = FLAGS.eager_steps if mode == "eager" else FLAGS.steps
+def run_case(setting: str, mode: str, devices: int,
+             steps: int) -> tuple[float, float]:
+  """Images per second of one case over `steps` measured steps, and its
+  FLOPs per image (counted on the one-device function mode only; NaN
+  otherwise)."""
   gin.clear_config()
   gin.parse_config(case_bindings(setting, steps, use_xla=mode == "xla"))
   cpus = tf.config.list_logical_devices("CPU")
@@ -276,7 +294,9 @@ def main(argv):
       for devices in (int(d) for d in FLAGS.devices):
         if mode == "xla" and devices > 1:
           continue  # the trainer refuses XLA with several replicas
-        rate, flops = run_case(setting, mode, devices)
+        rate, flops = run_case(
+            setting, mode, devices,
+            FLAGS.eager_steps if mode == "eager" else FLAGS.steps)
         rows.append((setting, mode, devices, rate, flops))
         print(f"{setting:14s} {mode:9s} {devices} device(s): "
               f"{rate:8.3f} images/s", flush=True)

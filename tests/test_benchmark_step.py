@@ -1,0 +1,69 @@
+"""tools/benchmark_step.py's FLOP accounting: the profiler's count of what a
+step's outputs need, and a frozen generator that costs no weight
+gradients."""
+
+import os
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from tests.conftest import load_tool
+from tests.conftest import REPO
+
+
+def test_float_ops_counts_what_the_outputs_need():
+  tool = load_tool("benchmark_step")
+  kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 4], [0, 1]))
+  batch, size = 2, 8
+
+  def gradient(x):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(tf.nn.conv2d(x, kernel, 1, "SAME"))
+    return loss, tape.gradient(loss, kernel)
+
+  concrete = tf.function(gradient).get_concrete_function(
+      tf.TensorSpec([batch, size, size, 3]))
+  conv = 2 * batch * size * size * 3 * 3 * 3 * 4  # One convolution.
+  counted = tool.float_ops(concrete)
+  # The forward convolution and the kernel's gradient, plus the sum; the
+  # tape also builds the input's gradient, which nothing needs: not counted
+  # (it would be a third convolution).
+  assert 2 * conv <= counted <= 2 * conv + 2 * batch * size * size * 4
+  assert any(op.type == "Conv2DBackpropInput"
+             for op in concrete.graph.get_operations())
+
+
+def test_a_frozen_generator_costs_no_weight_gradients():
+  """The main job's cGANTransfer step: G's convolutions are frozen, so its G
+  update computes input gradients through them but no kernel gradient, and
+  the step costs less than training every weight."""
+  tool = load_tool("benchmark_step")
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    gin.clear_config()
+    rate, flops = tool.run_case("cgantransfer", "function", 1, steps=1)
+    step = tool._RecordingStep.last  # pylint: disable=protected-access
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  assert rate > 0 and np.isfinite(flops) and flops > 0
+  generator = step.setup.generator
+  batch = step.global_batch_size
+  spec = dict(
+      images=tf.TensorSpec([batch, 32, 32, 1]),
+      labels=tf.TensorSpec([batch], tf.int64),
+      z_d=tf.TensorSpec([batch, generator.dim_z]),
+      y_d=tf.TensorSpec([batch], tf.int64),
+      z_g=tf.TensorSpec([batch, generator.dim_z]),
+      y_g=tf.TensorSpec([batch], tf.int64),
+      index=tf.TensorSpec([batch], tf.int64))
+  with step.strategy.scope():
+    g_step = tf.function(step._g_gradients).get_concrete_function(spec)  # pylint: disable=protected-access
+  needed = tf.compat.v1.graph_util.extract_sub_graph(
+      g_step.graph.as_graph_def(),
+      sorted({t.op.name for t in tf.nest.flatten(g_step.outputs)}))
+  kinds = [node.op for node in needed.node]
+  assert "Conv2D" in kinds and "Conv2DBackpropInput" in kinds
+  assert "Conv2DBackpropFilter" not in kinds
