@@ -391,3 +391,19 @@ def test_an_option_added_later_resumes_at_its_default(tmp_path):
   folder.check_model(dict(spec, generator=dict(g, bn_epsilon=1e-4)))
   with pytest.raises(UserInputError, match="holds a generator"):
     folder.check_model(dict(spec, generator=dict(g, bn_epsilon=1e-5)))
+
+
+def test_gin_bindings_do_not_fill_options_a_bundle_predates():
+  # An entry written before block_noise existed is an NVlabs-style model,
+  # whatever gin binds at the moment.
+  from tfgt.models import stylegan  # pylint: disable=g-import-not-at-top
+  old = dict(num_classes=1, resolution=8, channels=1, fmap_base=32,
+             fmap_max=8)
+  gin.clear_config()
+  try:
+    gin.parse_config(["StyleGANGenerator.block_noise = True"])
+    recorded = architectures.recorded_options("stylegan", "generator", old)
+    assert recorded["block_noise"] is False
+    assert stylegan.StyleGANGenerator(1).ctor_kwargs["block_noise"] is True
+  finally:
+    gin.clear_config()

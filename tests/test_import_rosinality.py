@@ -69,11 +69,11 @@ def test_imported_networks_compute_rosinalitys(step, legacy, tmp_path):
   zip format."""
   resolution = 4 * 2 ** step
   ckpt = ref.checkpoint(WIDTHS, DIM, N_MLP, seed=3)
-  save(ckpt, tmp_path / "train_step-6.model", legacy=legacy)
-  imported = importer.import_rosinality(str(tmp_path / "train_step-6.model"),
-                                        resolution)
+  save(ckpt, tmp_path / "train_step-7.model", legacy=legacy)
+  imported = importer.import_rosinality(
+      str(tmp_path / "train_step-7.model"), resolution)
   g, d = imported.generator, imported.discriminator
-  assert imported.class_names == ["train_step-6"]
+  assert imported.class_names == ["train_step-7"]
   assert (g.resolution, g.dim_z, g.w_dim) == (resolution, DIM, DIM)
   rng = np.random.RandomState(7)
   z = rng.randn(3, DIM)
@@ -208,3 +208,30 @@ def test_import_command_writes_a_bundle_that_draws_the_same(tmp_path):
                      tf.zeros([2], tf.int32))).numpy(),
       ref.discriminator_forward(ckpt["discriminator"], images, 2)[:, 0],
       rtol=1e-3, atol=1e-3)
+
+
+def test_later_layout_and_untrained_blocks(tmp_path):
+  """Later versions of the port put a leaky ReLU after from-RGB (keys
+  from_rgb.<i>.0.conv.*); a resolution whose block never trained is
+  refused with the one the file reached."""
+  ckpt = ref.checkpoint(WIDTHS, DIM, N_MLP)
+  ckpt["discriminator"] = {k.replace(".conv.", ".0.conv.")
+                           if k.startswith("from_rgb.") else k: v
+                           for k, v in ckpt["discriminator"].items()}
+  for block in range(3, ref.BLOCKS):  # Trained up to 16 px only.
+    for i in (1, 2):
+      name = f"generator.progression.{block}.noise{i}.weight_orig"
+      ckpt["g_running"][name] = np.zeros_like(ckpt["g_running"][name])
+  save(ckpt, tmp_path / "later.model")
+  imported = importer.import_rosinality(str(tmp_path / "later.model"), 16)
+  assert imported.discriminator.from_rgb_activation
+  assert "discriminator/from_rgb.6.0.conv.weight_orig" in (
+      mapping.format_report(imported.report))
+  with pytest.raises(UserInputError, match=r"32 px was never trained.*"
+                     r"reached 16 px. Give --resolution=16"):
+    importer.import_rosinality(str(tmp_path / "later.model"), 32)
+  # A file with the generator only: --network names what it holds.
+  save({"generator": ckpt["generator"]}, tmp_path / "g_only.model")
+  with pytest.raises(UserInputError, match="no 'g_running' in it; it holds "
+                     "generator"):
+    importer.import_rosinality(str(tmp_path / "g_only.model"), 16)

@@ -7,7 +7,7 @@ r"""Turns a public pretrained GAN into a tfgt bundle (a source for transfer).
         --input=weights/138k --out=sources/biggan_imagenet_128 \
         [--network=G_ema] [--discriminator=D.pth] [--class_names_file=F]
     python -m tfgt.import_source --from=stylegan_rosinality \
-        --input=train_step-6.model --resolution=256 --out=sources/ffhq_256 \
+        --input=stylegan-256px-new.model --resolution=256 --out=sources/ffhq_256 \
         [--network=g_running] [--class_names=ffhq] [--noise_mode=z]
 
 Reads the file without its framework and without running anything it

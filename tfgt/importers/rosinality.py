@@ -52,8 +52,6 @@ from tfgt.models import stylegan
 
 # rosinality's networks: 9 blocks, 4 px to 1024 px.
 NUM_BLOCKS = 9
-# Fused up- and downsampling from this resolution on (its `fused=True`).
-FUSED_RESOLUTION = 128
 # The mapping network's learning-rate multiplier that tfgt keeps (NVlabs').
 MAPPING_LR_MULTIPLIER = 0.01
 # Latents averaged for w_avg, and the seed of them and of the noise buffers.
@@ -142,7 +140,8 @@ def _discriminator_rule(step: int):
   top = NUM_BLOCKS - 1 - step  # The index of from_rgb and first block.
 
   def rule(name: str, value: np.ndarray):
-    m = re.fullmatch(r"from_rgb\.(\d+)\.conv\.(weight_orig|bias)", name)
+    m = re.fullmatch(r"from_rgb\.(\d+)(?:\.0)?\.conv\.(weight_orig|bias)",
+                     name)
     if m:
       if int(m.group(1)) != top:
         return None
@@ -239,7 +238,7 @@ def _state_dicts(path: str, network: str
   if not isinstance(obj, dict):
     raise UserInputError(f"{path}: holds a {type(obj).__name__}, not the "
                          f"state dicts of {_WHAT}.")
-  if network in obj or "discriminator" in obj:
+  if any(k in obj for k in (*NETWORKS, "discriminator")):
     if network not in obj:
       raise UserInputError(f"{path}: no {network!r} in it; it holds "
                            f"{', '.join(map(str, obj))}.")
@@ -248,11 +247,14 @@ def _state_dicts(path: str, network: str
     others = [str(k) for k in obj if k not in (network, "discriminator")]
   else:  # A bare generator state dict (a file of g_running alone).
     g, d, others = checkpoint_files.flatten(obj), {}, []
+    network = "the file's state dict"
   g = {re.sub(r"^module\.", "", k): v for k, v in g.items()}
   d = {re.sub(r"^module\.", "", k): v for k, v in d.items()}
   if "generator.progression.0.conv1.input" not in g:
     raise UserInputError(f"{path}: no generator.progression.0.conv1.input "
-                         f"in {network}: not a StyledGenerator of {_WHAT}.")
+                         f"in {network}: not a StyledGenerator of {_WHAT}; "
+                         "check --from (docs/IMPORT.md names each format's "
+                         "files).")
   return g, d, others
 
 
@@ -267,6 +269,21 @@ def _widths(g: dict[str, np.ndarray], step: int, path: str
           f"{path}: no {name}: the checkpoint has no block at "
           f"{4 * 2 ** block} px; give the --resolution it was trained at.")
     widths[4 * 2 ** block] = int(g[name].shape[0])
+  # Noise strengths start at zero and a block that never trained keeps them
+  # there: the file holds every block, so this is what tells a resolution
+  # that was not reached.
+  strengths = [g.get(f"generator.progression.{step}.noise{i}.weight_orig")
+               for i in (1, 2)]
+  if all(v is not None and not np.any(v) for v in strengths):
+    trained = [b for b in range(NUM_BLOCKS) if np.any(g.get(
+        f"generator.progression.{b}.noise1.weight_orig", 0))]
+    reached = 4 * 2 ** max(trained) if trained else None
+    raise UserInputError(
+        f"{path}: the block at {4 * 2 ** step} px was never trained (its "
+        f"noise strengths are still zero); the file reached "
+        f"{reached or 'no'} px. Give --resolution={reached} (rosinality's "
+        "train.py names a file after the step it starts next: "
+        "train_step-N.model holds resolution 4 * 2^(N-1)).")
   return widths
 
 
@@ -330,10 +347,15 @@ def import_rosinality(path: str, resolution: int, network: str = "g_running",
       instance_norm_epsilon=1e-5)
   discriminator = None
   if d_arrays:
+    # model.py at first had no activation after from-RGB; later versions
+    # add a leaky ReLU (`from_rgb_activate`, train.py's default), which
+    # nests the layer: from_rgb.<i>.0.conv.
+    activated = any(re.fullmatch(r"from_rgb\.\d+\.0\.conv\..*", n)
+                    for n in d_arrays)
     discriminator = stylegan.StyleGANDiscriminator(
         1, resolution=resolution, channels=3, fmap_base=fmap_base,
         fmap_max=fmap_max, fmap_decay=fmap_decay, mbstd_group_size=None,
-        from_rgb_activation=False, widen_in_conv0=True)
+        from_rgb_activation=activated, widen_in_conv0=True)
   architectures.build_by_calling(generator, discriminator)
   report = [Assignment(k, (), None, "unused: " + (
       "optimizer state" if "optimizer" in k else "not the imported network"))

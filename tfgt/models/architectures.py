@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import tensorflow as tf
@@ -179,10 +180,26 @@ def recorded_options(name: str | None, part: str,
   """
   build = getattr(get(name), part)
   try:
-    model = build(**kwargs)
+    model = build(**with_defaults(build, kwargs))
   except (TypeError, ValueError):
     return dict(kwargs)
   return dict(num_classes=model.num_classes, **model.ctor_kwargs)
+
+
+def with_defaults(build: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
+  """`kwargs` with every keyword option of `build` it lacks set to the
+  signature's default, so that gin bindings of the moment cannot fill in
+  options that a recorded entry (a bundle's model.json) predates."""
+  try:
+    parameters = inspect.signature(build).parameters.values()
+  except (TypeError, ValueError):  # A callable without a signature.
+    return dict(kwargs)
+  filled = {p.name: p.default for p in parameters
+            if p.default is not inspect.Parameter.empty
+            and p.name != "name"
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+  filled.update(kwargs)
+  return filled
 
 
 def names() -> list[str]:

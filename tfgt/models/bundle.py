@@ -203,8 +203,11 @@ def restore(spec: dict, prefix: str, with_discriminator=False):
         "this use needs one. Start from a run or bundle that has one; for an "
         "import, import the discriminator too (biggan_pytorch: "
         "--discriminator=D.pth; docs/IMPORT.md).")
-  generator = arch.generator(**spec["generator"])
-  discriminator = (arch.discriminator(**spec["discriminator"])
+  # Options the entry lacks take their defaults, never gin's bindings.
+  generator = arch.generator(**architectures.with_defaults(
+      arch.generator, spec["generator"]))
+  discriminator = (arch.discriminator(**architectures.with_defaults(
+      arch.discriminator, spec["discriminator"]))
                    if with_discriminator else None)
   arch.build(generator, discriminator)
   objects = dict(generator=generator)

@@ -295,8 +295,10 @@ class StyleGANGenerator(keras.Model):
       (rosinality's port; NVlabs draws one per layer).
     instance_norm_epsilon: > 0; NVlabs 1e-8, rosinality's port 1e-5
       (PyTorch's InstanceNorm2d).
-  The defaults are NVlabs' StyleGAN; `tfgt.importers.stylegan` sets the
-  three options above for rosinality's checkpoints. The hidden layers of G_mapping have width w_dim (NVlabs: 512 whatever
+  The defaults are NVlabs' StyleGAN; `tfgt.importers.rosinality` sets the
+  three options above for rosinality's checkpoints.
+
+  The hidden layers of G_mapping have width w_dim (NVlabs: 512 whatever
   the width of w).
 
   Raises:
