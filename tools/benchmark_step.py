@@ -175,17 +175,21 @@ def matmul_gflops(size: int, seconds: float = 3.0) -> float:
   return 2.0 * size ** 3 / best / 1e9
 
 
+def needed_graph_def(concrete):
+  """The GraphDef of what a concrete function's outputs depend on, with
+  their shapes: ops the graph holds but its outputs do not need, such as
+  input gradients a tape builds for nothing, are pruned at run time."""
+  outputs = sorted({t.op.name for t in tf.nest.flatten(concrete.outputs)})
+  return tf.compat.v1.graph_util.extract_sub_graph(
+      concrete.graph.as_graph_def(add_shapes=True), outputs)
+
+
 def float_ops(concrete) -> int:
   """The profiler's count of floating-point operations of what a concrete
-  function's outputs depend on (ops the graph holds but its outputs do not
-  need, such as input gradients a tape builds for nothing, are pruned at
-  run time and left out here too)."""
-  outputs = sorted({t.op.name for t in tf.nest.flatten(concrete.outputs)})
-  pruned = tf.compat.v1.graph_util.extract_sub_graph(
-      concrete.graph.as_graph_def(add_shapes=True), outputs)
+  function's outputs depend on (`needed_graph_def`)."""
   graph = tf.Graph()
   with graph.as_default():
-    tf.graph_util.import_graph_def(pruned, name="")
+    tf.graph_util.import_graph_def(needed_graph_def(concrete), name="")
   options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
   options["output"] = "none"
   return int(tf.compat.v1.profiler.profile(graph=graph,
@@ -201,9 +205,10 @@ class _RecordingStep(steps_lib.TrainStep):
     _RecordingStep.last = self
 
 
-def step_float_ops(step: steps_lib.TrainStep) -> float:
-  """Floating-point operations of one step of `step` per image: its D
-  gradients (d_steps times) and G gradients on a one-replica batch."""
+def gradient_graph(step: steps_lib.TrainStep, player: str):
+  """The concrete function of `step`'s D ("d") or G ("g") gradient
+  computation on a one-replica batch of its global batch size (without
+  XLA: the same operations)."""
   generator = step.setup.generator
   batch = step.global_batch_size
   shape = [batch, generator.resolution, generator.resolution,
@@ -215,16 +220,18 @@ def step_float_ops(step: steps_lib.TrainStep) -> float:
               z_g=tf.TensorSpec([batch, generator.dim_z], tf.float32),
               y_g=tf.TensorSpec([batch], tf.int64),
               index=tf.TensorSpec([batch], tf.int64))
-  total = 0
-  players = [(step._d_gradients, step.d_steps), (step._g_gradients, 1)]  # pylint: disable=protected-access
-  for gradients, times in players:
-    if not times:
-      continue
-    fn = getattr(gradients, "python_function", gradients)  # Not XLA's.
-    with step.strategy.scope():
-      concrete = tf.function(fn).get_concrete_function(spec)
-    total += times * float_ops(concrete)
-  return total / batch
+  gradients = step._d_gradients if player == "d" else step._g_gradients  # pylint: disable=protected-access
+  fn = getattr(gradients, "python_function", gradients)  # Not XLA's.
+  with step.strategy.scope():
+    return tf.function(fn).get_concrete_function(spec)
+
+
+def step_float_ops(step: steps_lib.TrainStep) -> float:
+  """Floating-point operations of one step of `step` per image: its D
+  gradients (d_steps times) and G gradients on a one-replica batch."""
+  total = sum(times * float_ops(gradient_graph(step, player))
+              for player, times in (("d", step.d_steps), ("g", 1)) if times)
+  return total / step.global_batch_size
 
 
 def run_case(setting: str, mode: str, devices: int,
