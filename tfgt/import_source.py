@@ -9,6 +9,9 @@ r"""Turns a public pretrained GAN into a tfgt bundle (a source for transfer).
     python -m tfgt.import_source --from=stylegan_rosinality \
         --input=stylegan-256px-new.model --resolution=256 --out=sources/ffhq_256 \
         [--network=g_running] [--class_names=ffhq] [--noise_mode=z]
+    python -m tfgt.import_source --from=tfhub_biggan \
+        --input=deepmind/biggan-128/2 --out=sources/biggan_imagenet_128 \
+        [--network=G_ema] [--discriminator=D.pth] [--verify]
 
 Reads the file without its framework and without running anything it
 contains (tfgt.importers.checkpoint_files), maps every array onto the tfgt
@@ -19,8 +22,12 @@ layout changes and what the tests check.
 
 Formats: stylegan_nvlabs (NVlabs StyleGAN v1 pickles: G, D, Gs),
 stylegan_rosinality (rosinality's StyleGAN v1 port: generator,
-discriminator, g_running) and biggan_pytorch (BigGAN-PyTorch G_ema.pth /
-G.pth with D.pth). tfhub_biggan is not importable yet and says so.
+discriminator, g_running), biggan_pytorch (BigGAN-PyTorch G_ema.pth /
+G.pth with D.pth) and tfhub_biggan (DeepMind's TF-Hub BigGAN modules, by
+folder, handle or URL; generator only). --verify runs the original beside
+the import and prints the largest pixel difference; here that is possible
+for tfhub_biggan, whose framework (TensorFlow with tensorflow_hub) is
+tfgt's own.
 """
 
 from __future__ import annotations
@@ -38,12 +45,13 @@ from tfgt.errors import UserInputError
 from tfgt.importers import mapping
 from tfgt.models import bundle
 
-FORMATS = ("stylegan_nvlabs", "stylegan_rosinality", "biggan_pytorch")
-# Formats of the public models that are planned (docs/IMPORT.md).
-PLANNED = ("tfhub_biggan",)
+FORMATS = ("stylegan_nvlabs", "stylegan_rosinality", "biggan_pytorch",
+           "tfhub_biggan")
+# Formats whose original framework --verify can run here.
+VERIFIABLE = ("tfhub_biggan",)
 # The generator imported when --network is not given.
 DEFAULT_NETWORK = {"stylegan_nvlabs": "Gs", "stylegan_rosinality": "g_running",
-                   "biggan_pytorch": "G_ema"}
+                   "biggan_pytorch": "G_ema", "tfhub_biggan": "G_ema"}
 
 
 def read_class_names(path: str) -> list[str]:
@@ -64,11 +72,14 @@ def read_class_names(path: str) -> list[str]:
 def run(source_format: str, input_path: str, out: str,
         network: str | None = None, class_names: Sequence[str] | None = None,
         noise_mode: str = "z", discriminator: str | None = None,
-        resolution: int | None = None):
+        resolution: int | None = None, verify: bool = False):
   """Imports `input_path` and writes the bundle at `out`.
 
   `resolution`: stylegan_rosinality only, the resolution the checkpoint was
-  trained at (its file holds every block up to 1024 px).
+  trained at (its file holds every block up to 1024 px). `verify`:
+  tfhub_biggan only, compare the module's images with the import's
+  (`Imported.verified`, the largest pixel difference); the bundle is
+  written either way.
 
   Returns:
     The `Imported` models and report.
@@ -78,11 +89,15 @@ def run(source_format: str, input_path: str, out: str,
       `out` that already holds a model.
   """
   if source_format not in FORMATS:
-    planned = (" (planned, not importable yet)" if source_format in PLANNED
-               else "")
     raise UserInputError(
-        f"--from={source_format!r}{planned}: importable formats are "
+        f"--from={source_format!r}: importable formats are "
         f"{', '.join(FORMATS)}.")
+  if verify and source_format not in VERIFIABLE:
+    raise UserInputError(
+        f"--verify runs the original framework beside the import; for "
+        f"{source_format} that is not installed here (PyTorch and the "
+        "original code, or TensorFlow 1 and dnnlib). The tests compare this "
+        "format with a NumPy forward pass of the original (docs/IMPORT.md).")
   if os.path.exists(os.path.join(out, bundle.SPEC_FILE)):
     raise UserInputError(f"{out} already holds a model ({bundle.SPEC_FILE}); "
                          "choose another --out or delete it first.")
@@ -94,9 +109,11 @@ def run(source_format: str, input_path: str, out: str,
         "up to 1024 px)" if resolution is None else
         f"--resolution is for stylegan_rosinality; a {source_format} file "
         "holds its resolution.")
-  if discriminator and source_format != "biggan_pytorch":
-    raise UserInputError(f"--discriminator is for biggan_pytorch; a "
-                         f"{source_format} file holds its discriminator.")
+  if discriminator and source_format not in ("biggan_pytorch",
+                                              "tfhub_biggan"):
+    raise UserInputError(f"--discriminator is for biggan_pytorch and "
+                         f"tfhub_biggan; a {source_format} file holds its "
+                         "discriminator.")
   # pylint: disable=g-import-not-at-top
   if source_format == "stylegan_nvlabs":
     from tfgt.importers import stylegan
@@ -106,10 +123,18 @@ def run(source_format: str, input_path: str, out: str,
     from tfgt.importers import rosinality
     imported = rosinality.import_rosinality(input_path, resolution, network,
                                             class_names, noise_mode)
-  else:
+  elif source_format == "biggan_pytorch":
     from tfgt.importers import biggan
     imported = biggan.import_biggan_pytorch(input_path, network, class_names,
                                             discriminator)
+  else:
+    from tfgt.importers import tfhub_biggan
+    imported = tfhub_biggan.import_tfhub_biggan(input_path, network,
+                                                class_names, discriminator)
+    if verify:
+      module = tfhub_biggan.load_module(
+          tfhub_biggan.resolve_module(input_path))
+      imported.verified = tfhub_biggan.verify(module, imported.generator)
   # pylint: enable=g-import-not-at-top
   writer = bundle.BundleWriter(out, imported.generator,
                                imported.discriminator, imported.class_names,
@@ -123,19 +148,24 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """The command line's flags, defined only when it runs."""
-  flags.DEFINE_enum("from", None, list(FORMATS) + list(PLANNED),
-                    "Format of --input.")
-  flags.DEFINE_string("input", None, "The file to import.")
+  flags.DEFINE_enum("from", None, list(FORMATS), "Format of --input.")
+  flags.DEFINE_string("input", None, "The file to import (tfhub_biggan: the "
+                      "module's folder, handle or URL).")
   flags.DEFINE_string("out", None, "The bundle folder to write.")
   flags.DEFINE_string("network", None, "The generator to import: "
                       "stylegan_nvlabs Gs (moving average, default) or G; "
                       "stylegan_rosinality g_running (moving average, "
-                      "default) or generator; biggan_pytorch G_ema (default) "
-                      "or G.")
+                      "default) or generator; biggan_pytorch and tfhub_biggan "
+                      "G_ema (default) or G.")
   flags.DEFINE_integer("resolution", None, "stylegan_rosinality: the "
                        "resolution the checkpoint was trained at (e.g. 256).")
   flags.DEFINE_string("discriminator", None, "biggan_pytorch: the D.pth "
-                      "(default: D.pth beside the generator, if any).")
+                      "(default: D.pth beside the generator, if any); "
+                      "tfhub_biggan: a BigGAN-PyTorch D.pth of the same "
+                      "model (default: a fresh, untrained one).")
+  flags.DEFINE_bool("verify", False, "tfhub_biggan: run the module beside "
+                    "the import on the same inputs and print the largest "
+                    "pixel difference.")
   flags.DEFINE_list("class_names", None, "Class names (default: the file's "
                     "stem for one class, class_<i> for several).")
   flags.DEFINE_string("class_names_file", None, "A text file with one class "
@@ -159,12 +189,15 @@ def main(argv: Sequence[str]) -> None:
       class_names = read_class_names(FLAGS.class_names_file)
     imported = run(FLAGS["from"].value, FLAGS.input, FLAGS.out,
                    FLAGS.network, class_names, FLAGS.noise_mode,
-                   FLAGS.discriminator, FLAGS.resolution)
+                   FLAGS.discriminator, FLAGS.resolution, FLAGS.verify)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)
   print(mapping.format_report(imported.report))
   print(f"\nWrote {FLAGS.out}: {summary(imported)}.")
+  if imported.verified is not None:
+    print(f"Verify: largest pixel difference between the original and the "
+          f"import (images in [-1, 1], truncation 1): {imported.verified:.2e}")
 
 
 def summary(imported) -> str:
@@ -181,7 +214,8 @@ def summary(imported) -> str:
     text += (f", ch {g['ch']}, dim_z {g['dim_z']}, {g['conditioning']}"
              f"{' with hierarchical z' if g.get('hierarchical_z') else ''}, "
              f"attention at {g['attention_resolution'] or 'none'}")
-  disc = "imported" if imported.discriminator is not None else "none"
+  disc = ("fresh (untrained)" if imported.fresh_discriminator else
+          "imported" if imported.discriminator is not None else "none")
   return f"{text}, discriminator {disc}"
 
 

@@ -4,7 +4,8 @@
 # checks and returns in a few seconds.
 #
 #   bash tools/setup.sh          # data + package
-#   bash tools/setup.sh --bazel  # also Debian's Bazel, for `bazel build //...`
+#   bash tools/setup.sh --bazel  # also Debian's Bazel, for `bazel build //...`,
+#                                # and WordNet, for the tests
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,6 +21,10 @@ apt_packages=()
 [[ -d /usr/share/datasets/fashion-mnist ]] || apt_packages+=(dataset-fashion-mnist)
 if [[ "$want_bazel" == 1 ]] && ! command -v bazel >/dev/null; then
   apt_packages+=(bazel-bootstrap)
+fi
+# WordNet, from which a test remakes the shipped ImageNet class names.
+if [[ "$want_bazel" == 1 ]] && [[ ! -f /usr/share/wordnet/data.noun ]]; then
+  apt_packages+=(wordnet-base)
 fi
 if (( ${#apt_packages[@]} )); then
   echo "setup: installing Debian packages: ${apt_packages[*]}"

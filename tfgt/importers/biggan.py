@@ -62,6 +62,24 @@ _CONV = {"conv1": "conv1", "conv2": "conv2", "conv_sc": "shortcut"}
 _ATTENTION = {"theta": "query", "phi": "key", "g": "value", "o": "output_conv"}
 _STATS = {"stored_mean": "moving_mean", "stored_var": "moving_variance",
           "running_mean": "moving_mean", "running_var": "moving_variance"}
+# ImageNet's class names in label order (tools/imagenet_class_names.py).
+IMAGENET_CLASS_NAMES = os.path.join(os.path.dirname(__file__),
+                                    "imagenet_class_names.txt")
+
+
+def imagenet_class_names() -> list[str]:
+  """ImageNet's 1000 class names in the label order of the ImageNet BigGANs
+  (ILSVRC-2012's sorted WordNet ids): each synset's lemmas, "tench, Tinca
+  tinca"."""
+  with open(IMAGENET_CLASS_NAMES, encoding="utf-8") as f:
+    return [line.rstrip("\n") for line in f]
+
+
+def default_class_names(num_classes: int) -> list[str]:
+  """ImageNet's names for a model of 1000 classes, else "class_<i>"."""
+  if num_classes == 1000:
+    return imagenet_class_names()
+  return [f"class_{i}" for i in range(num_classes)]
 
 
 def _sn_rule(prefix: str, kind: str, value: np.ndarray
@@ -411,7 +429,8 @@ def import_biggan_pytorch(path: str, network: str = "G_ema",
       or a generator file.
     network: in a folder, the generator to import: "G_ema" (the moving
       average that BigGAN-PyTorch samples from) or "G".
-    class_names: one name per class (default "class_<i>").
+    class_names: one name per class (default: ImageNet's names for a
+      model of 1000 classes, else "class_<i>").
     discriminator: the D.pth to import (default: D.pth beside the generator,
       if there is one; without it the bundle has no discriminator).
 
@@ -428,7 +447,7 @@ def import_biggan_pytorch(path: str, network: str = "G_ema",
   kwargs = generator_kwargs(g_arrays, g_path)
   num_classes = kwargs.pop("num_classes")
   if class_names is None:
-    class_names = [f"class_{i}" for i in range(num_classes)]
+    class_names = default_class_names(num_classes)
   class_names = list(class_names)
   if len(class_names) != num_classes:
     raise UserInputError(f"{g_path}: the generator has {num_classes} classes; "
@@ -436,13 +455,8 @@ def import_biggan_pytorch(path: str, network: str = "G_ema",
   generator = biggan.BigGANGenerator(num_classes, **kwargs)
   d_model, d_arrays = None, None
   if d_path is not None:
-    d_arrays = _state_dict(d_path)
-    d_kwargs = discriminator_kwargs(d_arrays, d_path)
-    if d_kwargs.pop("num_classes") != num_classes:
-      raise UserInputError(
-          f"{d_path} has {d_arrays['embed.weight'].shape[0]} classes, the "
-          f"generator {g_path} {num_classes}: not the same run.")
-    d_model = biggan.BigGANDiscriminator(num_classes, **d_kwargs)
+    d_model, d_arrays = read_discriminator(d_path, num_classes,
+                                           kwargs["resolution"], g_path)
   architectures.build_by_calling(generator, d_model)
   report: list[Assignment] = []
   shared = kwargs["conditioning"] == "shared_embedding"
@@ -455,12 +469,50 @@ def import_biggan_pytorch(path: str, network: str = "G_ema",
                   for n, v in g_arrays.items()], report, g_path, WHAT,
                  _EXPECTED_UNUSED)
   if d_model is not None:
-    d_notes: dict[str, str] = {}
-    d_arrays = _match_spectral_norms(d_arrays, d_notes, skip=("embed",))
-    mapping.assign(d_model.name, d_model.variables,
-                   [(label, n, v, _noted(_discriminator_rule, d_notes))
-                    for label, n, v in
-                    _discriminator_arrays(d_arrays, d_model.resolution,
-                                          d_model.ctor_kwargs["ch"])],
-                   report, d_path, WHAT, _EXPECTED_UNUSED)
+    assign_discriminator(d_model, d_arrays, d_path, report)
   return Imported(generator, d_model, class_names, report)
+
+
+def read_discriminator(d_path: str, num_classes: int, resolution: int,
+                       g_path: str
+                       ) -> tuple[biggan.BigGANDiscriminator,
+                                  dict[str, np.ndarray]]:
+  """(unbuilt discriminator, its arrays) of a BigGAN-PyTorch D.pth that
+  fits a generator of `num_classes` classes at `resolution` px (`g_path`
+  names the generator in errors). `assign_discriminator` fills the model
+  once it is built.
+
+  Raises:
+    UserInputError: not a BigGAN-PyTorch discriminator, or not one of the
+      generator's class count and resolution.
+  """
+  d_arrays = _state_dict(d_path)
+  d_kwargs = discriminator_kwargs(d_arrays, d_path)
+  if d_kwargs.pop("num_classes") != num_classes:
+    raise UserInputError(
+        f"{d_path} has {d_arrays['embed.weight'].shape[0]} classes, the "
+        f"generator {g_path} {num_classes}: not the same run.")
+  if d_kwargs["resolution"] != resolution:
+    raise UserInputError(
+        f"{d_path} is a discriminator of {d_kwargs['resolution']} px, the "
+        f"generator {g_path} draws {resolution} px: not the same run.")
+  return biggan.BigGANDiscriminator(num_classes, **d_kwargs), d_arrays
+
+
+def assign_discriminator(d_model: biggan.BigGANDiscriminator,
+                         d_arrays: dict[str, np.ndarray], d_path: str,
+                         report: list[Assignment]) -> None:
+  """Fills the built `d_model` from `read_discriminator`'s arrays; rows
+  are appended to `report`.
+
+  Raises:
+    UserInputError: an array with no place or a variable without an array.
+  """
+  d_notes: dict[str, str] = {}
+  d_arrays = _match_spectral_norms(d_arrays, d_notes, skip=("embed",))
+  mapping.assign(d_model.name, d_model.variables,
+                 [(label, n, v, _noted(_discriminator_rule, d_notes))
+                  for label, n, v in
+                  _discriminator_arrays(d_arrays, d_model.resolution,
+                                        d_model.ctor_kwargs["ch"])],
+                 report, d_path, WHAT, _EXPECTED_UNUSED)

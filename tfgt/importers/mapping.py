@@ -34,12 +34,17 @@ class Assignment:
 
 @dataclasses.dataclass
 class Imported:
-  """An imported model: generator, discriminator (or None), class names and
-  the report of where every array went."""
+  """An imported model: generator, discriminator (or None), class names, the
+  report of where every array went, and what --verify measured."""
   generator: Any
   discriminator: Any
   class_names: list[str]
   report: list[Assignment]
+  # True when the file has no discriminator and the bundle gets an untrained
+  # one (TF-Hub's BigGAN modules).
+  fresh_discriminator: bool = False
+  # --verify's largest pixel difference against the original, if it ran.
+  verified: float | None = None
 
 
 def assign(model_name: str, variables: Sequence,

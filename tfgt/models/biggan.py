@@ -5,8 +5,8 @@ the discriminator maps (images, y) to logits [B]. In both, `y` is either int
 labels [B] in [0, num_classes) or float class weights [B, num_classes] (one-hot
 rows are labels, soft rows draw between classes).
 
-Channel plans follow BigGAN (Brock et al., 2019) for resolutions 32, 64, 128
-and 256. Two ways to condition the generator's batch norms:
+Channel plans follow BigGAN (Brock et al., 2019) for resolutions 32, 64, 128,
+256 and 512. Two ways to condition the generator's batch norms:
   * "table": every class owns a gain and shift per layer (BigGAN on CIFAR);
   * "shared_embedding": one class embedding shared by all layers, concatenated
     with a chunk of z per block when `hierarchical_z` is on, and projected per
@@ -35,6 +35,8 @@ ARCHITECTURES = {
           (True, True, True, True, True, False)),
     256: ((16, 16, 8, 8, 4, 2, 1), (1, 2, 4, 8, 8, 16, 16),
           (True, True, True, True, True, True, False)),
+    512: ((16, 16, 8, 8, 4, 2, 1, 1), (1, 1, 2, 4, 8, 8, 16, 16),
+          (True, True, True, True, True, True, True, False)),
 }
 CONDITIONINGS = ("table", "shared_embedding")
 
