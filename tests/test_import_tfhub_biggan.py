@@ -8,6 +8,7 @@ norms with epsilon 1e-4 and stored statistics, attention before the block
 after 64 px). `hub.load` reads it as it reads the real modules; the import
 must draw what the module's own graph draws."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -19,9 +20,11 @@ import tensorflow as tf
 from tests import test_import_biggan as pytorch_case
 from tests.conftest import REPO
 from tests.conftest import import_source_cli as _cli
+from tfgt import import_source
 from tfgt.errors import UserInputError
 from tfgt.importers import biggan as pytorch_importer
 from tfgt.importers import tfhub_biggan as importer
+from tfgt.methods import source
 from tfgt.models import biggan
 
 tf1 = tf.compat.v1
@@ -232,7 +235,7 @@ def test_import_draws_what_the_module_draws(resolution, ch, module_128,
       "generator/block0/conv1/kernel")
   assert "raw weight" in rows["Generator/GBlock/conv0/w"].note
   assert "second spectral-norm vector" in rows["Generator/conv_2d/u1"].note
-  assert "1 batches accumulated; the statistics are used as stored" in rows[
+  assert "batches accumulated: 1; the statistics are used as stored" in rows[
       "Generator/GBlock/CrossReplicaBN/accumulation_counter"].note
   assert "[class embedding, z chunk]" in rows[
       "Generator/GBlock_1/HyperBN_1/gamma/w" + EMA].note
@@ -267,8 +270,27 @@ def test_raw_weights_and_what_is_refused(module_128, tmp_path):
   empty.mkdir()
   with pytest.raises(UserInputError, match="no saved_model.pb"):
     importer.import_tfhub_biggan(str(empty))
+  with pytest.raises(UserInputError, match="no such folder"):
+    importer.resolve_handle(str(tmp_path / "missing"))
+  archive = tmp_path / "biggan-128_2.tar.gz"
+  archive.write_bytes(b"")
+  with pytest.raises(UserInputError, match="Unpack it"):
+    importer.resolve_handle(str(archive))
   with pytest.raises(UserInputError, match="neither a folder nor a TF-Hub"):
-    importer.resolve_handle(str(tmp_path / "missing.pkl"))
+    importer.resolve_handle("biggan")
+  # --out and --discriminator are checked before the module is read, and an
+  # --out with files in it (a run folder) is never written into.
+  run_dir = tmp_path / "run"
+  run_dir.mkdir()
+  (run_dir / "checkpoint").write_text("model_checkpoint_path: \"ckpt-2\"\n")
+  for out, message in ((run_dir, "a folder with files in it"),
+                       (run_dir / "checkpoint", "is a file")):
+    with pytest.raises(UserInputError, match=message):
+      import_source.run("tfhub_biggan", module_128, str(out))
+  assert os.listdir(run_dir) == ["checkpoint"]
+  with pytest.raises(UserInputError, match="--discriminator=.*no such file"):
+    import_source.run("tfhub_biggan", module_128, str(tmp_path / "new"),
+                      discriminator=str(tmp_path / "D.pth"))
   assert importer.resolve_handle("deepmind/biggan-128/2") == (
       "https://tfhub.dev/deepmind/biggan-128/2")
 
@@ -295,7 +317,8 @@ def test_discriminator_from_biggan_pytorch(module_128, tmp_path):
     importer.import_tfhub_biggan(module_128, discriminator=other)
 
 
-def test_import_command_writes_a_verified_bundle(module_128, tmp_path):
+def test_import_command_writes_a_verified_bundle(module_128, tmp_path,
+                                                 caplog):
   from tfgt.models import bundle  # pylint: disable=g-import-not-at-top
   out = str(tmp_path / "sources" / "biggan")
   done = _cli("--from=tfhub_biggan", f"--input={module_128}", f"--out={out}",
@@ -307,8 +330,13 @@ def test_import_command_writes_a_verified_bundle(module_128, tmp_path):
           "discriminator fresh (untrained)") in done.stdout
   line = next(l for l in done.stdout.splitlines() if l.startswith("Verify:"))
   assert float(line.rsplit(" ", 1)[1]) < 2e-4
+  assert "generator weights G_ema" in done.stdout
   generator, discriminator, spec = bundle.load(out, with_discriminator=True)
   assert spec["class_names"] == list("abcde") and discriminator is not None
+  assert spec["discriminator_trained"] is False
+  with caplog.at_level(logging.WARNING):
+    source.load(out)
+  assert "has an untrained discriminator" in caplog.text
   module = importer.load_module(module_128)
   assert importer.verify(module, generator, num_samples=2) < 2e-4
   offline = _cli("--from=tfhub_biggan", "--input=deepmind/biggan-128/2",

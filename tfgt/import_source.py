@@ -101,6 +101,10 @@ def run(source_format: str, input_path: str, out: str,
   if os.path.exists(os.path.join(out, bundle.SPEC_FILE)):
     raise UserInputError(f"{out} already holds a model ({bundle.SPEC_FILE}); "
                          "choose another --out or delete it first.")
+  if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
+    what = "a file" if os.path.isfile(out) else "a folder with files in it"
+    raise UserInputError(f"--out={out} is {what}; the bundle needs a new or "
+                         "empty folder (nothing there is overwritten).")
   network = network or DEFAULT_NETWORK[source_format]
   if (resolution is None) == (source_format == "stylegan_rosinality"):
     raise UserInputError(
@@ -114,6 +118,9 @@ def run(source_format: str, input_path: str, out: str,
     raise UserInputError(f"--discriminator is for biggan_pytorch and "
                          f"tfhub_biggan; a {source_format} file holds its "
                          "discriminator.")
+  if discriminator and not os.path.isfile(discriminator):
+    raise UserInputError(f"--discriminator={discriminator}: no such file (a "
+                         "BigGAN-PyTorch D.pth).")
   # pylint: disable=g-import-not-at-top
   if source_format == "stylegan_nvlabs":
     from tfgt.importers import stylegan
@@ -136,9 +143,10 @@ def run(source_format: str, input_path: str, out: str,
           tfhub_biggan.resolve_module(input_path))
       imported.verified = tfhub_biggan.verify(module, imported.generator)
   # pylint: enable=g-import-not-at-top
-  writer = bundle.BundleWriter(out, imported.generator,
-                               imported.discriminator, imported.class_names,
-                               f"import:{source_format}")
+  writer = bundle.BundleWriter(
+      out, imported.generator, imported.discriminator, imported.class_names,
+      f"import:{source_format}",
+      discriminator_trained=not imported.fresh_discriminator)
   writer.save(0)
   return imported
 
@@ -194,10 +202,14 @@ def main(argv: Sequence[str]) -> None:
     logging.error("%s", errors.message(e))
     sys.exit(2)
   print(mapping.format_report(imported.report))
-  print(f"\nWrote {FLAGS.out}: {summary(imported)}.")
+  network = FLAGS.network or DEFAULT_NETWORK[FLAGS["from"].value]
+  print(f"\nWrote {FLAGS.out}: {summary(imported)}; generator weights "
+        f"{network}.")
   if imported.verified is not None:
     print(f"Verify: largest pixel difference between the original and the "
-          f"import (images in [-1, 1], truncation 1): {imported.verified:.2e}")
+          f"import (images in [-1, 1], truncation 1): {imported.verified:.2e}"
+          + (" (the module samples from G_ema; a --network=G import differs "
+             "by design)" if FLAGS.network == "G" else ""))
 
 
 def summary(imported) -> str:

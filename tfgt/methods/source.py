@@ -83,6 +83,11 @@ def load(path: str, checkpoint: str | int = "latest") -> SourceModel:
                                                with_discriminator=True)
   logging.info("Source model %s (%s checkpoint): %d classes.", directory,
                checkpoint, len(spec["class_names"]))
+  if spec.get("discriminator_trained") is False:
+    logging.warning(
+        "Source model %s has an untrained discriminator (%s: the file held "
+        "none); a method that trains D starts it from scratch "
+        "(docs/IMPORT.md).", directory, spec.get("method"))
   model = SourceModel(generator, discriminator, list(spec["class_names"]),
                       directory)
   _LOADED.pop(key, None)

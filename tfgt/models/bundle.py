@@ -37,8 +37,11 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(
 
 def spec_of(generator: architectures.Generator,
             discriminator: architectures.Discriminator | None,
-            class_names: list[str], method: str) -> dict:
-  """The model.json of a bundle of these models (D may be None)."""
+            class_names: list[str], method: str,
+            discriminator_trained: bool = True) -> dict:
+  """The model.json of a bundle of these models (D may be None).
+  `discriminator_trained=False` (an import whose file has no D) is recorded
+  as "discriminator_trained": false, which source loading warns about."""
   if len(class_names) != generator.num_classes:
     raise ValueError(f"{len(class_names)} class names for a generator of "
                      f"{generator.num_classes} classes.")
@@ -46,7 +49,7 @@ def spec_of(generator: architectures.Generator,
       generator.architecture != discriminator.architecture):
     raise ValueError(f"A {generator.architecture} generator with a "
                      f"{discriminator.architecture} discriminator.")
-  return {
+  spec = {
       "architecture": generator.architecture,
       "generator": dict(num_classes=generator.num_classes,
                         **generator.ctor_kwargs),
@@ -56,6 +59,9 @@ def spec_of(generator: architectures.Generator,
       "class_names": list(class_names),
       "method": method,
   }
+  if discriminator is not None and not discriminator_trained:
+    spec["discriminator_trained"] = False
+  return spec
 
 
 class BundleWriter:
@@ -68,14 +74,18 @@ class BundleWriter:
     class_names: the generator's N + M class names.
     method: the method's name, for model.json.
     max_to_keep: checkpoints kept.
+    discriminator_trained: False when the discriminator is untrained
+      (recorded in model.json).
   """
 
   def __init__(self, directory: str, generator, discriminator,
-               class_names: list[str], method: str, max_to_keep: int = 3):
+               class_names: list[str], method: str, max_to_keep: int = 3,
+               discriminator_trained: bool = True):
     os.makedirs(directory, exist_ok=True)
     self.directory = directory
     files.write_json(os.path.join(directory, SPEC_FILE),
-                     spec_of(generator, discriminator, class_names, method))
+                     spec_of(generator, discriminator, class_names, method,
+                             discriminator_trained))
     objects = dict(generator=generator)
     if discriminator is not None:
       objects["discriminator"] = discriminator
