@@ -146,7 +146,8 @@ def test_a_missing_source_names_the_import_command(folder, tmp_path):
   import re  # pylint: disable=g-import-not-at-top
   with pytest.raises(UserInputError, match=(
       r"Source model .* not found: .*" + re.escape(
-          "`python -m tfgt.import_source --from=<format> --input=<file> "
+          "`python -m tfgt.import_source --from=stylegan_rosinality "
+          "--input=<stylegan-256px-new.model> --resolution=256 "
           f"--out={missing}`"))):
     method.source_info()
   gin.clear_config()

@@ -368,3 +368,16 @@ def test_imagenet_names_are_wordnets_in_label_order(tmp_path):
   assert pytorch_importer.default_class_names(1000) == names
   assert made == names and len(names) == 1000
   assert names[0] == "tench, Tinca tinca" and names[207] == "golden retriever"
+
+
+def test_a_missing_source_names_the_import_that_makes_it(tmp_path):
+  imagenet = str(tmp_path / "sources" / "biggan_imagenet_128")
+  with pytest.raises(UserInputError) as error:
+    source.read_info(imagenet)
+  for command in ("--from=biggan_pytorch --input=<BigGAN-PyTorch's 138k "
+                  f"weights folder> --out={imagenet}`",
+                  f"--from=tfhub_biggan --input=deepmind/biggan-128/2 "
+                  f"--out={imagenet}`"):
+    assert command in str(error.value)
+  with pytest.raises(UserInputError, match="--from=<format> --input=<file>"):
+    source.read_info(str(tmp_path / "sources" / "mine"))

@@ -37,13 +37,38 @@ class SourceModel:
   directory: str
 
 
+# The imports that make the sources of the shipped configs, by folder name
+# (docs/IMPORT.md): import_source arguments before --out.
+IMPORT_COMMANDS = {
+    "biggan_imagenet_128": (
+        "--from=biggan_pytorch --input=<BigGAN-PyTorch's 138k weights folder>",
+        "--from=tfhub_biggan --input=deepmind/biggan-128/2"),
+    "ffhq_256": (
+        "--from=stylegan_rosinality --input=<stylegan-256px-new.model> "
+        "--resolution=256",
+        "--from=stylegan_nvlabs --input=<an FFHQ StyleGAN pickle at 256 px>"),
+}
+
+
+def _import_hint(path: str) -> str:
+  """How to make the missing source `path`: the import command of a known
+  source's folder name, else the general form."""
+  commands = IMPORT_COMMANDS.get(os.path.basename(os.path.normpath(path)))
+  if commands:
+    made = " or ".join(f"`python -m tfgt.import_source {c} --out={path}`"
+                       for c in commands)
+    return (f" Make it with {made} (docs/IMPORT.md); or point the method's "
+            "`source` at a training run's model_dir.")
+  return (" A public pretrained model becomes a source bundle with "
+          "`python -m tfgt.import_source --from=<format> --input=<file> "
+          f"--out={path}` (formats and files: docs/IMPORT.md); or point the "
+          "method's `source` at a training run's model_dir.")
+
+
 def _directory(path: str) -> str:
   directory = bundle.resolve_directory(path)
   if not os.path.exists(os.path.join(directory, bundle.SPEC_FILE)):
-    hint = (" A public pretrained model becomes a source bundle with "
-            "`python -m tfgt.import_source --from=<format> --input=<file> "
-            f"--out={path}` (formats and files: docs/IMPORT.md); or point the "
-            "method's `source` at a training run's model_dir.")
+    hint = _import_hint(path)
     if path.startswith(bundle.PRETRAINED_PREFIX):
       hint = (f" The shipped model {path!r} is not installed in "
               f"{bundle.PRETRAINED_DIR}: run the set-up if it is one of the "
