@@ -52,3 +52,23 @@ def test_a_frozen_generator_costs_no_weight_gradients():
   kinds = [node.op for node in needed.node]
   assert "Conv2D" in kinds and "Conv2DBackpropInput" in kinds
   assert "Conv2DBackpropFilter" not in kinds
+
+
+def test_thread_settings_parse_and_show_in_the_table():
+  tool = load_tool("benchmark_step")
+  assert tool.parse_threads("1:1") == (1, 1, 1)
+  assert tool.parse_threads("0:2x2") == (0, 2, 2)
+  for bad in ("1", "a:1", "1:1x0", "-1:1", "1:1x"):
+    try:
+      tool.parse_threads(bad)
+    except ValueError as e:
+      assert "INTRA:INTER" in str(e)
+    else:
+      raise AssertionError(f"{bad!r} was accepted")
+  rows = [("cifar", "function", 1, 6.0, 30e9, "TF/TF"),
+          ("cifar", "function", 1, 9.0, 30e9, "1/1 x2 processes")]
+  text = tool.table(rows, "CPU X", 200.0, 2048)
+  assert "| threads |" in text
+  # Ratios divide by the setting's first tf.function, 1-device row.
+  assert "| cifar | function | 1 | 1/1 x2 processes | 9.000 | 1.50 | 30.00 | " \
+         "270 | 135% |" in text

@@ -2,6 +2,7 @@ r"""Images per second of a full GAN training step (one D and one G update).
 
     python tools/benchmark_step.py [--settings=fashion_mnist,cifar]
         [--modes=eager,function,xla] [--devices=1,2] [--steps=6] [--out=FILE.md]
+        [--threads=0:0,1:1,2:1,1:2,1:1x2]
 
 Runs the real trainer (`tfgt.train.train`) for a few steps per case on
 synthetic data of the right shape and reports the rate measured after the
@@ -35,12 +36,22 @@ the optimizer updates and the EMA (a few operations per weight) are not
 counted. Achieved GFLOP/s = that count x images/s, beside the rate of a
 float32 2048 x 2048 matmul measured in the same run (`--matmul_size`), the
 machine's practical peak for dense work.
+
+Threads (`--threads`): each entry INTRA:INTER sets TensorFlow's intra-op and
+inter-op thread pools (0: TensorFlow's choice, one per core), optionally
+xP for P processes running the same case at once (their images/s summed:
+what parallel runs, e.g. benchmark_transfer.py --jobs=2, get from the
+machine). Every entry runs in fresh child processes, since thread pools are
+fixed when TensorFlow starts; without --threads the cases run in this
+process with TensorFlow's defaults.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +84,32 @@ flags.DEFINE_integer("eager_steps", 2, "Measured steps in eager mode.")
 flags.DEFINE_string("out", None, "Also write the Markdown table here.")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the float32 matmul that "
                      "measures the machine's dense rate (0: skip).")
+flags.DEFINE_list("threads", [], "Thread settings INTRA:INTER[xP] to compare, "
+                  "each in child processes (e.g. 0:0,1:1,1:1x2).")
+flags.DEFINE_string("child_rows", None, "Internal: a child process writes "
+                    "its rows (JSON) here.")
+# A child's thread setting, read from argv before TensorFlow starts.
+CHILD_THREADS = "--child_threads="
+
+
+def parse_threads(entry: str) -> tuple[int, int, int]:
+  """"INTRA:INTER[xP]" -> (intra, inter, processes); 0 threads: TF's
+  choice.
+
+  Raises:
+    ValueError: not of that form.
+  """
+  body, times, processes = entry.strip().partition("x")
+  intra, sep, inter = body.partition(":")
+  try:
+    parsed = (int(intra), int(inter), int(processes if times else 1))
+  except ValueError:
+    parsed = None
+  if not sep or parsed is None or min(parsed) < 0 or parsed[2] < 1:
+    raise ValueError(f"--threads entry {entry!r}: give INTRA:INTER or "
+                     "INTRA:INTERxP, e.g. 1:1 or 1:1x2 (0: TensorFlow's "
+                     "choice).")
+  return parsed
 
 
 def _biggan(channels: int, ch: int, dim_z: int) -> list[str]:
@@ -265,18 +302,24 @@ def run_case(setting: str, mode: str, devices: int,
   return metrics["images_per_sec"], flops
 
 
-def table(rows: list, cpu: str, matmul: float) -> str:
+def table(rows: list, cpu: str, matmul: float, matmul_size: int) -> str:
   """The Markdown table of (setting, mode, devices, images/s, FLOPs per
-  image) rows, the CPU and its matmul rate in the header."""
+  image[, threads]) rows, the CPU and its matmul rate in the header. The
+  ratio column divides by the setting's first tf.function, 1-device row
+  (with threads: the first thread setting's). `matmul`: GFLOP/s of a
+  float32 matmul of side `matmul_size`."""
   peak = f"{matmul:.0f} GFLOP/s" if matmul > 0 else "not measured"
+  threaded = any(len(r) > 5 for r in rows)
   lines = [f"CPU: {cpu}, {os.cpu_count()} cores; float32 "
-           f"{FLAGS.matmul_size}^2 matmul in the same run: {peak}.", "",
-           "| setting | mode | devices | images/s | x tf.function, 1 device "
+           f"{matmul_size}^2 matmul in the same run: {peak}.", "",
+           "| setting | mode | devices |" + (" threads |" if threaded else "")
+           + " images/s | x tf.function, 1 device "
            "| GFLOP/image | GFLOP/s | of matmul rate |",
-           "|---|---|---|---|---|---|---|---|"]
-  for setting, mode, devices, rate, _ in rows:
-    base = [(r, f) for s, m, d, r, f in rows if s == setting
-            and m == "function" and d == 1]
+           "|---|---|---|" + ("---|" if threaded else "") +
+           "---|---|---|---|---|"]
+  for setting, mode, devices, rate, _, *threads in rows:
+    base = [(r[3], r[4]) for r in rows if r[0] == setting
+            and r[1] == "function" and r[2] == 1]
     ratio = f"{rate / base[0][0]:.2f}" if base else "-"
     flops = base[0][1] if base else float("nan")
     if np.isfinite(flops):
@@ -285,16 +328,15 @@ def table(rows: list, cpu: str, matmul: float) -> str:
       counts = f"{flops / 1e9:.2f} | {achieved:.0f} | {share}"
     else:
       counts = "- | - | -"
-    lines.append(f"| {setting} | {mode} | {devices} | {rate:.3f} | {ratio} | "
-                 f"{counts} |")
+    shown = f" {threads[0]} |" if threads else ""
+    lines.append(f"| {setting} | {mode} | {devices} |{shown} {rate:.3f} | "
+                 f"{ratio} | {counts} |")
   return "\n".join(lines)
 
 
-def main(argv):
-  del argv
-  cpu = cpu_model()
-  matmul = matmul_gflops(FLAGS.matmul_size) if FLAGS.matmul_size else 0.0
-  print(f"{cpu}: float32 matmul {matmul:.0f} GFLOP/s", flush=True)
+def run_cases() -> list:
+  """(setting, mode, devices, images/s, FLOPs per image) of every case of
+  the flags, in this process."""
   rows = []
   for setting in FLAGS.settings:
     for mode in FLAGS.modes:
@@ -307,12 +349,71 @@ def main(argv):
         rows.append((setting, mode, devices, rate, flops))
         print(f"{setting:14s} {mode:9s} {devices} device(s): "
               f"{rate:8.3f} images/s", flush=True)
-  text = table(rows, cpu, matmul)
+  return rows
+
+
+def run_threads(entry: str) -> list:
+  """The cases of the flags under one --threads entry: P child processes
+  at once, each with the entry's thread pools; their images/s summed per
+  case, the entry as a sixth field."""
+  intra, inter, processes = parse_threads(entry)
+  passed = [a for a in sys.argv[1:] if not a.startswith(
+      ("--threads", "--out", "--matmul_size", "--child_rows"))]
+  with tempfile.TemporaryDirectory() as tmp:
+    outs = [os.path.join(tmp, f"rows{p}.json") for p in range(processes)]
+    children = [subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), *passed,
+         "--matmul_size=0", f"--child_rows={out}",
+         f"{CHILD_THREADS}{intra}:{inter}"]) for out in outs]
+    for child in children:
+      if child.wait() != 0:
+        raise RuntimeError(f"--threads={entry}: a child process failed "
+                           f"(exit {child.returncode}); its log is above.")
+    runs = []
+    for out in outs:
+      with open(out, encoding="utf-8") as f:
+        runs.append(json.load(f))
+  label = f"{intra or 'TF'}/{inter or 'TF'}" + (
+      f" x{processes} processes" if processes > 1 else "")
+  rows = []
+  for case in zip(*runs):  # The same case in every process.
+    setting, mode, devices, _, flops = case[0]
+    rows.append((setting, mode, devices, sum(c[3] for c in case), flops,
+                 label))
+  return rows
+
+
+def main(argv):
+  del argv
+  cpu = cpu_model()
+  matmul = matmul_gflops(FLAGS.matmul_size) if FLAGS.matmul_size else 0.0
+  print(f"{cpu}: float32 matmul {matmul:.0f} GFLOP/s", flush=True)
+  if FLAGS.child_rows:
+    rows = run_cases()
+    files.write_text(FLAGS.child_rows, json.dumps(rows))
+    return
+  for entry in FLAGS.threads:
+    parse_threads(entry)  # Refuse a bad entry before any run.
+  rows = (run_cases() if not FLAGS.threads else
+          [row for entry in FLAGS.threads for row in run_threads(entry)])
+  text = table(rows, cpu, matmul, FLAGS.matmul_size)
   print(text)
   if FLAGS.out:
     files.write_text(FLAGS.out, text + "\n")
 
 
+def _set_child_threads() -> None:
+  """A child's thread pools (its --child_threads=INTRA:INTER), set before
+  TensorFlow starts; the flag is removed from argv."""
+  for arg in list(sys.argv):
+    if arg.startswith(CHILD_THREADS):
+      intra, inter, _ = parse_threads(arg[len(CHILD_THREADS):])
+      tf.config.threading.set_intra_op_parallelism_threads(intra)
+      tf.config.threading.set_inter_op_parallelism_threads(inter)
+      sys.argv.remove(arg)
+
+
 if __name__ == "__main__":
+  _set_child_threads()
   distribute.split_cpu(2)
   sys.exit(app.run(main))
