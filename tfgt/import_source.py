@@ -79,7 +79,7 @@ def run(source_format: str, input_path: str, out: str,
   trained at (its file holds every block up to 1024 px). `verify`:
   tfhub_biggan only, compare the module's images with the import's
   (`Imported.verified`, the largest pixel difference); the bundle is
-  written either way.
+  written whatever the difference.
 
   Returns:
     The `Imported` models and report.
