@@ -14,7 +14,8 @@ r"""Turns a public pretrained GAN into a tfgt bundle (a source for transfer).
         [--network=G_ema] [--discriminator=D.pth] [--verify]
 
 Reads the file without its framework and without running anything it
-contains (tfgt.importers.checkpoint_files), maps every array onto the tfgt
+contains (tfgt.importers.checkpoint_files; a TF-Hub module's variables are
+read from its checkpoint, and only --verify runs its graph), maps every array onto the tfgt
 model, prints the table of where each went, and writes the bundle
 (<out>/model.json and a checkpoint), which configs name as their source
 (e.g. `SOURCE = "sources/ffhq"`). docs/IMPORT.md lists the formats, the
@@ -49,6 +50,9 @@ FORMATS = ("stylegan_nvlabs", "stylegan_rosinality", "biggan_pytorch",
            "tfhub_biggan")
 # Formats whose original framework --verify can run here.
 VERIFIABLE = ("tfhub_biggan",)
+# --verify refuses to write a moving-average import that differs from the
+# original by more than one 8-bit grey level (images in [-1, 1]).
+VERIFY_TOLERANCE = 2.0 / 255
 # The generator imported when --network is not given.
 DEFAULT_NETWORK = {"stylegan_nvlabs": "Gs", "stylegan_rosinality": "g_running",
                    "biggan_pytorch": "G_ema", "tfhub_biggan": "G_ema"}
@@ -78,8 +82,8 @@ def run(source_format: str, input_path: str, out: str,
   `resolution`: stylegan_rosinality only, the resolution the checkpoint was
   trained at (its file holds every block up to 1024 px). `verify`:
   tfhub_biggan only, compare the module's images with the import's
-  (`Imported.verified`, the largest pixel difference); the bundle is
-  written whatever the difference.
+  (`Imported.verified`, the largest pixel difference); a G_ema import that
+  differs by more than VERIFY_TOLERANCE is refused, nothing written.
 
   Returns:
     The `Imported` models and report.
@@ -142,6 +146,13 @@ def run(source_format: str, input_path: str, out: str,
       module = tfhub_biggan.load_module(
           tfhub_biggan.resolve_module(input_path))
       imported.verified = tfhub_biggan.verify(module, imported.generator)
+      if network == "G_ema" and imported.verified > VERIFY_TOLERANCE:
+        raise UserInputError(
+            f"--verify: the import draws up to {imported.verified:.3g} away "
+            f"from the module (more than one grey level, {VERIFY_TOLERANCE:.3g}"
+            f"), so {out} was not written. The module computes otherwise "
+            "than docs/IMPORT.md assumes; please report it with the table "
+            "(run without --verify to print it and write the bundle anyway).")
   # pylint: enable=g-import-not-at-top
   writer = bundle.BundleWriter(
       out, imported.generator, imported.discriminator, imported.class_names,
@@ -175,7 +186,8 @@ def define_flags() -> None:
                     "the import on the same inputs and print the largest "
                     "pixel difference.")
   flags.DEFINE_list("class_names", None, "Class names (default: the file's "
-                    "stem for one class, class_<i> for several).")
+                    "stem for one class, ImageNet's names for a BigGAN of "
+                    "1000, else class_<i>).")
   flags.DEFINE_string("class_names_file", None, "A text file with one class "
                       "name per line (e.g. ImageNet's 1000), instead of "
                       "--class_names.")

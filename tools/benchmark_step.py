@@ -41,9 +41,11 @@ Threads (`--threads`): each entry INTRA:INTER sets TensorFlow's intra-op and
 inter-op thread pools (0: TensorFlow's choice, one per core), optionally
 xP for P processes running the same case at once (their images/s summed:
 what parallel runs, e.g. benchmark_transfer.py --jobs=2, get from the
-machine). Every entry runs in fresh child processes, since thread pools are
-fixed when TensorFlow starts; without --threads the cases run in this
-process with TensorFlow's defaults.
+machine; the P processes start together and each times its own steps, so
+the sum is close to, not exactly, their shared rate). Every entry runs in
+fresh child processes, since thread pools are fixed when TensorFlow starts;
+without --threads the cases run in this process with TensorFlow's
+defaults.
 """
 
 from __future__ import annotations
@@ -365,10 +367,16 @@ def run_threads(entry: str) -> list:
         [sys.executable, os.path.abspath(__file__), *passed,
          "--matmul_size=0", f"--child_rows={out}",
          f"{CHILD_THREADS}{intra}:{inter}"]) for out in outs]
-    for child in children:
-      if child.wait() != 0:
-        raise RuntimeError(f"--threads={entry}: a child process failed "
-                           f"(exit {child.returncode}); its log is above.")
+    try:
+      for child in children:
+        if child.wait() != 0:
+          raise RuntimeError(f"--threads={entry}: a child process failed "
+                             f"(exit {child.returncode}); its log is above.")
+    finally:  # No child outlives a failed one (nor its folder).
+      for child in children:
+        if child.poll() is None:
+          child.terminate()
+          child.wait()
     runs = []
     for out in outs:
       with open(out, encoding="utf-8") as f:

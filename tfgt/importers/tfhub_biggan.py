@@ -330,16 +330,19 @@ def generator_kwargs(arrays: dict[str, np.ndarray]) -> dict:
                 attention_resolution=0, num_classes=num_classes)
   theta = arrays.get("Generator/attention/theta/w")
   if theta is not None:
-    kwargs["attention_resolution"] = ATTENTION_RESOLUTION.get(resolution, 0)
-    index = int(np.log2(kwargs["attention_resolution"] // 4)) - 1
-    if not kwargs["attention_resolution"] or (
-        theta.shape[2] != g_arch[index + 1] * ch):
+    at = ATTENTION_RESOLUTION.get(resolution, 0)
+    if not at:
+      raise UserInputError(
+          f"The module has self-attention, which tfgt places only in the "
+          f"{sorted(ATTENTION_RESOLUTION)} px models; this one is "
+          f"{resolution} px.")
+    width = g_arch[int(np.log2(at // 4))] * ch  # The block's output.
+    if theta.shape[2] != width:
       raise UserInputError(
           f"The attention layer takes {theta.shape[2]} channels; tfgt's "
-          f"{resolution} px BigGAN has attention after the block of "
-          f"{kwargs['attention_resolution']} px, of "
-          f"{g_arch[index + 1] * ch if kwargs['attention_resolution'] else 0}"
-          " channels.")
+          f"{resolution} px BigGAN has attention after the block of {at} px, "
+          f"of {width} channels.")
+    kwargs["attention_resolution"] = at
   return kwargs
 
 

@@ -38,25 +38,29 @@ class SourceModel:
 
 
 # The imports that make the sources of the shipped configs, by folder name
-# (docs/IMPORT.md): import_source arguments before --out.
+# (docs/IMPORT.md): (import_source arguments before --out, remark).
 IMPORT_COMMANDS = {
     "biggan_imagenet_128": (
-        "--from=biggan_pytorch --input=<BigGAN-PyTorch's 138k weights folder>",
-        "--from=tfhub_biggan --input=deepmind/biggan-128/2"),
+        ("--from=biggan_pytorch --input=<BigGAN-PyTorch's 138k weights folder>",
+         "the papers' source"),
+        ("--from=tfhub_biggan --input=deepmind/biggan-128/2",
+         "DeepMind's own weights, an untrained discriminator")),
     "ffhq_256": (
-        "--from=stylegan_rosinality --input=<stylegan-256px-new.model> "
-        "--resolution=256",
-        "--from=stylegan_nvlabs --input=<an FFHQ StyleGAN pickle at 256 px>"),
+        ("--from=stylegan_rosinality --input=<stylegan-256px-new.model> "
+         "--resolution=256", "the official Hyper-Modulation code's source"),
+        ("--from=stylegan_nvlabs --input=<an FFHQ StyleGAN pickle at 256 px>",
+         "NVlabs' own")),
 }
 
 
 def _import_hint(path: str) -> str:
-  """How to make the missing source `path`: the import command of a known
+  """How to make the missing source `path`: the import commands of a known
   source's folder name, else the general form."""
   commands = IMPORT_COMMANDS.get(os.path.basename(os.path.normpath(path)))
   if commands:
-    made = " or ".join(f"`python -m tfgt.import_source {c} --out={path}`"
-                       for c in commands)
+    made = " or ".join(
+        f"`python -m tfgt.import_source {args} --out={path}` ({remark})"
+        for args, remark in commands)
     return (f" Make it with {made} (docs/IMPORT.md); or point the method's "
             "`source` at a training run's model_dir.")
   return (" A public pretrained model becomes a source bundle with "
