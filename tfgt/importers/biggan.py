@@ -389,15 +389,15 @@ def _discriminator_arrays(arrays: dict[str, np.ndarray], resolution: int,
   return out
 
 
-def _noted(rule, notes: dict[str, str]):
+def noted(rule, notes: dict[str, str]):
   """`rule` with the note of `notes` for the arrays it names."""
-  def noted(name, value):
+  def with_notes(name, value):
     mapped = rule(name, value)
     if mapped is None or name not in notes:
       return mapped
     target, array, note = mapped
     return target, array, "; ".join(filter(None, [note, notes[name]]))
-  return noted
+  return with_notes
 
 
 def _files(path: str, network: str, discriminator: str | None
@@ -465,7 +465,7 @@ def import_biggan_pytorch(path: str, network: str = "G_ema",
   g_label = os.path.splitext(os.path.basename(g_path))[0]
   mapping.assign(generator.name, generator.variables,
                  [(f"{g_label}/{n}", n, v,
-                   _noted(lambda n, v: _generator_rule(n, v, shared), notes))
+                   noted(lambda n, v: _generator_rule(n, v, shared), notes))
                   for n, v in g_arrays.items()], report, g_path, WHAT,
                  _EXPECTED_UNUSED)
   if d_model is not None:
@@ -511,7 +511,7 @@ def assign_discriminator(d_model: biggan.BigGANDiscriminator,
   d_notes: dict[str, str] = {}
   d_arrays = _match_spectral_norms(d_arrays, d_notes, skip=("embed",))
   mapping.assign(d_model.name, d_model.variables,
-                 [(label, n, v, _noted(_discriminator_rule, d_notes))
+                 [(label, n, v, noted(_discriminator_rule, d_notes))
                   for label, n, v in
                   _discriminator_arrays(d_arrays, d_model.resolution,
                                         d_model.ctor_kwargs["ch"])],

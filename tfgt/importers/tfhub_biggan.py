@@ -419,13 +419,8 @@ def import_tfhub_biggan(handle: str, network: str = "G_ema",
   matched = _matched_vectors(weights, notes)
   z_chunk = kwargs["dim_z"] // (len(generator.blocks) + 1)
 
-  def rule(name, value):
-    mapped = generator_rule(name, value, z_chunk)
-    if mapped is None or name not in notes:
-      return mapped
-    target, array, note = mapped
-    return target, array, "; ".join(filter(None, [note, notes[name]]))
-
+  rule = biggan_pytorch.noted(
+      lambda name, value: generator_rule(name, value, z_chunk), notes)
   report: list[Assignment] = []
   mapping.assign(generator.name, generator.variables,
                  [(source, name, matched[name], rule)
