@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -349,19 +349,41 @@ def match_sigma(weight: np.ndarray, u0: np.ndarray
   return arc(0.5 * (lo + hi)).astype(np.float32), gap
 
 
-def _match_spectral_norms(arrays: dict[str, np.ndarray], notes: dict[str, str],
-                          skip: Sequence[str] = ()) -> dict[str, np.ndarray]:
-  """The arrays with every `<layer>.u0` replaced by `match_sigma`'s vector
-  (except the layers in `skip`); a note per replaced vector."""
+def match_spectral_norms(arrays: dict[str, np.ndarray], notes: dict[str, str],
+                         skip: Sequence[str] = (), separator: str = ".",
+                         weight: str = "weight",
+                         as_out_in: Callable[[np.ndarray], np.ndarray] =
+                         lambda w: w,
+                         whose: str = "BigGAN-PyTorch's"
+                         ) -> dict[str, np.ndarray]:
+  """The arrays with every `<layer><separator>u0` replaced by `match_sigma`'s
+  vector [1, out], and a note per replaced vector.
+
+  Both BigGAN importers call it: BigGAN-PyTorch's state dicts
+  (`blocks.0.0.conv1.u0` beside `.weight` [out, in, kh, kw]) with the
+  defaults, TF-Hub's modules (`.../conv1/u0` beside `/w` [kh, kw, in, out])
+  with `separator="/"`, `weight="w"` and `as_out_in` giving [out, in].
+
+  Args:
+    arrays: name -> array of one network.
+    notes: name -> remark; a note is added for each moved vector.
+    skip: layer names (without the suffix) left as they are.
+    separator: what joins a layer's name and its array's name.
+    weight: the name of the weight beside each `u0`; a `u0` without one is
+      left as it is.
+    as_out_in: the weight in `match_sigma`'s layout, [out, ...].
+    whose: the owner of the sigma matched, for the notes.
+  """
   out = dict(arrays)
+  suffix = f"{separator}u0"
   for name, u0 in arrays.items():
-    layer = name[:-len(".u0")]
-    if (not name.endswith(".u0") or layer in skip or
-        f"{layer}.weight" not in arrays):
+    layer = name[:-len(suffix)]
+    w_name = f"{layer}{separator}{weight}"
+    if not name.endswith(suffix) or layer in skip or w_name not in arrays:
       continue
-    out[name], gap = match_sigma(arrays[f"{layer}.weight"], u0)
-    notes[name] = (f"moved to give BigGAN-PyTorch's sigma (gap before "
-                   f"{gap:.1e})")
+    out[name], gap = match_sigma(as_out_in(arrays[w_name]),
+                                 u0.reshape(1, -1))
+    notes[name] = f"moved to give {whose} sigma (gap before {gap:.1e})"
   return out
 
 
@@ -461,7 +483,7 @@ def import_biggan_pytorch(path: str, network: str = "G_ema",
   report: list[Assignment] = []
   shared = kwargs["conditioning"] == "shared_embedding"
   notes: dict[str, str] = {}
-  g_arrays = _match_spectral_norms(g_arrays, notes)
+  g_arrays = match_spectral_norms(g_arrays, notes)
   g_label = os.path.splitext(os.path.basename(g_path))[0]
   mapping.assign(generator.name, generator.variables,
                  [(f"{g_label}/{n}", n, v,
@@ -509,7 +531,7 @@ def assign_discriminator(d_model: biggan.BigGANDiscriminator,
     UserInputError: an array with no place or a variable without an array.
   """
   d_notes: dict[str, str] = {}
-  d_arrays = _match_spectral_norms(d_arrays, d_notes, skip=("embed",))
+  d_arrays = match_spectral_norms(d_arrays, d_notes, skip=("embed",))
   mapping.assign(d_model.name, d_model.variables,
                  [(label, n, v, noted(_discriminator_rule, d_notes))
                   for label, n, v in

@@ -346,23 +346,6 @@ def generator_kwargs(arrays: dict[str, np.ndarray]) -> dict:
   return kwargs
 
 
-def _matched_vectors(arrays: dict[str, np.ndarray], notes: dict[str, str]
-                     ) -> dict[str, np.ndarray]:
-  """Every `<layer>/u0` moved by `biggan.match_sigma` to the vector whose
-  tfgt sigma is one power iteration's from u0 (weights [..., out] are read
-  as [out, in])."""
-  out = dict(arrays)
-  for name, u0 in arrays.items():
-    layer = name[:-len("/u0")]
-    if not name.endswith("/u0") or f"{layer}/w" not in arrays:
-      continue
-    w = arrays[f"{layer}/w"]
-    w = w.reshape(-1, w.shape[-1]).T
-    out[name], gap = biggan_pytorch.match_sigma(w, u0.reshape(1, -1))
-    notes[name] = f"moved to give the module's sigma (gap before {gap:.1e})"
-  return out
-
-
 def fresh_discriminator(num_classes: int, resolution: int, channels: int,
                         ch: int) -> biggan.BigGANDiscriminator:
   """BigGAN's ImageNet discriminator of these sizes, untrained (attention at
@@ -416,7 +399,10 @@ def import_tfhub_biggan(handle: str, network: str = "G_ema",
                                   kwargs["channels"], kwargs["ch"])
   architectures.build_by_calling(generator, d_model)
   notes: dict[str, str] = {}
-  matched = _matched_vectors(weights, notes)
+  matched = biggan_pytorch.match_spectral_norms(
+      weights, notes, separator="/", weight="w",
+      as_out_in=lambda w: w.reshape(-1, w.shape[-1]).T,
+      whose="the module's")
   z_chunk = kwargs["dim_z"] // (len(generator.blocks) + 1)
 
   rule = biggan_pytorch.noted(
