@@ -351,6 +351,17 @@ def test_prepared_serving_draws_the_same_images(source_bundle):
   assert not np.array_equal(g((z, labels), training=False).numpy(), before)
 
 
+def test_benchmark_cells_keep_the_protocol_and_the_alignment(tmp_path):
+  """cGANTransfer's row runs at the transfer benchmark's protocol (the
+  paper's G rate and length); a hypernetwork's starts from its alignment."""
+  tool = load_tool("benchmark_hypermod")
+  cgan, hyper = tool.cells(str(tmp_path), ["cgantransfer", "hypermod_b"],
+                           [100], [0])
+  assert cgan.params == ("train.g_lr = 2e-4", "train.num_steps = 1200")
+  assert hyper.params == (
+      f"ALIGNED = '{tool.align_dir(str(tmp_path), 'b')}'",)
+
+
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
                     reason="needs dataset-fashion-mnist")
 def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,

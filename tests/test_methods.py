@@ -194,6 +194,23 @@ def test_fashion_mnist_config_trains_two_steps(config, tiny_source):
   _expected(setup, config)
 
 
+def test_main_job_rate_is_for_the_scores_only(tiny_source):
+  """cgantransfer.gin's 10x G rate trains a few thousand values; the
+  fine-tuning stage, which trains all of G, is back at the baselines'."""
+  _parse([os.path.join(FM_DIR, "cgantransfer.gin")],
+         [f"SOURCE = '{tiny_source[0]}'"])
+  assert gin.query_parameter("train.g_lr") == 2e-3
+  assert gin.query_parameter("train.num_steps") == 300
+  gin.clear_config()
+  _parse([os.path.join(FM_DIR, "transfergan.gin")],
+         [f"SOURCE = '{tiny_source[0]}'"])
+  full_rate = gin.query_parameter("train.g_lr")
+  gin.clear_config()
+  _parse([os.path.join(FM_DIR, "cgantransfer_ft.gin")],
+         [f"SOURCE = '{tiny_source[0]}'", "STAGE1_DIR = '/nonexistent'"])
+  assert gin.query_parameter("train.g_lr") == full_rate == 2e-4
+
+
 def test_fine_tune_config_needs_a_first_stage(tiny_source):
   with pytest.raises(UserInputError, match="STAGE1_DIR"):
     _parse([os.path.join(FM_DIR, "cgantransfer_ft.gin")],
@@ -480,10 +497,16 @@ def test_benchmark_cells_and_child_commands():
   assert [c.run_name for c in cells[:4]] == [
       "cgantransfer_25_s0", "scratch_25_s0", "cgantransfer_25_s1",
       "scratch_25_s1"]
-  params = module.cell_params(cells[2], 7, ["A = 1"])
+  params = module.cell_params(cells[3], 7, ["A = 1"])
   assert params == ["A = 1", "IMAGES_PER_CLASS = 25", "train.seed = 1",
                     "load_training_data.subset_seed = 1",
                     "train.num_steps = 7"]
+  # cGANTransfer runs at the paper's protocol, not its config's main-job
+  # rate and length; --num_steps still wins.
+  assert module.cell_params(cells[2], 7, []) == [
+      "IMAGES_PER_CLASS = 25", "train.seed = 1",
+      "load_training_data.subset_seed = 1", "train.g_lr = 2e-4",
+      "train.num_steps = 1200", "train.num_steps = 7"]
   command = module.child_command(
       ["tools/benchmark_transfer.py", "--jobs=2", "--seeds=0,1",
        "--only=x"], cells[3])
