@@ -355,9 +355,11 @@ def test_benchmark_cells_keep_the_protocol_and_the_alignment(tmp_path):
   """cGANTransfer's row runs at the transfer benchmark's protocol (the
   paper's G rate and length); a hypernetwork's starts from its alignment."""
   tool = load_tool("benchmark_hypermod")
+  bt = load_tool("benchmark_transfer")
   cgan, hyper = tool.cells(str(tmp_path), ["cgantransfer", "hypermod_b"],
                            [100], [0])
-  assert cgan.params == ("train.g_lr = 2e-4", "train.num_steps = 1200")
+  assert bt.cell_params(cgan, None, [])[:2] == [
+      "train.g_lr = 2e-4", "train.num_steps = 1200"]
   assert hyper.params == (
       f"ALIGNED = '{tool.align_dir(str(tmp_path), 'b')}'",)
 

@@ -504,11 +504,11 @@ def test_benchmark_cells_and_child_commands():
                     "load_training_data.subset_seed = 1",
                     "train.num_steps = 7"]
   # cGANTransfer runs at the paper's protocol, not its config's main-job
-  # rate and length; --num_steps still wins.
-  assert module.cell_params(cells[2], 7, []) == [
+  # rate and length; --gin_param and --num_steps still win.
+  assert module.cell_params(cells[2], 7, ["train.g_lr = 1e-3"]) == [
+      "train.g_lr = 2e-4", "train.num_steps = 1200", "train.g_lr = 1e-3",
       "IMAGES_PER_CLASS = 25", "train.seed = 1",
-      "load_training_data.subset_seed = 1", "train.g_lr = 2e-4",
-      "train.num_steps = 1200", "train.num_steps = 7"]
+      "load_training_data.subset_seed = 1", "train.num_steps = 7"]
   command = module.child_command(
       ["tools/benchmark_transfer.py", "--jobs=2", "--seeds=0,1",
        "--only=x"], cells[3])

@@ -118,7 +118,7 @@ def cells(out_dir: str, methods: Sequence[str], sizes: Sequence[int],
         f"ALIGNED = '{align_dir(out_dir, key)}'",)
     out.append(dataclasses.replace(
         cell, config=os.path.join(bt.CONFIG_DIR, config + ".gin"),
-        params=cell.params + params))
+        params=params))
   return out
 
 

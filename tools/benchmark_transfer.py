@@ -75,8 +75,8 @@ DEFAULT_METHODS = ("cgantransfer", "bsa", "transfergan", "scratch")
 DEFAULT_SIZES = (100, 25, 10)
 DEFAULT_SEEDS = (0, 1, 2)
 DONE_FILE = "benchmark.json"
-# Bindings of a method's runs in the benchmarks (before the benchmark's own
-# --gin_param and --num_steps): cGANTransfer at the paper's G learning rate
+# Bindings of a method's runs in the benchmarks, by cell name (first, so that
+# --gin_param and --num_steps override them): cGANTransfer at the paper's G learning rate
 # and length, the protocol every other method runs at, rather than the
 # faster rate and shorter run its config gives the main job
 # (gin_configs/fashion_mnist/cgantransfer.gin; docs/RESULTS.md).
@@ -128,15 +128,9 @@ def config_path(method: str) -> str:
 def method_cells(methods: Sequence[str], sizes: Sequence[int],
                  seeds: Sequence[int]) -> list[Cell]:
   """Every (method, size, seed), sizes first then seeds then methods, so
-  that a partial benchmark has whole comparisons; a method named in
-  PROTOCOL gets its bindings."""
-  out = []
-  for size in sizes:
-    for seed in seeds:
-      for m in methods:
-        name = os.path.splitext(os.path.basename(m))[0]
-        out.append(Cell(name, m, size, seed, PROTOCOL.get(name, ())))
-  return out
+  that a partial benchmark has whole comparisons."""
+  return [Cell(os.path.splitext(os.path.basename(m))[0], m, size, seed)
+          for size in sizes for seed in seeds for m in methods]
 
 
 def trainable_parameters(model_dir: str) -> dict:
@@ -171,8 +165,9 @@ def _class_rows(shape, num_new: int, num_classes: int) -> bool:
 
 def cell_params(cell: Cell, num_steps: int | None,
                 gin_params: Sequence[str]) -> list[str]:
-  """The gin bindings of a cell's run, in the order they apply."""
-  params = list(gin_params) + [
+  """The gin bindings of a cell's run, in the order they apply: the
+  method's PROTOCOL, the benchmark's --gin_param, the cell's own."""
+  params = list(PROTOCOL.get(cell.name, ())) + list(gin_params) + [
       f"IMAGES_PER_CLASS = {cell.images_per_class}",
       f"train.seed = {cell.seed}",
       f"load_training_data.subset_seed = {cell.seed}"] + list(cell.params)
