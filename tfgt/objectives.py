@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfgt import losses
 from tfgt.errors import UserInputError
+from tfgt.models import stylegan
 
 # (loss, {part name: value}): both scalars, a replica's share.
 LossAndParts = tuple[tf.Tensor, dict[str, tf.Tensor]]
@@ -123,15 +124,32 @@ class Adversarial(Objective):
   the step's main D pass already. Lazy R1 does not compile with XLA
   (`supports_xla`).
 
+  Augmentation (DiffAugment, Zhao et al. 2020): with `augment` set, D sees
+  augment(x) instead of x for the real images and both batches of fakes,
+  in D's loss, in G's loss and inside the R1 penalty (whose gradient is
+  then taken with respect to the un-augmented real images). Each image's
+  transformation is seeded by the bits of its row's latent (z_d for the
+  D step, z_g for the G step) and a constant per kind of input, so it does
+  not depend on the replica split and repeats after a resume.
+
   Args:
     r1_gamma: weight of the R1 penalty, >= 0 (0 turns it off).
     r1_every: an int >= 1: the penalty on every k-th D batch.
+    augment: None, or a callable (images [B, R, R, C], seeds int32 [B, 2])
+      -> images [B, R, R, C], differentiable with respect to the images
+      (`tfgt.data.augment.DiffAugment()`).
 
   Raises:
     UserInputError: a negative r1_gamma or an r1_every below 1.
   """
 
-  def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1):
+  # Seed offsets of the augmentations of real images, D's fakes and G's
+  # fakes (added to the latent's seed).
+  _AUGMENT_SALTS = (23, 29, 31)
+
+  def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1,
+               augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None
+               = None):
     if r1_gamma < 0:
       raise UserInputError(f"Adversarial.r1_gamma must be >= 0, got "
                            f"{r1_gamma}.")
@@ -141,6 +159,16 @@ class Adversarial(Objective):
                            f"every D batch), got {r1_every!r}.")
     self.r1_gamma = r1_gamma
     self.r1_every = r1_every
+    self.augment = augment
+
+  def d_input(self, images: tf.Tensor, z: tf.Tensor, kind: int) -> tf.Tensor:
+    """What D sees of `images` [B, R, R, C]: augmented if `augment` is set,
+    seeded by the rows' latents z [B, dim_z] and `kind` (0: real images,
+    1: D's fakes, 2: G's fakes)."""
+    if self.augment is None:
+      return images
+    seeds = stylegan.sample_seeds(z) + self._AUGMENT_SALTS[kind]
+    return self.augment(images, seeds)
 
   @property
   def supports_xla(self) -> bool:
@@ -155,8 +183,11 @@ class Adversarial(Objective):
                       discriminator: keras.Model) -> LossAndParts:
     """`d_loss` given the fakes G(z_d, y_d) [B, R, R, C] (a subclass that
     adds a term on the same fakes draws them once)."""
-    real_logits = discriminator((batch.images, batch.labels), training=True)
-    fake_logits = discriminator((fake, batch.y_d), training=True)
+    real_logits = discriminator(
+        (self.d_input(batch.images, batch.z_d, 0), batch.labels),
+        training=True)
+    fake_logits = discriminator((self.d_input(fake, batch.z_d, 1), batch.y_d),
+                                training=True)
     loss = batch.mean(losses.discriminator_loss(real_logits, fake_logits))
     parts = {"adversarial": loss}
     if self.r1_gamma:
@@ -164,7 +195,8 @@ class Adversarial(Objective):
 
       def r1():
         penalty = losses.r1_penalty(
-            lambda x: discriminator((x, batch.labels), training=not lazy),
+            lambda x: discriminator((self.d_input(x, batch.z_d, 0),
+                                     batch.labels), training=not lazy),
             batch.images)
         return (0.5 * self.r1_gamma * self.r1_every *
                 tf.reduce_sum(penalty) / batch.global_batch_size)
@@ -179,7 +211,8 @@ class Adversarial(Objective):
 
   def g_loss(self, batch, generator, discriminator):
     fake = generator((batch.z_g, batch.y_g), training=True)
-    logits = discriminator((fake, batch.y_g), training=True)
+    logits = discriminator((self.d_input(fake, batch.z_g, 2), batch.y_g),
+                           training=True)
     loss = batch.mean(losses.generator_loss(logits))
     return loss, {"adversarial": loss}
 

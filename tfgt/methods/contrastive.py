@@ -78,7 +78,7 @@ class ContrastiveAdversarial(objectives.Adversarial):
   not depend on the replica split.
 
   Args:
-    r1_gamma, r1_every: as `Adversarial`.
+    r1_gamma, r1_every, augment: as `Adversarial`.
     weight: lambda_contr (the paper: 1e-3; the official code: 1e-2).
     off_diagonal_weight: lambda_off of eq. 7.
 
@@ -87,8 +87,9 @@ class ContrastiveAdversarial(objectives.Adversarial):
   """
 
   def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1,
-               weight: float = 1e-3, off_diagonal_weight: float = 5e-3):
-    super().__init__(r1_gamma, r1_every)
+               weight: float = 1e-3, off_diagonal_weight: float = 5e-3,
+               augment=None):
+    super().__init__(r1_gamma, r1_every, augment)
     if weight < 0 or off_diagonal_weight < 0:
       raise UserInputError(
           "ContrastiveAdversarial.weight and off_diagonal_weight must be >= "
