@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO, TINY, load_tool
+from tfgt import config as config_lib
 from tfgt import distribute
 from tfgt import losses
 from tfgt import objectives
@@ -518,6 +519,44 @@ def test_benchmark_cells_and_child_commands():
   with pytest.raises(UserInputError, match="--only='scratch_5_s0' is not a "
                      "run of this benchmark; its runs are cgantransfer_25_s0"):
     module.select(cells, "scratch_5_s0")
+
+
+def test_recall_benchmark_cells_configs_and_verdicts(monkeypatch):
+  module = load_tool("benchmark_recall")
+  bt = load_tool("benchmark_transfer")
+  cells = module.cells(["main", "no_ema", "diffaugment"], [100], [0, 1])
+  assert [c.run_name for c in cells[:3]] == [
+      "main_100_s0", "no_ema_100_s0", "diffaugment_100_s0"]
+  with pytest.raises(UserInputError, match="Unknown settings \\['ema'\\]"):
+    module.cells(["ema"], [100], [0])
+  # Each setting is the main job (G lr 2e-3, not the transfer benchmark's
+  # protocol) with its one change, evaluated every 50 steps.
+  monkeypatch.chdir(REPO)
+  bound = {}
+  for cell in cells[:3]:
+    gin.clear_config()
+    config_lib.parse([bt.config_path(cell.config)],
+                     bt.cell_params(cell, 500, []))
+    bound[cell.name] = (gin.query_parameter("train.g_lr"),
+                        gin.query_parameter("train.ema_decay"),
+                        gin.query_parameter("train.eval_every"),
+                        gin.query_parameter("train.num_steps"),
+                        "DiffAugment" in gin.config_str())
+  gin.clear_config()
+  assert bound == {"main": (2e-3, 0.99, 50, 500, False),
+                   "no_ema": (2e-3, 0.0, 50, 500, False),
+                   "diffaugment": (2e-3, 0.99, 50, 500, True)}
+
+  def row(setting, seed, fid, recall):
+    return dict(method=setting, images_per_class=100, seed=seed,
+                rescored=dict(best=dict(fid=fid, recall=recall)))
+  rows = [row("main", s, 5.0 + s, 0.10 + 0.01 * s) for s in range(3)] + [
+      row("no_ema", s, 5.1 + s, 0.20 + 0.01 * s + 0.001 * s * s)
+      for s in range(3)]
+  (line,) = module.recall_claims(rows, 100)
+  assert line.startswith("- 100/class, no_ema against main: recall "
+                         "0.21 ± 0.01 vs 0.11 ± 0.01: better")
+  assert "FID 6.10 ± 1.00 vs 6.00 ± 1.00: worse" in line
 
 
 def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):

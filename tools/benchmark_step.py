@@ -22,7 +22,13 @@ first (tracing) step. Settings:
                  Fashion-MNIST subset, without their evaluation: a frozen G
                  whose few trained values should cost only the input
                  gradients of its layers (compare their GFLOP/image with
-                 fashion_mnist's, which trains every weight).
+                 fashion_mnist's, which trains every weight);
+  transfergan, scratch: the other methods of Table 1 (every weight of G and
+                 D trained; TransferGAN from the source, scratch from a
+                 random initialisation), so that the four methods' cost
+                 compares in one run;
+  cgantransfer_diffaugment: the main job with DiffAugment on D's inputs
+                 (its cost over cgantransfer's).
 Devices: 1 = one logical CPU device, 2 = MirroredStrategy over the CPU split
 into two logical devices (same global batch). Ratios within one run are the
 figures to compare; absolute rates move with the load of the machine.
@@ -145,6 +151,11 @@ SETTINGS = {
     "cgantransfer": (64, None, [
         "include 'gin_configs/fashion_mnist/cgantransfer.gin'"]),
     "bsa": (64, None, ["include 'gin_configs/fashion_mnist/bsa.gin'"]),
+    "transfergan": (64, None, [
+        "include 'gin_configs/fashion_mnist/transfergan.gin'"]),
+    "scratch": (64, None, ["include 'gin_configs/fashion_mnist/scratch.gin'"]),
+    "cgantransfer_diffaugment": (64, None, [
+        "include 'gin_configs/fashion_mnist/cgantransfer_diffaugment.gin'"]),
 }
 
 
