@@ -46,6 +46,7 @@ _LONGEST_FIRST = ("test_hypermod.py", "test_train.py", "test_methods.py",
                   "test_hypermod_256.py",
                   "test_train_cli.py", "test_eval_cli.py",
                   "test_import_stylegan.py", "test_knowledge_transfer.py",
+                  "test_diffaugment.py",
                   "test_eval_features.py")
 
 

@@ -357,7 +357,7 @@ def test_lazy_r1_runs_on_two_replicas_with_a_stateful_discriminator():
   assert float(step(tf.constant(1, tf.int64))) > 0.0
 
 
-def test_lazy_r1_is_refused_with_xla():
+def test_lazy_r1_and_the_contrastive_d_are_refused_with_xla():
   from tfgt import steps as steps_lib  # pylint: disable=g-import-not-at-top
   from tfgt.methods import base  # pylint: disable=g-import-not-at-top
   lazy = objectives.Adversarial(r1_gamma=10.0, r1_every=4)
@@ -368,6 +368,15 @@ def test_lazy_r1_is_refused_with_xla():
   setup = base.GANSetup(g, d, g.trainable_variables, d.trainable_variables,
                         ["all"], objective=lazy)
   with pytest.raises(UserInputError, match="r1_every = 1"):
+    steps_lib.TrainStep(tf.distribute.get_strategy(), setup, {}, None, None,
+                        d_steps=1, global_batch_size=4, use_xla=True)
+  # The contrastive D's views crop with an op XLA has no kernel for.
+  from tfgt.methods import contrastive  # pylint: disable=g-import-not-at-top
+  assert not contrastive.ContrastiveAdversarial(weight=1e-3).supports_xla
+  assert contrastive.ContrastiveAdversarial(weight=0.0).supports_xla
+  setup = base.GANSetup(g, d, g.trainable_variables, d.trainable_variables,
+                        ["all"], objective=contrastive.ContrastiveAdversarial())
+  with pytest.raises(UserInputError, match="ContrastiveAdversarial.weight = 0"):
     steps_lib.TrainStep(tf.distribute.get_strategy(), setup, {}, None, None,
                         d_steps=1, global_batch_size=4, use_xla=True)
 

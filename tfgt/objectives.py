@@ -95,7 +95,13 @@ class Objective(abc.ABC):
   @property
   def supports_xla(self) -> bool:
     """Whether the losses compile with XLA (`train.use_xla`)."""
-    return True
+    return self.xla_blocker is None
+
+  @property
+  def xla_blocker(self) -> str | None:
+    """None, or what keeps the losses from compiling with XLA and the
+    setting that lifts it (for the trainer's error message)."""
+    return None
 
   def d_loss(self, batch: Batch, generator: keras.Model,
              discriminator: keras.Model) -> LossAndParts:
@@ -171,9 +177,12 @@ class Adversarial(Objective):
     return self.augment(images, seeds)
 
   @property
-  def supports_xla(self) -> bool:
+  def xla_blocker(self) -> str | None:
     # XLA cannot differentiate the lazy penalty's conditional.
-    return not (self.r1_gamma and self.r1_every > 1)
+    if self.r1_gamma and self.r1_every > 1:
+      return ("lazy R1 (Adversarial.r1_every > 1); set "
+              "Adversarial.r1_every = 1")
+    return None
 
   def d_loss(self, batch, generator, discriminator):
     fake = generator((batch.z_d, batch.y_d), training=True)
@@ -253,8 +262,8 @@ class Regularized(Objective):
     return loss + parts["regularizer"], parts
 
   @property
-  def supports_xla(self) -> bool:
-    return self.objective.supports_xla
+  def xla_blocker(self) -> str | None:
+    return self.objective.xla_blocker
 
   def g_loss(self, batch, generator, discriminator):
     return self._add(batch, self.objective.g_loss(batch, generator,

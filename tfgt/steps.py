@@ -85,9 +85,8 @@ class TrainStep:
     if use_xla and not setup.objective.supports_xla:
       raise UserInputError(
           f"train.use_xla=True: the method's objective "
-          f"({type(setup.objective).__name__}) does not compile with XLA "
-          "(lazy R1: Adversarial.r1_every > 1). Set train.use_xla=False or "
-          "Adversarial.r1_every = 1.")
+          f"({type(setup.objective).__name__}) does not compile with XLA: "
+          f"{setup.objective.xla_blocker}; or set train.use_xla=False.")
     self._d_gradients = self._gradients_fn("d", use_xla)
     self._g_gradients = self._gradients_fn("g", use_xla)
     self._function = tf.function(self._step)

@@ -218,7 +218,9 @@ class DiffAugment:
   2u, contrast u + 0.5 (the ranges of DiffAugment's "color"); translation
   by a whole number of pixels in [-s, s] on each axis, s = round(ratio *
   side); cutout of a square of side round(ratio * side) centred on a pixel
-  drawn uniformly. The policies run in the order given.
+  drawn uniformly. The policies run in the order given. Compiled with XLA
+  (`train.use_xla`) the stateless draws take other values than without it:
+  each is seeded and repeatable, but the two do not match.
 
   Args:
     policy: a subset of ("color", "translation", "cutout"), or a

@@ -97,6 +97,13 @@ class ContrastiveAdversarial(objectives.Adversarial):
     self.weight = weight
     self.off_diagonal_weight = off_diagonal_weight
 
+  @property
+  def xla_blocker(self) -> str | None:
+    if self.weight:  # The views' crop: CropAndResize has no XLA kernel.
+      return ("the contrastive views' random crop has no XLA kernel; set "
+              "ContrastiveAdversarial.weight = 0")
+    return super().xla_blocker
+
   def contrastive(self, images: tf.Tensor, seeds: tf.Tensor,
                   salts: tuple[int, int], discriminator) -> tf.Tensor:
     """The Barlow Twins loss of two views of `images` [B, R, R, C]."""

@@ -99,8 +99,8 @@ class SelfAlignmentLoss(objectives.Objective):
   """
 
   @property
-  def supports_xla(self) -> bool:
-    return False  # tf.dynamic_partition of the per-class convolution.
+  def xla_blocker(self) -> str | None:
+    return "the per-class convolution's tf.dynamic_partition"
 
   def g_loss(self, batch, generator, discriminator):
     del discriminator
