@@ -1,12 +1,12 @@
 """Seeded image augmentations: contrastive views and D's inputs.
 
-Contrastive views (SimCLR-style). `random_view(images, seeds)` draws one view of every image: a random resized
-crop (area 8-100 %, aspect 3/4-4/3, resized back), a horizontal flip
-(p 0.5), colour jitter (p 0.8: brightness 0.4, contrast 0.4, and for RGB
-saturation 0.2 and hue 0.1), grey-scale (RGB, p 0.2) and a Gaussian blur
-(p 0.5, sigma 0.1-2 pixels, `blur`): the augmentations of
-Barlow Twins that Hyper-Modulation's contrastive discriminator uses
-(Laria et al. 2022, section 3.4).
+Contrastive views (SimCLR-style). `random_view(images, seeds)` draws one
+view of every image: a random resized crop (area 8-100 %, aspect 3/4-4/3,
+resized back), a horizontal flip (p 0.5), colour jitter (p 0.8:
+brightness 0.4, contrast 0.4, and for RGB saturation 0.2 and hue 0.1),
+grey-scale (RGB, p 0.2) and a Gaussian blur (p 0.5, sigma 0.1-2 pixels,
+`blur`): the augmentations of Barlow Twins that Hyper-Modulation's
+contrastive discriminator uses (Laria et al. 2022, section 3.4).
 
 Every random value of a sample comes from its own stateless seed, so a
 view depends on the sample and its seed only: not on the batch it is in,
