@@ -549,6 +549,7 @@ def test_recall_benchmark_cells_configs_and_verdicts(monkeypatch):
 
   def row(setting, seed, fid, recall):
     return dict(method=setting, images_per_class=100, seed=seed,
+                wall_time_s=60.0, best_fid=fid, best_step=500,
                 rescored=dict(best=dict(fid=fid, recall=recall)))
   rows = [row("main", s, 5.0 + s, 0.10 + 0.01 * s) for s in range(3)] + [
       row("no_ema", s, 5.1 + s, 0.20 + 0.01 * s + 0.001 * s * s)
@@ -557,6 +558,10 @@ def test_recall_benchmark_cells_configs_and_verdicts(monkeypatch):
   assert line.startswith("- 100/class, no_ema against main: recall "
                          "0.21 ± 0.01 vs 0.11 ± 0.01: better")
   assert "FID 6.10 ± 1.00 vs 6.00 ± 1.00: worse" in line
+  text = bt.markdown(rows, "cmd", bt.COLUMNS, module.recall_claims,
+                     module.CLAIMS_INTRO)
+  assert "Each setting against main" in text and line in text
+  assert "Claims of the paper" not in text
 
 
 def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):

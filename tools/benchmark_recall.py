@@ -58,6 +58,11 @@ BASELINE = "main"
 DEFAULT_SIZES = (100,)
 DEFAULT_NUM_STEPS = 500
 EVAL_EVERY = 50
+CLAIMS_INTRO = (
+    f"Each setting against {BASELINE}, seed by seed (the same image subsets "
+    "and training seeds): the mean difference, its standard deviation and a "
+    "two-sided paired t-test; a difference counts at p < 0.05 (recall: "
+    "higher is better; FID: lower is better):")
 
 
 def cells(settings: Sequence[str], sizes: Sequence[int],
@@ -126,7 +131,8 @@ def run_benchmark(out_dir: str, settings: Sequence[str] = tuple(SETTINGS),
   if not only:
     files.write_json(os.path.join(out_dir, "results.json"), rows)
     files.write_text(os.path.join(out_dir, "results.md"),
-                     bt.markdown(rows, command, bt.COLUMNS, recall_claims))
+                     bt.markdown(rows, command, bt.COLUMNS, recall_claims,
+                                 CLAIMS_INTRO))
     bt.write_curves(rows, out_dir)
   gin.clear_config()
   return rows
@@ -157,7 +163,8 @@ def main(argv: Sequence[str]) -> None:
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
         report_only=FLAGS.report_only)
   if not FLAGS.only:
-    print(bt.markdown(rows, " ".join(sys.argv), bt.COLUMNS, recall_claims))
+    print(bt.markdown(rows, " ".join(sys.argv), bt.COLUMNS, recall_claims,
+                      CLAIMS_INTRO))
 
 
 if __name__ == "__main__":

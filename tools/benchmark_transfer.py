@@ -556,11 +556,20 @@ def _paired_words(ours: dict[int, dict], other: dict[int, dict],
           f"{f' ({detail})' if detail else ''}")
 
 
+CLAIMS_INTRO = (
+    "Claims of the paper. Every method ran the same seeds (the same image "
+    "subsets and training seeds), so a claim compares two methods seed by "
+    "seed: the mean difference, its standard deviation and a two-sided "
+    "paired t-test; the difference counts at p < 0.05:")
+
+
 def markdown(rows: list[dict], command: str,
              columns: Sequence[tuple] = COLUMNS,
              claims: Callable[[Sequence[dict], int], list[str]] = (
-                 transfer_claims)) -> str:
-  """One table per size, then the paper's claims, as Markdown."""
+                 transfer_claims),
+             claims_intro: str = CLAIMS_INTRO) -> str:
+  """One table per size, then the claims (`claims`, introduced by
+  `claims_intro`), as Markdown."""
   sizes = sorted({r["images_per_class"] for r in rows}, reverse=True)
   samples = sorted({(r.get("rescored") or {}).get("num_samples") for r in rows
                     if r.get("rescored")})
@@ -579,11 +588,7 @@ def markdown(rows: list[dict], command: str,
     lines += size_table(rows, size, columns)
   claim_lines = [line for size in sizes for line in claims(rows, size)]
   if claim_lines:
-    lines += ["", "Claims of the paper. Every method ran the same seeds "
-              "(the same image subsets and training seeds), so a claim "
-              "compares two methods seed by seed: the mean difference, its "
-              "standard deviation and a two-sided paired t-test; the "
-              "difference counts at p < 0.05:"]
+    lines += ["", claims_intro]
     lines += claim_lines
   lines += ["", f"Command: `{command}`", ""]
   return "\n".join(lines)
