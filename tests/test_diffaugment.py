@@ -86,6 +86,16 @@ def test_diffaugment_is_seeded_per_sample_and_stays_in_its_ranges():
   assert len(rows) == 64
   shifts = np.concatenate([rows - 16, cols - 16])
   assert shifts.min() == -4 and shifts.max() == 4
+  # Colour alone: a flat image moves by the brightness, in [-0.5, 0.5);
+  # a pattern's deviations scale by the contrast, in [0.5, 1.5).
+  flat = augment.DiffAugment("color")(tf.zeros([64, 4, 4, 1]), _seeds(64))
+  shift = flat.numpy()[:, 0, 0, 0]
+  assert np.allclose(flat.numpy(), shift[:, None, None, None], atol=1e-6)
+  assert -0.5 <= shift.min() < -0.4 and 0.4 < shift.max() < 0.5
+  pattern = np.float32([[1, -1], [-1, 1]])[None, :, :, None].repeat(64, 0)
+  scaled = augment.DiffAugment("color")(tf.constant(pattern), _seeds(64))
+  spread = scaled.numpy().std(axis=(1, 2, 3))
+  assert 0.5 <= spread.min() < 0.6 and 1.4 < spread.max() < 1.5
   # No policy: the images as they are.
   assert augment.DiffAugment("")(images, seeds) is images
 
@@ -139,6 +149,9 @@ def test_augmented_objective_reaches_g_and_the_r1_reals():
   # R1 is taken through the augmentation: not the plain penalty.
   assert float(parts["r1"]) != pytest.approx(
       float(plain.d_loss(batch, g, d)[1]["r1"]))
+  # G's loss sees its fakes augmented.
+  assert float(augmented.g_loss(batch, g, d)[0]) != pytest.approx(
+      float(plain.g_loss(batch, g, d)[0]))
   with tf.GradientTape() as tape:
     g_aug, _ = augmented.g_loss(batch, g, d)
   grads = tape.gradient(g_aug, g.trainable_variables)

@@ -217,8 +217,9 @@ class DiffAugment:
   With u ~ U[0, 1) per image and per value: brightness u - 0.5, saturation
   2u, contrast u + 0.5 (the ranges of DiffAugment's "color"); translation
   by a whole number of pixels in [-s, s] on each axis, s = round(ratio *
-  side); cutout of a square of side round(ratio * side) centred on a pixel
-  drawn uniformly. The policies run in the order given. Compiled with XLA
+  side); cutout of a square of side k = round(ratio * the shorter side)
+  whose first row (column) is drawn uniformly from -floor(k/2) to
+  side - ceil(k/2). A policy given twice reuses its random values. The policies run in the order given. Compiled with XLA
   (`train.use_xla`) the stateless draws take other values than without it:
   each is seeded and repeatable, but the two do not match.
 
@@ -272,8 +273,12 @@ class DiffAugment:
       else:
         side = int(self.cutout * min(height, width) + 0.5)
         def start(v, length):
-          centre = tf.minimum(tf.cast(tf.floor(v * length), tf.int32),
-                              length - 1)
-          return centre - side // 2
+          # length + 1 places for an even side: the square's first row
+          # runs from -side/2 to length - side/2, symmetric about the
+          # image (as DiffAugment's own cutout).
+          places = length + 1 - side % 2
+          offset = tf.minimum(tf.cast(tf.floor(v * places), tf.int32),
+                              places - 1)
+          return offset - side // 2
         x = cutout(x, start(u[:, 5], height), start(u[:, 6], width), side)
     return x

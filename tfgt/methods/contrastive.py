@@ -99,10 +99,11 @@ class ContrastiveAdversarial(objectives.Adversarial):
 
   @property
   def xla_blocker(self) -> str | None:
+    blockers = [super().xla_blocker]
     if self.weight:  # The views' crop: CropAndResize has no XLA kernel.
-      return ("the contrastive views' random crop has no XLA kernel; set "
-              "ContrastiveAdversarial.weight = 0")
-    return super().xla_blocker
+      blockers.append("the contrastive views' random crop has no XLA "
+                      "kernel; set ContrastiveAdversarial.weight = 0")
+    return "; and ".join(b for b in blockers if b) or None
 
   def contrastive(self, images: tf.Tensor, seeds: tf.Tensor,
                   salts: tuple[int, int], discriminator) -> tf.Tensor:
