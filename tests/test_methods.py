@@ -162,6 +162,11 @@ def _expected(setup: base.GANSetup, config: str) -> None:
       assert list(weights) == ["scores_l1", "residuals_l2"]
       assert (weights["scores_l1"] == 0) == (name == "no_l1.gin")
       assert (weights["residuals_l2"] == 0) == (name == "no_l2.gin")
+  elif name == "cgantransfer_diffaugment.gin":
+    assert any("prior" in p for p in paths)
+    adversarial = setup.objective.objective
+    assert type(adversarial.augment).__name__ == "DiffAugment"
+    assert adversarial.augment.policy == ("color", "translation", "cutout")
   elif name.startswith("frozen_prior"):
     assert not any("prior" in p for p in paths)
     assert any("residual" in p for p in paths) == ("no_residual" not in name)
