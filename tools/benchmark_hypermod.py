@@ -58,7 +58,6 @@ from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
 from tfgt import files  # pylint: disable=g-import-not-at-top
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
-from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
 
 ALIGN_CONFIG = "hypermod_align"
 # The self-alignment runs: key -> gin bindings of SelfAlignment.
@@ -107,10 +106,7 @@ def cells(out_dir: str, methods: Sequence[str], sizes: Sequence[int],
   Raises:
     UserInputError: an unknown method.
   """
-  unknown = [m for m in methods if m not in METHODS]
-  if unknown:
-    raise UserInputError(f"Unknown methods {unknown}; choose from "
-                         f"{', '.join(METHODS)}.")
+  bt.check_known("methods", methods, list(METHODS))
   out = []
   for cell in bt.method_cells(methods, sizes, seeds):
     config, key = METHODS[cell.name]

@@ -30,6 +30,7 @@ across sessions like the other benchmarks'.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Sequence
@@ -44,7 +45,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
 from tfgt import files  # pylint: disable=g-import-not-at-top
-from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
 
 # Setting -> (config under gin_configs/fashion_mnist/, its gin bindings).
 SETTINGS = {
@@ -72,13 +72,11 @@ def cells(settings: Sequence[str], sizes: Sequence[int],
   Raises:
     UserInputError: an unknown setting.
   """
-  unknown = [s for s in settings if s not in SETTINGS]
-  if unknown:
-    raise UserInputError(f"Unknown settings {unknown}; choose from "
-                            f"{', '.join(SETTINGS)}.")
-  return [bt.Cell(s, SETTINGS[s][0], size, seed,
-                  SETTINGS[s][1] + (f"train.eval_every = {EVAL_EVERY}",))
-          for size in sizes for seed in seeds for s in settings]
+  bt.check_known("settings", settings, list(SETTINGS))
+  return [dataclasses.replace(
+      cell, config=SETTINGS[cell.name][0],
+      params=SETTINGS[cell.name][1] + (f"train.eval_every = {EVAL_EVERY}",))
+          for cell in bt.method_cells(settings, sizes, seeds)]
 
 
 def recall_claims(rows: Sequence[dict], size: int) -> list[str]:

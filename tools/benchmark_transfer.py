@@ -125,6 +125,19 @@ def config_path(method: str) -> str:
   return path
 
 
+def check_known(kind: str, names: Sequence[str], known: Sequence[str]
+                ) -> None:
+  """Refuses names (of `kind`, e.g. "methods") that are not in `known`.
+
+  Raises:
+    UserInputError: naming the unknown ones and the choices.
+  """
+  unknown = [n for n in names if n not in known]
+  if unknown:
+    raise UserInputError(f"Unknown {kind} {unknown}; choose from "
+                         f"{', '.join(known)}.")
+
+
 def method_cells(methods: Sequence[str], sizes: Sequence[int],
                  seeds: Sequence[int]) -> list[Cell]:
   """Every (method, size, seed), sizes first then seeds then methods, so
