@@ -360,7 +360,8 @@ def benchmark_run(tiny_source, tmp_path_factory):
     rows = module.run_benchmark(
         out_dir, ["cgantransfer"], [10], num_steps=3,
         eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
-        command="pytest", rescore_samples=60)
+        command="pytest", rescore_samples=60,
+        record_dir=os.path.join(out_dir, "records"))
   finally:
     os.chdir(cwd)
     gin.clear_config()
@@ -432,6 +433,42 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
   assert not os.path.exists(os.path.join(out_dir, "cgantransfer_10_s1"))
   with open(os.path.join(out_dir, "results.md")) as f:
     assert "Command: `pytest --report_only`" in f.read()
+
+
+def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
+    benchmark_run, tiny_source, tmp_path):
+  """--record_dir: on another machine (a new out_dir, no run folder), the
+  recorded rows are the finished runs; without the record, nothing is."""
+  module, out_dir, (row,) = benchmark_run
+  records = os.path.join(out_dir, "records")
+  with open(os.path.join(records, "cgantransfer_10_s0.json")) as f:
+    assert json.load(f) == row
+  elsewhere = str(tmp_path / "elsewhere")
+  cell, = module.method_cells(["cgantransfer"], [10], [0])
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    args = (cell, elsewhere, 3, BENCHMARK_EVAL_GIN,
+            benchmark_params(tiny_source))
+    assert module.is_finished(*args, record_dir=records)
+    assert not module.is_finished(*args)
+    # Another configuration (4 steps) is not the recorded run.
+    assert not module.is_finished(cell, elsewhere, 4, BENCHMARK_EVAL_GIN,
+                                  benchmark_params(tiny_source),
+                                  record_dir=records)
+    reported = module.run_benchmark(
+        elsewhere, ["cgantransfer"], [10], num_steps=3,
+        eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
+        command="pytest elsewhere", rescore_samples=60, report_only=True,
+        record_dir=records)
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  assert reported == [row]
+  assert not os.path.exists(os.path.join(elsewhere, "cgantransfer_10_s0"))
+  with open(os.path.join(elsewhere, "results.md")) as f:
+    assert f"| cgantransfer | 1 | {row['rescored']['best']['fid']:.2f} |" in (
+        f.read())
 
 
 def test_benchmark_claims_compare_convergence():

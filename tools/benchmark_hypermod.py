@@ -56,7 +56,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
 from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
-from tfgt import files  # pylint: disable=g-import-not-at-top
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
 
 ALIGN_CONFIG = "hypermod_align"
@@ -268,12 +267,13 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
                   argv: Sequence[str] | None = None,
                   source: str = "pretrained:fashion_mnist_stylegan",
                   ppl_samples: int = DEFAULT_PPL_SAMPLES,
-                  report_only: bool = False) -> list[dict]:
+                  report_only: bool = False,
+                  record_dir: str | None = None) -> list[dict]:
   """Aligns, runs every cell, writes the tables and figures (not with
   `only`, which runs one cell for a parent process; with `report_only`,
-  of the finished runs, training nothing)."""
+  of the finished runs, training nothing; `record_dir` as in
+  `benchmark_transfer.run_one`)."""
   os.makedirs(out_dir, exist_ok=True)
-  todo = bt.select(cells(out_dir, methods, sizes, seeds), only)
   alignments = []
   if not only:
     for key in alignments_needed(methods):
@@ -284,23 +284,18 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
       alignments.append(run_alignment(out_dir, key, align_steps, gin_params,
                                       train=not report_only))
   extra = {"ppl": lambda d: path_length(d, ppl_samples)} if ppl_samples else {}
-  rows = bt.run_cells(
-      todo,
-      lambda c: bt.run_one(c, out_dir, num_steps, eval_gin, gin_params,
-                           rescore_samples, extra_scores=extra),
-      lambda c: bt.is_finished(c, out_dir, num_steps, eval_gin, gin_params,
-                               tuple(extra)),
-      out_dir, jobs if not only else 1, argv, report_only=report_only)
+  rows = bt.train_cells(cells(out_dir, methods, sizes, seeds), out_dir,
+                        num_steps, eval_gin, gin_params, rescore_samples,
+                        jobs, only, argv, report_only, extra_scores=extra,
+                        record_dir=record_dir)
   if only:
     return rows
-  files.write_json(os.path.join(out_dir, "results.json"),
-                   dict(rows=rows, alignments=alignments))
   text = bt.markdown(rows, command, COLUMNS, hypermod_claims)
   extra = alignment_markdown(alignments)
   if extra:
     text = text.replace("\nCommand:", "\n" + "\n".join(extra) +
                         "\n\nCommand:")
-  files.write_text(os.path.join(out_dir, "results.md"), text)
+  bt.write_results(out_dir, dict(rows=rows, alignments=alignments), text)
   import plot_curves  # pylint: disable=g-import-not-at-top
   logdir = os.path.join(out_dir, "tb")
   bt.write_curves(rows, out_dir, logdir=logdir)
@@ -339,7 +334,8 @@ def main(argv: Sequence[str]) -> None:
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
-        ppl_samples=FLAGS.ppl_samples, report_only=FLAGS.report_only)
+        ppl_samples=FLAGS.ppl_samples, report_only=FLAGS.report_only,
+        record_dir=FLAGS.record_dir)
   if not FLAGS.only:
     print(bt.markdown(rows, " ".join(sys.argv), COLUMNS, hypermod_claims))
 

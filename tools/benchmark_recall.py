@@ -44,7 +44,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
-from tfgt import files  # pylint: disable=g-import-not-at-top
 
 # Setting -> (config under gin_configs/fashion_mnist/, its gin bindings).
 SETTINGS = {
@@ -115,22 +114,17 @@ def run_benchmark(out_dir: str, settings: Sequence[str] = tuple(SETTINGS),
                   rescore_samples: int | None = bt.DEFAULT_RESCORE_SAMPLES,
                   jobs: int = 1, only: str | None = None,
                   argv: Sequence[str] | None = None,
-                  report_only: bool = False) -> list[dict]:
+                  report_only: bool = False,
+                  record_dir: str | None = None) -> list[dict]:
   """Runs every cell and writes the tables and curves (see the module
-  docstring; `only` and `report_only` as in `benchmark_transfer`)."""
-  os.makedirs(out_dir, exist_ok=True)
-  todo = bt.select(cells(settings, sizes, seeds), only)
-  rows = bt.run_cells(
-      todo,
-      lambda c: bt.run_one(c, out_dir, num_steps, eval_gin, gin_params,
-                           rescore_samples),
-      lambda c: bt.is_finished(c, out_dir, num_steps, eval_gin, gin_params),
-      out_dir, jobs if not only else 1, argv, report_only=report_only)
+  docstring; `only`, `report_only` and `record_dir` as in
+  `benchmark_transfer`)."""
+  rows = bt.train_cells(cells(settings, sizes, seeds), out_dir, num_steps,
+                        eval_gin, gin_params, rescore_samples, jobs, only,
+                        argv, report_only, record_dir=record_dir)
   if not only:
-    files.write_json(os.path.join(out_dir, "results.json"), rows)
-    files.write_text(os.path.join(out_dir, "results.md"),
-                     bt.markdown(rows, command, bt.COLUMNS, recall_claims,
-                                 CLAIMS_INTRO))
+    bt.write_results(out_dir, rows, bt.markdown(
+        rows, command, bt.COLUMNS, recall_claims, CLAIMS_INTRO))
     bt.write_curves(rows, out_dir)
   gin.clear_config()
   return rows
@@ -159,7 +153,7 @@ def main(argv: Sequence[str]) -> None:
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
-        report_only=FLAGS.report_only)
+        report_only=FLAGS.report_only, record_dir=FLAGS.record_dir)
   if not FLAGS.only:
     print(bt.markdown(rows, " ".join(sys.argv), bt.COLUMNS, recall_claims,
                       CLAIMS_INTRO))

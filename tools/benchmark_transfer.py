@@ -4,7 +4,8 @@ r"""Fashion-MNIST version of cGANTransfer's Table 1 (left), over seeds.
         [--methods=cgantransfer,bsa,transfergan,scratch] \
         [--images_per_class=100,25,10] [--seeds=0,1,2] [--num_steps=1200] \
         [--jobs=2] [--eval_gin=gin_configs/fashion_mnist/eval.gin] \
-        [--gin_param=...] [--rescore_samples=10000]
+        [--gin_param=...] [--rescore_samples=10000] \
+        [--record_dir=docs/benchmarks/transfer] [--report_only]
 
 For every method, number of images per class and seed, trains
 gin_configs/fashion_mnist/<method>.gin (8 source classes -> Bag, Ankle boot)
@@ -25,7 +26,9 @@ the FID-vs-iteration curves (mean and min-max band over seeds).
 
 A run that finished before with the same configuration is read, not trained
 again, and an interrupted one resumes, so the command can be re-run across
-sessions. `--jobs=N` trains N runs at a time in child processes with one
+sessions. With --record_dir, each finished row is also kept in
+<record_dir>/<run>.json and read from there when its run folder is gone: rows
+kept in the repository give the tables again on any machine (--report_only). `--jobs=N` trains N runs at a time in child processes with one
 intra-op thread each (on 2 cores, two runs at a time finished 1.17x sooner
 than one after the other; docs/RESULTS.md); wall times then include the
 sharing and compare only between runs of the same --jobs.
@@ -189,17 +192,30 @@ def cell_params(cell: Cell, num_steps: int | None,
   return params
 
 
-def read_done(model_dir: str, config: str, num_steps: int) -> dict | None:
-  """The stored row of a finished run with this exact configuration."""
-  done_path = os.path.join(model_dir, DONE_FILE)
-  if not os.path.exists(done_path):
-    return None
-  with open(done_path) as f:
-    row = json.load(f)
-  if row.get("gin_config") == config and row.get("num_steps") == num_steps:
-    logging.info("%s: finished before, reading its results.", model_dir)
-    return row
-  logging.info("%s: configuration changed, training again.", model_dir)
+def record_path(record_dir: str, cell: Cell) -> str:
+  """Where a benchmark keeps the row of a finished run outside its run
+  folder (<record_dir>/<run_name>.json)."""
+  return os.path.join(record_dir, f"{cell.run_name}.json")
+
+
+def read_done(model_dir: str, config: str, num_steps: int,
+              record: str | None = None) -> dict | None:
+  """The stored row of a finished run with this exact configuration.
+
+  The run folder's benchmark.json comes first; without it, the `record`
+  file (see `record_path`), which outlives the run folder: a benchmark whose
+  rows are recorded in the repository reports them on any machine.
+  """
+  for path in (os.path.join(model_dir, DONE_FILE), record):
+    if not path or not os.path.exists(path):
+      continue
+    with open(path) as f:
+      row = json.load(f)
+    if row.get("gin_config") == config and row.get("num_steps") == num_steps:
+      logging.info("%s: finished before, reading its results from %s.",
+                   model_dir, path)
+      return row
+    logging.info("%s: %s has another configuration.", model_dir, path)
   return None
 
 
@@ -207,8 +223,8 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
             eval_gin: Sequence[str], gin_params: Sequence[str],
             rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES,
             train_fn: Callable[[str], dict] | None = None,
-            extra_scores: dict[str, Callable[[str], object]] | None = None
-            ) -> dict:
+            extra_scores: dict[str, Callable[[str], object]] | None = None,
+            record_dir: str | None = None) -> dict:
   """Trains (or reads) one run and returns its row.
 
   A run whose benchmark.json was written with the same gin configuration is
@@ -224,15 +240,18 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
       `tfgt.train.train`); returns the trainer's metrics.
     extra_scores: {row key: fn(model_dir) -> JSON-able value}, computed
       for a finished run that does not have the key yet.
+    record_dir: also keep the finished row in <record_dir>/<run_name>.json
+      and read it from there when the run folder is gone (`read_done`).
   """
   model_dir = os.path.join(out_dir, cell.run_name)
+  record = record_path(record_dir, cell) if record_dir else None
   gin.clear_config()
   config_lib.parse([config_path(cell.config)] + list(eval_gin),
                    cell_params(cell, num_steps, gin_params))
   config = gin.config_str()
   steps = gin.query_parameter("train.num_steps")
   done_path = os.path.join(model_dir, DONE_FILE)
-  row = read_done(model_dir, config, steps)
+  row = read_done(model_dir, config, steps, record)
   if row is None:
     metrics = (train_fn or train_lib.train)(model_dir)
     row = dict(method=cell.name, images_per_class=cell.images_per_class,
@@ -264,6 +283,9 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
     if key not in row:
       row[key] = fn(model_dir)
       files.write_json(done_path, row)
+  if record:
+    os.makedirs(record_dir, exist_ok=True)
+    files.write_json(record, row)
   gin.clear_config()
   return row
 
@@ -710,20 +732,54 @@ def select(cells: Sequence[Cell], only: str | None) -> list[Cell]:
 
 def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
                 eval_gin: Sequence[str], gin_params: Sequence[str],
-                extra_keys: Sequence[str] = ()) -> bool:
+                extra_keys: Sequence[str] = (),
+                record_dir: str | None = None) -> bool:
   """The cell's run finished with this configuration and was scored (with
-  the `extra_keys` of `run_one`'s extra_scores too)."""
+  the `extra_keys` of `run_one`'s extra_scores too), by its run folder or
+  its record in `record_dir`."""
   gin.clear_config()
   try:
     config_lib.parse([config_path(cell.config)] + list(eval_gin),
                      cell_params(cell, num_steps, gin_params))
     row = read_done(os.path.join(out_dir, cell.run_name), gin.config_str(),
-                    gin.query_parameter("train.num_steps"))
+                    gin.query_parameter("train.num_steps"),
+                    record_path(record_dir, cell) if record_dir else None)
   finally:
     gin.clear_config()
   return row is not None and "old_class_fid" in row and (
       "rescored" in row or row.get("best_step") is None) and all(
           k in row for k in extra_keys)
+
+
+def train_cells(cells: Sequence[Cell], out_dir: str,
+                num_steps: int | None, eval_gin: Sequence[str],
+                gin_params: Sequence[str],
+                rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES,
+                jobs: int = 1, only: str | None = None,
+                argv: Sequence[str] | None = None, report_only: bool = False,
+                extra_scores: dict[str, Callable[[str], object]] | None = None,
+                record_dir: str | None = None) -> list[dict]:
+  """The rows of `cells` (those `only` names, when given): each trained,
+  resumed or read back by `run_one`, `jobs` at a time (`run_cells`).
+
+  The one way every benchmark of this kind runs its cells; the arguments
+  are `run_one`'s and `run_cells`'. Raises what they raise.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  return run_cells(
+      select(cells, only),
+      lambda c: run_one(c, out_dir, num_steps, eval_gin, gin_params,
+                        rescore_samples, extra_scores=extra_scores,
+                        record_dir=record_dir),
+      lambda c: is_finished(c, out_dir, num_steps, eval_gin, gin_params,
+                            tuple(extra_scores or ()), record_dir),
+      out_dir, jobs if not only else 1, argv, report_only=report_only)
+
+
+def write_results(out_dir: str, results, text: str) -> None:
+  """Writes <out_dir>/results.json (`results`, JSON-able) and results.md."""
+  files.write_json(os.path.join(out_dir, "results.json"), results)
+  files.write_text(os.path.join(out_dir, "results.md"), text)
 
 
 def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
@@ -736,26 +792,20 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
                   seeds: Sequence[int] = (0,), jobs: int = 1,
                   only: str | None = None,
                   argv: Sequence[str] | None = None,
-                  report_only: bool = False) -> list[dict]:
+                  report_only: bool = False,
+                  record_dir: str | None = None) -> list[dict]:
   """Runs every (method, size, seed); writes results.json, results.md and
   the curves (not with `only`, which runs one cell for a parent process).
 
   `rescore_samples`: see `run_one` (0: no re-scoring). `report_only`: train
   nothing; report the finished runs (a benchmark still running, or
-  interrupted, gives its partial tables).
+  interrupted, gives its partial tables). `record_dir`: see `run_one`.
   """
-  os.makedirs(out_dir, exist_ok=True)
-  cells = select(method_cells(methods, sizes, seeds), only)
-  rows = run_cells(
-      cells,
-      lambda c: run_one(c, out_dir, num_steps, eval_gin, gin_params,
-                        rescore_samples),
-      lambda c: is_finished(c, out_dir, num_steps, eval_gin, gin_params),
-      out_dir, jobs if not only else 1, argv, report_only=report_only)
+  rows = train_cells(method_cells(methods, sizes, seeds), out_dir, num_steps,
+                     eval_gin, gin_params, rescore_samples, jobs, only, argv,
+                     report_only, record_dir=record_dir)
   if not only:
-    files.write_json(os.path.join(out_dir, "results.json"), rows)
-    files.write_text(os.path.join(out_dir, "results.md"),
-                     markdown(rows, command))
+    write_results(out_dir, rows, markdown(rows, command))
     write_curves(rows, out_dir)
   gin.clear_config()
   return rows
@@ -788,6 +838,11 @@ def define_common_flags(out_dir: str) -> None:
                        "logical devices.")
   flags.DEFINE_bool("report_only", False, "Train nothing: write the tables "
                     "and figures of the runs finished so far.")
+  flags.DEFINE_string("record_dir", None, "Also keep each finished run's row "
+                      "in <record_dir>/<run>.json, and count a run recorded "
+                      "there with the same configuration as finished when "
+                      "its folder is gone (e.g. a folder of the repository, "
+                      "so that the tables come back on another machine).")
 
 
 def define_flags() -> None:
@@ -828,7 +883,8 @@ def main(argv: Sequence[str]) -> None:
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=rescore_flag(),
         seeds=[int(s) for s in FLAGS.seeds], jobs=FLAGS.jobs,
-        only=FLAGS.only, argv=sys.argv, report_only=FLAGS.report_only)
+        only=FLAGS.only, argv=sys.argv, report_only=FLAGS.report_only,
+        record_dir=FLAGS.record_dir)
   if not FLAGS.only:
     print(markdown(rows, " ".join(sys.argv)))
 
