@@ -78,6 +78,10 @@ def load_tool(name):
   import sys  # pylint: disable=g-import-not-at-top
   if name in sys.modules:
     return sys.modules[name]
+  # A tool imports the tools beside it, as when it runs from tools/.
+  tools = os.path.join(REPO, "tools")
+  if tools not in sys.path:
+    sys.path.append(tools)
   spec = importlib.util.spec_from_file_location(
       name, os.path.join(REPO, "tools", f"{name}.py"))
   module = importlib.util.module_from_spec(spec)

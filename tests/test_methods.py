@@ -9,6 +9,7 @@ fine-tuning stage; every other config trains two steps in a short loop.
 import glob
 import json
 import os
+import re
 
 import gin
 import keras
@@ -406,6 +407,9 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
     assert np.isfinite(row["rescored"]["best"][key]), key
   assert set(row["rescored"]["best"]["per_class"]) == {"Bag", "Ankle boot"}
   assert row["seed"] == 0 and row["model_dir"].endswith("cgantransfer_10_s0")
+  # The CPU it trained on, named in the tables beside the wall times.
+  assert row["cpu"] == load_tool("machine").cpu_description()
+  assert f"Trained on {row['cpu']} (1 run)." in text
   assert os.path.exists(os.path.join(out_dir, "curves_10.png"))
   # A finished run with the same configuration is read back, not trained or
   # scored again.
@@ -433,6 +437,20 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
   assert not os.path.exists(os.path.join(out_dir, "cgantransfer_10_s1"))
   with open(os.path.join(out_dir, "results.md")) as f:
     assert "Command: `pytest --report_only`" in f.read()
+
+
+def test_the_cpu_is_named_as_lscpu_names_it():
+  """tools/machine.py: the model name, AVX-512 and AMX as /proc/cpuinfo
+  gives them, and the cores."""
+  description = load_tool("machine").cpu_description()
+  with open("/proc/cpuinfo") as f:
+    info = f.read()
+  model = re.search(r"^model name\s*:\s*(.*)$", info, re.M).group(1).strip()
+  cpu_flags = re.search(r"^flags\s*:(.*)$", info, re.M).group(1).split()
+  assert description.startswith(model)
+  assert ("AVX-512" in description) == ("avx512f" in cpu_flags)
+  assert ("AMX" in description) == ("amx_tile" in cpu_flags)
+  assert description.endswith(f", {os.cpu_count()} cores")
 
 
 def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(

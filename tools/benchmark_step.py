@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -78,6 +77,8 @@ from tfgt import files
 from tfgt import steps as steps_lib
 from tfgt import train as train_lib
 from tfgt.data import sources
+
+import machine  # tools/machine.py (run from the repository root)
 
 FLAGS = flags.FLAGS
 # The repository, whose gin_configs/ the transfer settings include (from any
@@ -194,18 +195,6 @@ def case_bindings(setting: str, steps: int, use_xla: bool = False
       "train.checkpoint_every = 0",
       "train.samples_per_class = 1",
   ]
-
-
-def cpu_model() -> str:
-  """The CPU's model name, as `lscpu` shows it ("Model name")."""
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown CPU"
 
 
 def matmul_gflops(size: int, seconds: float = 3.0) -> float:
@@ -404,7 +393,7 @@ def run_threads(entry: str) -> list:
 
 def main(argv):
   del argv
-  cpu = cpu_model()
+  cpu = machine.cpu_description()
   matmul = matmul_gflops(FLAGS.matmul_size) if FLAGS.matmul_size else 0.0
   print(f"{cpu}: float32 matmul {matmul:.0f} GFLOP/s", flush=True)
   if FLAGS.child_rows:

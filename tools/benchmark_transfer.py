@@ -42,6 +42,7 @@ two-sided paired t-test: a difference counts at p < 0.05.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -72,6 +73,8 @@ from tfgt import run_folder  # pylint: disable=g-import-not-at-top
 import tfgt.eval  # pylint: disable=g-import-not-at-top,unused-import
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
 from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
+
+import machine  # pylint: disable=g-import-not-at-top
 
 CONFIG_DIR = os.path.join("gin_configs", "fashion_mnist")
 DEFAULT_METHODS = ("cgantransfer", "bsa", "transfergan", "scratch")
@@ -260,6 +263,7 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
                wall_time_s=training_wall_time(model_dir),
                steps_per_sec=metrics.get("steps_per_sec"),
                intra_op_threads=_intra_op_threads(),
+               cpu=machine.cpu_description(),
                best_fid=None, best_step=None, final_fid=None)
     best_path = os.path.join(model_dir, run_folder.BEST)
     if os.path.exists(best_path):
@@ -618,6 +622,12 @@ def markdown(rows: list[dict], command: str,
       "final generator's on the source classes. Wall time per run "
       "(training and its evaluations); trained G values per new class, and "
       "the class-specific ones (one row per new class)."]
+  cpus = collections.Counter(r.get("cpu", "a CPU not recorded")
+                             for r in rows)
+  if cpus:
+    lines += ["", "Trained on " + "; ".join(
+        f"{cpu} ({n} run{'s' if n > 1 else ''})" for cpu, n in cpus.items())
+              + ". Wall times compare between runs on one CPU only."]
   for size in sizes:
     lines += ["", f"{size} images per class:", ""]
     lines += size_table(rows, size, columns)

@@ -37,6 +37,7 @@ import gin
 
 import benchmark_step  # Defines --settings, --steps and --out.
 import launch_local_workers
+import machine
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -62,21 +63,6 @@ def train_case(setting: str, steps: int, result: str) -> None:
     files.write_json(result, {
         "images_per_sec": metrics["images_per_sec"],
         "replicas": strategy.num_replicas_in_sync})
-
-
-def cpu_model() -> str:
-  """The CPU's model name as `lscpu` gives it (with its AVX-512 support)."""
-  name, avx512 = "an unknown CPU", False
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name") and name == "an unknown CPU":
-          name = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-          avx512 = avx512 or " avx512f" in line
-  except OSError:
-    pass
-  return f"{name}{' with AVX-512' if avx512 else ''}, {os.cpu_count()} cores"
 
 
 def _run(setting: str, workers: int, out_dir: str) -> float:
@@ -120,7 +106,7 @@ def main(argv):
       rows.append(f"| {setting} | mean | | | "
                   f"{sum(ratios) / len(ratios):.2f} |")
   table = "\n".join(
-      [f"Images/s, one process vs two local workers on {cpu_model()} "
+      [f"Images/s, one process vs two local workers on {machine.cpu_description()} "
        f"({FLAGS.steps} measured steps per run):", "",
        "| setting | run | 1 process | 2 workers | 2 workers / 1 process |",
        "|---|---|---|---|---|"] + rows)
