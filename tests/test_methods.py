@@ -487,6 +487,25 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
   with open(os.path.join(elsewhere, "results.md")) as f:
     assert f"| cgantransfer | 1 | {row['rescored']['best']['fid']:.2f} |" in (
         f.read())
+  # A record without its scores cannot be scored once its folder is gone:
+  # the error names the record and the fix, and writes no folder.
+  unscored = {k: v for k, v in row.items() if k != "rescored"}
+  bare = str(tmp_path / "bare")
+  os.makedirs(bare)
+  with open(os.path.join(bare, "cgantransfer_10_s0.json"), "w") as f:
+    json.dump(unscored, f)
+  os.chdir(REPO)
+  try:
+    assert not module.is_finished(*args, record_dir=bare)
+    with pytest.raises(ValueError, match=r"has no rescored.*is gone\. "
+                       r"Delete the record"):
+      module.run_one(cell, elsewhere, 3, BENCHMARK_EVAL_GIN,
+                     benchmark_params(tiny_source), rescore_samples=60,
+                     record_dir=bare)
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  assert not os.path.exists(os.path.join(elsewhere, "cgantransfer_10_s0"))
 
 
 def test_benchmark_claims_compare_convergence():

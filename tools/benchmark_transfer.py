@@ -276,6 +276,13 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
       row["fid_history"] = history
     row.update(trainable_parameters(model_dir))
     files.write_json(done_path, row)
+  missing = _missing_scores(row, rescore_samples, extra_scores)
+  if missing and not os.path.isdir(model_dir):
+    raise ValueError(
+        f"{cell.run_name}: its row in {record} has no {', '.join(missing)}, "
+        f"and its run folder {model_dir} (which those are scored from) is "
+        "gone. Delete the record to train the run again, or run without the "
+        "options that ask for those scores.")
   if "rescored" not in row and rescore_samples != 0 and (
       row.get("best_step") is not None):
     row["rescored"] = rescore(model_dir, rescore_samples)
@@ -292,6 +299,17 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
     files.write_json(record, row)
   gin.clear_config()
   return row
+
+
+def _missing_scores(row: dict, rescore_samples: int | None,
+                    extra_scores: dict | None) -> list[str]:
+  """The keys `run_one` still has to score for `row`."""
+  if rescore_samples == 0:
+    return [k for k in extra_scores or () if k not in row]
+  keys = ["old_class_fid"] + list(extra_scores or ())
+  if row.get("best_step") is not None:
+    keys.insert(0, "rescored")
+  return [k for k in keys if k not in row]
 
 
 def _intra_op_threads() -> int:
@@ -743,7 +761,9 @@ def select(cells: Sequence[Cell], only: str | None) -> list[Cell]:
 def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
                 eval_gin: Sequence[str], gin_params: Sequence[str],
                 extra_keys: Sequence[str] = (),
-                record_dir: str | None = None) -> bool:
+                record_dir: str | None = None,
+                rescore_samples: int | None = DEFAULT_RESCORE_SAMPLES
+                ) -> bool:
   """The cell's run finished with this configuration and was scored (with
   the `extra_keys` of `run_one`'s extra_scores too), by its run folder or
   its record in `record_dir`."""
@@ -756,9 +776,8 @@ def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
                     record_path(record_dir, cell) if record_dir else None)
   finally:
     gin.clear_config()
-  return row is not None and "old_class_fid" in row and (
-      "rescored" in row or row.get("best_step") is None) and all(
-          k in row for k in extra_keys)
+  return row is not None and not _missing_scores(
+      row, rescore_samples, dict.fromkeys(extra_keys))
 
 
 def train_cells(cells: Sequence[Cell], out_dir: str,
@@ -782,7 +801,8 @@ def train_cells(cells: Sequence[Cell], out_dir: str,
                         rescore_samples, extra_scores=extra_scores,
                         record_dir=record_dir),
       lambda c: is_finished(c, out_dir, num_steps, eval_gin, gin_params,
-                            tuple(extra_scores or ()), record_dir),
+                            tuple(extra_scores or ()), record_dir,
+                            rescore_samples),
       out_dir, jobs if not only else 1, argv, report_only=report_only)
 
 
