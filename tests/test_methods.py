@@ -410,6 +410,14 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
   # The CPU it trained on, named in the tables beside the wall times.
   assert row["cpu"] == load_tool("machine").cpu_description()
   assert f"Trained on {row['cpu']} (1 run)." in text
+  # Training images/s: the run's steps/s x its batch.
+  batch = int(re.search(r"^train\.batch_size = (\d+)$", row["gin_config"],
+                        re.M).group(1))
+  assert module.images_per_sec(row) == pytest.approx(
+      row["steps_per_sec"] * batch)
+  line, = [l for l in text.splitlines() if l.startswith("| cgantransfer |")]
+  assert f" | {row['steps_per_sec'] * batch:.0f} | " in line
+  assert module.images_per_sec({"steps_per_sec": 2.0}) is None
   assert os.path.exists(os.path.join(out_dir, "curves_10.png"))
   # A finished run with the same configuration is read back, not trained or
   # scored again.

@@ -48,6 +48,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Callable, Sequence
@@ -525,6 +526,15 @@ def group(rows: Sequence[dict]) -> dict[tuple[str, int], list[dict]]:
   return out
 
 
+def images_per_sec(row: dict) -> float | None:
+  """Training images per second of a run (its steps/s x the batch size of
+  its gin configuration); None when the row lacks either."""
+  batch = re.search(r"^train\.batch_size = (\d+)$", row.get("gin_config", ""),
+                    re.M)
+  rate = row.get("steps_per_sec")
+  return rate * int(batch.group(1)) if batch and rate else None
+
+
 def size_table(rows: Sequence[dict], size: int,
                columns: Sequence[tuple] = COLUMNS) -> list[str]:
   """The Markdown table of one size: a line per method, mean ± std over its
@@ -534,8 +544,8 @@ def size_table(rows: Sequence[dict], size: int,
   methods = [m for m, s in by_cell if s == size]
   head = ("| method | seeds | " + " | ".join(c[1] for c in columns) +
           " | best iteration | final FID | old-class FID | wall time (min) | "
-          "G values per new class | class-specific per new class |")
-  lines = [head, "|---|" + "---|" * (len(columns) + 7)]
+          "images/s | G values per new class | class-specific per new class |")
+  lines = [head, "|---|" + "---|" * (len(columns) + 8)]
   for m in methods:
     cell = by_cell[(m, size)]
     last = sum(best_at_last_evaluation(r) for r in cell)
@@ -550,6 +560,7 @@ def size_table(rows: Sequence[dict], size: int,
         f" | {steps} | {fmt_stats([score(r, 'final') for r in cell])} | "
         f"{fmt_stats([r.get('old_class_fid') for r in cell])} | "
         f"{fmt_stats([r['wall_time_s'] / 60 for r in cell], '{:.1f}')} | "
+        f"{fmt_stats([images_per_sec(r) for r in cell], '{:.0f}')} | "
         f"{_fmt(cell[-1].get('g_per_new_class'), '{:,.0f}')} | "
         f"{_fmt(specific or None, '{:,.0f}')} |")
   return lines
@@ -638,7 +649,8 @@ def markdown(rows: list[dict], command: str,
        "the training evaluations' samples") +
       "; the final FID is the last generator's; the old-class FID is the "
       "final generator's on the source classes. Wall time per run "
-      "(training and its evaluations); trained G values per new class, and "
+      "(training and its evaluations) and training images/s (steps/s x "
+      "batch, over the whole run); trained G values per new class, and "
       "the class-specific ones (one row per new class)."]
   cpus = collections.Counter(r.get("cpu", "a CPU not recorded")
                              for r in rows)
