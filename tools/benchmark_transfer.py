@@ -277,24 +277,19 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
       row["fid_history"] = history
     row.update(trainable_parameters(model_dir))
     files.write_json(done_path, row)
-  missing = _missing_scores(row, rescore_samples, extra_scores)
+  missing = _missing_scores(row, rescore_samples, tuple(extra_scores or ()))
   if missing and not os.path.isdir(model_dir):
     raise ValueError(
         f"{cell.run_name}: its row in {record} has no {', '.join(missing)}, "
         f"and its run folder {model_dir} (which those are scored from) is "
         "gone. Delete the record to train the run again, or run without the "
         "options that ask for those scores.")
-  if "rescored" not in row and rescore_samples != 0 and (
-      row.get("best_step") is not None):
-    row["rescored"] = rescore(model_dir, rescore_samples)
+  scorers = {"rescored": lambda d: rescore(d, rescore_samples),
+             "old_class_fid": lambda d: old_class_fid(d, rescore_samples),
+             **(extra_scores or {})}
+  for key in missing:
+    row[key] = scorers[key](model_dir)
     files.write_json(done_path, row)
-  if "old_class_fid" not in row and rescore_samples != 0:
-    row["old_class_fid"] = old_class_fid(model_dir, rescore_samples)
-    files.write_json(done_path, row)
-  for key, fn in (extra_scores or {}).items():
-    if key not in row:
-      row[key] = fn(model_dir)
-      files.write_json(done_path, row)
   if record:
     os.makedirs(record_dir, exist_ok=True)
     files.write_json(record, row)
@@ -303,14 +298,16 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
 
 
 def _missing_scores(row: dict, rescore_samples: int | None,
-                    extra_scores: dict | None) -> list[str]:
-  """The keys `run_one` still has to score for `row`."""
-  if rescore_samples == 0:
-    return [k for k in extra_scores or () if k not in row]
-  keys = ["old_class_fid"] + list(extra_scores or ())
-  if row.get("best_step") is not None:
-    keys.insert(0, "rescored")
-  return [k for k in keys if k not in row]
+                    extra_keys: Sequence[str]) -> list[str]:
+  """The keys `run_one` still has to score for `row`, in its order: the
+  re-scoring (with `rescore_samples` != 0, of a run with a best step), the
+  old classes' FID (with `rescore_samples` != 0), then `extra_keys`."""
+  keys = []
+  if rescore_samples != 0:
+    if row.get("best_step") is not None:
+      keys.append("rescored")
+    keys.append("old_class_fid")
+  return [k for k in keys + list(extra_keys) if k not in row]
 
 
 def _intra_op_threads() -> int:
@@ -527,8 +524,9 @@ def group(rows: Sequence[dict]) -> dict[tuple[str, int], list[dict]]:
 
 
 def images_per_sec(row: dict) -> float | None:
-  """Training images per second of a run (its steps/s x the batch size of
-  its gin configuration); None when the row lacks either."""
+  """Training images per second of a run: its steps/s (the trainer's rate
+  over its last logged steps, evaluations and checkpoints excluded) x the
+  batch size of its gin configuration; None when the row lacks either."""
   batch = re.search(r"^train\.batch_size = (\d+)$", row.get("gin_config", ""),
                     re.M)
   rate = row.get("steps_per_sec")
@@ -650,7 +648,8 @@ def markdown(rows: list[dict], command: str,
       "; the final FID is the last generator's; the old-class FID is the "
       "final generator's on the source classes. Wall time per run "
       "(training and its evaluations) and training images/s (steps/s x "
-      "batch, over the whole run); trained G values per new class, and "
+      "batch over the last logged steps, evaluations excluded); trained G "
+      "values per new class, and "
       "the class-specific ones (one row per new class)."]
   cpus = collections.Counter(r.get("cpu", "a CPU not recorded")
                              for r in rows)
@@ -788,8 +787,8 @@ def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
                     record_path(record_dir, cell) if record_dir else None)
   finally:
     gin.clear_config()
-  return row is not None and not _missing_scores(
-      row, rescore_samples, dict.fromkeys(extra_keys))
+  return row is not None and not _missing_scores(row, rescore_samples,
+                                                 extra_keys)
 
 
 def train_cells(cells: Sequence[Cell], out_dir: str,
