@@ -482,6 +482,15 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
     assert not module.is_finished(cell, elsewhere, 4, BENCHMARK_EVAL_GIN,
                                   benchmark_params(tiny_source),
                                   record_dir=records)
+    # Training it (4 steps) would overwrite the record: refused before
+    # anything trains, naming the record and the fix.
+    with pytest.raises(UserInputError, match=r"cgantransfer_10_s0\.json "
+                       r"\(3 steps\).*another --record_dir"):
+      module.run_benchmark(
+          elsewhere, ["cgantransfer"], [10], num_steps=4,
+          eval_gin=BENCHMARK_EVAL_GIN,
+          gin_params=benchmark_params(tiny_source), rescore_samples=60,
+          record_dir=records)
     reported = module.run_benchmark(
         elsewhere, ["cgantransfer"], [10], num_steps=3,
         eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
@@ -492,6 +501,8 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
     gin.clear_config()
   assert reported == [row]
   assert not os.path.exists(os.path.join(elsewhere, "cgantransfer_10_s0"))
+  with open(os.path.join(records, "cgantransfer_10_s0.json")) as f:
+    assert json.load(f) == row
   with open(os.path.join(elsewhere, "results.md")) as f:
     assert f"| cgantransfer | 1 | {row['rescored']['best']['fid']:.2f} |" in (
         f.read())

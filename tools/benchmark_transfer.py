@@ -28,8 +28,11 @@ A run that finished before with the same configuration is read, not trained
 again, and an interrupted one resumes, so the command can be re-run across
 sessions. With --record_dir, each finished row is also kept in
 <record_dir>/<run>.json and read from there when its run folder is gone: rows
-kept in the repository give the tables again on any machine (--report_only). `--jobs=N` trains N runs at a time in child processes with one
-intra-op thread each (on 2 cores, two runs at a time finished 1.17x sooner
+kept in the repository give the tables again on any machine (--report_only).
+A command that would train a recorded run with another configuration (e.g.
+another --num_steps) stops before training, since it would overwrite the
+record: give it its own --record_dir. `--jobs=N` trains N runs at a time in
+child processes with one intra-op thread each (on 2 cores, two runs at a time finished 1.17x sooner
 than one after the other; docs/RESULTS.md); wall times then include the
 sharing and compare only between runs of the same --jobs.
 
@@ -200,6 +203,52 @@ def record_path(record_dir: str, cell: Cell) -> str:
   """Where a benchmark keeps the row of a finished run outside its run
   folder (<record_dir>/<run_name>.json)."""
   return os.path.join(record_dir, f"{cell.run_name}.json")
+
+
+def cell_config(cell: Cell, num_steps: int | None, eval_gin: Sequence[str],
+                gin_params: Sequence[str]) -> tuple[str, int]:
+  """The gin configuration a cell trains with, as text, and its steps.
+
+  Leaves gin cleared. Raises what `tfgt.config.parse` raises for a bad
+  config or binding.
+  """
+  gin.clear_config()
+  try:
+    config_lib.parse([config_path(cell.config)] + list(eval_gin),
+                     cell_params(cell, num_steps, gin_params))
+    return gin.config_str(), gin.query_parameter("train.num_steps")
+  finally:
+    gin.clear_config()
+
+
+def check_records(cells: Sequence[Cell], num_steps: int | None,
+                  eval_gin: Sequence[str], gin_params: Sequence[str],
+                  record_dir: str) -> None:
+  """Refuses to train a cell whose record holds another configuration.
+
+  A finished run's row in <record_dir> is the only trace of it once its
+  run folder is gone (the rows kept in the repository); training the cell
+  again with other settings (e.g. --num_steps) would overwrite it.
+
+  Raises:
+    UserInputError: naming the records and the two ways out.
+  """
+  clashes = []
+  for cell in cells:
+    path = record_path(record_dir, cell)
+    if not os.path.exists(path):
+      continue
+    with open(path) as f:
+      row = json.load(f)
+    config, steps = cell_config(cell, num_steps, eval_gin, gin_params)
+    if row.get("gin_config") != config or row.get("num_steps") != steps:
+      clashes.append(f"{path} ({row.get('num_steps')} steps)")
+  if clashes:
+    raise UserInputError(
+        f"The records {', '.join(clashes)} hold finished runs of another "
+        "configuration than this command's, and training would overwrite "
+        "them. Give another --record_dir (e.g. one per --num_steps) to keep "
+        "both, or delete those records to replace them.")
 
 
 def read_done(model_dir: str, config: str, num_steps: int,
@@ -778,15 +827,9 @@ def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
   """The cell's run finished with this configuration and was scored (with
   the `extra_keys` of `run_one`'s extra_scores too), by its run folder or
   its record in `record_dir`."""
-  gin.clear_config()
-  try:
-    config_lib.parse([config_path(cell.config)] + list(eval_gin),
-                     cell_params(cell, num_steps, gin_params))
-    row = read_done(os.path.join(out_dir, cell.run_name), gin.config_str(),
-                    gin.query_parameter("train.num_steps"),
-                    record_path(record_dir, cell) if record_dir else None)
-  finally:
-    gin.clear_config()
+  config, steps = cell_config(cell, num_steps, eval_gin, gin_params)
+  row = read_done(os.path.join(out_dir, cell.run_name), config, steps,
+                  record_path(record_dir, cell) if record_dir else None)
   return row is not None and not _missing_scores(row, rescore_samples,
                                                  extra_keys)
 
@@ -803,11 +846,15 @@ def train_cells(cells: Sequence[Cell], out_dir: str,
   resumed or read back by `run_one`, `jobs` at a time (`run_cells`).
 
   The one way every benchmark of this kind runs its cells; the arguments
-  are `run_one`'s and `run_cells`'. Raises what they raise.
+  are `run_one`'s and `run_cells`'. Raises what they raise, and
+  `check_records`' UserInputError before anything trains.
   """
   os.makedirs(out_dir, exist_ok=True)
+  cells = select(cells, only)
+  if record_dir and not report_only:
+    check_records(cells, num_steps, eval_gin, gin_params, record_dir)
   return run_cells(
-      select(cells, only),
+      cells,
       lambda c: run_one(c, out_dir, num_steps, eval_gin, gin_params,
                         rescore_samples, extra_scores=extra_scores,
                         record_dir=record_dir),
