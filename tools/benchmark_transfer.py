@@ -32,9 +32,10 @@ kept in the repository give the tables again on any machine (--report_only).
 A command that would train a recorded run with another configuration (e.g.
 another --num_steps) stops before training, since it would overwrite the
 record: give it its own --record_dir. `--jobs=N` trains N runs at a time in
-child processes with one intra-op thread each (on 2 cores, two runs at a time finished 1.17x sooner
-than one after the other; docs/RESULTS.md); wall times then include the
-sharing and compare only between runs of the same --jobs.
+child processes with one intra-op thread each (on 2 cores, two runs at a
+time finished 1.17x sooner than one after the other; docs/RESULTS.md); wall
+times then include the sharing and compare only between runs of the same
+--jobs.
 
 The paper's claims this checks: cGANTransfer's FID at least as good as BSA's
 and reached in at least 3x fewer iterations; transfer far ahead of scratch
@@ -221,6 +222,12 @@ def cell_config(cell: Cell, num_steps: int | None, eval_gin: Sequence[str],
     gin.clear_config()
 
 
+def same_configuration(row: dict, config: str, num_steps: int) -> bool:
+  """A stored row was trained with this gin configuration (text) and number
+  of steps: the one test of `read_done` and `check_records`."""
+  return row.get("gin_config") == config and row.get("num_steps") == num_steps
+
+
 def check_records(cells: Sequence[Cell], num_steps: int | None,
                   eval_gin: Sequence[str], gin_params: Sequence[str],
                   record_dir: str) -> None:
@@ -240,8 +247,8 @@ def check_records(cells: Sequence[Cell], num_steps: int | None,
       continue
     with open(path) as f:
       row = json.load(f)
-    config, steps = cell_config(cell, num_steps, eval_gin, gin_params)
-    if row.get("gin_config") != config or row.get("num_steps") != steps:
+    if not same_configuration(row, *cell_config(cell, num_steps, eval_gin,
+                                                gin_params)):
       clashes.append(f"{path} ({row.get('num_steps')} steps)")
   if clashes:
     raise UserInputError(
@@ -264,7 +271,7 @@ def read_done(model_dir: str, config: str, num_steps: int,
       continue
     with open(path) as f:
       row = json.load(f)
-    if row.get("gin_config") == config and row.get("num_steps") == num_steps:
+    if same_configuration(row, config, num_steps):
       logging.info("%s: finished before, reading its results from %s.",
                    model_dir, path)
       return row
