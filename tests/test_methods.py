@@ -591,7 +591,7 @@ def test_benchmark_claims_compare_convergence():
   assert "99 samples" in text
 
 
-def test_benchmark_cells_and_child_commands():
+def test_benchmark_cells_and_child_commands(tmp_path, monkeypatch):
   module = load_tool("benchmark_transfer")
   cells = module.method_cells(["cgantransfer", "scratch"], [25, 10], [0, 1])
   # Sizes, then seeds, then methods: a partial run has whole comparisons.
@@ -608,6 +608,25 @@ def test_benchmark_cells_and_child_commands():
       "train.g_lr = 2e-4", "train.num_steps = 1200", "train.g_lr = 1e-3",
       "IMAGES_PER_CLASS = 25", "train.seed = 1",
       "load_training_data.subset_seed = 1", "train.num_steps = 7"]
+  # So does a variant of its config, through its includes, at any depth.
+  variant = module.Cell("cgantransfer_diffaugment", "cgantransfer_diffaugment",
+                        10)
+  assert module.protocol(variant) == module.PROTOCOL["cgantransfer"]
+  deeper = tmp_path / "deeper.gin"
+  deeper.write_text(
+      "# a user's variant\n"
+      "include 'gin_configs/fashion_mnist/cgantransfer_diffaugment.gin'\n")
+  assert module.protocol(module.Cell("deeper", str(deeper), 10)) == (
+      module.PROTOCOL["cgantransfer"])
+  assert module.protocol(module.Cell("bsa", "bsa", 10)) == ()
+  monkeypatch.chdir(REPO)
+  gin.clear_config()
+  config_lib.parse([module.config_path(variant.config)],
+                   module.cell_params(variant, None, []))
+  assert (gin.query_parameter("train.g_lr"),
+          gin.query_parameter("train.num_steps")) == (2e-4, 1200)
+  assert "DiffAugment" in gin.config_str()
+  gin.clear_config()
   command = module.child_command(
       ["tools/benchmark_transfer.py", "--jobs=2", "--seeds=0,1",
        "--only=x"], cells[3])

@@ -11,7 +11,8 @@ For every method, number of images per class and seed, trains
 gin_configs/fashion_mnist/<method>.gin (8 source classes -> Bag, Ankle boot)
 into <out_dir>/<method>_<images>_s<seed>/, every method at the paper's G
 learning rate, 2e-4, for 1200 steps (PROTOCOL: cgantransfer.gin itself runs
-a shorter main job at 2e-3). The seed is both the training seed
+a shorter main job at 2e-3, and so would the configs that include it, such
+as cgantransfer_diffaugment.gin, without `protocol`). The seed is both the training seed
 (`train.seed`: initialisation, data order, latents) and the seed of the
 images-per-class subset (`load_training_data.subset_seed`), so that seeds
 measure the spread a user would see. The evaluator bound by --eval_gin scores
@@ -91,7 +92,10 @@ DONE_FILE = "benchmark.json"
 # and length, the protocol every other method runs at, rather than the
 # faster rate and shorter run its config gives the main job
 # (gin_configs/fashion_mnist/cgantransfer.gin; docs/RESULTS.md).
+# A method whose config includes one of these runs at that config's protocol
+# (cgantransfer_diffaugment.gin at cGANTransfer's), see `protocol`.
 PROTOCOL = {"cgantransfer": ("train.g_lr = 2e-4", "train.num_steps = 1200")}
+_INCLUDE = re.compile(r"""^\s*include\s+(['"])(.+?)\1""", re.MULTILINE)
 # Samples of the final re-scoring of the best and the last generator.
 DEFAULT_RESCORE_SAMPLES = 10000
 # What the re-scoring computes (the run's evaluator with these metrics).
@@ -153,7 +157,7 @@ def method_cells(methods: Sequence[str], sizes: Sequence[int],
                  seeds: Sequence[int]) -> list[Cell]:
   """Every (method, size, seed), sizes first then seeds then methods, so
   that a partial benchmark has whole comparisons."""
-  return [Cell(os.path.splitext(os.path.basename(m))[0], m, size, seed)
+  return [Cell(_stem(m), m, size, seed)
           for size in sizes for seed in seeds for m in methods]
 
 
@@ -187,11 +191,40 @@ def _class_rows(shape, num_new: int, num_classes: int) -> bool:
           not (len(shape) == 4 and shape[0] == shape[1]))
 
 
+def _stem(config: str) -> str:
+  """"cgantransfer" for cgantransfer or any path to cgantransfer.gin."""
+  return os.path.splitext(os.path.basename(config))[0]
+
+
+def protocol(cell: Cell) -> tuple[str, ...]:
+  """The PROTOCOL bindings of a method's cell: those of its config's stem,
+  else those of the nearest config its config includes (a variant of
+  cgantransfer.gin, such as cgantransfer_diffaugment.gin, runs at
+  cGANTransfer's protocol, not at the main job's rate and length). A cell
+  named otherwise than its config's stem (a setting of
+  tools/benchmark_recall.py) runs its config as it is: no bindings."""
+  if cell.name != _stem(cell.config):
+    return ()
+  paths, seen = [cell.config], set()
+  while paths:
+    path = paths.pop(0)
+    if _stem(path) in PROTOCOL:
+      return PROTOCOL[_stem(path)]
+    if not path.endswith(".gin"):
+      path = os.path.join(CONFIG_DIR, f"{path}.gin")
+    if path in seen or not os.path.exists(path):
+      continue
+    seen.add(path)
+    with open(path, encoding="utf-8") as f:
+      paths += [m.group(2) for m in _INCLUDE.finditer(f.read())]
+  return ()
+
+
 def cell_params(cell: Cell, num_steps: int | None,
                 gin_params: Sequence[str]) -> list[str]:
   """The gin bindings of a cell's run, in the order they apply: the
   method's PROTOCOL, the benchmark's --gin_param, the cell's own."""
-  params = list(PROTOCOL.get(cell.name, ())) + list(gin_params) + [
+  params = list(protocol(cell)) + list(gin_params) + [
       f"IMAGES_PER_CLASS = {cell.images_per_class}",
       f"train.seed = {cell.seed}",
       f"load_training_data.subset_seed = {cell.seed}"] + list(cell.params)
