@@ -527,6 +527,67 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
   assert not os.path.exists(os.path.join(elsewhere, "cgantransfer_10_s0"))
 
 
+def test_benchmark_refuses_run_folders_of_another_configuration(
+    benchmark_run, tiny_source, tmp_path):
+  """A run folder trained with 3 steps is not resumed as a 4-step run (the
+  trainer would go on from its checkpoint and the row would call it a
+  4-step run): refused before anything trains, naming the folder and the
+  fix; the same configuration is read back."""
+  module, out_dir, (row,) = benchmark_run
+  folder = os.path.join(out_dir, "cgantransfer_10_s0")
+  before = sorted(os.listdir(folder))
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    with pytest.raises(UserInputError, match=r"cgantransfer_10_s0 hold runs "
+                       r"of another configuration.*another --out_dir"):
+      module.run_benchmark(
+          out_dir, ["cgantransfer"], [10], num_steps=4,
+          eval_gin=BENCHMARK_EVAL_GIN,
+          gin_params=benchmark_params(tiny_source), rescore_samples=60,
+          record_dir=str(tmp_path / "new_records"))
+    module.check_run_folders(
+        module.method_cells(["cgantransfer"], [10], [0]), out_dir, 3,
+        BENCHMARK_EVAL_GIN, benchmark_params(tiny_source))
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  assert sorted(os.listdir(folder)) == before
+  assert not os.path.exists(tmp_path / "new_records")
+
+
+def test_benchmark_bad_input_says_the_fix(tmp_path):
+  module = load_tool("benchmark_transfer")
+  assert module.whole_numbers("seeds", ["0", "2"]) == [0, 2]
+  for flag, values in (("images_per_class", ["abc"]), ("seeds", [""]),
+                       ("images_per_class", ["0"])):
+    with pytest.raises(UserInputError, match=f"--{flag}=.*give whole numbers"):
+      module.whole_numbers(flag, values, 1)
+  a_file = tmp_path / "a_file"
+  a_file.write_text("")
+  for path in (a_file, a_file / "runs"):
+    with pytest.raises(UserInputError, match=f"{path} is a file.*give a "
+                       "folder"):
+      module.make_out_dir(str(path))
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    out_dir = str(tmp_path / "runs")
+    # A misspelt method: the choices, and no folder made.
+    with pytest.raises(UserInputError, match=r"'cgantransfr'\. The nearest "
+                       r"configs there are cgantransfer, "):
+      module.run_benchmark(out_dir, ["cgantransfr"], [10])
+    # A report from a record folder that does not exist.
+    with pytest.raises(UserInputError, match=r"--record_dir=docs/benchmark/"
+                       r"transfer does not exist"):
+      module.run_benchmark(out_dir, ["cgantransfer"], [10], report_only=True,
+                           record_dir="docs/benchmark/transfer")
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  assert not os.path.exists(out_dir)
+
+
 def test_benchmark_claims_compare_convergence():
   module = load_tool("benchmark_transfer")
 

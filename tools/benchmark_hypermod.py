@@ -273,7 +273,7 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
   `only`, which runs one cell for a parent process; with `report_only`,
   of the finished runs, training nothing; `record_dir` as in
   `benchmark_transfer.run_one`)."""
-  os.makedirs(out_dir, exist_ok=True)
+  bt.make_out_dir(out_dir)
   alignments = []
   if not only:
     for key in alignments_needed(methods):
@@ -329,8 +329,8 @@ def main(argv: Sequence[str]) -> None:
   with bt.command_line_errors():
     rows = run_benchmark(
         FLAGS.out_dir, FLAGS.methods,
-        [int(s) for s in FLAGS.images_per_class],
-        [int(s) for s in FLAGS.seeds], FLAGS.num_steps, FLAGS.align_steps,
+        bt.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
+        bt.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps, FLAGS.align_steps,
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,

@@ -148,8 +148,8 @@ def main(argv: Sequence[str]) -> None:
   with bt.command_line_errors():
     rows = run_benchmark(
         FLAGS.out_dir, FLAGS.settings,
-        [int(s) for s in FLAGS.images_per_class],
-        [int(s) for s in FLAGS.seeds], FLAGS.num_steps,
+        bt.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
+        bt.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,

@@ -32,7 +32,8 @@ sessions. With --record_dir, each finished row is also kept in
 kept in the repository give the tables again on any machine (--report_only).
 A command that would train a recorded run with another configuration (e.g.
 another --num_steps) stops before training, since it would overwrite the
-record: give it its own --record_dir. `--jobs=N` trains N runs at a time in
+record: give it its own --record_dir (and --out_dir: a run folder of another
+configuration is refused too, rather than resumed as this one). `--jobs=N` trains N runs at a time in
 child processes with one intra-op thread each (on 2 cores, two runs at a
 time finished 1.17x sooner than one after the other; docs/RESULTS.md); wall
 times then include the sharing and compare only between runs of the same
@@ -135,9 +136,48 @@ def config_path(method: str) -> str:
   path = method if method.endswith(".gin") else os.path.join(
       CONFIG_DIR, f"{method}.gin")
   if not os.path.exists(path):
-    raise UserInputError(f"No config {path} for method {method!r}; run from "
-                         "the repository root or give a .gin path.")
+    known = sorted(_stem(f) for f in os.listdir(CONFIG_DIR)
+                   if f.endswith(".gin")) if os.path.isdir(CONFIG_DIR) else []
+    raise UserInputError(
+        f"No config {path} for method {method!r}. "
+        + (f"The nearest configs there are "
+           f"{', '.join(config_lib.nearest(method, known, 3))} (all: "
+           f"{', '.join(known)}); or give a .gin path."
+           if known else f"Run from the repository root (no {CONFIG_DIR} "
+           "here), or give a .gin path."))
   return path
+
+
+def whole_numbers(flag: str, values: Sequence[str],
+                  minimum: int = 0) -> list[int]:
+  """The integers of a list flag (e.g. --seeds=0,1,2).
+
+  Raises:
+    UserInputError: a value is not a whole number >= `minimum`.
+  """
+  try:
+    numbers = [int(v) for v in values]
+  except ValueError:
+    numbers = None
+  if not numbers or min(numbers) < minimum:
+    raise UserInputError(
+        f"--{flag}={','.join(values)}: give whole numbers >= {minimum} "
+        "separated by commas, e.g. --images_per_class=10,25,100 or "
+        "--seeds=0,1,2.")
+  return numbers
+
+
+def make_out_dir(path: str, flag: str = "out_dir") -> None:
+  """Creates a folder a flag names.
+
+  Raises:
+    UserInputError: the path (or a parent) is a file.
+  """
+  try:
+    os.makedirs(path, exist_ok=True)
+  except (FileExistsError, NotADirectoryError) as e:
+    raise UserInputError(f"--{flag}={path} is a file, or inside one "
+                         f"({e.strerror}); give a folder.") from e
 
 
 def check_known(kind: str, names: Sequence[str], known: Sequence[str]
@@ -291,6 +331,44 @@ def check_records(cells: Sequence[Cell], num_steps: int | None,
         "both, or delete those records to replace them.")
 
 
+def check_run_folders(cells: Sequence[Cell], out_dir: str,
+                      num_steps: int | None, eval_gin: Sequence[str],
+                      gin_params: Sequence[str],
+                      record_dir: str | None = None) -> None:
+  """Refuses to resume a run folder trained with another configuration.
+
+  The trainer resumes a folder from its last checkpoint whatever the
+  command's configuration: a cell asked for with another --num_steps or
+  --gin_param would continue (or stop at once past) the old run and record
+  it as the new one. A cell read back from a row of this configuration
+  (its benchmark.json or its record) trains nothing and is not refused.
+
+  Raises:
+    UserInputError: naming the folders and the two ways out.
+  """
+  clashes = []
+  for cell in cells:
+    model_dir = os.path.join(out_dir, cell.run_name)
+    path = os.path.join(model_dir, run_folder.CONFIG)
+    if not os.path.isfile(path):
+      continue
+    config, steps = cell_config(cell, num_steps, eval_gin, gin_params)
+    with open(path, encoding="utf-8") as f:
+      if f.read() == config:
+        continue
+    record = record_path(record_dir, cell) if record_dir else None
+    if read_done(model_dir, config, steps, record) is None:
+      clashes.append(model_dir)
+  if clashes:
+    raise UserInputError(
+        f"The run folders {', '.join(clashes)} hold runs of another "
+        "configuration than this command's (their config.gin differs, e.g. "
+        "another --num_steps or --gin_param), and training would resume "
+        "them as this one. Give another --out_dir (one per protocol, like "
+        "--record_dir) to keep both, or delete those folders to train them "
+        "again.")
+
+
 def read_done(model_dir: str, config: str, num_steps: int,
               record: str | None = None) -> dict | None:
   """The stored row of a finished run with this exact configuration.
@@ -380,7 +458,7 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
     row[key] = scorers[key](model_dir)
     files.write_json(done_path, row)
   if record:
-    os.makedirs(record_dir, exist_ok=True)
+    make_out_dir(record_dir, "record_dir")
     files.write_json(record, row)
   gin.clear_config()
   return row
@@ -886,13 +964,26 @@ def train_cells(cells: Sequence[Cell], out_dir: str,
   resumed or read back by `run_one`, `jobs` at a time (`run_cells`).
 
   The one way every benchmark of this kind runs its cells; the arguments
-  are `run_one`'s and `run_cells`'. Raises what they raise, and
-  `check_records`' UserInputError before anything trains.
+  are `run_one`'s and `run_cells`'. Raises what they raise, and before
+  anything trains or any folder is made, UserInputError for an unknown
+  method, a missing --record_dir of a report, and the clashes that
+  `check_records` and `check_run_folders` find.
   """
-  os.makedirs(out_dir, exist_ok=True)
   cells = select(cells, only)
-  if record_dir and not report_only:
-    check_records(cells, num_steps, eval_gin, gin_params, record_dir)
+  for config in sorted({c.config for c in cells}):
+    config_path(config)
+  if report_only and record_dir and not os.path.isdir(record_dir):
+    raise UserInputError(
+        f"--record_dir={record_dir} does not exist, so there are no records "
+        "to report: check the path (the repository's records are in "
+        "docs/benchmarks/<benchmark>), or leave the flag out to report the "
+        "runs of --out_dir.")
+  make_out_dir(out_dir)
+  if not report_only:
+    if record_dir:
+      check_records(cells, num_steps, eval_gin, gin_params, record_dir)
+    check_run_folders(cells, out_dir, num_steps, eval_gin, gin_params,
+                      record_dir)
   return run_cells(
       cells,
       lambda c: run_one(c, out_dir, num_steps, eval_gin, gin_params,
@@ -1007,10 +1098,10 @@ def main(argv: Sequence[str]) -> None:
   with command_line_errors():
     rows = run_benchmark(
         FLAGS.out_dir, FLAGS.methods,
-        [int(s) for s in FLAGS.images_per_class], FLAGS.num_steps,
-        [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
+        whole_numbers("images_per_class", FLAGS.images_per_class, 1),
+        FLAGS.num_steps, [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=rescore_flag(),
-        seeds=[int(s) for s in FLAGS.seeds], jobs=FLAGS.jobs,
+        seeds=whole_numbers("seeds", FLAGS.seeds), jobs=FLAGS.jobs,
         only=FLAGS.only, argv=sys.argv, report_only=FLAGS.report_only,
         record_dir=FLAGS.record_dir)
   if not FLAGS.only:
