@@ -35,7 +35,7 @@ another --num_steps) stops before training, since it would overwrite the
 record: give it its own --record_dir (and --out_dir: a run folder of another
 configuration is refused too, rather than resumed as this one). `--jobs=N` trains N runs at a time in
 child processes with one intra-op thread each (on 2 cores, two runs at a
-time finished 1.17x sooner than one after the other; docs/RESULTS.md); wall
+time finished 1.18x sooner than one after the other; docs/RESULTS.md); wall
 times then include the sharing and compare only between runs of the same
 --jobs.
 
