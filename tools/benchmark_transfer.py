@@ -837,8 +837,10 @@ def markdown(rows: list[dict], command: str,
 
 def write_curves(rows: Sequence[dict], out_dir: str, tag: str = "fid",
                  logdir: str | None = None) -> list[str]:
-  """One PNG per size (`curves_<size>.png` in out_dir): FID against the
-  iteration for every method, mean and min-max band over seeds; with
+  """One PNG per size (`curves_<size>.png` in out_dir): the FID of the
+  training evaluations (the run's evaluator and samples, not the
+  re-scoring) against the iteration for every method, mean and min-max
+  band over seeds; with
   `logdir`, also as TensorBoard images. Returns the paths written."""
   import plot_curves  # pylint: disable=g-import-not-at-top
   paths = []
@@ -851,7 +853,7 @@ def write_curves(rows: Sequence[dict], out_dir: str, tag: str = "fid",
     if groups:
       path = os.path.join(out_dir, f"curves_{size}.png")
       plot_curves.save(
-          plot_curves.plot_groups(groups, tag,
+          plot_curves.plot_groups(groups, f"{tag.upper()} during training",
                                   f"{size} images per class"), path,
           logdir, f"curves_{size}")
       paths.append(path)
