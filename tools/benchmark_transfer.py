@@ -10,34 +10,34 @@ r"""Fashion-MNIST version of cGANTransfer's Table 1 (left), over seeds.
 For every method, number of images per class and seed, trains
 gin_configs/fashion_mnist/<method>.gin (8 source classes -> Bag, Ankle boot)
 into <out_dir>/<method>_<images>_s<seed>/, every method at the paper's G
-learning rate, 2e-4, for 1200 steps (PROTOCOL: cgantransfer.gin itself runs
-a shorter main job at 2e-3, and so would the configs that include it, such
-as cgantransfer_diffaugment.gin, without `protocol`). The seed is both the training seed
-(`train.seed`: initialisation, data order, latents) and the seed of the
-images-per-class subset (`load_training_data.subset_seed`), so that seeds
-measure the spread a user would see. The evaluator bound by --eval_gin scores
-the EMA generator every `train.eval_every` steps and keeps the best
+learning rate, 2e-4, for 1200 steps (PROTOCOL: cgantransfer.gin itself runs a
+shorter main job at 2e-3, and so would the configs that include it, such as
+cgantransfer_diffaugment.gin, without `protocol`). The seed is both the
+training seed (`train.seed`: initialisation, data order, latents) and the seed
+of the images-per-class subset (`load_training_data.subset_seed`), so that
+seeds measure the spread a user would see. The evaluator bound by --eval_gin
+scores the EMA generator every `train.eval_every` steps and keeps the best
 checkpoint. The best and the final generator are then scored again on
---rescore_samples samples (FID, KID, mFID, mKID, and precision, recall,
-density and coverage pooled and per class), and the final generator's FID on
-the 8 source classes is measured. <out_dir>/results.json holds one row per
-run; <out_dir>/results.md one table per size (mean +- sample standard
-deviation over seeds), the claims of the paper, and <out_dir>/curves_<size>.png
-the FID-vs-iteration curves (mean and min-max band over seeds).
+--rescore_samples samples (FID, KID, mFID, mKID, and precision, recall, density
+and coverage pooled and per class), and the final generator's FID on the 8
+source classes is measured. <out_dir>/results.json holds one row per run;
+<out_dir>/results.md one table per size (mean +- sample standard deviation over
+seeds), the claims of the paper, and <out_dir>/curves_<size>.png the
+FID-vs-iteration curves (mean and min-max band over seeds).
 
 A run that finished before with the same configuration is read, not trained
 again, and an interrupted one resumes, so the command can be re-run across
 sessions. With --record_dir, each finished row is also kept in
 <record_dir>/<run>.json and read from there when its run folder is gone: rows
-kept in the repository give the tables again on any machine (--report_only).
-A command that would train a recorded run with another configuration (e.g.
+kept in the repository give the tables again on any machine (--report_only). A
+command that would train a recorded run with another configuration (e.g.
 another --num_steps) stops before training, since it would overwrite the
 record: give it its own --record_dir (and --out_dir: a run folder of another
-configuration is refused too, rather than resumed as this one). `--jobs=N` trains N runs at a time in
-child processes with one intra-op thread each (on 2 cores, two runs at a
-time finished 1.18x sooner than one after the other; docs/RESULTS.md); wall
-times then include the sharing and compare only between runs of the same
---jobs.
+configuration is refused too, rather than resumed as this one). `--jobs=N`
+trains N runs at a time in child processes with one intra-op thread each (on 2
+cores, two runs at a time finished 1.18x sooner than one after the other;
+docs/RESULTS.md); wall times then include the sharing and compare only between
+runs of the same --jobs.
 
 The paper's claims this checks: cGANTransfer's FID at least as good as BSA's
 and reached in at least 3x fewer iterations; transfer far ahead of scratch
