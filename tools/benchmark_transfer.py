@@ -455,6 +455,8 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
              "old_class_fid": lambda d: old_class_fid(d, rescore_samples),
              **(extra_scores or {})}
   for key in missing:
+    logging.info("%s: scoring %s (%s samples).", cell.run_name, key,
+                 rescore_samples or "as many as real")
     row[key] = scorers[key](model_dir)
     files.write_json(done_path, row)
   if record:
