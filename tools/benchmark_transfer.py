@@ -455,8 +455,7 @@ def run_one(cell: Cell, out_dir: str, num_steps: int | None,
              "old_class_fid": lambda d: old_class_fid(d, rescore_samples),
              **(extra_scores or {})}
   for key in missing:
-    logging.info("%s: scoring %s (%s samples).", cell.run_name, key,
-                 rescore_samples or "as many as real")
+    logging.info("%s: scoring %s.", cell.run_name, key)
     row[key] = scorers[key](model_dir)
     files.write_json(done_path, row)
   if record:
