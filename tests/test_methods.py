@@ -588,6 +588,31 @@ def test_benchmark_bad_input_says_the_fix(tmp_path):
   assert not os.path.exists(out_dir)
 
 
+def test_benchmark_claims_compare_variants_with_cgantransfer():
+  """A method outside the paper's table (DiffAugment) is compared with
+  cGANTransfer seed by seed, on FID (lower is better) and recall."""
+  module = load_tool("benchmark_transfer")
+
+  def row(method, seed, fid, recall):
+    return dict(method=method, images_per_class=10, seed=seed, best_fid=fid,
+                best_step=100, final_fid=fid, fid_history=[[100, fid]],
+                rescored=dict(best=dict(fid=fid, recall=recall)))
+
+  rows = [row("cgantransfer", s, f, r) for s, f, r in
+          ((0, 7.0, 0.02), (1, 8.0, 0.03), (2, 12.0, 0.01))]
+  rows += [row("cgantransfer_diffaugment", s, f, r) for s, f, r in
+           ((0, 6.0, 0.06), (1, 7.1, 0.07), (2, 10.9, 0.05))]
+  lines = module.transfer_claims(rows, 10)
+  line, = [l for l in lines if "cgantransfer_diffaugment" in l]
+  assert line.startswith(
+      "- 10/class: cgantransfer_diffaugment against cGANTransfer: fid 8.00 "
+      "± 2.57 vs 9.00 ± 2.65: better (paired over 3 seeds: difference "
+      "-1.00 ± 0.10")
+  assert "; recall 0.06 ± 0.01 vs 0.02 ± 0.01: better (" in line
+  # The paper's own methods are not compared this way.
+  assert not module.transfer_claims(rows[:3], 10)
+
+
 def test_benchmark_claims_compare_convergence():
   module = load_tool("benchmark_transfer")
 

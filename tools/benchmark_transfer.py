@@ -776,6 +776,23 @@ def transfer_claims(rows: Sequence[dict], size: int) -> list[str]:
   if ours and scratch:
     lines.append(f"- {size}/class: cGANTransfer FID "
                  f"{_paired_words(ours, scratch, 'scratch')}.")
+  # Methods outside the paper's table (e.g. cgantransfer_diffaugment),
+  # each against cGANTransfer: FID and recall.
+  for method in sorted({r["method"] for r in rows} - set(DEFAULT_METHODS)):
+    other = by_seed(rows, method, size)
+    if not ours or not other:
+      continue
+    parts = []
+    for key, higher in (("fid", False), ("recall", True)):
+      a = {seed: result(r, key) for seed, r in other.items()}
+      b = {seed: result(r, key) for seed, r in ours.items()}
+      if any(v is not None for v in a.values()):
+        verdict, detail = compare_paired(a, b, higher_is_better=higher)
+        parts.append(f"{key} {fmt_stats(list(a.values()))} vs "
+                     f"{fmt_stats(list(b.values()))}: {verdict}"
+                     f"{f' ({detail})' if detail else ''}")
+    lines.append(f"- {size}/class: {method} against cGANTransfer: "
+                 f"{'; '.join(parts)}.")
   return lines
 
 
