@@ -444,7 +444,10 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
   assert reported == [row]
   assert not os.path.exists(os.path.join(out_dir, "cgantransfer_10_s1"))
   with open(os.path.join(out_dir, "results.md")) as f:
-    assert "Command: `pytest --report_only`" in f.read()
+    text = f.read()
+  assert "Command: `pytest --report_only`" in text
+  assert ("Not finished, left out of these tables (1 run): "
+          "cgantransfer_10_s1.") in text
 
 
 def test_the_cpu_is_named_as_lscpu_names_it():
@@ -491,6 +494,16 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
           eval_gin=BENCHMARK_EVAL_GIN,
           gin_params=benchmark_params(tiny_source), rescore_samples=60,
           record_dir=records)
+    # A report with another --num_steps than the records' finds nothing:
+    # an error that says which steps the records ran, not an empty table.
+    with pytest.raises(UserInputError, match=r"Nothing to report: none of the "
+                       r"1 runs.*cgantransfer_10_s0\.json \(3 steps\) hold "
+                       r"runs of another configuration: give the --num_steps"):
+      module.run_benchmark(
+          elsewhere, ["cgantransfer"], [10], num_steps=4,
+          eval_gin=BENCHMARK_EVAL_GIN,
+          gin_params=benchmark_params(tiny_source), rescore_samples=60,
+          report_only=True, record_dir=records)
     reported = module.run_benchmark(
         elsewhere, ["cgantransfer"], [10], num_steps=3,
         eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
@@ -539,8 +552,8 @@ def test_benchmark_refuses_run_folders_of_another_configuration(
   cwd = os.getcwd()
   os.chdir(REPO)
   try:
-    with pytest.raises(UserInputError, match=r"cgantransfer_10_s0 hold runs "
-                       r"of another configuration.*another --out_dir"):
+    with pytest.raises(UserInputError, match=r"cgantransfer_10_s0 holds a "
+                       r"run of another configuration.*another --out_dir"):
       module.run_benchmark(
           out_dir, ["cgantransfer"], [10], num_steps=4,
           eval_gin=BENCHMARK_EVAL_GIN,
@@ -605,10 +618,14 @@ def test_benchmark_claims_compare_variants_with_cgantransfer():
   lines = module.transfer_claims(rows, 10)
   line, = [l for l in lines if "cgantransfer_diffaugment" in l]
   assert line.startswith(
-      "- 10/class: cgantransfer_diffaugment against cGANTransfer: fid 8.00 "
-      "± 2.57 vs 9.00 ± 2.65: better (paired over 3 seeds: difference "
+      "- 10/class: cgantransfer_diffaugment against cGANTransfer, over the "
+      "seeds both have (0, 1, 2): FID 8.00 ± 2.57 vs 9.00 ± 2.65: better (paired over 3 seeds: difference "
       "-1.00 ± 0.10")
   assert "; recall 0.06 ± 0.01 vs 0.02 ± 0.01: better (" in line
+  # Over the seeds both have: cGANTransfer's seed 2 is left out of its mean.
+  line, = [l for l in module.transfer_claims(rows[:-1], 10)
+           if "cgantransfer_diffaugment" in l]
+  assert "have (0, 1): FID 6.55 ± 0.78 vs 7.50 ± 0.71: " in line
   # The paper's own methods are not compared this way.
   assert not module.transfer_claims(rows[:3], 10)
 

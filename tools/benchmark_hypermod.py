@@ -284,13 +284,14 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
       alignments.append(run_alignment(out_dir, key, align_steps, gin_params,
                                       train=not report_only))
   extra = {"ppl": lambda d: path_length(d, ppl_samples)} if ppl_samples else {}
-  rows = bt.train_cells(cells(out_dir, methods, sizes, seeds), out_dir,
-                        num_steps, eval_gin, gin_params, rescore_samples,
-                        jobs, only, argv, report_only, extra_scores=extra,
-                        record_dir=record_dir)
+  runs = cells(out_dir, methods, sizes, seeds)
+  rows = bt.train_cells(runs, out_dir, num_steps, eval_gin, gin_params,
+                        rescore_samples, jobs, only, argv, report_only,
+                        extra_scores=extra, record_dir=record_dir)
   if only:
     return rows
-  text = bt.markdown(rows, command, COLUMNS, hypermod_claims)
+  text = bt.markdown(rows, command, COLUMNS, hypermod_claims,
+                     left_out=bt.unfinished(runs, rows))
   extra = alignment_markdown(alignments)
   if extra:
     text = text.replace("\nCommand:", "\n" + "\n".join(extra) +

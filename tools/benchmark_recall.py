@@ -119,12 +119,14 @@ def run_benchmark(out_dir: str, settings: Sequence[str] = tuple(SETTINGS),
   """Runs every cell and writes the tables and curves (see the module
   docstring; `only`, `report_only` and `record_dir` as in
   `benchmark_transfer`)."""
-  rows = bt.train_cells(cells(settings, sizes, seeds), out_dir, num_steps,
-                        eval_gin, gin_params, rescore_samples, jobs, only,
-                        argv, report_only, record_dir=record_dir)
+  runs = cells(settings, sizes, seeds)
+  rows = bt.train_cells(runs, out_dir, num_steps, eval_gin, gin_params,
+                        rescore_samples, jobs, only, argv, report_only,
+                        record_dir=record_dir)
   if not only:
     bt.write_results(out_dir, rows, bt.markdown(
-        rows, command, bt.COLUMNS, recall_claims, CLAIMS_INTRO))
+        rows, command, bt.COLUMNS, recall_claims, CLAIMS_INTRO,
+        bt.unfinished(runs, rows)))
     bt.write_curves(rows, out_dir)
   gin.clear_config()
   return rows

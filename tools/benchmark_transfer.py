@@ -176,8 +176,8 @@ def make_out_dir(path: str, flag: str = "out_dir") -> None:
   try:
     os.makedirs(path, exist_ok=True)
   except (FileExistsError, NotADirectoryError) as e:
-    raise UserInputError(f"--{flag}={path} is a file, or inside one "
-                         f"({e.strerror}); give a folder.") from e
+    raise UserInputError(f"--{flag}={path} is a file, or inside one: give "
+                         "a folder.") from e
 
 
 def check_known(kind: str, names: Sequence[str], known: Sequence[str]
@@ -301,6 +301,24 @@ def same_configuration(row: dict, config: str, num_steps: int) -> bool:
   return row.get("gin_config") == config and row.get("num_steps") == num_steps
 
 
+def record_clashes(cells: Sequence[Cell], num_steps: int | None,
+                   eval_gin: Sequence[str], gin_params: Sequence[str],
+                   record_dir: str) -> list[str]:
+  """The records of `cells` in <record_dir> that hold another configuration
+  than this command's, as "<path> (<steps> steps)"."""
+  clashes = []
+  for cell in cells:
+    path = record_path(record_dir, cell)
+    if not os.path.exists(path):
+      continue
+    with open(path) as f:
+      row = json.load(f)
+    if not same_configuration(row, *cell_config(cell, num_steps, eval_gin,
+                                                gin_params)):
+      clashes.append(f"{path} ({row.get('num_steps')} steps)")
+  return clashes
+
+
 def check_records(cells: Sequence[Cell], num_steps: int | None,
                   eval_gin: Sequence[str], gin_params: Sequence[str],
                   record_dir: str) -> None:
@@ -313,16 +331,8 @@ def check_records(cells: Sequence[Cell], num_steps: int | None,
   Raises:
     UserInputError: naming the records and the two ways out.
   """
-  clashes = []
-  for cell in cells:
-    path = record_path(record_dir, cell)
-    if not os.path.exists(path):
-      continue
-    with open(path) as f:
-      row = json.load(f)
-    if not same_configuration(row, *cell_config(cell, num_steps, eval_gin,
-                                                gin_params)):
-      clashes.append(f"{path} ({row.get('num_steps')} steps)")
+  clashes = record_clashes(cells, num_steps, eval_gin, gin_params,
+                           record_dir)
   if clashes:
     raise UserInputError(
         f"The records {', '.join(clashes)} hold finished runs of another "
@@ -361,12 +371,13 @@ def check_run_folders(cells: Sequence[Cell], out_dir: str,
       clashes.append(model_dir)
   if clashes:
     raise UserInputError(
-        f"The run folders {', '.join(clashes)} hold runs of another "
-        "configuration than this command's (their config.gin differs, e.g. "
-        "another --num_steps or --gin_param), and training would resume "
-        "them as this one. Give another --out_dir (one per protocol, like "
-        "--record_dir) to keep both, or delete those folders to train them "
-        "again.")
+        ("The run folder {} holds a run" if len(clashes) == 1 else
+         "The run folders {} hold runs").format(", ".join(clashes)) +
+        " of another configuration than this command's (config.gin differs, "
+        "e.g. another --num_steps or --gin_param); training would go on from "
+        "the last checkpoint as this command's run. Give another --out_dir "
+        "(one per protocol, like --record_dir) to keep both, or delete the "
+        "folder to train again.")
 
 
 def read_done(model_dir: str, config: str, num_steps: int,
@@ -782,17 +793,21 @@ def transfer_claims(rows: Sequence[dict], size: int) -> list[str]:
     other = by_seed(rows, method, size)
     if not ours or not other:
       continue
+    seeds = sorted(set(ours) & set(other))
     parts = []
-    for key, higher in (("fid", False), ("recall", True)):
-      a = {seed: result(r, key) for seed, r in other.items()}
-      b = {seed: result(r, key) for seed, r in ours.items()}
+    for key, name, higher in (("fid", "FID", False),
+                              ("recall", "recall", True)):
+      a = {seed: result(other[seed], key) for seed in seeds}
+      b = {seed: result(ours[seed], key) for seed in seeds}
       if any(v is not None for v in a.values()):
         verdict, detail = compare_paired(a, b, higher_is_better=higher)
-        parts.append(f"{key} {fmt_stats(list(a.values()))} vs "
+        parts.append(f"{name} {fmt_stats(list(a.values()))} vs "
                      f"{fmt_stats(list(b.values()))}: {verdict}"
                      f"{f' ({detail})' if detail else ''}")
-    lines.append(f"- {size}/class: {method} against cGANTransfer: "
-                 f"{'; '.join(parts)}.")
+    if parts:
+      lines.append(
+          f"- {size}/class: {method} against cGANTransfer, over the seeds "
+          f"both have ({', '.join(map(str, seeds))}): {'; '.join(parts)}.")
   return lines
 
 
@@ -818,9 +833,11 @@ def markdown(rows: list[dict], command: str,
              columns: Sequence[tuple] = COLUMNS,
              claims: Callable[[Sequence[dict], int], list[str]] = (
                  transfer_claims),
-             claims_intro: str = CLAIMS_INTRO) -> str:
+             claims_intro: str = CLAIMS_INTRO,
+             left_out: Sequence[str] = ()) -> str:
   """One table per size, then the claims (`claims`, introduced by
-  `claims_intro`), as Markdown."""
+  `claims_intro`), as Markdown; `left_out` names the runs not finished
+  (see `unfinished`)."""
   sizes = sorted({r["images_per_class"] for r in rows}, reverse=True)
   samples = sorted({(r.get("rescored") or {}).get("num_samples") for r in rows
                     if r.get("rescored")})
@@ -849,8 +866,20 @@ def markdown(rows: list[dict], command: str,
   if claim_lines:
     lines += ["", claims_intro]
     lines += claim_lines
+  if left_out:
+    lines += ["", f"Not finished, left out of these tables ({len(left_out)} "
+              f"run{'s' if len(left_out) > 1 else ''}): "
+              f"{', '.join(left_out)}."]
   lines += ["", f"Command: `{command}`", ""]
   return "\n".join(lines)
+
+
+def unfinished(cells: Sequence[Cell], rows: Sequence[dict]) -> list[str]:
+  """The run names of `cells` that have no row in `rows`."""
+  have = {(r["method"], r["images_per_class"], r.get("seed", 0))
+          for r in rows}
+  return [c.run_name for c in cells
+          if (c.name, c.images_per_class, c.seed) not in have]
 
 
 def write_curves(rows: Sequence[dict], out_dir: str, tag: str = "fid",
@@ -972,6 +1001,36 @@ def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
                                                  extra_keys)
 
 
+def check_reportable(cells: Sequence[Cell], out_dir: str,
+                     num_steps: int | None, eval_gin: Sequence[str],
+                     gin_params: Sequence[str],
+                     record_dir: str | None = None) -> None:
+  """Refuses a report (--report_only) in which no run finished with this
+  command's configuration: an empty table would look like a result.
+
+  Raises:
+    UserInputError: saying where it looked and, when records of another
+      configuration are there, what to give to read them.
+  """
+  def done(cell: Cell) -> bool:
+    config, steps = cell_config(cell, num_steps, eval_gin, gin_params)
+    return read_done(os.path.join(out_dir, cell.run_name), config, steps,
+                     record_path(record_dir, cell) if record_dir else None
+                     ) is not None
+  if any(done(c) for c in cells):
+    return
+  clashes = (record_clashes(cells, num_steps, eval_gin, gin_params,
+                            record_dir) if record_dir else [])
+  raise UserInputError(
+      f"Nothing to report: none of the {len(cells)} runs finished with this "
+      f"command's configuration in --out_dir={out_dir}" +
+      (f" or --record_dir={record_dir}" if record_dir else "") + "." +
+      (f" The records {', '.join(clashes)} hold runs of another "
+       "configuration: give the --num_steps, --gin_param and --eval_gin they "
+       "ran with (each record's num_steps and gin_config)." if clashes else
+       " Train them first (the same command without --report_only)."))
+
+
 def train_cells(cells: Sequence[Cell], out_dir: str,
                 num_steps: int | None, eval_gin: Sequence[str],
                 gin_params: Sequence[str],
@@ -999,7 +1058,10 @@ def train_cells(cells: Sequence[Cell], out_dir: str,
         "docs/benchmarks/<benchmark>), or leave the flag out to report the "
         "runs of --out_dir.")
   make_out_dir(out_dir)
-  if not report_only:
+  if report_only:
+    check_reportable(cells, out_dir, num_steps, eval_gin, gin_params,
+                     record_dir)
+  else:
     if record_dir:
       check_records(cells, num_steps, eval_gin, gin_params, record_dir)
     check_run_folders(cells, out_dir, num_steps, eval_gin, gin_params,
@@ -1040,11 +1102,13 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
   nothing; report the finished runs (a benchmark still running, or
   interrupted, gives its partial tables). `record_dir`: see `run_one`.
   """
-  rows = train_cells(method_cells(methods, sizes, seeds), out_dir, num_steps,
-                     eval_gin, gin_params, rescore_samples, jobs, only, argv,
-                     report_only, record_dir=record_dir)
+  cells = method_cells(methods, sizes, seeds)
+  rows = train_cells(cells, out_dir, num_steps, eval_gin, gin_params,
+                     rescore_samples, jobs, only, argv, report_only,
+                     record_dir=record_dir)
   if not only:
-    write_results(out_dir, rows, markdown(rows, command))
+    write_results(out_dir, rows, markdown(
+        rows, command, left_out=unfinished(cells, rows)))
     write_curves(rows, out_dir)
   gin.clear_config()
   return rows
