@@ -148,7 +148,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   distribute.split_cpu(FLAGS.logical_cpus)
   with bt.command_line_errors():
-    rows = run_benchmark(
+    run_benchmark(
         FLAGS.out_dir, FLAGS.settings,
         bt.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
         bt.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
@@ -157,8 +157,7 @@ def main(argv: Sequence[str]) -> None:
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
         report_only=FLAGS.report_only, record_dir=FLAGS.record_dir)
   if not FLAGS.only:
-    print(bt.markdown(rows, " ".join(sys.argv), bt.COLUMNS, recall_claims,
-                      CLAIMS_INTRO))
+    bt.print_results(FLAGS.out_dir)
 
 
 if __name__ == "__main__":

@@ -1083,6 +1083,12 @@ def write_results(out_dir: str, results, text: str) -> None:
   files.write_text(os.path.join(out_dir, "results.md"), text)
 
 
+def print_results(out_dir: str) -> None:
+  """Prints <out_dir>/results.md, the report `write_results` wrote."""
+  with open(os.path.join(out_dir, "results.md"), encoding="utf-8") as f:
+    print(f.read())
+
+
 def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
                   sizes: Sequence[int] = DEFAULT_SIZES,
                   num_steps: int | None = None,
@@ -1180,7 +1186,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   distribute.split_cpu(FLAGS.logical_cpus)
   with command_line_errors():
-    rows = run_benchmark(
+    run_benchmark(
         FLAGS.out_dir, FLAGS.methods,
         whole_numbers("images_per_class", FLAGS.images_per_class, 1),
         FLAGS.num_steps, [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
@@ -1189,7 +1195,7 @@ def main(argv: Sequence[str]) -> None:
         only=FLAGS.only, argv=sys.argv, report_only=FLAGS.report_only,
         record_dir=FLAGS.record_dir)
   if not FLAGS.only:
-    print(markdown(rows, " ".join(sys.argv)))
+    print_results(FLAGS.out_dir)
 
 
 if __name__ == "__main__":
