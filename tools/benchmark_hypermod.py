@@ -331,7 +331,8 @@ def main(argv: Sequence[str]) -> None:
     run_benchmark(
         FLAGS.out_dir, FLAGS.methods,
         bt.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
-        bt.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps, FLAGS.align_steps,
+        bt.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
+        FLAGS.align_steps,
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
         command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
         jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,

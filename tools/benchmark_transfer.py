@@ -887,8 +887,8 @@ def write_curves(rows: Sequence[dict], out_dir: str, tag: str = "fid",
   """One PNG per size (`curves_<size>.png` in out_dir): the FID of the
   training evaluations (the run's evaluator and samples, not the
   re-scoring) against the iteration for every method, mean and min-max
-  band over seeds; with
-  `logdir`, also as TensorBoard images. Returns the paths written."""
+  band over seeds; with `logdir`, also as TensorBoard images. Returns the
+  paths written."""
   import plot_curves  # pylint: disable=g-import-not-at-top
   paths = []
   for size in sorted({r["images_per_class"] for r in rows}):
@@ -1001,23 +1001,19 @@ def is_finished(cell: Cell, out_dir: str, num_steps: int | None,
                                                  extra_keys)
 
 
-def check_reportable(cells: Sequence[Cell], out_dir: str,
-                     num_steps: int | None, eval_gin: Sequence[str],
-                     gin_params: Sequence[str],
+def check_reportable(cells: Sequence[Cell], is_done: Callable[[Cell], bool],
+                     out_dir: str, num_steps: int | None,
+                     eval_gin: Sequence[str], gin_params: Sequence[str],
                      record_dir: str | None = None) -> None:
   """Refuses a report (--report_only) in which no run finished with this
-  command's configuration: an empty table would look like a result.
+  command's configuration (`is_done`, the test `run_cells` reports by): an
+  empty table would look like a result.
 
   Raises:
     UserInputError: saying where it looked and, when records of another
       configuration are there, what to give to read them.
   """
-  def done(cell: Cell) -> bool:
-    config, steps = cell_config(cell, num_steps, eval_gin, gin_params)
-    return read_done(os.path.join(out_dir, cell.run_name), config, steps,
-                     record_path(record_dir, cell) if record_dir else None
-                     ) is not None
-  if any(done(c) for c in cells):
+  if any(is_done(c) for c in cells):
     return
   clashes = (record_clashes(cells, num_steps, eval_gin, gin_params,
                             record_dir) if record_dir else [])
@@ -1045,8 +1041,9 @@ def train_cells(cells: Sequence[Cell], out_dir: str,
   The one way every benchmark of this kind runs its cells; the arguments
   are `run_one`'s and `run_cells`'. Raises what they raise, and before
   anything trains or any folder is made, UserInputError for an unknown
-  method, a missing --record_dir of a report, and the clashes that
-  `check_records` and `check_run_folders` find.
+  method, a missing --record_dir of a report, a report with nothing
+  finished (`check_reportable`), and the clashes that `check_records` and
+  `check_run_folders` find.
   """
   cells = select(cells, only)
   for config in sorted({c.config for c in cells}):
@@ -1058,9 +1055,14 @@ def train_cells(cells: Sequence[Cell], out_dir: str,
         "docs/benchmarks/<benchmark>), or leave the flag out to report the "
         "runs of --out_dir.")
   make_out_dir(out_dir)
+
+  def is_done(cell: Cell) -> bool:
+    return is_finished(cell, out_dir, num_steps, eval_gin, gin_params,
+                       tuple(extra_scores or ()), record_dir, rescore_samples)
+
   if report_only:
-    check_reportable(cells, out_dir, num_steps, eval_gin, gin_params,
-                     record_dir)
+    check_reportable(cells, is_done, out_dir, num_steps, eval_gin,
+                     gin_params, record_dir)
   else:
     if record_dir:
       check_records(cells, num_steps, eval_gin, gin_params, record_dir)
@@ -1071,10 +1073,7 @@ def train_cells(cells: Sequence[Cell], out_dir: str,
       lambda c: run_one(c, out_dir, num_steps, eval_gin, gin_params,
                         rescore_samples, extra_scores=extra_scores,
                         record_dir=record_dir),
-      lambda c: is_finished(c, out_dir, num_steps, eval_gin, gin_params,
-                            tuple(extra_scores or ()), record_dir,
-                            rescore_samples),
-      out_dir, jobs if not only else 1, argv, report_only=report_only)
+      is_done, out_dir, jobs if not only else 1, argv, report_only=report_only)
 
 
 def write_results(out_dir: str, results, text: str) -> None:
