@@ -319,6 +319,26 @@ def test_bad_source_checkpoint_names_the_binding(tiny_source):
     source_lib.load(tiny_source[0], "bset")
 
 
+def test_new_rows_do_not_depend_on_the_source_cache(tiny_source):
+  # A process that trains several runs (the benchmark with --jobs=1) takes
+  # the source from its cache after the first: a seed must still give the
+  # same new discriminator rows as in a fresh process.
+  names = list(sources.FASHION_MNIST_CLASSES[:10])
+
+  def embedding(seed):
+    keras.utils.set_random_seed(seed)
+    setup = cgantransfer.CGANTransfer(source=tiny_source[0]).build(names)
+    return setup.discriminator.embedding.embeddings.numpy()
+
+  source_lib._LOADED.clear()
+  fresh = embedding(1)
+  assert len(source_lib._LOADED) == 1
+  embedding(0)
+  np.testing.assert_array_equal(embedding(1), fresh)
+  # The third build was served from the cache.
+  assert len(source_lib._LOADED) == 2
+
+
 def test_scratch_resolution_mismatch_names_the_bindings():
   gin.parse_config(["BigGANGenerator.resolution = 64",
                     "BigGANDiscriminator.resolution = 32"])

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 from tfgt.errors import UserInputError
@@ -92,22 +94,45 @@ def read_info(path: str) -> tuple[base.SourceInfo, dict]:
                          g["channels"]), spec
 
 
-# Loaded sources by (checkpoint file, its modification time), with the
-# strategy whose scope created their variables. Methods only read the source
+# Loaded sources by (checkpoint file, its modification time, the random state
+# the load started from), with the strategy whose scope created their
+# variables and the random state the load left. Methods only read the source
 # models, so a process that builds several targets from one source under one
-# strategy (benchmark, tests, tools) loads and builds it once.
-_LOADED: dict[tuple, tuple[tf.distribute.Strategy, SourceModel]] = {}
-_MAX_LOADED = 2
+# strategy (benchmark, tests, tools) loads and builds it once per seed.
+_LOADED: dict[tuple, tuple[tf.distribute.Strategy, SourceModel, tuple]] = {}
+_MAX_LOADED = 4
+
+
+def _random_state() -> tuple:
+  """(Python's, NumPy's) global random state."""
+  return random.getstate(), np.random.get_state()
+
+
+def _state_key(state: tuple) -> tuple:
+  """A hashable fingerprint of a `_random_state()`."""
+  python_state, (kind, keys, pos, has_gauss, gauss) = state
+  return python_state, kind, keys.tobytes(), pos, has_gauss, gauss
 
 
 def load(path: str, checkpoint: str | int = "latest") -> SourceModel:
-  """Loads the generator and discriminator of a bundle (read-only use)."""
+  """Loads the generator and discriminator of a bundle (read-only use).
+
+  Building the models draws from Python's random state (Keras seeds each
+  unseeded initializer from it), so what a method builds next (the new
+  classes' random rows) depends on it. A load served from the process's
+  cache sets the state that loading left, as if it had loaded: a run starts
+  from the same values whatever the process trained before it.
+  """
   directory = _directory(path)
   ckpt = bundle.checkpoint_path(directory, checkpoint)
-  key = (os.path.realpath(ckpt), os.path.getmtime(ckpt + ".index"))
+  key = (os.path.realpath(ckpt), os.path.getmtime(ckpt + ".index"),
+         _state_key(_random_state()))
   strategy = tf.distribute.get_strategy()
   if key in _LOADED and _LOADED[key][0] is strategy:
-    return _LOADED[key][1]
+    _, model, (python_state, numpy_state) = _LOADED[key]
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+    return model
   generator, discriminator, spec = bundle.load(directory, checkpoint,
                                                with_discriminator=True)
   logging.info("Source model %s (%s checkpoint): %d classes.", directory,
@@ -122,7 +147,7 @@ def load(path: str, checkpoint: str | int = "latest") -> SourceModel:
   _LOADED.pop(key, None)
   if len(_LOADED) >= _MAX_LOADED:
     _LOADED.pop(next(iter(_LOADED)))
-  _LOADED[key] = (strategy, model)
+  _LOADED[key] = (strategy, model, _random_state())
   return model
 
 
