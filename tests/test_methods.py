@@ -650,6 +650,40 @@ def test_benchmark_claims_compare_variants_with_cgantransfer():
   assert not module.transfer_claims(rows[:3], 10)
 
 
+# The records kept in the repository and the report that rebuilds
+# docs/RESULTS.md's tables from them: (record folder, methods, sizes, steps).
+SHIPPED_RECORDS = (
+    ("transfer", ("cgantransfer", "bsa", "transfergan", "scratch"),
+     (10, 25, 100), None),
+    ("transfer_2400", ("cgantransfer", "bsa", "scratch"), (100,), 2400),
+    ("transfer_diffaugment", ("cgantransfer", "cgantransfer_diffaugment"),
+     (10,), None),
+)
+
+
+@pytest.mark.parametrize("folder,methods,sizes,num_steps", SHIPPED_RECORDS,
+                         ids=[r[0] for r in SHIPPED_RECORDS])
+def test_shipped_records_give_the_tables_of_results(folder, methods, sizes,
+                                                    num_steps, tmp_path):
+  """Every record in docs/benchmarks/<folder> is a finished run of today's
+  configs (3 seeds per cell), and --report_only on them gives the FID
+  figures docs/RESULTS.md prints: the tables are measured, not typed."""
+  module = load_tool("benchmark_transfer")
+  records = os.path.join(REPO, "docs", "benchmarks", folder)
+  rows = module.run_benchmark(
+      str(tmp_path), list(methods), list(sizes), num_steps=num_steps,
+      eval_gin=[os.path.join(module.CONFIG_DIR, "eval.gin")],
+      seeds=(0, 1, 2), report_only=True, record_dir=records)
+  assert len(rows) == len(methods) * len(sizes) * 3
+  assert len(glob.glob(os.path.join(records, "*.json"))) == len(rows)
+  with open(os.path.join(REPO, "docs", "RESULTS.md")) as f:
+    results = f.read()
+  for (method, size), group in module.group(rows).items():
+    fid = module.fmt_stats([module.score(r) for r in group])
+    assert re.search(rf"^\| [^|]+ \| (3 \| )?{re.escape(fid)} \|", results,
+                     re.MULTILINE), (folder, method, size, fid)
+
+
 def test_benchmark_claims_compare_convergence():
   module = load_tool("benchmark_transfer")
 
