@@ -1,0 +1,54 @@
+"""tools/check_determinism.py: two fresh runs of one configuration and the
+variables whose checkpoints differ."""
+
+import pytest
+import tensorflow as tf
+
+from tests.conftest import PRETRAIN
+from tests.conftest import SMALL_DATA
+from tests.conftest import TINY
+from tests.conftest import load_tool
+
+
+def _checkpoint(directory, **values):
+  variables = {k: tf.Variable(v) for k, v in values.items()}
+  tf.train.Checkpoint(**variables).save(str(directory / "ckpt"))
+
+
+def test_differences_name_the_variable_and_its_gap(tmp_path):
+  module = load_tool("check_determinism")
+  _checkpoint(tmp_path / "a", w=[1.0, 2.0, 3.0], step=tf.constant(4))
+  _checkpoint(tmp_path / "b", w=[1.0, 2.5, 3.0], step=tf.constant(4))
+  _checkpoint(tmp_path / "c", w=[1.0, 2.0, 3.0], step=tf.constant(4))
+  differences, compared = module.checkpoint_differences(
+      str(tmp_path / "a"), str(tmp_path / "b"))
+  assert [key for key, _ in differences] == ["w/.ATTRIBUTES/VARIABLE_VALUE"]
+  assert differences[0][1] == pytest.approx(0.5)
+  assert compared >= 2  # w and step (and the save counter).
+  assert module.checkpoint_differences(str(tmp_path / "a"),
+                                       str(tmp_path / "c"))[0] == []
+  assert module.report(differences, compared).endswith(
+      f"1 of {compared} variables differ.")
+  # Not two runs of one configuration, or no checkpoint: said, not compared.
+  _checkpoint(tmp_path / "d", w=[1.0, 2.0])
+  with pytest.raises(ValueError, match="other variables or shapes"):
+    module.checkpoint_differences(str(tmp_path / "a"), str(tmp_path / "d"))
+  with pytest.raises(ValueError, match="No checkpoint in"):
+    module.checkpoint_differences(str(tmp_path / "a"), str(tmp_path))
+
+
+def test_two_fresh_runs_of_a_pretraining_are_bit_identical(tmp_path):
+  """Every weight of G and D trained from a random start, three steps, each
+  run in its own process: the checkpoints agree bit for bit."""
+  module = load_tool("check_determinism")
+  out_dir = str(tmp_path / "check")
+  dirs, logs = module.run_twice(out_dir, [PRETRAIN], TINY + SMALL_DATA, 3)
+  for log in logs:
+    with open(log) as f:
+      assert "step 3/3 (100%)" in f.read()
+  differences, compared = module.checkpoint_differences(*dirs)
+  assert compared > 20
+  assert differences == []
+  # The same folder again: refused, as its runs would resume, not restart.
+  with pytest.raises(ValueError, match="exists: give a new --out_dir"):
+    module.run_twice(out_dir, [PRETRAIN], TINY + SMALL_DATA, 3)
