@@ -1,10 +1,15 @@
 """tools/check_determinism.py: two fresh runs of one configuration and the
 variables whose checkpoints differ."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import tensorflow as tf
 
 from tests.conftest import PRETRAIN
+from tests.conftest import REPO
 from tests.conftest import SMALL_DATA
 from tests.conftest import TINY
 from tests.conftest import load_tool
@@ -52,3 +57,19 @@ def test_two_fresh_runs_of_a_pretraining_are_bit_identical(tmp_path):
   # The same folder again: refused, as its runs would resume, not restart.
   with pytest.raises(ValueError, match="exists: give a new --out_dir"):
     module.run_twice(out_dir, [PRETRAIN], TINY + SMALL_DATA, 3)
+
+
+def test_bad_input_exits_2_and_says_the_fix(tmp_path):
+  """No configuration: exit 2 (not 1, which means "differs"), and the fix.
+  A bad binding: the run fails and the trainer's message reaches the user."""
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "check_determinism.py"),
+       f"--out_dir={tmp_path / 'none'}"], capture_output=True, text=True,
+      cwd=REPO, timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert "Give the configuration to check with --gin_file" in result.stderr
+  module = load_tool("check_determinism")
+  with pytest.raises(ValueError, match=r"(?s)run0 failed \(exit code 2\).*"
+                     r"train has no parameter nonsense"):
+    module.run_twice(str(tmp_path / "bad"), [PRETRAIN],
+                     TINY + ["train.nonsense = 3"], 2)

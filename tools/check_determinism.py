@@ -7,12 +7,14 @@ the variables whose final checkpoints differ: does a run reproduce bit for bit?
 
 Both runs (<out_dir>/run0 and run1) train with `python -m tfgt.train` and one
 intra-op and one inter-op thread, as each run of `tools/benchmark_transfer.py
---jobs` does, without evaluation or sample grids (they draw no training
-randomness, and the comparison needs none). `--deterministic` passes
-TensorFlow's op determinism on to both. Printed: every variable (checkpoint
-key) whose values differ, with its largest absolute difference, then
-"N of M variables differ". Exit code 0 when none differs, 1 when some do, 2 for
-bad input (an out_dir that holds runs already).
+--jobs` does, without an evaluator and with no sample grid before the last
+step (neither draws training randomness, and the comparison needs neither).
+`--deterministic` passes TensorFlow's op determinism on to both. Printed: every
+variable (checkpoint key) whose values differ, with its largest absolute
+difference, then "N of M variables differ". Exit code 0 when none differs, 1
+when some do, 2 when there is nothing to compare: bad input (no --gin_file,
+--num_steps < 1, an out_dir that holds runs already) or a run that failed (its
+log, <out_dir>/run<i>.log, ends with the trainer's message, printed here too).
 
 Bisect with --num_steps: a difference that appears only after many steps is an
 op whose round-off changes between processes; one after the first step is a
@@ -115,9 +117,15 @@ def run_twice(out_dir: str, gin_files: Sequence[str],
                         deterministic),
           cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env)
     if code:
-      raise ValueError(f"The run {directory} failed (exit code {code}); its "
-                       f"log {log} says why.")
+      raise ValueError(f"The run {directory} failed (exit code {code}). The "
+                       f"end of its log {log}:\n{_tail(log)}")
   return dirs, logs
+
+
+def _tail(path: str, lines: int = 5) -> str:
+  """The last lines of a log (the trainer's error is the last it writes)."""
+  with open(path, errors="replace") as f:
+    return "".join(f.readlines()[-lines:]).rstrip()
 
 
 def report(differences: Sequence[tuple[str, float]], compared: int) -> str:
@@ -142,12 +150,14 @@ def define_flags() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.gin_file:
-    raise app.UsageError("Give the configuration to check with --gin_file.")
-  if FLAGS.num_steps < 1:
-    raise app.UsageError("--num_steps must be 1 or more.")
+  problem = (f"Unexpected arguments: {argv[1:]}." if len(argv) > 1 else
+             "Give the configuration to check with --gin_file=FILE.gin."
+             if not FLAGS.gin_file else
+             f"--num_steps must be 1 or more, got {FLAGS.num_steps}."
+             if FLAGS.num_steps < 1 else None)
+  if problem:
+    logging.error("%s", problem)
+    sys.exit(2)
   try:
     dirs, _ = run_twice(FLAGS.out_dir, FLAGS.gin_file, FLAGS.gin_param,
                         FLAGS.num_steps, FLAGS.deterministic)
