@@ -939,9 +939,7 @@ def run_cells(cells: Sequence[Cell], run_fn: Callable[[Cell], dict],
     cells = [c for c in cells if c.run_name not in pending]
   elif jobs > 1:
     todo = [c for c in cells if not is_done(c)]
-    env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env = machine.one_thread_env()
 
     def child(cell: Cell) -> tuple[Cell, int]:
       log = os.path.join(out_dir, f"{cell.run_name}.log")

@@ -31,6 +31,8 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+import machine  # tools/machine.py (run from the repository root)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bindings that keep the runs to training: no evaluator, no sample grids,
 # one checkpoint at the end.
@@ -101,11 +103,8 @@ def run_twice(out_dir: str, gin_files: Sequence[str],
     raise ValueError(f"{existing[0]} exists: give a new --out_dir, or remove "
                      "it, so that both runs start from nothing.")
   os.makedirs(out_dir, exist_ok=True)
-  env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
-             TF_NUM_INTEROP_THREADS="1",
-             PYTHONPATH=os.pathsep.join(
-                 p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
-  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  env = machine.one_thread_env(PYTHONPATH=os.pathsep.join(
+      p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
   logs = []
   for directory in dirs:
     log = directory + ".log"
@@ -150,13 +149,15 @@ def define_flags() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  problem = (f"Unexpected arguments: {argv[1:]}." if len(argv) > 1 else
-             "Give the configuration to check with --gin_file=FILE.gin."
-             if not FLAGS.gin_file else
-             f"--num_steps must be 1 or more, got {FLAGS.num_steps}."
-             if FLAGS.num_steps < 1 else None)
-  if problem:
-    logging.error("%s", problem)
+  problems = []
+  if len(argv) > 1:
+    problems.append(f"Unexpected arguments: {argv[1:]}.")
+  if not FLAGS.gin_file:
+    problems.append("Give the configuration to check with --gin_file=FILE.gin.")
+  if FLAGS.num_steps < 1:
+    problems.append(f"--num_steps must be 1 or more, got {FLAGS.num_steps}.")
+  if problems:
+    logging.error("%s", " ".join(problems))
     sys.exit(2)
   try:
     dirs, _ = run_twice(FLAGS.out_dir, FLAGS.gin_file, FLAGS.gin_param,

@@ -35,3 +35,14 @@ def cpu_description() -> str:
   features = [label for flag, label in _FEATURES if flag in flags]
   with_features = f" with {' and '.join(features)}" if features else ""
   return f"{name}{with_features}, {os.cpu_count()} cores"
+
+
+def one_thread_env(**extra: str) -> dict[str, str]:
+  """This process's environment for a child TensorFlow process with one
+  intra-op and one inter-op thread (two such children share 2 cores without
+  contention, and a run's round-off does not depend on the thread count),
+  with TensorFlow's C++ logs at warnings unless set, and `extra` on top."""
+  env = dict(os.environ, TF_NUM_INTRAOP_THREADS="1",
+             TF_NUM_INTEROP_THREADS="1", **extra)
+  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  return env
