@@ -1,4 +1,5 @@
-"""The training command line: files it writes, SIGTERM, resuming."""
+"""The training command line: files it writes, SIGTERM, resuming, one
+trainer per run folder."""
 
 import json
 import os
@@ -56,6 +57,15 @@ def test_sigterm_saves_and_the_same_command_resumes(tmp_path):
     if "step 3/" in (tmp_path / "log.txt").read_text():
       break
     time.sleep(0.5)
+  # A second trainer on the same folder is refused at once, in one line that
+  # names the first, and changes nothing.
+  second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          env=env, timeout=300)
+  assert second.returncode == 2, second.stderr[-2000:]
+  refusal = [line for line in second.stderr.splitlines()
+             if "is being trained by" in line]
+  assert len(refusal) == 1 and f"process {proc.pid}" in refusal[0]
+  assert proc.poll() is None
   proc.send_signal(signal.SIGTERM)
   assert proc.wait(timeout=120) == 143
   saved = tf.train.latest_checkpoint(str(model_dir))

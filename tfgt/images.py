@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfgt import files
 from tfgt.data import pipeline
 
 
@@ -24,11 +25,14 @@ def grid(images: np.ndarray, pad: int = 1) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str) -> None:
-  """Writes a uint8 [H, W, C] image (C = 1 or 3) as PNG."""
+  """Writes a uint8 [H, W, C] image (C = 1 or 3) as PNG, atomically
+  (`tfgt.files`): an interrupted write leaves the old file."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   if image.shape[-1] == 1:
     image = image[..., 0]
-  Image.fromarray(image).save(path)
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format="PNG")
+  files.write_bytes(path, buffer.getvalue())
 
 
 def sample_grid(draw: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],

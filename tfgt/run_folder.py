@@ -13,10 +13,20 @@
     model/best/                       the bundle of the best evaluation
     train/                            TensorBoard events
     samples.png                       the final sample grid, one row a class
+    train.lock                        held by the trainer at work here
+                                      (`tfgt.run_lock`)
+    unreadable/                       checkpoint files that could not be
+                                      read, moved aside by a resume
 
 The trainer writes all of it; evaluation, sampling, export and methods that
 start from another run (`restore_models`) read it. Every JSON file is written
 atomically and strictly (no NaN), so a crash leaves the old or the new file.
+
+A folder that holds a checkpoint is never trained again from step 0: the
+checkpoints are found from their files (`tfgt.checkpoints`), whatever the
+`checkpoint` state file says; a resume starts from the newest one that reads
+whole, and refuses when none does. best.json is the record of the best
+bundle: the new best bundle is written before it, the old one deleted after.
 """
 
 from __future__ import annotations
@@ -24,10 +34,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 
 from absl import logging
 import tensorflow as tf
 
+from tfgt import checkpoints
 from tfgt import files
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
@@ -43,6 +55,7 @@ BUNDLE = "model"
 BEST_BUNDLE = os.path.join("model", "best")
 EVENTS = "train"
 SAMPLES = "samples.png"
+UNREADABLE = "unreadable"
 
 
 def read_json(path: str) -> dict | None:
@@ -89,24 +102,101 @@ class RunFolder:
     return read_json(self.path(name))
 
   def latest_checkpoint(self) -> str | None:
-    return tf.train.latest_checkpoint(self.model_dir)
+    """The newest training checkpoint on disk (not read), or None."""
+    steps = checkpoints.steps_on_disk(self.model_dir)
+    return checkpoints.prefix(self.model_dir, steps[-1]) if steps else None
+
+  # -------------------------------------------------------------- resume
+  def resume_checkpoint(self, repair: bool = True) -> str | None:
+    """The training checkpoint a start resumes from, None for a new run.
+
+    The newest checkpoint on disk that reads whole. With `repair` (the one
+    writer of the folder, holding its lock): newer unreadable checkpoints are
+    moved to `unreadable/` (so that a later save of their step cannot
+    overwrite them), and a `checkpoint` state file that is missing, torn or
+    names another checkpoint is written again from the files; each with a
+    warning.
+
+    Raises:
+      UserInputError: the folder holds checkpoints but none can be read, or
+        holds a trained bundle (model/ckpt-*) without any training
+        checkpoint: a start from step 0 would overwrite trained work.
+    """
+    steps = checkpoints.steps_on_disk(self.model_dir)
+    if not steps:
+      bundled = checkpoints.steps_on_disk(self.path(BUNDLE))
+      if bundled:
+        raise UserInputError(
+            f"{self.model_dir} holds no training checkpoint (ckpt-*.index) "
+            f"but its model/ holds trained models (steps {bundled}): a new "
+            "run would overwrite them. Put the training checkpoints back, or "
+            "give another --model_dir (copy model/ elsewhere to keep it).")
+      return None
+    path, unreadable = checkpoints.newest_readable(self.model_dir)
+    if path is None:
+      raise UserInputError(
+          f"No checkpoint of {self.model_dir} can be read ("
+          + "; ".join(unreadable[s] for s in sorted(unreadable, reverse=True))
+          + "). Nothing was changed: restore the files from a copy, or give "
+          "another --model_dir (or delete the ckpt-* files to train again "
+          "from step 0).")
+    step = checkpoints.step_of(path)
+    if not repair:
+      return path
+    for bad in sorted(unreadable):
+      moved = self._move_aside(checkpoints.prefix(self.model_dir, bad))
+      logging.warning("%s. Resuming from %s instead; the unreadable files "
+                      "are kept in %s.", unreadable[bad].capitalize(),
+                      os.path.basename(path), moved)
+    named = checkpoints.state_file_step(self.model_dir)
+    if named != step:
+      logging.warning(
+          "The state file %s %s; resuming from %s, the newest readable "
+          "checkpoint on disk, and writing the state file again.",
+          self.path(checkpoints.STATE_FILE),
+          ("is missing or unreadable" if named is None
+           else f"names ckpt-{named}"), os.path.basename(path))
+      checkpoints.write_state(
+          self.model_dir,
+          [s for s in checkpoints.steps_on_disk(self.model_dir) if s <= step])
+    return path
+
+  def _move_aside(self, prefix: str) -> str:
+    """Moves a checkpoint's files into unreadable/ (renamed if a file of that
+    name is there already); returns the folder."""
+    target = self.path(UNREADABLE)
+    os.makedirs(target, exist_ok=True)
+    for path in checkpoints.files_of(prefix):
+      name = os.path.basename(path)
+      destination, n = os.path.join(target, name), 1
+      while os.path.exists(destination):
+        destination, n = os.path.join(target, f"{name}.{n}"), n + 1
+      shutil.move(path, destination)
+    return target
 
   # ------------------------------------------------------------ identity
-  def check_identity(self, identity: dict) -> None:
+  def check_identity(self, identity: dict, resuming: bool) -> bool:
     """Refuses to resume a run with another method, seed, batch or data.
 
     Those decide which batches and latents each step sees; a resumed run with
     other values would silently differ from a straight one. The number of
     steps, intervals, learning rates and evaluation may change between
-    sessions. A new run (or one from before run.json existed) records it.
+    sessions. Nothing is written here: see `write_identity`.
+
+    Args:
+      identity: this start's values.
+      resuming: whether the start resumes from a checkpoint.
+
+    Returns:
+      Whether run.json must be written (a new run, or a run from before
+      run.json existed), once the start has succeeded.
 
     Raises:
       UserInputError: a value differs from the recorded one.
     """
     old = self.read(RUN)
-    if old is None or self.latest_checkpoint() is None:
-      files.write_json(self.path(RUN), identity)
-      return
+    if old is None or not resuming:
+      return True
     changed = {k: (old.get(k), v) for k, v in identity.items()
                if old.get(k) != v}
     if changed:
@@ -116,6 +206,10 @@ class RunFolder:
           f"{self.model_dir} holds a run that this config would not continue "
           f"as it started ({details}). Use a new --model_dir, or the settings "
           "that made this one.")
+    return False
+
+  def write_identity(self, identity: dict) -> None:
+    files.write_json(self.path(RUN), identity)
 
   def check_model(self, spec: dict) -> None:
     """Refuses to resume a run whose classes or models differ from `spec`.
@@ -174,13 +268,35 @@ class RunFolder:
                         improved: bool) -> None:
     """Writes best.json (if `improved`) and eval_state.json, in that order.
 
-    Non-finite results are written as null (strict JSON).
+    With `improved`, the bundle of `step` must be in model/best already;
+    `prune_best_bundle` then deletes the older best. Non-finite results are
+    written as null (strict JSON).
     """
     if improved:
       files.write_json(self.path(BEST), dict(
           {k: (v if math.isfinite(v) else None) for k, v in results.items()},
           step=step))
+      self.prune_best_bundle()
     files.write_json(self.path(EVAL_STATE), {"step": step})
+
+  def prune_best_bundle(self) -> None:
+    """Deletes the checkpoints of model/best that best.json does not name.
+
+    The trainer writes a new best bundle before best.json names it and
+    deletes the old one after, so that best.json always names a bundle
+    that exists; a kill between the two leaves both, and this (called again
+    at the next start) finishes the job.
+    """
+    directory = self.path(BEST_BUNDLE)
+    step = (self.read(BEST) or {}).get("step")
+    steps = checkpoints.steps_on_disk(directory)
+    if not isinstance(step, int) or step not in steps or steps == [step]:
+      return
+    for old in steps:
+      if old != step:
+        for path in checkpoints.files_of(checkpoints.prefix(directory, old)):
+          os.remove(path)
+    checkpoints.write_state(directory, [step])
 
 
 def restore_models(model_dir: str, class_names: list[str],
@@ -204,7 +320,15 @@ def restore_models(model_dir: str, class_names: list[str],
     UserInputError: no run there, other classes, or models that do not fit.
   """
   folder = RunFolder(model_dir)
-  path = folder.latest_checkpoint()
+  path, unreadable = checkpoints.newest_readable(model_dir)
+  if path is None and unreadable:
+    raise UserInputError(
+        f"No checkpoint of the earlier run {model_dir!r} can be read ("
+        + "; ".join(unreadable.values()) + "). Run its first stage again "
+        "with that --model_dir: it resumes from a readable checkpoint, if any.")
+  for message in unreadable.values():
+    logging.warning("%s: starting from %s, the newest readable one.",
+                    message.capitalize(), path)
   spec = folder.read(os.path.join(BUNDLE, bundle.SPEC_FILE))
   if path is None or spec is None:
     raise UserInputError(

@@ -36,12 +36,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt import checkpoints as checkpoints_lib
 from tfgt import config as config_lib
 from tfgt import distribute
 from tfgt import ema as ema_lib
 from tfgt import files
 from tfgt import images as image_utils
 from tfgt import run_folder
+from tfgt import run_lock
 from tfgt import steps as steps_lib
 from tfgt.data import pipeline
 from tfgt import errors
@@ -220,6 +222,45 @@ def _restore(path: str, checkpoint: tf.train.Checkpoint,
     opt.learning_rate.assign(rates[name])
 
 
+def _make_folder(model_dir: str) -> bool:
+  """Creates the run folder if needed; returns whether it was created.
+
+  Raises:
+    UserInputError: the path is a file, or cannot be created.
+  """
+  if os.path.isdir(model_dir):
+    return False
+  if os.path.lexists(model_dir):
+    raise UserInputError(
+        f"--model_dir={model_dir} is a file, not a folder. Give the folder "
+        "of a run (new or to resume).")
+  try:
+    os.makedirs(model_dir)
+  except OSError as e:
+    raise UserInputError(f"Cannot create --model_dir={model_dir} "
+                         f"({e.strerror}). Give a folder you can write.") from e
+  return True
+
+
+def _remove_if_unused(model_dir: str) -> None:
+  """Removes a run folder that a failed start created, if it holds nothing
+  but its lock file."""
+  if set(os.listdir(model_dir)) <= {run_lock.LOCK_FILE}:
+    shutil.rmtree(model_dir, ignore_errors=True)
+
+
+def _disk_full(model_dir: str, error: BaseException) -> UserInputError:
+  """The one-line error for a write that found the disk full."""
+  steps = checkpoints_lib.steps_on_disk(model_dir)
+  kept = (f"the newest checkpoint on disk, ckpt-{steps[-1]}, is kept (a "
+          "resume checks it and falls back to an older one if it is torn)"
+          if steps else "no checkpoint had been written")
+  return UserInputError(
+      f"The disk is full (no space left) while writing in {model_dir}: "
+      f"{kept}. Free space (df -h {model_dir}) and run the same command to "
+      "resume.")
+
+
 def _private_folder(model_dir: str, role: distribute.WorkerRole) -> str:
   """A new empty folder for a non-chief worker's writes, in the system's
   temporary folder. Its name starts with the run and the task, so that a
@@ -373,12 +414,14 @@ class _Outputs:
     higher = self.best_metric in evaluator_lib.HIGHER_IS_BETTER
     improved = self.folder.is_new_best(value, self.best_metric, higher)
     if improved:
-      # The bundle first: best.json never names a bundle not yet written.
+      # The bundle first, beside the old best: best.json, written next, never
+      # names a bundle not yet written nor loses the one it names; the old
+      # best is deleted after (`RunFolder.record_evaluation`).
       if self._best_bundle is None:
         self._best_bundle = bundle.BundleWriter(
             self.folder.path(run_folder.BEST_BUNDLE), self.exported,
             self.setup.discriminator, self.class_names, self.method_name,
-            max_to_keep=1)
+            max_to_keep=2)
       self._best_bundle.save(step)
       logging.info("New best %s %.4g at step %d: kept in %s.",
                    self.best_metric, value, step,
@@ -580,9 +623,21 @@ def train(model_dir: str,
     logging.info("This process is %s of %d: the chief writes %s; this one "
                  "writes only to %s, removed at the end.", role.task,
                  role.num_workers, model_dir, write_dir)
+  created = _make_folder(write_dir)
+  lock = run_lock.RunLock(write_dir)
+  started = False
   try:
     folder = run_folder.RunFolder(write_dir)
-    os.makedirs(write_dir, exist_ok=True)
+    if role.is_chief:
+      # Before anything is read or written: a second trainer stops here.
+      lock.acquire()
+      files.remove_temporaries(write_dir)
+      folder.prune_best_bundle()
+    # Every worker resumes from the chief's checkpoint (the same folder on a
+    # single machine); the chief alone repairs the folder. A folder whose
+    # checkpoints cannot be read stops here, before any model is built.
+    latest = run_folder.RunFolder(model_dir).resume_checkpoint(
+        repair=role.is_chief)
     # Seeds Python, NumPy, TensorFlow and Keras' initialisers, so that the
     # initial weights do not depend on the strategy.
     keras.utils.set_random_seed(seed)
@@ -602,27 +657,28 @@ def train(model_dir: str,
         random_flip=random_flip, classes=data.selection.to_json(),
         images=int(len(data.images)),
         data=cache_lib.array_fingerprint(data.images, data.labels))
-    folder.check_identity(identity)
+    new_identity = folder.check_identity(identity, resuming=latest is not None)
     if evaluator is not None:
       folder.read(run_folder.BEST)  # A torn or edited file stops here.
 
     checkpoint = models.checkpoint()
-    manager = tf.train.CheckpointManager(checkpoint, write_dir,
-                                         max_to_keep=keep_checkpoints)
-    # Every worker resumes from the chief's checkpoint (the same folder on a
-    # single machine).
-    latest = tf.train.latest_checkpoint(model_dir)
     if latest:
       _restore(latest, checkpoint, models)
       logging.info("Resumed from %s at step %d.", latest,
                    int(models.step.numpy()))
+    # After the resume: it may have written the state file the manager reads.
+    manager = tf.train.CheckpointManager(checkpoint, write_dir,
+                                         max_to_keep=keep_checkpoints)
     if role.num_workers > 1:
       _check_workers_agree(strategy, models.step,
                            _cluster_fingerprint(identity), model_dir)
     start_step = int(models.step.numpy())
     # Written once the run is known to continue (a failed start changes nothing).
+    if new_identity:
+      folder.write_identity(identity)
     files.write_json(folder.path(run_folder.CLASSES), data.selection.to_json())
     files.write_text(folder.path(run_folder.CONFIG), gin.config_str())
+    started = True
 
     step_fn = steps_lib.TrainStep(strategy, setup, models.optimizers,
                                   models.ema, models.step, d_steps, batch_size,
@@ -686,9 +742,16 @@ def train(model_dir: str,
         f"{os.path.basename(latest) if latest else 'none yet'}: start every "
         "worker again with the same command to resume from it "
         "(docs/DISTRIBUTED.md).") from e
+  except Exception as e:  # pylint: disable=broad-except
+    if files.is_disk_full(e):
+      raise _disk_full(model_dir, e) from e
+    raise
   finally:
+    lock.release()
     if write_dir != model_dir:
       shutil.rmtree(write_dir, ignore_errors=True)
+    elif created and not started:
+      _remove_if_unused(write_dir)
 
 
 class _Loop:
