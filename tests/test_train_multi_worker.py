@@ -125,7 +125,7 @@ def test_two_workers_train_as_one_process_and_resume_after_a_lost_worker(
   assert sorted(os.listdir(whole)) == sorted(
       ["checkpoint", "classes.json", "config.gin", "model",
        "operative_config.gin", "run.json", "samples.png", "train",
-       "best.json", "eval_state.json"] +
+       "best.json", "eval_state.json", "train.lock"] +
       [f"ckpt-{s}.{ext}" for s in range(4, STEPS + 1, 4)
        for ext in ("index", "data-00000-of-00001")])
   assert tf.train.latest_checkpoint(str(whole)).endswith(f"ckpt-{STEPS}")
