@@ -3,7 +3,11 @@ level, without PyTorch or dnnlib, for the importer tests.
 
 They stand in for `torch.save` and NVlabs' `pickle.dump` of dnnlib networks:
 the same archive layout, pickle protocol, global names and persistent
-references, so that the readers meet what real checkpoints hold.
+references, so that the readers meet what real checkpoints hold. For the
+hostile-file tests they also write what no saver writes: storages that
+declare other sizes than they hold (`Declared`), legacy storage views
+(`View`), pickles opcode by opcode (`Ops`), and zip archives by hand whose
+entries inflate (`write_zip`, `Deflated`).
 """
 
 import collections
@@ -14,6 +18,7 @@ import struct
 import sys
 import types
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -90,6 +95,39 @@ def _torch_globals():
   return _rebuild_tensor_v2, storages
 
 
+class Declared:
+  """A storage whose file declares `numel` values (default: the array's),
+  with the array's bytes as its data; in the legacy format `count` is the
+  element count written before the bytes (default: `numel`). For files that
+  lie about their sizes."""
+
+  def __init__(self, array, numel=None, count=None):
+    self.array = np.ascontiguousarray(array).reshape(-1)
+    self.numel = self.array.size if numel is None else numel
+    self.count = self.numel if count is None else count
+
+  @property
+  def dtype(self):
+    return self.array.dtype
+
+  @property
+  def shape(self):
+    return (self.numel,)
+
+
+class View:
+  """A view of values [start, start + size) of a root storage (an array),
+  as the legacy format of torch < 1.0 saved storage views: the persistent
+  id names the root and the view; only the root's values are stored."""
+
+  def __init__(self, root, start, size):
+    self.root, self.start, self.size = root, start, size
+
+  @property
+  def dtype(self):
+    return self.root.dtype
+
+
 class _TorchPickler(pickle.Pickler):
 
   def __init__(self, file, rebuild, storages, legacy):
@@ -105,43 +143,160 @@ class _TorchPickler(pickle.Pickler):
 
   def persistent_id(self, obj):
     # Every array in the pickled object is a storage (tensors are `Tensor`).
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, View):
+      assert self.legacy, "storage views are in the legacy format only"
+      root = self.persistent_id(obj.root)
+      return root[:5] + ((f"view{id(obj)}", obj.start, obj.size),)
+    if isinstance(obj, (np.ndarray, Declared)):
       key = self.keys.setdefault(id(obj), (str(len(self.keys)), obj))[0]
       storage_type = self.storages[DTYPE_STORAGE[obj.dtype]]
-      pid = ("storage", storage_type, key, "cpu", obj.size)
+      numel = obj.numel if isinstance(obj, Declared) else obj.size
+      pid = ("storage", storage_type, key, "cpu", numel)
       return pid + (None,) if self.legacy else pid
     return None
 
 
-def save_torch(obj, path, legacy=False):
-  """Writes `obj` (dicts, lists, numbers and `Tensor`s) as torch.save does:
-  the zip format, or with legacy=True the format of torch < 1.6."""
+def storage_bytes(storage):
+  """A storage's values as torch.save writes them (little-endian)."""
+  array = storage.array if isinstance(storage, Declared) else storage
+  return array.astype(array.dtype.newbyteorder("<")).tobytes()
+
+
+def torch_pickle(obj, legacy=False):
+  """(the object pickle of `obj` as torch.save writes it, [(key, storage)]
+  of the storages it refers to, in key order)."""
   rebuild, storages = _torch_globals()
   with fake_modules(**{"torch._utils": {"_rebuild_tensor_v2": rebuild},
                        "torch": storages}):
     data = io.BytesIO()
     pickler = _TorchPickler(data, rebuild, storages, legacy)
     pickler.dump(obj)
-  stored = [(key, array) for key, array in pickler.keys.values()]
-  if not legacy:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-      archive.writestr("archive/data.pkl", data.getvalue())
-      archive.writestr("archive/byteorder", "little")
-      for key, array in stored:
-        archive.writestr(f"archive/data/{key}",
-                         array.astype(array.dtype.newbyteorder("<")).tobytes())
-      archive.writestr("archive/version", "3\n")
-    return
+  return data.getvalue(), sorted(pickler.keys.values(), key=lambda ka: ka[0])
+
+
+def write_torch_zip(path, data_pkl, storages):
+  """A zip-format checkpoint: data.pkl and {key: bytes} storages, stored
+  as torch.save stores them (uncompressed)."""
+  with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+    archive.writestr("archive/data.pkl", data_pkl)
+    archive.writestr("archive/byteorder", "little")
+    for key, data in storages.items():
+      archive.writestr(f"archive/data/{key}", data)
+    archive.writestr("archive/version", "3\n")
+
+
+def write_torch_legacy(path, data_pkl, storages, keys=None):
+  """A legacy-format checkpoint: the header, the object pickle, the list of
+  storage keys (default: those of `storages`), then each storage of
+  `storages` [(key, count, bytes)] as its int64 count and bytes."""
   with open(path, "wb") as f:
     pickle.dump(0x1950a86a20f9469cfc6c, f, protocol=2)
     pickle.dump(1001, f, protocol=2)
     pickle.dump(dict(protocol_version=1001, little_endian=True,
                      type_sizes=dict(short=2, int=4, long=4)), f, protocol=2)
-    f.write(data.getvalue())
-    pickle.dump(sorted(key for key, _ in stored), f, protocol=2)
-    for key, array in sorted(stored, key=lambda ka: ka[0]):
-      f.write(struct.pack("<q", array.size))
-      f.write(array.astype(array.dtype.newbyteorder("<")).tobytes())
+    f.write(data_pkl)
+    pickle.dump([key for key, _, _ in storages] if keys is None else keys, f,
+                protocol=2)
+    for _, count, data in storages:
+      f.write(struct.pack("<q", count))
+      f.write(data)
+
+
+def save_torch(obj, path, legacy=False):
+  """Writes `obj` (dicts, lists, numbers and `Tensor`s) as torch.save does:
+  the zip format, or with legacy=True the format of torch < 1.6."""
+  data_pkl, stored = torch_pickle(obj, legacy)
+  if not legacy:
+    write_torch_zip(path, data_pkl, {key: storage_bytes(storage)
+                                     for key, storage in stored})
+    return
+  write_torch_legacy(path, data_pkl, [
+      (key, storage.count if isinstance(storage, Declared) else storage.size,
+       storage_bytes(storage)) for key, storage in stored])
+
+
+class Ops:
+  """Pickle opcodes written one at a time, for the pickles that no pickler
+  writes (hostile or broken ones). Each method appends and returns self."""
+
+  def __init__(self, protocol=2):
+    self.data = bytearray(b"\x80" + bytes([protocol]))
+
+  def raw(self, data):
+    self.data += data
+    return self
+
+  def global_(self, module, name):
+    return self.raw(b"c" + f"{module}\n{name}\n".encode())
+
+  def text(self, value):
+    data = value.encode("utf-8")
+    return self.raw(b"X" + struct.pack("<I", len(data)) + data)
+
+  def bytes(self, value):
+    return self.raw(b"B" + struct.pack("<I", len(value)) + value)
+
+  def int(self, value):
+    if -2**31 <= value < 2**31:
+      return self.raw(b"J" + struct.pack("<i", value))
+    data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+    return self.raw(b"\x8a" + bytes([len(data)]) + data)
+
+  def __getattr__(self, name):
+    # Opcodes without an argument by name: ops.mark().tuple().reduce() ...
+    codes = dict(mark=b"(", tuple=b"t", list=b"l", dict=b"d",
+                 empty_dict=b"}", empty_list=b"]", empty_tuple=b")",
+                 reduce=b"R", build=b"b", setitem=b"s", setitems=b"u",
+                 append=b"a", appends=b"e", persid=b"Q", none=b"N",
+                 newobj=b"\x81", true=b"\x88", false=b"\x89")
+    if name not in codes:
+      raise AttributeError(name)
+    return lambda: self.raw(codes[name])
+
+  def stop(self):
+    return bytes(self.data + b".")
+
+
+def write_zip(path, members):
+  """A zip archive written by hand: `members` [(name, data)] where data is
+  bytes (stored) or a `Deflated` stream, whose declared sizes are written
+  as given."""
+  out, central = bytearray(), bytearray()
+  for name, data in members:
+    raw = name.encode()
+    if isinstance(data, Deflated):
+      method, stream, size, crc = 8, data.stream, data.size, data.crc
+    else:
+      method, stream, size, crc = 0, data, len(data), zlib.crc32(data)
+    offset = len(out)
+    out += struct.pack("<IHHHHHIIIHH", 0x04034b50, 20, 0, method, 0, 0x21,
+                       crc, len(stream), size, len(raw), 0) + raw + stream
+    central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 20, 20, 0,
+                           method, 0, 0x21, crc, len(stream), size, len(raw),
+                           0, 0, 0, 0, 0, offset) + raw
+  out += central + struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, len(members),
+                               len(members), len(central), len(out), 0)
+  with open(path, "wb") as f:
+    f.write(out)
+
+
+class Deflated:
+  """A deflate stream of `size` zero bytes, made in milliseconds whatever
+  the size (one block of 1 MiB of zeros, flushed so that it stands alone,
+  repeated): what a zip bomb holds. `size` is a multiple of 1 MiB."""
+
+  def __init__(self, size):
+    block = 2**20
+    assert size % block == 0
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros = bytes(block)
+    one = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    self.stream = one * (size // block) + b"\x03\x00"  # An empty last block.
+    self.size = size
+    crc = 0
+    for _ in range(size // block):
+      crc = zlib.crc32(zeros, crc)
+    self.crc = crc
 
 
 class Network:
@@ -160,9 +315,10 @@ class Network:
     return self.state
 
 
-def save_nvlabs(networks, path):
+def save_nvlabs(networks, path, protocol=3):
   """Writes a tuple of `Network`s as NVlabs' pickles (protocol 3 of
-  Python 3, NumPy arrays for variables)."""
+  Python 3 by default; NVlabs' own code wrote the highest its Python had),
+  NumPy arrays for variables."""
   with fake_modules(**{"dnnlib.tflib.network": {"Network": Network}}):
     with open(path, "wb") as f:
-      pickle.dump(tuple(networks), f, protocol=3)
+      pickle.dump(tuple(networks), f, protocol=protocol)

@@ -177,10 +177,11 @@ class _Module:
     h = self.bn(h, s + "bn") * self.v(f"{s}/gamma") + self.v(f"{s}/beta")
     return tf.tanh(self.conv(tf.nn.relu(h), "Generator/conv_2d"))
 
-  def save(self, path, extra=None):
+  def save(self, path, extra=None, hostile=None):
     """Writes the module (TF1 Hub format: saved_model.pb with tags [],
     variables/, tfhub_module.pb); `extra`: more variables, not in the
-    graph's computation."""
+    graph's computation; `hostile(images)` -> (images, main_op or None):
+    ops a hostile module adds to its outputs and to what hub.load runs."""
     graph = tf.Graph()
     with graph.as_default():
       for name, value in {**self.values, **(extra or {})}.items():
@@ -191,13 +192,17 @@ class _Module:
       y = tf1.placeholder(tf.float32, [None, self.num_classes], "y")
       truncation = tf1.placeholder(tf.float32, [], "truncation")
       images = self.forward(z, y)
+      main_op = None
+      if hostile is not None:
+        images, main_op = hostile(images)
       with tf1.Session(graph=graph) as session:
         session.run(tf1.global_variables_initializer())
         builder = tf1.saved_model.Builder(path)
         signature = tf1.saved_model.predict_signature_def(
             {"z": z, "y": y, "truncation": truncation}, {"default": images})
         builder.add_meta_graph_and_variables(
-            session, tags=[], signature_def_map={"default": signature})
+            session, tags=[], signature_def_map={"default": signature},
+            main_op=main_op)
         builder.save()
     # tfhub_module.pb: a ModuleDef with format FORMAT_V3 (field 1 = 1).
     with open(os.path.join(path, "tfhub_module.pb"), "wb") as f:
@@ -206,9 +211,10 @@ class _Module:
 
 
 def write_module(path, resolution=128, ch=8, num_classes=5, z_chunk=4,
-                 shared_dim=8, seed=0, extra=None, graph_weights=EMA):
+                 shared_dim=8, seed=0, extra=None, graph_weights=EMA,
+                 hostile=None):
   return _Module(resolution, ch, num_classes, z_chunk, shared_dim, seed,
-                 graph_weights).make().save(str(path), extra)
+                 graph_weights).make().save(str(path), extra, hostile)
 
 
 @pytest.fixture(scope="module")

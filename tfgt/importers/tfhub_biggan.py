@@ -6,7 +6,8 @@ finds one with `hub.resolve` (a handle, a URL, a local folder, or the copy
 in TFHUB_CACHE_DIR), reads its variables from the module's checkpoint, maps
 them onto `tfgt.models.biggan.BigGANGenerator` and returns the models and a
 report; `verify` runs the module's own graph (`hub.load`) beside the
-import.
+import, once `check_module_graph` has checked every op of it (without
+`verify` nothing of the module runs).
 
 The names are those BigGAN-PyTorch's TFHub/converter.py reads (below the
 module's root, e.g. `Generator/GBlock_1/conv0/w/ema_b999900`):
@@ -52,6 +53,7 @@ import numpy as np
 
 from tfgt.errors import UserInputError
 from tfgt.importers import biggan as biggan_pytorch
+from tfgt.importers import checkpoint_files
 from tfgt.importers import mapping
 from tfgt.importers.mapping import Assignment
 from tfgt.importers.mapping import Imported
@@ -137,11 +139,254 @@ def resolve_module(handle: str) -> str:
   return resolved
 
 
+# The ops that a BigGAN generator's TF1 Hub module is made of: the generator
+# in math, array and neural-network ops; its variables with their
+# initialisers (random and orthogonal ones included); control flow; and the
+# string ops with which its checkpoint saver names files.
+_GRAPH_OPS = frozenset("""
+    Abs Add AddN AddV2 All Any ArgMax ArgMin Assert Assign AssignAdd AssignSub
+    AssignVariableOp AvgPool BatchMatMul BatchMatMulV2 BatchMatMulV3 BiasAdd
+    BroadcastArgs BroadcastGradientArgs BroadcastTo Cast Ceil CheckNumerics
+    Cholesky ClipByValue Concat ConcatOffset ConcatV2 Const ControlTrigger
+    Conv2D Conv2DBackpropInput Cos Cumsum DepthToSpace DepthwiseConv2dNative
+    Diag DiagPart Div DivNoNan Einsum Elu Enter Equal Erf Exit Exp ExpandDims
+    Fill Floor FloorDiv FloorMod FusedBatchNorm FusedBatchNormV2
+    FusedBatchNormV3 Gather GatherNd GatherV2 Greater GreaterEqual Identity
+    IdentityN If IsFinite IsVariableInitialized L2Loss LeakyRelu Less LessEqual
+    Log Log1p LogSoftmax LogicalAnd LogicalNot LogicalOr LoopCond MatMul
+    MatrixBandPart MatrixDiag MatrixDiagPart MatrixDiagPartV3 MatrixDiagV3
+    MatrixSetDiag MatrixSetDiagV3 Max MaxPool MaxPoolV2 Maximum Mean Merge Min
+    Minimum MirrorPad Mod Mul Neg NextIteration NoOp NotEqual OneHot OnesLike
+    Pack Pad PadV2 PartitionedCall Placeholder PlaceholderWithDefault Pow
+    PreventGradient Prod Qr RandomShuffle RandomStandardNormal RandomUniform
+    RandomUniformInt Range Rank ReadVariableOp RealDiv Reciprocal Relu Relu6
+    Reshape ResizeBilinear ResizeNearestNeighbor Reverse ReverseV2 Round Rsqrt
+    Select SelectV2 Selu Shape ShapeN ShardedFilename ShardedFilespec Sigmoid
+    Sign Sin Size Slice Snapshot Softmax Softplus Softsign SpaceToDepth Split
+    SplitV Sqrt Square SquaredDifference Squeeze StatefulPartitionedCall
+    StatelessIf StatelessWhile StaticRegexFullMatch StopGradient StridedSlice
+    StringJoin Sub Sum Svd Switch Tan Tanh Tile TopKV2 Transpose
+    TruncatedNormal Unpack VarHandleOp VarIsInitializedOp Variable VariableV2
+    Where While ZerosLike
+    """.split())
+# The module's checkpoint saver. hub.load restores the variables with its
+# restore ops, feeding the module's own variables/ as the saver's filename;
+# its save ops are in the graph too, and must be outside everything that
+# loading and --verify run.
+_CHECKPOINT_READS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})
+_CHECKPOINT_WRITES = frozenset({"SaveV2", "Save", "SaveSlices",
+                                "MergeV2Checkpoints"})
+# Why some ops outside _GRAPH_OPS are refused (for the message; every op
+# outside _GRAPH_OPS is refused).
+_REFUSED_OPS = {
+    **dict.fromkeys(("WriteFile",), "writes files"),
+    **dict.fromkeys(("ReadFile", "MatchingFiles", "WholeFileReader",
+                     "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2",
+                     "FixedLengthRecordReader", "FixedLengthRecordReaderV2",
+                     "TFRecordReader", "TFRecordReaderV2", "LMDBReader",
+                     "ReaderRead", "ReaderReadV2",
+                     "InitializeTableFromTextFile",
+                     "InitializeTableFromTextFileV2", "LoadAndRemapMatrix"),
+                    "reads files"),
+    **dict.fromkeys(("ImmutableConst",), "maps a file into memory"),
+    **dict.fromkeys(("PyFunc", "PyFuncStateless", "EagerPyFunc"),
+                    "runs Python code"),
+    **dict.fromkeys(("Print", "PrintV2"), "prints, or writes a file"),
+    **dict.fromkeys(("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3"),
+                    "writes debug dumps"),
+    **dict.fromkeys(("WriteSummary", "CreateSummaryFileWriter",
+                     "SummaryWriter", "WriteScalarSummary", "WriteImageSummary",
+                     "WriteHistogramSummary", "WriteAudioSummary",
+                     "WriteGraphSummary", "WriteRawProtoSummary", "ImportEvent",
+                     "FlushSummaryWriter", "CloseSummaryWriter"),
+                    "writes summary files"),
+    **dict.fromkeys(("TFRecordDataset", "TFRecordDatasetV2", "TextLineDataset",
+                     "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2",
+                     "SqlDataset", "ExperimentalSqlDataset", "LMDBDataset",
+                     "ExperimentalLMDBDataset", "SaveDataset", "SaveDatasetV2",
+                     "LoadDataset", "SnapshotDataset", "SnapshotDatasetV2",
+                     "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset"),
+                    "reads or writes files"),
+    **dict.fromkeys(("Send", "Recv", "_Send", "_Recv", "_HostSend",
+                     "_HostRecv", "Rpc", "TryRpc", "CollectiveReduce",
+                     "CollectiveGather", "CollectiveBcastSend",
+                     "CollectiveBcastRecv", "CollectiveReduceV2",
+                     "CollectiveGatherV2", "CollectiveBcastSendV2",
+                     "CollectiveBcastRecvV2"),
+                    "talks to other processes"),
+    **dict.fromkeys(_CHECKPOINT_READS, "reads checkpoint files"),
+    **dict.fromkeys(_CHECKPOINT_WRITES, "writes checkpoint files"),
+}
+# The largest saved_model.pb read (a BigGAN module's graph is a few MiB; its
+# weights are in variables/).
+MAX_GRAPH_BYTES = 512 * 2**20
+
+
+def _clean(text: str) -> str:
+  """A name from the file as one short printable line."""
+  text = "".join(c if c.isprintable() else "?" for c in str(text))
+  return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _node(tensor: str) -> str:
+  """The node of a tensor or control input name ("^a", "a:1" -> "a")."""
+  return tensor.lstrip("^").split(":")[0]
+
+
+def _loader_roots(meta_graph) -> set[str]:
+  """The nodes that hub.load and a signature call may run: the saver's
+  restore op and filename, every signature's tensors (the init op's
+  included), the nodes named in collections (main_op, legacy_init_op, table
+  initialisers) and the variables' initialisers and snapshots."""
+  from tensorflow.core.framework import variable_pb2  # pylint: disable=g-import-not-at-top
+  from google.protobuf import message  # pylint: disable=g-import-not-at-top
+  names = []
+  if meta_graph.HasField("saver_def"):
+    names += [meta_graph.saver_def.restore_op_name,
+              meta_graph.saver_def.filename_tensor_name]
+  for signature in meta_graph.signature_def.values():
+    infos = list(signature.inputs.values()) + list(signature.outputs.values())
+    while infos:
+      info = infos.pop()
+      names += [info.name, info.coo_sparse.values_tensor_name,
+                info.coo_sparse.indices_tensor_name,
+                info.coo_sparse.dense_shape_tensor_name]
+      infos += list(info.composite_tensor.components)
+  for collection in meta_graph.collection_def.values():
+    names += list(collection.node_list.value)
+    for raw in collection.bytes_list.value:
+      try:
+        variable = variable_pb2.VariableDef.FromString(raw)
+      except message.DecodeError:
+        continue
+      names += [variable.variable_name, variable.initializer_name,
+                variable.snapshot_name, variable.initial_value_name]
+  return {_node(name) for name in names if name}
+
+
+def _upstream(nodes: dict, roots: set[str]) -> set[str]:
+  """The nodes that running `roots` runs: their data and control inputs,
+  transitively."""
+  seen, todo = set(), [r for r in roots if r in nodes]
+  while todo:
+    name = todo.pop()
+    if name in seen:
+      continue
+    seen.add(name)
+    todo += [n for n in map(_node, nodes[name].input) if n in nodes]
+  return seen
+
+
+def _graph_problems(meta_graph) -> list[str]:
+  """The ops of one meta graph (and its function library) that a BigGAN
+  generator does not need, each as "Op 'name' (why)"."""
+  graph = meta_graph.graph_def
+  nodes = {node.name: node for node in graph.node}
+  filename = (_node(meta_graph.saver_def.filename_tensor_name)
+              if meta_graph.HasField("saver_def") else None)
+  problems = []
+  library = {f.signature.name for f in graph.library.function}
+
+  def judge(node, function=None):
+    where = f"{_clean(node.op)} {_clean(node.name)!r}" + (
+        f" in function {_clean(function)!r}" if function else "")
+    # Call and control-flow ops name their functions in attributes; those
+    # must be the module's own (checked below), not ones of this process.
+    called = [value.func.name for value in node.attr.values()
+              if value.HasField("func")] + [
+                  f.name for value in node.attr.values()
+                  for f in value.list.func]
+    for name in called:
+      if name not in library:
+        problems.append(f"{where} (calls {_clean(name)!r}, which the module "
+                        "does not define)")
+    if node.op in _GRAPH_OPS:
+      return
+    if function is None and node.op in _CHECKPOINT_READS:
+      if node.input and _node(node.input[0]) == filename:
+        return  # The saver's restore, of the file the loader feeds it.
+      problems.append(f"{where} (reads a checkpoint other than the module's "
+                      "variables)")
+    elif function is None and node.op in _CHECKPOINT_WRITES:
+      return  # Checked below: nothing that runs may lead to it.
+    else:
+      why = _REFUSED_OPS.get(node.op, "not an op of a BigGAN generator")
+      problems.append(f"{where} ({why})")
+
+  for node in graph.node:
+    judge(node)
+  for function in graph.library.function:
+    for node in function.node_def:
+      judge(node, function.signature.name)
+  writes = {name for name, node in nodes.items()
+            if node.op in _CHECKPOINT_WRITES}
+  if writes:
+    for name in sorted(writes & _upstream(nodes, _loader_roots(meta_graph))):
+      problems.append(f"{nodes[name].op} {_clean(name)!r} (writes checkpoint "
+                      "files, and loading the module would run it)")
+  return problems
+
+
+def check_module_graph(folder: str) -> None:
+  """Checks every op of the module's graph before any of it loads or runs.
+
+  hub.load runs the module's restore and init ops, and --verify its
+  `default` signature. Every op of every meta graph in saved_model.pb and of
+  its function library must be one that a BigGAN generator needs
+  (_GRAPH_OPS); file, Python-function, printing, summary, dataset and
+  communication ops are refused by name (_REFUSED_OPS). The checkpoint
+  saver's ops are allowed where the saver uses them: a restore only of the
+  file that the loader feeds as the saver's filename (the module's own
+  variables/), and save ops only where nothing that loading or a signature
+  runs depends on them; neither inside functions.
+
+  Raises:
+    checkpoint_files.UnsafeCheckpointError: ops outside these, all named in
+      one line.
+    UserInputError: no readable saved_model.pb, or one above
+      MAX_GRAPH_BYTES.
+  """
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  from google.protobuf import message  # pylint: disable=g-import-not-at-top
+  path = os.path.join(folder, "saved_model.pb")
+  try:
+    size = os.path.getsize(path)
+    if size > MAX_GRAPH_BYTES:
+      raise UserInputError(f"{path} is {size} bytes, more than the "
+                           f"{MAX_GRAPH_BYTES} of a BigGAN module's graph "
+                           "(MAX_GRAPH_BYTES): not such a module.")
+    with open(path, "rb") as f:
+      saved_model = saved_model_pb2.SavedModel.FromString(f.read())
+  except (OSError, message.DecodeError) as e:
+    raise UserInputError(f"{path} cannot be read as a saved model "
+                         f"({type(e).__name__}): not a TF-Hub module, or an "
+                         "incomplete one.") from None
+  problems = []
+  for meta_graph in saved_model.meta_graphs:
+    problems += _graph_problems(meta_graph)
+  if problems:
+    shown = ", ".join(problems[:6]) + (
+        f" and {len(problems) - 6} more" if len(problems) > 6 else "")
+    raise checkpoint_files.UnsafeCheckpointError(
+        f"{folder}: --verify runs the module's graph, and it holds ops that "
+        f"a BigGAN generator does not use: {shown}. Nothing of it was loaded "
+        "or run. Import without --verify (which only reads the variables) "
+        "or use DeepMind's own module.")
+
+
 def load_module(folder: str):
   """The module at `folder` (resolve_module's) loaded by `hub.load`, to run
-  its `default` signature (TF1 Hub format, tags [])."""
+  its `default` signature (TF1 Hub format, tags []), once its graph has
+  passed check_module_graph.
+
+  Raises:
+    checkpoint_files.UnsafeCheckpointError: ops that a BigGAN generator does
+      not use (nothing is loaded).
+    UserInputError: a graph that TF-Hub cannot load.
+  """
   import logging  # pylint: disable=g-import-not-at-top
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  check_module_graph(folder)
   # TF warns once per reference variable of a TF1 module (every variable of
   # 2018's modules) that it has no Python object; the graph runs anyway.
   tf_logger = logging.getLogger("tensorflow")
@@ -151,28 +396,55 @@ def load_module(folder: str):
     return hub.load(folder)
   except Exception as e:  # pylint: disable=broad-except
     raise UserInputError(f"{folder}: TF-Hub cannot load this module "
-                         f"({type(e).__name__}: {e}).") from e
+                         f"({type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:300]}).") from e
   finally:
     tf_logger.setLevel(level)
 
 
 def module_arrays(folder: str) -> dict[str, np.ndarray]:
   """The module's variables by name (as in its graph, without a leading
-  "module/"), read from its checkpoint `variables/variables`.
+  "module/"), read from its checkpoint `variables/variables`. The sizes
+  its index declares are checked against its data files before any is
+  read.
 
   Raises:
-    UserInputError: no readable checkpoint, or no variables in it.
+    UserInputError: no readable checkpoint, no variables in it, variables
+      that are not numbers, or more bytes declared than the data files hold.
   """
+  import glob  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   prefix = os.path.join(folder, "variables", "variables")
   try:
     reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    dtypes = reader.get_variable_to_dtype_map()
   except Exception as e:  # pylint: disable=broad-except
     raise UserInputError(f"{folder}: no readable variables/variables "
                          f"checkpoint ({type(e).__name__}); is the module "
                          "unpacked completely?") from e
-  arrays = {re.sub(r"^module/", "", name): reader.get_tensor(name)
-            for name in sorted(reader.get_variable_to_shape_map())}
+  declared = 0
+  for name, shape in shapes.items():
+    dtype = dtypes[name]
+    if not (dtype.is_floating or dtype.is_integer or dtype.is_bool):
+      raise UserInputError(f"{folder}: the variable {_clean(name)!r} holds "
+                           f"{dtype.name} values: not a BigGAN generator "
+                           "module.")
+    declared += int(np.prod(shape, dtype=object)) * dtype.size
+  stored = sum(os.path.getsize(p) for p in glob.glob(glob.escape(prefix)
+                                                     + ".data-*"))
+  if declared > stored:
+    raise UserInputError(f"{folder}: the module's variables declare "
+                         f"{declared} bytes, more than the {stored} of its "
+                         "variables/variables.data-* files: the module is "
+                         "incomplete or damaged.")
+  try:
+    arrays = {re.sub(r"^module/", "", name): reader.get_tensor(name)
+              for name in sorted(shapes)}
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserInputError(f"{folder}: the variables/ checkpoint cannot be read "
+                         f"({type(e).__name__}); the module is incomplete or "
+                         "damaged.") from e
   if not arrays:
     raise UserInputError(f"{folder}: the module holds no variables: not a "
                          "BigGAN generator module.")
