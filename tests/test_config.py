@@ -75,6 +75,41 @@ def test_mistakes_name_the_binding_and_the_fix(binding, expected):
   assert expected in parse_error(binding)
 
 
+@pytest.mark.parametrize("binding, expected", [
+    ("train.num_steps = [1, foo(", 'Gin binding "train.num_steps = [1, foo(": '
+     "foo is not a gin value. A binding reads configurable.parameter = "
+     "value, with strings in quotes"),
+    ("train.num_steps = {1: foo}", "foo is not a gin value. A binding reads"),
+    ("train.num_steps = {foo(: 1}", "foo is not a gin value. A binding reads"),
+    # A binding over several lines is named whole.
+    ("train.num_steps = [1,\n  foo(\n]",
+     'Gin binding "train.num_steps = [1, foo( ]": foo is not a gin value.'),
+])
+def test_syntax_errors_show_the_text_not_an_object_address(binding,
+                                                           expected):
+  message = parse_error(binding)
+  assert expected in message
+  assert " at 0x" not in message and "ast." not in message
+
+
+def test_dynamic_registration_errors_show_the_text(tmp_path):
+  path = tmp_path / "dynamic.gin"
+  path.write_text("from __gin__ import dynamic_registration\n"
+                  "train.num_steps = [1, foo]\n")
+  with pytest.raises(UserInputError) as info:
+    config.parse([str(path)])
+  assert str(info.value) == (
+      f'{path} line 2, "train.num_steps = [1, foo]": foo is not a gin value. '
+      "A binding reads configurable.parameter = value, with strings in "
+      "quotes, references as @name or @name() and macros as %NAME.")
+
+
+def test_no_message_shows_an_object_address():
+  assert config._readable(
+      "f is <function f at 0x7f3a2c1d0540>, x is <ast.Name object at "
+      "0x7f9b29029270>") == "f is <function f>, x is <ast.Name>"
+
+
 def test_the_shell_form_survives_backslashes():
   message = parse_error(r"image_folder.root = C:\data")
   assert "image_folder.root = 'C:\\\\data'" in message

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import struct
+import subprocess
 
 import gin
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image
 from PIL import ImageCms
 
 from tests.conftest import REPO
+from tfgt import errors
 from tfgt import sample
 from tfgt import train as train_lib
 from tfgt.data import pipeline
@@ -32,6 +34,9 @@ APPLE_DOUBLE = (b"\x00\x05\x16\x07\x00\x02\x00\x00" + b"Mac OS X        "
 @pytest.fixture
 def log(caplog):
   caplog.set_level(logging.INFO)
+  # Whatever level an earlier test of the process left absl's logger at
+  # (a SavedModel export sets it to WARNING).
+  caplog.set_level(logging.INFO, logger="absl")
   return caplog
 
 
@@ -72,6 +77,24 @@ def test_only_hidden_folders_is_refused_with_what_was_skipped(tmp_path):
                      "or system folders are skipped: .ipynb_checkpoints.*"
                      "sub-folder named after the class"):
     sources.image_folder(root=str(tmp_path), resolution=8)
+
+
+def test_class_folder_name_that_is_not_utf8_is_refused(tmp_path):
+  for name in (b"caf\xe9", b"tea"):
+    _png(os.path.join(os.fsencode(tmp_path), name, b"0.png").decode(
+        "utf-8", "surrogateescape"))
+  with pytest.raises(UserInputError) as error:
+    sources.image_folder(root=str(tmp_path), resolution=8)
+  message = errors.message(error.value)
+  assert "\n" not in message
+  assert (f"Class folder {tmp_path}/caf\\xe9 has a name that is not valid "
+          "UTF-8 (bytes b'caf\\xe9')") in message
+  # The rename it proposes works in bash, and the folder then loads.
+  command = message.split("in bash: ")[1].split(" (convmv")[0]
+  assert command == f"mv $'{tmp_path}/caf\\xe9' '{tmp_path}/café'"
+  subprocess.run(["bash", "-c", command], check=True)
+  data = sources.image_folder(root=str(tmp_path), resolution=8)
+  assert data.class_names == ["café", "tea"]
 
 
 # Hidden files.

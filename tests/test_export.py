@@ -317,6 +317,41 @@ def test_export_refuses_bad_requests(exported, model_dir):
   assert "9" not in os.listdir(export_dir)
 
 
+def test_a_failed_export_leaves_no_folder_behind(model_dir, tmp_path,
+                                                 monkeypatch):
+  def fail(*args, **kwargs):
+    del args, kwargs
+    raise RuntimeError("the disk broke")
+
+  monkeypatch.setattr(export, "write_saved_model", fail)
+  # export_dir and a parent it made are removed again.
+  with pytest.raises(RuntimeError, match="the disk broke"):
+    export.export(model_dir, str(tmp_path / "new" / "serving"))
+  assert os.listdir(tmp_path) == []
+  # A folder that was there stays, without the staging folder.
+  (tmp_path / "serving").mkdir()
+  with pytest.raises(RuntimeError, match="the disk broke"):
+    export.export(model_dir, str(tmp_path / "serving"))
+  assert os.listdir(tmp_path / "serving") == []
+
+
+def test_class_name_that_is_not_text_is_refused_before_export(tmp_path):
+  # What a class folder named b"caf\xe9" made before such folders were
+  # refused: a lone surrogate in model.json.
+  generator = biggan.BigGANGenerator(2, ch=4, dim_z=DIM_Z)
+  biggan.build_models(generator)
+  bundle.BundleWriter(str(tmp_path / "bundle"), generator, None,
+                      ["caf\udce9", "tea"], "scratch").save(1)
+  with pytest.raises(UserInputError, match=r"class name \"caf\\xe9\" is not "
+                     "valid Unicode text.*Edit the file"):
+    export.export(str(tmp_path / "bundle"), str(tmp_path / "serving"))
+  assert not (tmp_path / "serving").exists()
+  with pytest.raises(UserInputError, match="not valid Unicode text"):
+    export.write_saved_model(generator, ["caf\udce9", "tea"],
+                             str(tmp_path / "direct"))
+  assert not (tmp_path / "direct").exists()
+
+
 def test_export_records_the_checkpoint_it_exports(model_dir, tmp_path,
                                                   monkeypatch):
   """A live run saving a checkpoint during the export changes nothing."""

@@ -223,8 +223,38 @@ def _one_line(text: str) -> str:
   return " ".join(str(text).split())
 
 
+# gin's report of a value that is no Python literal: ast.literal_eval's
+# message, which holds the repr of a syntax tree node (with its memory
+# address), then gin's line with the token as written.
+_NOT_A_LITERAL = re.compile(
+    r"malformed node or string(?: on line \d+)?: <[^<>]*>"
+    r"(?:\s*Failed to parse token (?P<token>'.*?'|\".*?\"))?", re.S)
+# The form of a binding, for syntax errors.
+_BINDING_FORM = ("A binding reads configurable.parameter = value, with "
+                 "strings in quotes, references as @name or @name() and "
+                 "macros as %NAME.")
+# Any other object's repr with its address, e.g. <function f at 0x7f...>.
+_ADDRESS = re.compile(r"<([^<>]*?)(?: object)? at 0x[0-9a-fA-F]+>")
+
+
+def _readable(text: str) -> str:
+  """An error message without memory addresses: a value that is no
+  literal becomes "<token> is not a gin value" (the source text), and any
+  other repr loses its address (`<function f>`)."""
+  def not_a_literal(match: re.Match) -> str:
+    token = match.group("token")
+    return (f"{token[1:-1]} is not a gin value" if token
+            else "a value that is not a gin value")
+
+  text = _NOT_A_LITERAL.sub(not_a_literal, text)
+  return _ADDRESS.sub(r"<\1>", text)
+
+
 def _first_line(error: BaseException) -> str:
-  lines = str(error).strip().splitlines()
+  """The first line of an error's message, without memory addresses (a
+  SyntaxError's without the "(file, line N)" that names where)."""
+  text = error.msg if isinstance(error, SyntaxError) and error.msg else error
+  lines = _readable(str(text)).strip().splitlines()
   return lines[0].strip() if lines else type(error).__name__
 
 
@@ -388,7 +418,9 @@ class _Parser:
   def _syntax_message(self, source: _Source, error: SyntaxError) -> str:
     line_number = error.lineno or 1
     line = source.line(line_number) or error.text or ""
-    where = source.where(line_number, line)
+    # A binding given directly is named whole, even over several lines.
+    where = source.where(line_number,
+                         line if source.path else source.text)
     fix = _quoting_fix(line)
     if fix:
       word, binding = fix
@@ -405,9 +437,8 @@ class _Parser:
     if value[:1] in ("'", '"') and value.count(value[0]) % 2:
       return (f"{where}: the string's closing quote ({value[0]}) is missing; "
               "add it.")
-    return (f"{where}: {_one_line(error.msg).rstrip('.')}. A binding reads "
-            "configurable.parameter = value, with strings in quotes, "
-            "references as @name or @name() and macros as %NAME.")
+    return (f"{where}: {_one_line(_readable(str(error.msg))).rstrip('.')}. "
+            f"{_BINDING_FORM}")
 
   def _ignored(self, selector: str) -> bool:
     return selector.rsplit(".", 1)[-1] in self.ignore
@@ -517,7 +548,13 @@ class _Parser:
     except (SyntaxError, ValueError, ImportError, OSError, NameError,
             AttributeError) as e:
       name = source.path or f'Gin binding "{_one_line(source.text)}"'
-      raise UserInputError(f"{name}: {_first_line(e)}") from e
+      hint = ""
+      if isinstance(e, SyntaxError):
+        hint = f". {_BINDING_FORM}"
+        if source.path and e.lineno and source.line(e.lineno):
+          name = source.where(e.lineno)
+      raise UserInputError(
+          f"{name}: {_first_line(e).rstrip('.')}{hint}") from e
 
   def check_macros(self) -> None:
     defined = _defined_macros()

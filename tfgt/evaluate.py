@@ -38,6 +38,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from tfgt import checkpoints
+from tfgt import cli
 from tfgt import config as config_lib
 from tfgt import errors
 from tfgt import files
@@ -118,13 +120,19 @@ def read_run(model_dir: str) -> pipeline.ClassSelection:
 
 
 def resolve_checkpoint(model_dir: str, checkpoint: str) -> tuple[str, str]:
-  """(bundle directory, checkpoint prefix) of 'auto'|'best'|'latest'|N."""
+  """(bundle directory, checkpoint prefix) of 'auto'|'best'|'latest'|N.
+
+  'auto' is 'best' when the run kept a best checkpoint, else 'latest'.
+
+  Raises:
+    UserInputError: another word, or no such checkpoint.
+  """
   directory = bundle.resolve_directory(model_dir)
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint",
                                        also=("auto",))
   if checkpoint == "auto":
-    best = os.path.join(directory, "best")
-    checkpoint = "best" if os.path.isdir(best) else "latest"
+    best = os.path.join(directory, bundle.BEST_BUNDLE)
+    checkpoint = "best" if checkpoints.steps_on_disk(best) else "latest"
   prefix = bundle.checkpoint_path(directory, checkpoint)
   # A best checkpoint lives in its own bundle folder (model/best).
   return os.path.dirname(prefix), prefix
@@ -192,6 +200,11 @@ def run(model_dir: str, checkpoint: str = "auto",
   """
   directory = bundle.resolve_directory(model_dir)
   if not os.path.isdir(directory):
+    if os.path.exists(directory):
+      raise UserInputError(
+          f"--model_dir {model_dir} is a file, not a run folder: give the "
+          "folder of a training run (the --model_dir of tfgt.train), its "
+          "'model' sub-folder or pretrained:NAME.")
     raise UserInputError(f"--model_dir {model_dir} does not exist.")
   with config_lib.isolated():
     return _evaluate(model_dir, directory, checkpoint, overrides, gin_files,
@@ -278,4 +291,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -71,6 +71,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt import cli
 from tfgt import files
 from tfgt.data import pipeline
 from tfgt import errors
@@ -313,6 +314,14 @@ def _check_class_names(class_names: Sequence[str], num_classes: int) -> None:
   if bad:
     raise UserInputError(f"Class names cannot contain line breaks: {bad!r}. "
                          "Rename them in the bundle's model.json.")
+  for name in class_names:
+    try:
+      name.encode("utf-8")
+    except UnicodeEncodeError as e:
+      raise UserInputError(
+          f"The class name {name!r} is not valid Unicode text (it came from a "
+          "folder name that is not UTF-8) and cannot be served: rename it in "
+          "the bundle's model.json.") from e
 
 
 def write_saved_model(generator: architectures.Generator,
@@ -383,6 +392,41 @@ def next_version(export_dir: str) -> int:
   return max(versions, default=0) + 1
 
 
+def _make_folders(path: str) -> list[str]:
+  """Creates `path` and its missing parents.
+
+  Returns:
+    The folders created, outermost first.
+
+  Raises:
+    OSError: a folder cannot be created; none is left behind.
+  """
+  missing = []
+  head = os.path.abspath(path)
+  while not os.path.exists(head) and head != os.path.dirname(head):
+    missing.append(head)
+    head = os.path.dirname(head)
+  created = []
+  try:
+    for folder in reversed(missing):
+      os.mkdir(folder)
+      created.append(folder)
+  except OSError:
+    _remove_empty(created)
+    raise
+  return created
+
+
+def _remove_empty(folders: Sequence[str]) -> None:
+  """Removes `folders` (outermost first) where they are empty, innermost
+  first."""
+  for folder in reversed(folders):
+    try:
+      os.rmdir(folder)
+    except OSError:
+      return  # Not empty (another process wrote there), or gone.
+
+
 def _export_dir_error(export_dir: str, error: OSError) -> UserInputError:
   return UserInputError(f"Cannot use --export_dir {export_dir} ({error}): "
                         "give a folder you may create and write to.")
@@ -404,10 +448,16 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
   Returns:
     The folder of the new version.
 
+  A failed export leaves nothing behind: the version is written in a
+  staging folder that is renamed when complete, and `export_dir` (with its
+  parents) is removed again if this call created it.
+
   Raises:
     UserInputError: for a version that exists or is < 1, a checkpoint that
-      does not exist or holds NaN or infinite weights, a folder that holds no
-      model, or an export_dir that cannot be written.
+      does not exist, cannot be read (a truncated or corrupt file) or holds
+      NaN or infinite weights, a folder that holds no model or an invalid
+      model.json, class names that cannot be served, or an export_dir that
+      cannot be written.
   """
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
   if version is None:
@@ -427,7 +477,8 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
   # Resolved once: a live run may save a newer checkpoint (or delete this one)
   # at any time, and the metadata must name the checkpoint exported.
   prefix = bundle.checkpoint_path(directory, checkpoint)
-  generator, _ = bundle.restore(spec, prefix)
+  generator, _ = bundle.restore(
+      spec, prefix, spec_file=os.path.join(directory, bundle.SPEC_FILE))
   broken = [v.path for v in generator.variables
             if not np.all(np.isfinite(np.asarray(v)))]
   if broken:
@@ -451,12 +502,14 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
           "seeds: N(0, 1) restricted to [-t, t]; z: clipped to [-t, t]"
           if architectures.truncates_z(generator)
           else generator.truncation_meaning))
+  created = []
   try:
-    os.makedirs(export_dir, exist_ok=True)
+    created = _make_folders(export_dir)
     # TF Serving polls export_dir and loads any new numeric folder at once:
     # the version appears only complete, by renaming a staging folder.
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
   except OSError as e:
+    _remove_empty(created)
     raise _export_dir_error(export_dir, e) from e
   try:
     path = os.path.join(staging, "model")
@@ -464,8 +517,12 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
     if verify:
       verify_saved_model(path, generator, spec["class_names"])
     os.rename(path, target)
-  finally:
+  except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
+    # A failed export leaves no folder it made behind.
+    _remove_empty(created)
+    raise
+  shutil.rmtree(staging, ignore_errors=True)
   logging.info("Exported %s (%s) to %s.", metadata["source"]["checkpoint"],
                ", ".join(metadata["signatures"]), target)
   return target
@@ -505,12 +562,14 @@ def main(argv: Sequence[str]) -> None:
   with open(os.path.join(target, "assets.extra", METADATA_FILE)) as f:
     metadata = json.load(f)
   g = metadata["generator"]
+  # A hyper-modulated generator records its StyleGAN's options as "source".
+  shape = g if "resolution" in g else g.get("source", {})
   print(f"SavedModel: {target}")
   print(f"  source:     {metadata['source']['checkpoint']}")
   print(f"  classes:    {g['num_classes']} "
         f"({', '.join(metadata['class_names'])})")
-  print(f"  images:     {g['resolution']}x{g['resolution']}x{g['channels']} "
-        f"uint8, dim_z {g['dim_z']}")
+  print(f"  images:     {shape.get('resolution')}x{shape.get('resolution')}x"
+        f"{shape.get('channels')} uint8, dim_z {shape.get('dim_z')}")
   print(f"  signatures: {', '.join(metadata['signatures'])}")
   base_path = os.path.abspath(FLAGS.export_dir)
   name = serving_name(base_path)
@@ -531,4 +590,4 @@ def serving_name(base_path: str) -> str:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -15,7 +15,8 @@ r"""Turns a public pretrained GAN into a tfgt bundle (a source for transfer).
 
 Reads the file without its framework and without running anything it
 contains (tfgt.importers.checkpoint_files; a TF-Hub module's variables are
-read from its checkpoint, and only --verify runs its graph), maps every array onto the tfgt
+read from its checkpoint, and only --verify runs its graph, after checking
+its ops), maps every array onto the tfgt
 model, prints the table of where each went, and writes the bundle
 (<out>/model.json and a checkpoint), which configs name as their source
 (e.g. `SOURCE = "sources/ffhq"`). docs/IMPORT.md lists the formats, the
@@ -89,8 +90,12 @@ def run(source_format: str, input_path: str, out: str,
     The `Imported` models and report.
 
   Raises:
-    UserInputError: an unknown format, a file that does not fit it, or an
-      `out` that already holds a model.
+    UserInputError: an unknown format, a file that does not fit it (any
+      other exception an importer raises on the file is reported as one, in
+      one line), or an `out` that already holds a model.
+    checkpoint_files.UnsafeCheckpointError: (a UserInputError) a file that
+      asks for code or memory it must not have, or with `verify` a module
+      whose graph holds ops a BigGAN generator does not use.
   """
   if source_format not in FORMATS:
     raise UserInputError(
@@ -126,33 +131,47 @@ def run(source_format: str, input_path: str, out: str,
     raise UserInputError(f"--discriminator={discriminator}: no such file (a "
                          "BigGAN-PyTorch D.pth).")
   # pylint: disable=g-import-not-at-top
-  if source_format == "stylegan_nvlabs":
-    from tfgt.importers import stylegan
-    imported = stylegan.import_nvlabs(input_path, network, class_names,
-                                      noise_mode)
-  elif source_format == "stylegan_rosinality":
-    from tfgt.importers import rosinality
-    imported = rosinality.import_rosinality(input_path, resolution, network,
-                                            class_names, noise_mode)
-  elif source_format == "biggan_pytorch":
-    from tfgt.importers import biggan
-    imported = biggan.import_biggan_pytorch(input_path, network, class_names,
-                                            discriminator)
-  else:
-    from tfgt.importers import tfhub_biggan
-    imported = tfhub_biggan.import_tfhub_biggan(input_path, network,
-                                                class_names, discriminator)
-    if verify:
-      module = tfhub_biggan.load_module(
-          tfhub_biggan.resolve_module(input_path))
-      imported.verified = tfhub_biggan.verify(module, imported.generator)
-      if network == "G_ema" and imported.verified > VERIFY_TOLERANCE:
-        raise UserInputError(
-            f"--verify: the import draws up to {imported.verified:.3g} away "
-            f"from the module (more than one grey level, {VERIFY_TOLERANCE:.3g}"
-            f"), so {out} was not written. The module computes otherwise "
-            "than docs/IMPORT.md assumes; please report it with the table "
-            "(run without --verify to print it and write the bundle anyway).")
+  try:
+    if source_format == "stylegan_nvlabs":
+      from tfgt.importers import stylegan
+      imported = stylegan.import_nvlabs(input_path, network, class_names,
+                                        noise_mode)
+    elif source_format == "stylegan_rosinality":
+      from tfgt.importers import rosinality
+      imported = rosinality.import_rosinality(input_path, resolution, network,
+                                              class_names, noise_mode)
+    elif source_format == "biggan_pytorch":
+      from tfgt.importers import biggan
+      imported = biggan.import_biggan_pytorch(input_path, network, class_names,
+                                              discriminator)
+    else:
+      from tfgt.importers import tfhub_biggan
+      imported = tfhub_biggan.import_tfhub_biggan(input_path, network,
+                                                  class_names, discriminator)
+      if verify:
+        module = tfhub_biggan.load_module(
+            tfhub_biggan.resolve_module(input_path))
+        imported.verified = tfhub_biggan.verify(module, imported.generator)
+        if network == "G_ema" and imported.verified > VERIFY_TOLERANCE:
+          raise UserInputError(
+              f"--verify: the import draws up to {imported.verified:.3g} "
+              "away from the module (more than one grey level, "
+              f"{VERIFY_TOLERANCE:.3g}), so {out} was not written. The module "
+              "computes otherwise than docs/IMPORT.md assumes; please report "
+              "it with the table (run without --verify to print it and write "
+              "the bundle anyway).")
+  except UserInputError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    # The importers check what the formats allow; whatever else a file makes
+    # them raise still means the file cannot be imported, and is said in one
+    # line (the command exits 2) rather than with a traceback.
+    text = " ".join(str(e).split())
+    raise UserInputError(
+        f"{input_path}: the {source_format} import failed on this file "
+        f"({type(e).__name__}: {text[:300]}); it is not a file of this "
+        "format that tfgt can import (docs/IMPORT.md). If it is the model's "
+        "released file, please report this message.") from e
   # pylint: enable=g-import-not-at-top
   writer = bundle.BundleWriter(
       out, imported.generator, imported.discriminator, imported.class_names,
@@ -182,9 +201,15 @@ def define_flags() -> None:
                       "(default: D.pth beside the generator, if any); "
                       "tfhub_biggan: a BigGAN-PyTorch D.pth of the same "
                       "model (default: a fresh, untrained one).")
-  flags.DEFINE_bool("verify", False, "tfhub_biggan: run the module beside "
-                    "the import on the same inputs and print the largest "
-                    "pixel difference.")
+  flags.DEFINE_bool("verify", False, "tfhub_biggan: run the module's own "
+                    "graph (hub.load and its default signature) beside the "
+                    "import on the same inputs and print the largest pixel "
+                    "difference. Before anything of it loads, every op of "
+                    "the graph and its function library is checked against "
+                    "the ops a BigGAN generator needs; file, Python-function "
+                    "and other side-effecting ops are refused. Without "
+                    "--verify nothing of the module runs (only its variables "
+                    "are read).")
   flags.DEFINE_list("class_names", None, "Class names (default: the file's "
                     "stem for one class, ImageNet's names for a BigGAN of "
                     "1000, else class_<i>).")
@@ -244,5 +269,6 @@ def summary(imported) -> str:
 
 
 if __name__ == "__main__":
+  from tfgt import cli  # pylint: disable=g-import-not-at-top
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -18,6 +18,10 @@ the image of label A) to B (last column) in equal steps, the generator's own
 way of mixing classes (BigGAN: the class embeddings and BN rows; a
 hyper-modulated StyleGAN: its class space V, Hyper-Modulation's Fig. 3).
 
+A grid has at most 67,108,864 pixels, as many as 8192 x 8192
+(`MAX_GRID_PIXELS`: 10 rows of 32x32 images take up to 6143 columns); the
+images are drawn 32 at a time.
+
 `--truncation` draws one row per class and truncation value, the same latents
 in every row: for a BigGAN a threshold t on every component of z (z clipped
 to [-t, t]), for a StyleGAN psi in w (1 = none, 0 = the average image); see
@@ -29,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from absl import app
 from absl import flags
@@ -37,6 +41,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tfgt import cli
 from tfgt import images
 from tfgt.data import pipeline
 from tfgt import errors
@@ -47,6 +52,12 @@ from tfgt.models import bundle
 
 FLAGS = flags.FLAGS
 
+# The largest grid drawn, in pixels: 8192 x 8192, which image viewers and
+# Pillow open (Pillow warns of a decompression bomb above 89 million).
+MAX_GRID_PIXELS = 8192 * 8192
+# Images drawn per forward pass.
+BATCH_SIZE = 32
+
 
 def define_flags() -> None:
   """Defines the command-line flags when run as a program."""
@@ -55,7 +66,9 @@ def define_flags() -> None:
   flags.DEFINE_string("checkpoint", "latest", "latest, best or a step number.")
   flags.DEFINE_list("classes", None, "Class ids, names or id:N (default: "
                     "all).")
-  flags.DEFINE_integer("per_class", 8, "Samples per class (grid columns).")
+  flags.DEFINE_integer("per_class", 8, "Samples per class (grid columns); "
+                       f"a grid has at most {MAX_GRID_PIXELS:,} pixels "
+                       "(as many as 8192 x 8192).")
   flags.DEFINE_integer("seed", 0, "Seed of the latents.")
   flags.DEFINE_list("interpolate", None, "Two classes (ids, names or id:N) "
                     "to draw between, one latent per row.")
@@ -107,6 +120,41 @@ def class_ids(requested: Sequence[str] | None, names: Sequence[str]
                                   where="the model", unique=False)
 
 
+def check_grid_size(generator: architectures.Generator, rows: int,
+                    columns: int, fewer_rows: str) -> None:
+  """Refuses a grid of more than `MAX_GRID_PIXELS` pixels.
+
+  Args:
+    generator: the model whose images (`resolution`, `channels`) are tiled.
+    rows: rows of the grid.
+    columns: images per row (--per_class).
+    fewer_rows: how to ask for fewer rows, for the message.
+
+  Raises:
+    UserInputError: for a larger grid, with its size and the limit.
+  """
+  side = int(generator.resolution)
+  height, width = rows * (side + 1) + 1, columns * (side + 1) + 1
+  if height * width > MAX_GRID_PIXELS:
+    most = (MAX_GRID_PIXELS // height - 1) // (side + 1)
+    fix = (f"lower --per_class (at most {most} with {rows} rows) or "
+           f"{fewer_rows}" if most >= 1 else fewer_rows)
+    raise UserInputError(
+        f"--per_class={columns} with {rows} rows of {side}x{side} images "
+        f"makes a grid of {width:,} x {height:,} pixels, more than the "
+        f"{MAX_GRID_PIXELS:,} (as many as 8192 x 8192) a grid may have: "
+        f"{fix}.")
+
+
+def _in_batches(draw: Callable[[tf.Tensor], tf.Tensor], inputs: tf.Tensor
+                ) -> np.ndarray:
+  """`draw` (a batch of `inputs` -> images in [-1, 1]) on `inputs`,
+  `BATCH_SIZE` at a time, as one uint8 array [len(inputs), H, W, C]."""
+  parts = [pipeline.to_uint8(draw(inputs[i:i + BATCH_SIZE])).numpy()
+           for i in range(0, int(inputs.shape[0]), BATCH_SIZE)]
+  return np.concatenate(parts)
+
+
 def draw_grid(model_dir: str, checkpoint: str | int = "latest",
               classes: Sequence[str] | None = None, per_class: int = 8,
               seed: int = 0, truncations: Sequence[float] | None = None
@@ -127,7 +175,7 @@ def draw_grid(model_dir: str, checkpoint: str | int = "latest",
 
   Raises:
     UserInputError: no such model or checkpoint, an unknown or ambiguous
-      class, or per_class < 1.
+      class, per_class < 1, or a grid of more than `MAX_GRID_PIXELS`.
   """
   if per_class < 1:
     raise UserInputError(f"--per_class={per_class}: draw at least 1.")
@@ -135,23 +183,30 @@ def draw_grid(model_dir: str, checkpoint: str | int = "latest",
   generator, _, spec = bundle.load(model_dir, checkpoint)
   names = spec["class_names"]
   ids = class_ids(classes, names)
+  row_ids = [c for c in ids for _ in (truncations or [None])]
+  check_grid_size(generator, len(row_ids), per_class,
+                  "choose fewer rows with --classes" + (
+                      " or --truncation" if truncations else ""))
   z = tf.random.stateless_normal([per_class, generator.dim_z],
                                  seed=[seed, 0])
   if not truncations:
-    draw = tf.function(lambda z, y: generator((z, y), training=False))
-    return images.sample_grid(draw, ids, z), ids, names
-  rows, row_ids = [], []
+    draw = tf.function(lambda z, y: generator((z, y), training=False),
+                       reduce_retracing=True)
+    rows = [_in_batches(lambda z_b, c=c: draw(
+        z_b, tf.fill([tf.shape(z_b)[0]], tf.constant(c, tf.int32))), z)
+            for c in ids]
+    return images.grid(np.stack(rows)), ids, names
+  rows = []
   for c in ids:
     for t in truncations:
-      t_rows = tf.fill([per_class], tf.constant(t, tf.float32))
-      z_t = (export_lib.truncate_latents(z, t_rows)
-             if architectures.truncates_z(generator) else z)
-      rows.append(architectures.generate(
-          generator, z_t, tf.fill([per_class], c), t_rows))
-      row_ids.append(c)
-  picture = images.grid(np.stack([pipeline.to_uint8(r).numpy()
-                                  for r in rows]))
-  return picture, row_ids, names
+      def draw_truncated(z_b, c=c, t=t):
+        t_rows = tf.fill([tf.shape(z_b)[0]], tf.constant(t, tf.float32))
+        z_t = (export_lib.truncate_latents(z_b, t_rows)
+               if architectures.truncates_z(generator) else z_b)
+        return architectures.generate(
+            generator, z_t, tf.fill([tf.shape(z_b)[0]], c), t_rows)
+      rows.append(_in_batches(draw_truncated, z))
+  return images.grid(np.stack(rows)), row_ids, names
 
 
 def draw_interpolation(model_dir: str, pair: Sequence[str],
@@ -190,18 +245,22 @@ def draw_interpolation(model_dir: str, pair: Sequence[str],
     raise UserInputError(f"--interpolate={','.join(pair)!r} names class "
                          f"{names[ids[0]]!r} twice: give two different "
                          "classes.")
+  check_grid_size(generator, rows, steps, "lower --rows")
   z = tf.random.stateless_normal([rows, generator.dim_z], seed=[seed, 0])
   ends = tf.one_hot(ids, generator.num_classes)
   a = tf.linspace(0.0, 1.0, steps)[:, None]
   weights = (1.0 - a) * ends[0] + a * ends[1]  # [steps, N]
-  draw = tf.function(lambda z, w: generator((z, w), training=False))
-  grid = [pipeline.to_uint8(draw(tf.repeat(z[r:r + 1], steps, axis=0),
-                                 weights)).numpy() for r in range(rows)]
+  draw = tf.function(lambda z, w: generator((z, w), training=False),
+                     reduce_retracing=True)
+  grid = [_in_batches(lambda w, r=r: draw(
+      tf.repeat(z[r:r + 1], tf.shape(w)[0], axis=0), w), weights)
+          for r in range(rows)]
   return images.grid(np.stack(grid)), ids, names
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS.model_dir:
     raise app.UsageError("--model_dir is required.")
   try:
@@ -225,11 +284,16 @@ def main(argv: Sequence[str]) -> None:
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-  images.save_png(picture, FLAGS.out)
+  try:
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+    images.save_png(picture, FLAGS.out)
+  except OSError as e:
+    logging.error("Cannot write --out=%s (%s): give a PNG path in a folder "
+                  "you may write to.", FLAGS.out, e.strerror or e)
+    sys.exit(2)
   print(f"Wrote {FLAGS.out}: {message}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -909,5 +909,6 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+  from tfgt import cli  # pylint: disable=g-import-not-at-top
   define_flags()
-  app.run(main)
+  cli.run(main)

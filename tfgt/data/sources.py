@@ -13,6 +13,7 @@ import functools
 import gzip
 import io
 import os
+import shlex
 import struct
 from typing import Sequence, TYPE_CHECKING
 import zlib
@@ -331,6 +332,50 @@ def _load_image(path: str, resolution: int, channels: int,
   return array.reshape(resolution, resolution, channels)
 
 
+def _escaped(text: str) -> str:
+  """A path or name with its bytes that are not UTF-8 (which Python reads
+  as lone surrogates) shown as \\xNN."""
+  return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def _bash_quoted(path: str) -> str:
+  """`path` quoted for bash: as is when it is UTF-8 text, else as $'...'
+  with its other bytes as \\xNN."""
+  try:
+    path.encode("utf-8")
+    return shlex.quote(path)
+  except UnicodeEncodeError:
+    pass
+  return "$'" + "".join(
+      chr(b) if 0x20 <= b < 0x7f and b not in b"\\'" else f"\\x{b:02x}"
+      for b in os.fsencode(path)) + "'"
+
+
+def _check_folder_name(root: str, name: str) -> None:
+  """Refuses a class folder whose name is not valid UTF-8.
+
+  Class names are stored as UTF-8 text (classes.json, model.json, the
+  serving export's class list), which such a name cannot be.
+
+  Raises:
+    UserInputError: naming the folder with its bytes escaped, and a rename.
+  """
+  try:
+    name.encode("utf-8")
+    return
+  except UnicodeEncodeError:
+    pass
+  # Names that are not UTF-8 are mostly Windows-1252 (Latin-1) text.
+  guess = os.fsencode(name).decode("cp1252", "replace").replace("\ufffd", "_")
+  folder = os.path.join(root, name)
+  raise UserInputError(
+      f"Class folder {_escaped(folder)} has a name that is not valid UTF-8 "
+      f"(bytes {os.fsencode(name)!r}), which class names must be: rename it, "
+      f"e.g. in bash: mv {_bash_quoted(folder)} "
+      f"{_bash_quoted(os.path.join(root, guess))} (convmv -f cp1252 -t utf8 "
+      "-r --notest renames every such name under a folder).")
+
+
 @gin.configurable(allowlist=["root", "background"])
 def image_folder(root: str = gin.REQUIRED, resolution: int = 32,
                  channels: int = 3, split: str = "train",
@@ -377,6 +422,8 @@ def image_folder(root: str = gin.REQUIRED, resolution: int = 32,
     logging.info("Image folder %s: skipped %d hidden or system folders, not "
                  "classes: %s.", root, len(skipped_folders),
                  ", ".join(skipped_folders))
+  for name in class_names:
+    _check_folder_name(root, name)
   if not class_names:
     raise UserInputError(
         f"Image folder {root} has no class sub-folders"

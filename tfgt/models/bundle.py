@@ -17,18 +17,25 @@ N+M classes. A model.json without "architecture" is a BigGAN's.
 from __future__ import annotations
 
 import json
+import logging
 import numbers
 import os
 import re
 from typing import Sequence
+import warnings
 
 import tensorflow as tf
 
+from tfgt import checkpoints
 from tfgt import files
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
 
 SPEC_FILE = "model.json"
+# A run keeps its best bundle in <run>/model/best and names its step in
+# <run>/best.json (tfgt.run_folder.BEST_BUNDLE and BEST).
+BEST_BUNDLE = "best"
+BEST_RECORD = "best.json"
 # "pretrained:NAME" names a bundle shipped inside the package.
 PRETRAINED_PREFIX = "pretrained:"
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(
@@ -97,18 +104,102 @@ class BundleWriter:
     return self._manager.save(checkpoint_number=step)
 
 
+_SPEC_FIX = ("Put back the model.json written with the bundle's checkpoints "
+             "(from a copy of the run or bundle).")
+
+
+def _escaped(name: str) -> str:
+  """`name` with what is not valid text (lone surrogates, such as Python
+  makes of a file name's undecodable bytes) shown as \\xNN escapes."""
+  try:
+    raw = name.encode("utf-8", "surrogateescape")
+  except UnicodeEncodeError:
+    raw = name.encode("utf-8", "backslashreplace")
+  return raw.decode("utf-8", "backslashreplace")
+
+
+def _spec_problem(spec) -> tuple[str, str] | None:
+  """(what makes a parsed model.json unusable, the fix), or None."""
+  if not isinstance(spec, dict):
+    return f"it holds a JSON {type(spec).__name__}, not an object", _SPEC_FIX
+  for key in ("class_names", "generator"):
+    if key not in spec:
+      return f"it has no \"{key}\"", _SPEC_FIX
+  names = spec["class_names"]
+  if (not isinstance(names, list) or not names or
+      not all(isinstance(n, str) for n in names)):
+    return "\"class_names\" is not a list of one or more strings", _SPEC_FIX
+  for name in names:
+    try:
+      name.encode("utf-8")
+    except UnicodeEncodeError:
+      shown = _escaped(name)
+      return (f"the class name \"{shown}\" is not valid Unicode text (it "
+              "came from a folder name that is not UTF-8)",
+              "Edit the file and write that name in plain text (e.g. "
+              "\"caf\\xe9\" as \"café\").")
+  for part in ("generator", "discriminator"):
+    entry = spec.get(part)
+    if entry is None and part == "discriminator":
+      continue  # A bundle without D.
+    if not isinstance(entry, dict):
+      return (f"\"{part}\" is not an object of constructor options"
+              + (" or null" if part == "discriminator" else ""), _SPEC_FIX)
+    num_classes = entry.get("num_classes")
+    if (not isinstance(num_classes, int) or isinstance(num_classes, bool)
+        or num_classes < 1):
+      return (f"\"{part}\".num_classes is {num_classes!r}, not a count",
+              _SPEC_FIX)
+    if part == "generator" and num_classes != len(names):
+      return (f"\"generator\".num_classes is {num_classes}, but there are "
+              f"{len(names)} class names", _SPEC_FIX)
+  if not isinstance(spec.get("architecture", ""), (str, type(None))):
+    return "\"architecture\" is not a string", _SPEC_FIX
+  return None
+
+
 def read_spec(directory: str) -> dict:
+  """The model.json of a bundle folder, checked.
+
+  Args:
+    directory: the bundle folder.
+
+  Returns:
+    The spec: class names, architecture, generator and discriminator
+    options (see `spec_of`).
+
+  Raises:
+    UserInputError: no such folder (or a file), no model.json, or one that
+      cannot be read, is not JSON, or lacks or mistypes what a bundle needs
+      (class names, generator and discriminator options that agree on the
+      number of classes); one line that names the file.
+  """
   path = os.path.join(directory, SPEC_FILE)
   if not os.path.isdir(directory):
+    what = ("is a file, not a folder" if os.path.exists(directory)
+            else "does not exist")
     raise UserInputError(
-        f"{directory} does not exist (or is not a folder). Give a training "
-        "run's model_dir, its 'model' sub-folder or pretrained:NAME.")
+        f"{directory} {what}. Give a training run's model_dir, its 'model' "
+        "sub-folder or pretrained:NAME.")
   if not os.path.exists(path):
     raise UserInputError(
         f"{directory} is not a tfgt model: {SPEC_FILE} is missing. Give a "
         "training run's model_dir or its 'model' sub-folder.")
-  with open(path) as f:
-    return json.load(f)
+  fix = _SPEC_FIX
+  try:
+    with open(path, encoding="utf-8") as f:
+      spec = json.load(f)
+  except OSError as e:
+    raise UserInputError(f"{path} cannot be read ({e.strerror or e}). "
+                         f"{fix}") from e
+  except (ValueError, RecursionError) as e:  # Also UnicodeDecodeError.
+    detail = " ".join(str(e).split()) or type(e).__name__
+    raise UserInputError(f"{path} is not valid JSON ({detail}). {fix}") from e
+  problem = _spec_problem(spec)
+  if problem:
+    raise UserInputError(f"{path} is not a model spec: {problem[0]}. "
+                         f"{problem[1]}")
+  return spec
 
 
 def resolve_directory(path: str) -> str:
@@ -150,22 +241,67 @@ def parse_checkpoint(value: str | int, name: str = "checkpoint",
       f"{', '.join(repr(w) for w in words)} or a step number.")
 
 
+def _best_json_step(directory: str) -> int | None:
+  """The step that the run's best.json names, for a bundle `directory` =
+  `<run>/model`; None without a readable one."""
+  path = os.path.join(os.path.dirname(os.path.normpath(directory)),
+                      BEST_RECORD)
+  try:
+    with open(path, encoding="utf-8") as f:
+      step = json.load(f).get("step")
+  except (OSError, ValueError, AttributeError, RecursionError):
+    return None
+  if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+    return step
+  return None
+
+
+def _existing(directory: str, step: int | None) -> str | None:
+  """The prefix of checkpoint `step` of `directory` if its index exists."""
+  if step is None:
+    return None
+  path = checkpoints.prefix(directory, step)
+  return path if os.path.isfile(path + ".index") else None
+
+
+def _newest(directory: str) -> str | None:
+  steps = checkpoints.steps_on_disk(directory)
+  return checkpoints.prefix(directory, steps[-1]) if steps else None
+
+
 def checkpoint_path(directory: str, checkpoint: str | int = "latest") -> str:
-  """The checkpoint prefix for 'latest', 'best' or a step number."""
+  """The checkpoint prefix for 'latest', 'best' or a step number.
+
+  The checkpoints are found from their files: "latest" is the checkpoint
+  the folder's `checkpoint` state file names when its index file exists,
+  else (no state file, a torn one, or one naming a deleted checkpoint) the
+  newest `ckpt-<step>.index` on disk. "best" is the checkpoint of
+  `<directory>/best` that the run's best.json (beside `directory`) names,
+  else the newest there: the trainer writes a new best bundle before
+  best.json names it, and deletes the old one after.
+
+  Args:
+    directory: a bundle folder (`<run>/model`).
+    checkpoint: "latest", "best" or a step number.
+
+  Returns:
+    The checkpoint's prefix (`<folder>/ckpt-<step>`), whose index exists.
+
+  Raises:
+    UserInputError: a `checkpoint` that is none of these, or no such
+      checkpoint (listing the steps there).
+  """
   checkpoint = parse_checkpoint(checkpoint)
   if checkpoint == "latest":
-    path = tf.train.latest_checkpoint(directory)
+    path = (_existing(directory, _state_file_step(directory))
+            or _newest(directory))
   elif checkpoint == "best":
-    best = os.path.join(directory, "best")
-    path = tf.train.latest_checkpoint(best) if os.path.isdir(best) else None
+    best = os.path.join(directory, BEST_BUNDLE)
+    path = _existing(best, _best_json_step(directory)) or _newest(best)
   else:
-    path = os.path.join(directory, f"ckpt-{checkpoint}")
-    if not tf.io.gfile.exists(path + ".index"):
-      path = None
+    path = _existing(directory, checkpoint)
   if path is None:
-    available = sorted(
-        int(m.group(1)) for m in (re.match(r"ckpt-(\d+)\.index$", f)
-                                  for f in os.listdir(directory)) if m)
+    available = checkpoints.steps_on_disk(directory)
     raise UserInputError(f"No checkpoint {checkpoint!r} in {directory}; "
                          f"steps available: {available or 'none'}.")
   return path
@@ -181,31 +317,105 @@ def load(path: str, checkpoint: str | int = "latest", with_discriminator=False):
 
   Returns:
     (generator, discriminator or None, spec dict).
+
+  Raises:
+    UserInputError: what `read_spec`, `checkpoint_path` and `restore` raise,
+      each in one line that names the file.
   """
   directory = resolve_directory(path)
   spec = read_spec(directory)
   prefix = checkpoint_path(directory, checkpoint)
-  generator, discriminator = restore(spec, prefix, with_discriminator)
+  generator, discriminator = restore(
+      spec, prefix, with_discriminator,
+      spec_file=os.path.join(directory, SPEC_FILE))
   return generator, discriminator, spec
 
 
-def restore(spec: dict, prefix: str, with_discriminator=False):
+def _short(error: BaseException, limit: int = 200) -> str:
+  """An error's message in one line of at most `limit` characters, without
+  the terminal escapes and the "Exception encountered when calling ..."
+  preamble that Keras adds."""
+  text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+  text = re.sub(r"^\s*Exception encountered when calling [\w.]+\(\)\.",
+                "", text)
+  text = " ".join(text.split()) or type(error).__name__
+  return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _damaged_file(prefix: str) -> str | None:
+  """The file of an unreadable checkpoint to blame: its index when that does
+  not read, else its data file if it has one; None if that is unclear."""
+  try:
+    tf.train.load_checkpoint(prefix)  # Reads the index alone.
+  except (tf.errors.OpError, ValueError, IndexError, RuntimeError):
+    return prefix + ".index"
+  data = [f for f in checkpoints.files_of(prefix) if ".data-" in f]
+  return data[0] if len(data) == 1 else None
+
+
+def _unreadable(prefix: str, detail: str) -> str:
+  """The message of a checkpoint that cannot be read: `detail`, the file to
+  blame and the fix."""
+  directory = os.path.dirname(prefix)
+  step = checkpoints.step_of(prefix)
+  others = [s for s in checkpoints.steps_on_disk(directory) if s != step]
+  choice = (f"or read another one (steps there: "
+            f"{', '.join(map(str, others))})" if others
+            else "no other checkpoint is there")
+  detail = detail[:1].upper() + detail[1:]
+  damaged = _damaged_file(prefix)
+  blame = (f" The damaged file is {os.path.basename(damaged)}."
+           if damaged else "")
+  return (f"{detail.rstrip('.')}.{blame} Replace the checkpoint's files with "
+          f"intact copies (from a backup or the machine that wrote them), "
+          f"{choice}.")
+
+
+def _state_file_step(directory: str) -> int | None:
+  """`checkpoints.state_file_step`, without TensorFlow's warnings about a
+  torn state file: the checkpoints on disk are used instead."""
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel(logging.ERROR)
+  try:
+    return checkpoints.state_file_step(directory)
+  finally:
+    logger.setLevel(level)
+
+
+def restore(spec: dict, prefix: str, with_discriminator=False, *,
+            spec_file: str | None = None):
   """Builds the models of a bundle's spec and reads one checkpoint into them.
+
+  The whole checkpoint is read first (`tfgt.checkpoints.verify`), so that a
+  truncated or altered file is refused before anything is built.
 
   Args:
     spec: the bundle's spec (`read_spec`).
     prefix: a checkpoint prefix, as returned by `checkpoint_path`.
     with_discriminator: also build and restore the discriminator.
+    spec_file: the model.json that `spec` was read from, for messages
+      (default: the one beside the checkpoint).
 
   Returns:
     (generator, discriminator or None).
 
   Raises:
-    UserInputError: an unknown architecture, a checkpoint whose variables
-      do not fit the models of the spec, or a discriminator asked of a
-      bundle that has none.
+    UnreadableCheckpoint: a checkpoint file that is missing, truncated or
+      corrupt (a `UserInputError`).
+    UserInputError: an unknown architecture, options of the spec that build
+      no model, a checkpoint whose variables do not fit the models of the
+      spec, or a discriminator asked of a bundle that has none.
   """
-  arch = architectures.get(spec.get("architecture"))
+  spec_file = spec_file or os.path.join(os.path.dirname(prefix), SPEC_FILE)
+  try:
+    checkpoints.verify(prefix)
+  except checkpoints.UnreadableCheckpoint as e:
+    raise checkpoints.UnreadableCheckpoint(_unreadable(prefix, str(e))) from e
+  try:
+    arch = architectures.get(spec.get("architecture"))
+  except UserInputError as e:
+    raise UserInputError(f"{spec_file}: {e}") from e
   if with_discriminator and spec.get("discriminator") is None:
     raise UserInputError(
         f"The model {os.path.dirname(prefix)} has no discriminator (its run "
@@ -214,12 +424,25 @@ def restore(spec: dict, prefix: str, with_discriminator=False):
         "import, import the discriminator too (biggan_pytorch: "
         "--discriminator=D.pth; docs/IMPORT.md).")
   # Options the entry lacks take their defaults, never gin's bindings.
-  generator = arch.generator(**architectures.with_defaults(
-      arch.generator, spec["generator"]))
-  discriminator = (arch.discriminator(**architectures.with_defaults(
-      arch.discriminator, spec["discriminator"]))
-                   if with_discriminator else None)
-  arch.build(generator, discriminator)
+  # Keras warns while a model that cannot be built fails: the warnings are
+  # shown only if it builds.
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+      generator = arch.generator(**architectures.with_defaults(
+          arch.generator, spec["generator"]))
+      discriminator = (arch.discriminator(**architectures.with_defaults(
+          arch.discriminator, spec["discriminator"]))
+                       if with_discriminator else None)
+      arch.build(generator, discriminator)
+    except (TypeError, ValueError, KeyError, AttributeError,
+            tf.errors.OpError) as e:
+      raise UserInputError(
+          f"{spec_file}: its {arch.name} options build no model "
+          f"({_short(e)}). {_SPEC_FIX}") from e
+  for warning in caught:
+    warnings.warn_explicit(warning.message, warning.category,
+                           warning.filename, warning.lineno)
   objects = dict(generator=generator)
   if discriminator is not None:
     objects["discriminator"] = discriminator
@@ -229,6 +452,13 @@ def restore(spec: dict, prefix: str, with_discriminator=False):
   except (AssertionError, ValueError) as e:
     raise UserInputError(
         f"The checkpoint {prefix} does not fit the {arch.name} models that "
-        f"its model.json describes ({e}). Was model.json or the checkpoint "
+        f"{spec_file} describes ({' '.join(str(e).split())}). Was "
+        "model.json or the checkpoint "
         "replaced? Use the model.json written with the checkpoint.") from e
+  except (tf.errors.OpError, IndexError, RuntimeError) as e:
+    # Damaged or deleted since `verify` read it (a live run prunes old ones).
+    detail = (getattr(e, "message", None) or str(e)).strip().splitlines()
+    raise checkpoints.UnreadableCheckpoint(_unreadable(prefix, (
+        f"the checkpoint {prefix} cannot be read "
+        f"({detail[0] if detail else type(e).__name__})"))) from e
   return generator, discriminator
