@@ -1,4 +1,4 @@
-"""Hostile and broken checkpoint files (issue 36, section 4): each is refused
+"""Hostile and broken checkpoint files: each is refused
 with a one-line UserInputError that names the file and the fault, before
 anything it declares is allocated; none crashes the process or lets NumPy
 read memory outside the file's data. The files are made here, byte by byte
@@ -85,9 +85,9 @@ def _fields(field):
 
 
 HOSTILE_ARRAYS = {
-    # The issue's file: a float64 dtype whose BUILD state declares a field of
-    # Python objects, then an array of it from 16 raw bytes (on main at
-    # 173c3b9: a refusal printed, then a segmentation fault).
+    # A float64 dtype whose BUILD state declares a field of Python objects,
+    # then an array of it from 16 raw bytes (without the dtype checks: a
+    # refusal printed, then a segmentation fault).
     "object_field_in_dtype_state": _array(_dtype("f8", _fields("O")), (2,),
                                           b"\x41" * 16),
     # Fields of floats: no object, but a structured dtype all the same.
@@ -137,8 +137,20 @@ def test_numeric_arrays_and_scalars_still_read(tmp_path):
           "hold bool, integer and float arrays")
 
 
+def _assert_refused_in_one_line(source_format, path, out, reason):
+  """`tfgt.import_source` on `path` exits 2 with one line naming the file
+  and `reason`, no traceback, and writes nothing."""
+  done = _cli(f"--from={source_format}", f"--input={path}", f"--out={out}")
+  assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+  assert "Traceback" not in done.stderr
+  lines = [l for l in done.stderr.splitlines() if str(path) in l]
+  assert len(lines) == 1, done.stderr[-2000:]
+  assert reason in lines[0]
+  assert not out.exists()
+
+
 def test_command_refuses_an_object_dtype_in_one_line(tmp_path):
-  """On main at 173c3b9 this command printed a refusal and then died of a
+  """Such a file once made this command print a refusal and then die of a
   segmentation fault (exit 139): the file's bytes were used as pointers."""
   mapping, synthesis, d, _ = stylegan_case.nvlabs_arrays(8, 3, 256, 8, 8, 8, 2)
   # w_avg (8 values) as 8 "objects" whose addresses are the file's bytes.
@@ -147,18 +159,13 @@ def test_command_refuses_an_object_dtype_in_one_line(tmp_path):
   stylegan_case.write_pickle(str(path), mapping, synthesis, d, w_avg,
                              fmap_base=256)
   out = tmp_path / "out"
-  done = _cli("--from=stylegan_nvlabs", f"--input={path}", f"--out={out}")
-  assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-  assert "Traceback" not in done.stderr
-  lines = [l for l in done.stderr.splitlines() if str(path) in l]
-  assert len(lines) == 1, done.stderr[-2000:]
-  assert "which a StyleGAN network pickle does not hold" in lines[0]
-  assert not out.exists()
+  _assert_refused_in_one_line("stylegan_nvlabs", path, out,
+                              "which a StyleGAN network pickle does not hold")
 
 
 def test_values_an_importer_cannot_use_are_refused_in_one_line(tmp_path):
   """A pickle the reader accepts, whose keyword arguments the StyleGAN
-  importer cannot use (on main at 173c3b9: a raw ValueError, exit 1)."""
+  importer cannot use (without the checks: a raw ValueError, exit 1)."""
   path = str(tmp_path / "ffhq.pkl")
   stylegan_case.write_pickle(
       path, *stylegan_case.nvlabs_arrays(8, 3, 256, 8, 8, 8, 2),
@@ -250,7 +257,7 @@ def test_legacy_storage_views_stay_inside_their_root(tmp_path):
 
 
 def test_command_refuses_a_negative_stride_in_one_line(tmp_path):
-  """On main at 173c3b9 this import succeeded, and the bundle's bias held
+  """Without the view checks this import succeeded, and the bundle's bias held
   the importing process's memory from before the storage."""
   state = {k: writers.Tensor.of(v) for k, v in biggan_case.g_state_dict(
       32, 4, 3, 16, 8, False, False).items()}
@@ -259,13 +266,8 @@ def test_command_refuses_a_negative_stride_in_one_line(tmp_path):
   path = tmp_path / "G_ema.pth"
   writers.save_torch(state, str(path))
   out = tmp_path / "out"
-  done = _cli("--from=biggan_pytorch", f"--input={path}", f"--out={out}")
-  assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-  assert "Traceback" not in done.stderr
-  lines = [l for l in done.stderr.splitlines() if str(path) in l]
-  assert len(lines) == 1, done.stderr[-2000:]
-  assert "tensor 'linear.bias' has a negative stride (-1)" in lines[0]
-  assert not out.exists()
+  _assert_refused_in_one_line("biggan_pytorch", path, out,
+                              "tensor 'linear.bias' has a negative stride (-1)")
 
 
 # --- Storage sizes. --------------------------------------------------------
@@ -281,7 +283,7 @@ def test_zip_storages_are_checked_against_entries_and_file_before_reading(
                                    writers.Deflated(inflated))])
     return path
 
-  # 3 GiB from a 3 MB file: on main at 173c3b9, 6 GiB of memory before any
+  # 3 GiB from a 3 MB file: without the size checks, 6 GiB of memory before any
   # check. Refused from the declared size alone.
   path = bomb(tmp_path / "bomb.pth", 3 * 2**28, 3 * 2**30)
   assert os.path.getsize(path) < 4 * 2**20

@@ -1,4 +1,4 @@
-"""The checkpoint readers under fuzzing (issue 36, section 4): valid
+"""The checkpoint readers under fuzzing: valid
 stand-in files (a PyTorch zip and legacy file, NVlabs pickles of protocols 3
 and 4) mutated at random, seeded, a fixed number of times each: bytes
 flipped, opcodes replaced, integers (sizes, strides, offsets, counts) and

@@ -1,5 +1,4 @@
-"""TF-Hub modules whose graphs would do more than draw images (issue 36,
-section 4). --verify runs a module's graph (hub.load runs its restore and
+"""TF-Hub modules whose graphs would do more than draw images. --verify runs a module's graph (hub.load runs its restore and
 init ops, verify its default signature), so every op of the graph and of its
 function library is checked first (tfhub_biggan.check_module_graph); without
 --verify nothing of the module runs. The modules are written here."""
@@ -51,7 +50,7 @@ def hostile_graphs(tmp):
   """{case: (hostile, what the refusal names)}."""
   copy = str(tmp / "hostname_copy")
   return {
-      # The issue's module: on hub.load it copied /etc/hostname.
+      # A module that on hub.load it copied /etc/hostname.
       "file_ops_run_on_load": (
           lambda w, out: (out, tf1.io.write_file(
               copy, tf1.io.read_file("/etc/hostname"))),
@@ -108,7 +107,7 @@ def test_a_module_of_generator_ops_loads_and_runs(tmp_path):
 
 
 def test_verify_refuses_a_module_with_file_and_python_ops(tmp_path):
-  """On main at 173c3b9, `--verify` on this module copied /etc/hostname
+  """Without the op check, `--verify` on this module copied /etc/hostname
   when it loaded the module, then failed with a traceback in the PyFunc."""
   copy = tmp_path / "hostname_copy"
 
