@@ -90,14 +90,29 @@ def verify(checkpoint_prefix: str) -> None:
     ) from e
 
 
+_STATE_LINE = re.compile(
+    r'(?:model_checkpoint_path|all_model_checkpoint_paths): "([^"\\]*)"'
+    r"|(?:all_model_checkpoint_timestamps|last_preserved_timestamp): "
+    r"[-+0-9.eE]+(?:inf)?")
+
+
 def state_file_step(directory: str) -> int | None:
   """The step the folder's `checkpoint` state file names, or None when the
-  file is missing or unreadable."""
+  file is missing, torn or names no `ckpt-<step>`.
+
+  Read as text (the lines `tf.train.CheckpointManager` writes), so that a
+  torn file is a None here rather than TensorFlow's parse warnings.
+  """
   try:
-    state = tf.train.get_checkpoint_state(directory)
-  except (tf.errors.OpError, ValueError):  # Not a parsable state file.
+    with open(os.path.join(directory, STATE_FILE), encoding="utf-8") as f:
+      lines = [line.strip() for line in f if line.strip()]
+  except (OSError, UnicodeDecodeError):
     return None
-  return step_of(state.model_checkpoint_path) if state else None
+  if not lines or not all(_STATE_LINE.fullmatch(l) for l in lines):
+    return None
+  named = [m.group(1) for m in map(_STATE_LINE.fullmatch, lines)
+           if m.group(0).startswith("model_checkpoint_path")]
+  return step_of(named[-1]) if len(named) == 1 else None
 
 
 def write_state(directory: str, steps: list[int]) -> None:
