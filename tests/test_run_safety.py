@@ -192,6 +192,21 @@ def test_a_model_dir_that_is_a_file_is_refused(tmp_path):
   assert path.read_text() == "x"
 
 
+@pytest.mark.parametrize("binding,named", [
+    ("train.num_steps = 'abc'", "train.num_steps = 'abc' (give a whole"),
+    ("train.evaluator = 3", "train.evaluator = 3 (give an evaluator"),
+    ("train.g_lr = 'fast'", "train.g_lr = 'fast' (give a number)"),
+])
+def test_settings_of_the_wrong_type_are_refused_before_anything_runs(
+    tmp_path, binding, named):
+  run = tmp_path / "new"
+  with pytest.raises(UserInputError) as e:
+    _run(run, 2, [binding])
+  message = errors.message(e.value)
+  assert named in message and "\n" not in message
+  assert not run.exists()
+
+
 def test_a_failed_start_leaves_no_empty_model_dir(tmp_path):
   run = tmp_path / "new"
   with pytest.raises(UserInputError):

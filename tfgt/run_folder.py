@@ -155,7 +155,8 @@ class RunFolder:
           "checkpoint on disk, and writing the state file again.",
           self.path(checkpoints.STATE_FILE),
           ("is missing or unreadable" if named is None
-           else f"names ckpt-{named}"), os.path.basename(path))
+           else f"names ckpt-{named}, not the newest readable checkpoint"),
+          os.path.basename(path))
       checkpoints.write_state(
           self.model_dir,
           [s for s in checkpoints.steps_on_disk(self.model_dir) if s <= step])
@@ -294,8 +295,12 @@ class RunFolder:
       return
     for old in steps:
       if old != step:
-        for path in checkpoints.files_of(checkpoints.prefix(directory, old)):
+        prefix = checkpoints.prefix(directory, old)
+        for path in checkpoints.files_of(prefix):
           os.remove(path)
+        # Scores tfgt.evaluate wrote beside it (`<prefix>.eval.json`).
+        if os.path.exists(prefix + ".eval.json"):
+          os.remove(prefix + ".eval.json")
     checkpoints.write_state(directory, [step])
 
 

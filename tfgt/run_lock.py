@@ -76,8 +76,7 @@ class RunLock:
       os.close(fd)
       raise RunFolderBusy(
           f"{self.model_dir} is being trained by {_describe(holder)} "
-          f"({' '.join(holder.get('command', []))[:200] or 'command unknown'}"
-          "): two trainers on one run folder would mix two runs. Wait for it "
+          f"({_shorten(' '.join(holder.get('command', [])))}): two trainers on one run folder would mix two runs. Wait for it "
           "to end or stop it (Ctrl-C or kill "
           f"{holder.get('pid', 'PID')}: it saves a checkpoint), then run the "
           "same command to resume; or give another --model_dir.") from None
@@ -106,6 +105,13 @@ class RunLock:
 
   def __exit__(self, *unused) -> None:
     self.release()
+
+
+def _shorten(command: str, limit: int = 200) -> str:
+  """The holder's command for the message, cut at `limit` characters."""
+  if not command:
+    return "command unknown"
+  return command if len(command) <= limit else command[:limit - 3] + "..."
 
 
 def _read_holder(fd: int) -> dict:

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import os
 import shutil
 import signal
@@ -101,6 +102,47 @@ _CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError,
 
 class _Diverged(UserInputError):
   """A loss became NaN or infinite; nothing of that step is saved."""
+
+
+_INTEGER_SETTINGS = ("num_steps", "batch_size", "d_steps", "ema_start", "seed",
+                     "checkpoint_every", "keep_checkpoints", "log_every",
+                     "sample_every", "samples_per_class", "eval_every")
+_REAL_SETTINGS = ("g_lr", "d_lr", "beta1", "beta2", "ema_decay")
+_BOOL_SETTINGS = ("random_flip", "use_xla")
+
+
+def _check_types(settings: dict) -> None:
+  """Raises UserInputError naming every setting of `train` whose value has
+  the wrong type (a gin binding such as `train.num_steps = 'abc'`), before
+  anything runs."""
+  def integral(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+  problems = []
+  for name in _INTEGER_SETTINGS:
+    if not integral(settings[name]):
+      problems.append(f"train.{name} = {settings[name]!r} (give a whole "
+                      "number)")
+  for name in _REAL_SETTINGS:
+    value = settings[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+      problems.append(f"train.{name} = {value!r} (give a number)")
+  for name in _BOOL_SETTINGS:
+    if not isinstance(settings[name], bool):
+      problems.append(f"train.{name} = {settings[name]!r} (give True or "
+                      "False)")
+  if not isinstance(settings["method"], base.Method):
+    problems.append(f"train.method = {settings['method']!r} (give a method "
+                    "such as @CGANTransfer())")
+  evaluator = settings["evaluator"]
+  if evaluator is not None and not callable(evaluator):
+    problems.append(f"train.evaluator = {evaluator!r} (give an evaluator "
+                    "such as @Evaluator(), or None)")
+  if not isinstance(settings["best_metric"], str):
+    problems.append(f"train.best_metric = {settings['best_metric']!r} (give "
+                    "a metric name such as 'fid')")
+  if problems:
+    raise UserInputError("Settings of the wrong type: " + "; ".join(problems)
+                         + ". Fix them in the gin file or --gin_param.")
 
 
 def _check_arguments(num_steps: int, batch_size: int, d_steps: int,
@@ -605,6 +647,7 @@ def train(model_dir: str,
     UserInputError: settings, data or a run folder that cannot be used, and
       a loss that becomes NaN or infinite (the run stops before saving it).
   """
+  _check_types(dict(locals()))
   _check_arguments(num_steps, batch_size, d_steps, ema_decay, log_every,
                    dict(checkpoint_every=checkpoint_every,
                         sample_every=sample_every, eval_every=eval_every),

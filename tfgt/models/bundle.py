@@ -446,19 +446,27 @@ def restore(spec: dict, prefix: str, with_discriminator=False, *,
   objects = dict(generator=generator)
   if discriminator is not None:
     objects["discriminator"] = discriminator
+  reader = tf.train.Checkpoint(**objects)
+  mismatch = None
   try:
-    status = tf.train.Checkpoint(**objects).read(prefix)
+    status = reader.read(prefix)
     status.assert_existing_objects_matched().expect_partial()
   except (AssertionError, ValueError) as e:
-    raise UserInputError(
-        f"The checkpoint {prefix} does not fit the {arch.name} models that "
-        f"{spec_file} describes ({' '.join(str(e).split())}). Was "
-        "model.json or the checkpoint "
-        "replaced? Use the model.json written with the checkpoint.") from e
+    mismatch = " ".join(str(e).split())
   except (tf.errors.OpError, IndexError, RuntimeError) as e:
     # Damaged or deleted since `verify` read it (a live run prunes old ones).
     detail = (getattr(e, "message", None) or str(e)).strip().splitlines()
     raise checkpoints.UnreadableCheckpoint(_unreadable(prefix, (
         f"the checkpoint {prefix} cannot be read "
         f"({detail[0] if detail else type(e).__name__})"))) from e
+  if mismatch is not None:
+    # The failed read's pending values each log a warning when TensorFlow
+    # collects them (some 80 lines, possibly only at exit), which would bury
+    # this message: TensorFlow's warnings stay off from here on.
+    tf.get_logger().setLevel("ERROR")
+    raise UserInputError(
+        f"The checkpoint {prefix} does not fit the {arch.name} models that "
+        f"{spec_file} describes ({mismatch}). Was model.json or the "
+        "checkpoint replaced? Use the model.json written with the "
+        "checkpoint.")
   return generator, discriminator
