@@ -73,3 +73,19 @@ def test_bad_input_exits_2_and_says_the_fix(tmp_path):
                      r"train has no parameter nonsense"):
     module.run_twice(str(tmp_path / "bad"), [PRETRAIN],
                      TINY + ["train.nonsense = 3"], 2)
+
+
+def test_fixed_addresses_run_a_child_without_address_randomisation():
+  machine = load_tool("machine")
+  probe = [sys.executable, "-c",
+           "print(open('/proc/self/personality').read().strip())"]
+  try:
+    command = machine.with_fixed_addresses(probe)
+  except ValueError as e:
+    pytest.skip(f"not available here: {e}")
+  flags = int(subprocess.run(command, capture_output=True, text=True,
+                             check=True).stdout, 16)
+  assert flags & 0x0040000  # ADDR_NO_RANDOMIZE
+  plain = int(subprocess.run(probe, capture_output=True, text=True,
+                             check=True).stdout, 16)
+  assert bool(plain & 0x0040000) == machine.addresses_fixed()

@@ -326,6 +326,7 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  bt.fix_addresses_if_asked()
   distribute.split_cpu(FLAGS.logical_cpus)
   with bt.command_line_errors():
     run_benchmark(

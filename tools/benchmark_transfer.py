@@ -1144,6 +1144,11 @@ def define_common_flags(out_dir: str) -> None:
                        "logical devices.")
   flags.DEFINE_bool("report_only", False, "Train nothing: write the tables "
                     "and figures of the runs finished so far.")
+  flags.DEFINE_bool("fixed_addresses", False, "Run this benchmark and its "
+                    "child processes without address-space layout "
+                    "randomisation (setarch -R), so that a run repeats bit "
+                    "for bit where a kernel's round-off depends on buffer "
+                    "alignment (docs/RESULTS.md).")
   flags.DEFINE_string("record_dir", None, "Also keep each finished run's row "
                       "in <record_dir>/<run>.json, and count a run recorded "
                       "there with the same configuration as finished when "
@@ -1174,6 +1179,24 @@ def command_line_errors():
     sys.exit(143)
 
 
+def fix_addresses_if_asked() -> None:
+  """With --fixed_addresses, runs this program again under `setarch -R`
+  (once: the new process has the personality already); its child processes
+  inherit it. Exits 2 where that cannot be had."""
+  if not FLAGS.fixed_addresses or machine.addresses_fixed():
+    return
+  try:
+    command = machine.with_fixed_addresses([sys.executable] + sys.argv)
+  except ValueError as e:
+    logging.error("%s", e)
+    sys.exit(2)
+  logging.info("Running again without address randomisation: %s",
+               " ".join(command[:3]))
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os.execv(command[0], command)
+
+
 def rescore_flag() -> int | None:
   return None if FLAGS.rescore_samples < 0 else FLAGS.rescore_samples
 
@@ -1181,6 +1204,7 @@ def rescore_flag() -> int | None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  fix_addresses_if_asked()
   distribute.split_cpu(FLAGS.logical_cpus)
   with command_line_errors():
     run_benchmark(

@@ -9,7 +9,10 @@ Both runs (<out_dir>/run0 and run1) train with `python -m tfgt.train` and one
 intra-op and one inter-op thread, as each run of `tools/benchmark_transfer.py
 --jobs` does, without an evaluator and with no sample grid before the last
 step (neither draws training randomness, and the comparison needs neither).
-`--deterministic` passes TensorFlow's op determinism on to both. Printed: every
+`--deterministic` passes TensorFlow's op determinism on to both;
+`--fixed_addresses` runs both without address-space layout randomisation
+(`setarch -R`), for configurations whose round-off depends on where buffers
+lie (scratch.gin's D update: docs/RESULTS.md). Printed: every
 variable (checkpoint key) whose values differ, with its largest absolute
 difference, then "N of M variables differ". Exit code 0 when none differs, 1
 when some do, 2 when there is nothing to compare: bad input (no --gin_file,
@@ -89,13 +92,16 @@ def checkpoint_differences(dir_a: str, dir_b: str
 
 def run_twice(out_dir: str, gin_files: Sequence[str],
               gin_params: Sequence[str], num_steps: int,
-              deterministic: bool = False) -> tuple[list[str], list[str]]:
+              deterministic: bool = False,
+              fixed_addresses: bool = False) -> tuple[list[str], list[str]]:
   """Trains <out_dir>/run0 and run1, one after the other in fresh processes
-  with one thread each; returns (their model dirs, their log paths).
+  with one thread each (and with `fixed_addresses`, without address-space
+  layout randomisation); returns (their model dirs, their log paths).
 
   Raises:
     ValueError: out_dir holds runs already (the comparison needs two new
-      runs), or a run failed (its log is named).
+      runs), a run failed (its log is named), or fixed addresses cannot be
+      had here.
   """
   dirs = [os.path.join(out_dir, f"run{i}") for i in range(2)]
   existing = [d for d in dirs if os.path.exists(d)]
@@ -111,9 +117,12 @@ def run_twice(out_dir: str, gin_files: Sequence[str],
     logs.append(log)
     logging.info("Training %s (log %s).", directory, log)
     with open(log, "w") as f:
+      command = train_command(gin_files, gin_params, directory, num_steps,
+                              deterministic)
+      if fixed_addresses:
+        command = machine.with_fixed_addresses(command)
       code = subprocess.call(
-          train_command(gin_files, gin_params, directory, num_steps,
-                        deterministic),
+          command,
           cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env)
     if code:
       raise ValueError(f"The run {directory} failed (exit code {code}). The "
@@ -146,6 +155,10 @@ def define_flags() -> None:
   flags.DEFINE_integer("num_steps", 100, "Training steps of each run.")
   flags.DEFINE_bool("deterministic", False,
                     "Train both with TensorFlow's op determinism.")
+  flags.DEFINE_bool("fixed_addresses", False,
+                    "Train both without address-space layout randomisation "
+                    "(setarch -R), so that a kernel whose round-off depends "
+                    "on buffer alignment repeats too.")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -161,7 +174,8 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(2)
   try:
     dirs, _ = run_twice(FLAGS.out_dir, FLAGS.gin_file, FLAGS.gin_param,
-                        FLAGS.num_steps, FLAGS.deterministic)
+                        FLAGS.num_steps, FLAGS.deterministic,
+                        FLAGS.fixed_addresses)
     differences, compared = checkpoint_differences(*dirs)
   except ValueError as e:
     logging.error("%s", e)

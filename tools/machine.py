@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
+import shutil
+import subprocess
 
 import cpuinfo
 
@@ -46,3 +49,42 @@ def one_thread_env(**extra: str) -> dict[str, str]:
              TF_NUM_INTEROP_THREADS="1", **extra)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   return env
+
+
+# personality(2)'s flag that turns address-space layout randomisation off.
+_ADDR_NO_RANDOMIZE = 0x0040000
+
+
+def addresses_fixed() -> bool:
+  """Whether this process runs without address-space layout randomisation
+  (under `setarch -R`), read from /proc/self/personality; False where that
+  cannot be read."""
+  try:
+    with open("/proc/self/personality") as f:
+      return bool(int(f.read().strip(), 16) & _ADDR_NO_RANDOMIZE)
+  except (OSError, ValueError):
+    return False
+
+
+def with_fixed_addresses(command: list[str]) -> list[str]:
+  """`command` run under `setarch <machine> -R`: without address-space
+  layout randomisation, so that buffers lie at the same addresses in every
+  run and a kernel whose round-off depends on alignment gives the same bits
+  (docs/RESULTS.md, "Bit for bit").
+
+  Raises:
+    ValueError: setarch is missing (Debian's util-linux has it) or the
+      kernel refuses the personality (some containers' seccomp profiles).
+  """
+  setarch = shutil.which("setarch")
+  if setarch is None:
+    raise ValueError("--fixed_addresses needs setarch (apt-get install "
+                     "util-linux), which is not on PATH.")
+  prefix = [setarch, platform.machine(), "-R"]
+  probe = subprocess.run(prefix + ["true"], capture_output=True, text=True,
+                         check=False)
+  if probe.returncode != 0:
+    raise ValueError("--fixed_addresses: this system does not let a process "
+                     "turn address randomisation off "
+                     f"({probe.stderr.strip() or probe.returncode}).")
+  return prefix + list(command)
