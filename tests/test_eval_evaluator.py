@@ -399,3 +399,11 @@ def test_non_finite_values_are_never_returned_as_scores(tmp_path,
   with pytest.raises(UserInputError,
                      match="features of 24 of the 24 real images hold NaN"):
     broken(generator)
+
+
+def test_settings_of_the_wrong_type_are_named():
+  with pytest.raises(UserInputError) as e:
+    evaluator_lib.Evaluator(num_samples="x", use_cache=1)
+  message = str(e.value).splitlines()[0]
+  assert "Evaluator.num_samples = 'x' (give a whole number)" in message
+  assert "Evaluator.use_cache = 1 (give True or False)" in message

@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import numbers
 import os
 import shutil
 import signal
@@ -115,34 +114,18 @@ def _check_types(settings: dict) -> None:
   """Raises UserInputError naming every setting of `train` whose value has
   the wrong type (a gin binding such as `train.num_steps = 'abc'`), before
   anything runs."""
-  def integral(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-  problems = []
-  for name in _INTEGER_SETTINGS:
-    if not integral(settings[name]):
-      problems.append(f"train.{name} = {settings[name]!r} (give a whole "
-                      "number)")
-  for name in _REAL_SETTINGS:
-    value = settings[name]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-      problems.append(f"train.{name} = {value!r} (give a number)")
-  for name in _BOOL_SETTINGS:
-    if not isinstance(settings[name], bool):
-      problems.append(f"train.{name} = {settings[name]!r} (give True or "
-                      "False)")
+  kinds = dict({n: "int" for n in _INTEGER_SETTINGS},
+               **{n: "real" for n in _REAL_SETTINGS},
+               **{n: "bool" for n in _BOOL_SETTINGS}, best_metric="str")
+  more = []
   if not isinstance(settings["method"], base.Method):
-    problems.append(f"train.method = {settings['method']!r} (give a method "
-                    "such as @CGANTransfer())")
+    more.append(f"train.method = {settings['method']!r} (give a method such "
+                "as @CGANTransfer())")
   evaluator = settings["evaluator"]
   if evaluator is not None and not callable(evaluator):
-    problems.append(f"train.evaluator = {evaluator!r} (give an evaluator "
-                    "such as @Evaluator(), or None)")
-  if not isinstance(settings["best_metric"], str):
-    problems.append(f"train.best_metric = {settings['best_metric']!r} (give "
-                    "a metric name such as 'fid')")
-  if problems:
-    raise UserInputError("Settings of the wrong type: " + "; ".join(problems)
-                         + ". Fix them in the gin file or --gin_param.")
+    more.append(f"train.evaluator = {evaluator!r} (give an evaluator such as "
+                "@Evaluator(), or None)")
+  errors.check_types("train", settings, kinds, more)
 
 
 def _check_arguments(num_steps: int, batch_size: int, d_steps: int,

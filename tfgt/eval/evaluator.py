@@ -60,6 +60,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from tfgt import errors
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
@@ -248,6 +249,11 @@ class Evaluator:
         ~/.cache/tfgt/features).
       use_cache: read and write the on-disk cache.
     """
+    errors.check_types("Evaluator", dict(locals()), dict(
+        num_samples="int?", batch_size="int", seed="int", split="str?",
+        kid_block_size="int", kmmd_sigma="real", prdc_k="int",
+        max_pairwise_samples="int?", ppl_samples="int", ppl_epsilon="real",
+        cache_dir="str?", use_cache="bool"))
     self.metrics = parse_metrics(metrics)
     if num_samples is not None and num_samples < 2:
       raise UserInputError(f"Evaluator.num_samples must be >= 2, got "
