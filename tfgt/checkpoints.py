@@ -46,6 +46,13 @@ def steps_on_disk(directory: str) -> list[int]:
   return sorted(int(m.group(1)) for m in map(_INDEX.match, names) if m)
 
 
+def newest_on_disk(directory: str) -> str | None:
+  """The prefix of the newest checkpoint whose index is in `directory` (not
+  read), or None."""
+  steps = steps_on_disk(directory)
+  return prefix(directory, steps[-1]) if steps else None
+
+
 def step_of(path: str) -> int | None:
   """The step of a checkpoint prefix `.../ckpt-<step>`, or None."""
   m = re.fullmatch(r"ckpt-([0-9]+)", os.path.basename(path or ""))

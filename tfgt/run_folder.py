@@ -103,8 +103,7 @@ class RunFolder:
 
   def latest_checkpoint(self) -> str | None:
     """The newest training checkpoint on disk (not read), or None."""
-    steps = checkpoints.steps_on_disk(self.model_dir)
-    return checkpoints.prefix(self.model_dir, steps[-1]) if steps else None
+    return checkpoints.newest_on_disk(self.model_dir)
 
   # -------------------------------------------------------------- resume
   def resume_checkpoint(self, repair: bool = True) -> str | None:

@@ -17,7 +17,6 @@ N+M classes. A model.json without "architecture" is a BigGAN's.
 from __future__ import annotations
 
 import json
-import logging
 import numbers
 import os
 import re
@@ -264,11 +263,6 @@ def _existing(directory: str, step: int | None) -> str | None:
   return path if os.path.isfile(path + ".index") else None
 
 
-def _newest(directory: str) -> str | None:
-  steps = checkpoints.steps_on_disk(directory)
-  return checkpoints.prefix(directory, steps[-1]) if steps else None
-
-
 def checkpoint_path(directory: str, checkpoint: str | int = "latest") -> str:
   """The checkpoint prefix for 'latest', 'best' or a step number.
 
@@ -293,11 +287,12 @@ def checkpoint_path(directory: str, checkpoint: str | int = "latest") -> str:
   """
   checkpoint = parse_checkpoint(checkpoint)
   if checkpoint == "latest":
-    path = (_existing(directory, _state_file_step(directory))
-            or _newest(directory))
+    path = (_existing(directory, checkpoints.state_file_step(directory))
+            or checkpoints.newest_on_disk(directory))
   elif checkpoint == "best":
     best = os.path.join(directory, BEST_BUNDLE)
-    path = _existing(best, _best_json_step(directory)) or _newest(best)
+    path = (_existing(best, _best_json_step(directory))
+            or checkpoints.newest_on_disk(best))
   else:
     path = _existing(directory, checkpoint)
   if path is None:
@@ -369,18 +364,6 @@ def _unreadable(prefix: str, detail: str) -> str:
   return (f"{detail.rstrip('.')}.{blame} Replace the checkpoint's files with "
           f"intact copies (from a backup or the machine that wrote them), "
           f"{choice}.")
-
-
-def _state_file_step(directory: str) -> int | None:
-  """`checkpoints.state_file_step`, without TensorFlow's warnings about a
-  torn state file: the checkpoints on disk are used instead."""
-  logger = tf.get_logger()
-  level = logger.level
-  logger.setLevel(logging.ERROR)
-  try:
-    return checkpoints.state_file_step(directory)
-  finally:
-    logger.setLevel(level)
 
 
 def restore(spec: dict, prefix: str, with_discriminator=False, *,
