@@ -157,9 +157,11 @@ def test_class_network_and_modulator():
   assert v.shape == (3, 6)
   # Depth 0 (configuration A): v is the mix of the class embeddings.
   flat = hypernetwork.ClassNetwork(3, width=6, depth=0)
-  np.testing.assert_allclose(flat(weights).numpy()[2],
-                             flat.embedding.numpy()[[0, 2]].mean(axis=0),
-                             rtol=1e-6)
+  # (the official code's equalised embedding: times sqrt(2 / width)).
+  np.testing.assert_allclose(
+      flat(weights).numpy()[2],
+      flat.embedding.numpy()[[0, 2]].mean(axis=0) * np.sqrt(2 / 6),
+      rtol=1e-6)
   modulator = hypernetwork.Modulator(4, 5)
   gamma, beta, shift = modulator(v)
   assert gamma.shape == beta.shape == (3, 4, 5) and shift.shape == (3, 5)

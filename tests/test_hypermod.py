@@ -195,11 +195,22 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   method = methods.HyperModulation(source_bundle, aligned=str(aligned),
                                    class_width=6, class_depth=2)
   setup = method.build(["merged", "Bag", "Ankle boot"])
+  # The official start: the aligned run's trained weights, not its EMA.
+  src = methods.load_stylegan_source(source_bundle)
+  raw = methods.load_aligned(str(aligned), src.generator, raw=True)
   first, _, _ = bundle.load(str(aligned))
-  embedding = setup.generator.class_network.embedding.numpy()
-  for row in embedding:
+  raw_row = raw.class_network.embedding.numpy()[0]
+  assert not np.array_equal(raw_row, first.class_network.embedding.numpy()[0])
+  for row in setup.generator.class_network.embedding.numpy():
+    np.testing.assert_array_equal(row, raw_row)
+  ema = methods.HyperModulation(source_bundle, aligned=str(aligned),
+                                aligned_weights="ema", class_width=6,
+                                class_depth=2).build(["merged", "Bag"])
+  for row in ema.generator.class_network.embedding.numpy():
     np.testing.assert_array_equal(row,
                                   first.class_network.embedding.numpy()[0])
+  with pytest.raises(UserInputError, match="aligned_weights = 'ema'"):
+    methods.load_aligned(str(aligned / "model"), src.generator, raw=True)
   assert [g.name for g in setup.g_groups] == ["modulators", "class_network"]
   assert not any(v.path.split("/", 2)[1] == methods.FROM_RGB[:-1]
                  for v in setup.d_variables)

@@ -38,6 +38,8 @@ measured fastest (`AUTO_FORMULATION`).
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
 FORMULATIONS = ("auto", "partition", "stacked", "patches")
@@ -91,6 +93,61 @@ def modulate_kernel(kernel: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
   a = gamma / sigma
   b = beta - mu * a
   return kernel * a[..., None, None, :, :] + b[..., None, None, :, :]
+
+
+def fused_upsampling_kernel(kernel: tf.Tensor, gamma: tf.Tensor,
+                            beta: tf.Tensor,
+                            statistics: tuple[tf.Tensor, tf.Tensor] | None
+                            = None) -> tf.Tensor:
+  """AdaFM of a fused upsampling convolution, as the official code computes
+  it, as the 3x3 kernel to run after a nearest 2x upsampling.
+
+  StyleGAN's upsampling layers at 128 px and above are one transposed
+  convolution of stride 2 whose 4x4 kernel is the mean of the 3x3 kernel's
+  four 2x2 shifts. The official Hyper-Modulation layer there (its
+  `FusedUpsampleAdaFM`) modulates that 4x4 kernel:
+
+      K4 = sqrt(2 / (16 out)) * (gamma * avg4(W_n) + beta)
+
+  with W_n = (W - mu) / sigma the standardised 3x3 kernel, avg4 the mean
+  of its four shifts, beta added to all 16 taps and the equalised-learning-
+  rate scale taken with the fan-in 16 * out that the official `equalize`
+  computes for this layout. Since avg4(A) = (A * box2) / 4 and the 4x4 ones
+  = P * box2 (full convolutions, P = [[1, 0, 1], [0, 0, 0], [1, 0, 1]]), and
+  a stride-2 transposed convolution with X * box2 is a nearest upsampling
+  followed by X, that layer equals a nearest upsampling followed by the 3x3
+  kernel
+
+      sqrt(2 / (16 out)) / 4 * (gamma * W_n + 4 beta P)
+
+  returned here, in the layout of `kernel` (a flip of the official layout
+  changes nothing: the standardisation and P are symmetric). It cannot be
+  written as eq. 4 of the 3x3 kernel when beta != 0 (beta reaches only the
+  corner taps), which is why a modulated upsampling layer at these
+  resolutions has its own form.
+
+  Args:
+    kernel: the source kernel W, float32 [3, 3, in, out] (any scale: it is
+      standardised).
+    gamma, beta: float32 [..., in, out].
+    statistics: (mu, sigma) of `kernel` if already computed.
+
+  Returns:
+    float32 [..., 3, 3, in, out], the runtime scale included.
+
+  Raises:
+    ValueError: a kernel that is not 3x3.
+  """
+  if tuple(kernel.shape[:2]) != (3, 3):
+    raise ValueError(f"The fused upsampling modulation is defined for 3x3 "
+                     f"kernels; got {tuple(kernel.shape[:2])}.")
+  mu, sigma = statistics or kernel_statistics(kernel)
+  normalised = (kernel - mu) / sigma
+  corners = tf.constant([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0]],
+                        kernel.dtype)[:, :, None, None]
+  scale = math.sqrt(2.0 / (16 * int(kernel.shape[-1]))) / 4.0
+  return scale * (gamma[..., None, None, :, :] * normalised +
+                  4.0 * beta[..., None, None, :, :] * corners)
 
 
 def standardize_bias(bias: tf.Tensor) -> tf.Tensor:

@@ -27,8 +27,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import objectives
+from tfgt import run_folder
 from tfgt.errors import UserInputError
 from tfgt.methods import base
+from tfgt.layers import hypernetwork
 from tfgt.methods import source as source_lib
 from tfgt.models import bundle
 from tfgt.models import hypermod
@@ -91,12 +93,20 @@ class SelfAlignmentLoss(objectives.Objective):
   """Self-alignment (Hyper-Modulation eq. 6), a generator-only objective.
 
   For the step's latents z_g and classes y_g: w from the frozen mapping
-  network (style mixing as in training; `w_avg` left alone), the noise of
-  z, then sum over the synthesis blocks b of mean |G_b(w, y) - S_b(w)|,
-  with S the unmodulated source synthesis inside G (the teacher) and the
-  mean over a block's pixels and channels. The parts name each block
-  (`block_8x8`, ...) and the sum (`l1`).
+  network (`w_avg` left alone), the noise of z, then sum over the synthesis
+  blocks b of mean |G_b(w, y) - S_b(w)|, with S the unmodulated source
+  synthesis inside G (the teacher) and the mean over a block's pixels and
+  channels. The parts name each block (`block_8x8`, ...) and the sum
+  (`l1`).
+
+  Args:
+    style_mixing: mix styles as in training (the source's
+      `style_mixing_prob`); False (the official alignment command, which
+      runs without `--mixing`) aligns unmixed w only.
   """
+
+  def __init__(self, style_mixing: bool = False):
+    self.style_mixing = bool(style_mixing)
 
   @property
   def xla_blocker(self) -> str | None:
@@ -107,7 +117,8 @@ class SelfAlignmentLoss(objectives.Objective):
     z = batch.z_g
     source = generator.source
     zeros = tf.zeros(tf.shape(z)[:1], tf.int32)
-    ws, noise = source.styles(z, zeros, training=True, update_w_avg=False)
+    ws, noise = source.styles(z, zeros, training=self.style_mixing,
+                              update_w_avg=False)
     if noise is None:
       noise = source.synthesis_noise(z)
     _, teacher = source.synthesize(ws, z, training=True, return_blocks=True,
@@ -140,6 +151,16 @@ def _check_scale(name: str, value: float) -> None:
     raise UserInputError(f"{name} must be > 0, got {value}.")
 
 
+def _check_options(owner: str, scale: str, fused_modulation: str) -> None:
+  if scale not in hypernetwork.SCALES:
+    raise UserInputError(f"{owner}.scale must be one of "
+                         f"{hypernetwork.SCALES}, got {scale!r}.")
+  if fused_modulation not in hypermod.FUSED_MODULATION:
+    raise UserInputError(f"{owner}.fused_modulation must be one of "
+                         f"{hypermod.FUSED_MODULATION}, got "
+                         f"{fused_modulation!r}.")
+
+
 @gin.configurable
 class SelfAlignment(base.Method):
   """Stage 1 of Hyper-Modulation: align the modulated generator with its
@@ -151,10 +172,12 @@ class SelfAlignment(base.Method):
     source: the unconditional StyleGAN bundle (folder, run model_dir or
       "pretrained:NAME").
     checkpoint: "latest", "best" or a step of that bundle.
-    class_width, class_depth, modulator_hidden, bias: the hypernetwork
-      (`HyperModGenerator`); the transfer stage takes them from this run.
+    class_width, class_depth, modulator_hidden, bias, scale,
+      fused_modulation: the hypernetwork (`HyperModGenerator`); the
+      transfer stage takes them from this run.
     class_network_lr_scale: C's learning rate over the modulators' (the
       official code: 2e-5 / 2e-3).
+    style_mixing: `SelfAlignmentLoss.style_mixing`.
 
   Raises:
     UserInputError: a learning-rate scale <= 0, or a source that is not an
@@ -166,16 +189,22 @@ class SelfAlignment(base.Method):
   def __init__(self, source: str = gin.REQUIRED,
                checkpoint: str | int = "latest", class_width: int = 64,
                class_depth: int = 4, modulator_hidden: int | None = None,
-               bias: str = "shift", class_network_lr_scale: float = 0.01):
+               bias: str = "shift", scale: str = "official",
+               fused_modulation: str = "auto",
+               class_network_lr_scale: float = 0.01,
+               style_mixing: bool = False):
     _check_scale("SelfAlignment.class_network_lr_scale",
                  class_network_lr_scale)
+    _check_options("SelfAlignment", scale, fused_modulation)
     self.source = source
     self.checkpoint = bundle.parse_checkpoint(checkpoint,
                                               "SelfAlignment.checkpoint")
     self.options = dict(mode="hypernetwork", class_width=class_width,
                         class_depth=class_depth,
-                        modulator_hidden=modulator_hidden, bias=bias)
+                        modulator_hidden=modulator_hidden, bias=bias,
+                        scale=scale, fused_modulation=fused_modulation)
     self.class_network_lr_scale = class_network_lr_scale
+    self.style_mixing = style_mixing
 
   def source_info(self) -> base.SourceInfo:
     info, _ = source_lib.read_info(self.source)
@@ -192,16 +221,19 @@ class SelfAlignment(base.Method):
         [base.VariableGroup("modulators", mods),
          base.VariableGroup("class_network", c,
                             learning_rate_scale=self.class_network_lr_scale)],
-        [], list(class_names), objective=SelfAlignmentLoss())
+        [], list(class_names),
+        objective=SelfAlignmentLoss(style_mixing=self.style_mixing))
 
 
-def load_aligned(path: str, source: stylegan.StyleGANGenerator
-                 ) -> hypermod.HyperModGenerator:
-  """The EMA generator of a self-alignment run (or bundle) at `path`,
-  checked to modulate the same source with a hypernetwork.
+def load_aligned(path: str, source: stylegan.StyleGANGenerator,
+                 raw: bool = False) -> hypermod.HyperModGenerator:
+  """The generator of a self-alignment run (or bundle) at `path`, checked
+  to modulate the same source with a hypernetwork: its EMA (the bundle), or
+  with `raw` its trained weights (the run's newest training checkpoint).
 
   Raises:
-    UserInputError: no bundle there, or another generator or source.
+    UserInputError: no bundle there, another generator or source, or `raw`
+      asked of a bundle without its run.
   """
   directory = bundle.resolve_directory(path)
   try:
@@ -222,6 +254,17 @@ def load_aligned(path: str, source: stylegan.StyleGANGenerator
         f"{path!r} was aligned on another source StyleGAN "
         f"({generator.ctor_kwargs['source']}) than this run's "
         f"({source.ctor_kwargs}). Align this source first.")
+  if raw:
+    class_names = bundle.read_spec(directory)["class_names"]
+    try:
+      run_folder.restore_models(path, class_names, generator=generator)
+    except UserInputError as e:
+      raise UserInputError(
+          f"{e} The transfer starts from the aligned run's trained weights "
+          "(HyperModulation.aligned_weights = 'raw'), which only its "
+          "model_dir holds; give the run's model_dir, or set "
+          "HyperModulation.aligned_weights = 'ema' to start from the "
+          "bundle's average.") from e
   return generator
 
 
@@ -244,9 +287,15 @@ def conditional_discriminator(source_d: stylegan.StyleGANDiscriminator,
 
 
 # The discriminator's class head, new in the target; its from-RGB layer,
-# frozen (the official code).
+# frozen in Hyper-Modulation and GAN Memory (the official code's
+# `freeze_layers`), trained in Hyper-Mod-FT and -S (the official code's
+# `--finetune` freezes nothing in D; the paper: all parameters update).
 HEAD = "4x4_Dense1/"
 FROM_RGB = "FromRGB_lod0/"
+# Which weights of the aligned run the transfer starts from: "raw" (the
+# trained weights; the official code, whose alignment keeps no average) or
+# "ema" (the run's exponential moving average, its bundle).
+ALIGNED_WEIGHTS = ("raw", "ema")
 
 
 @gin.configurable
@@ -256,7 +305,8 @@ class HyperModulation(base.Method):
   The generator is the frozen source with per-class modulation of every
   synthesis convolution; the classes are the source's one class, then the
   M target classes. D is the source D with a new head of N + M outputs read
-  at the label, its from-RGB layer frozen. Losses come from gin
+  at the label, its from-RGB layer frozen unless the source trains too
+  (FT, S). Losses come from gin
   (`Adversarial`, non-saturating with R1 in the configs).
 
   Args:
@@ -268,12 +318,16 @@ class HyperModulation(base.Method):
       modulators are the start (its first class embedding copied to every
       class); None starts the hypernetwork from random weights (the
       ablation without self-alignment). Ignored in "free" mode.
-    class_width, class_depth, modulator_hidden, bias: the hypernetwork
-      (`HyperModGenerator`); an aligned run must have the same.
+    aligned_weights: one of ALIGNED_WEIGHTS ("raw" needs the run's
+      model_dir, not a bundle).
+    class_width, class_depth, modulator_hidden, bias, scale,
+      fused_modulation: the hypernetwork (`HyperModGenerator`); an aligned
+      run must have the same.
     train_source: also train every weight of the source StyleGAN (mapping,
       synthesis, to-RGB) in a group "source" at the modulators' rate, with
-      `w_avg` tracked: Hyper-Mod-FT as the paper defines it (the official
-      code leaves the source kernels and the mapping frozen).
+      `w_avg` tracked, and D's from-RGB layer: Hyper-Mod-FT as the paper
+      defines it (the official code leaves the source kernels and the
+      mapping frozen).
     from_scratch: start the StyleGAN from random weights instead of the
       source's (Hyper-Mod-S); needs train_source and no aligned run. D too
       starts from random weights.
@@ -295,9 +349,12 @@ class HyperModulation(base.Method):
 
   def __init__(self, source: str = gin.REQUIRED,
                checkpoint: str | int = "latest", mode: str = "hypernetwork",
-               aligned: str | None = None, class_width: int = 64,
+               aligned: str | None = None, aligned_weights: str = "raw",
+               class_width: int = 64,
                class_depth: int = 4, modulator_hidden: int | None = None,
-               bias: str = "shift", class_network_lr_scale: float = 1.0,
+               bias: str = "shift", scale: str = "official",
+               fused_modulation: str = "auto",
+               class_network_lr_scale: float = 1.0,
                train_source: bool = False, from_scratch: bool = False,
                objective: objectives.Objective | None = None):
     if mode not in hypermod.MODES:
@@ -309,6 +366,11 @@ class HyperModulation(base.Method):
           "from random weights: set train_source = True and aligned = None.")
     _check_scale("HyperModulation.class_network_lr_scale",
                  class_network_lr_scale)
+    _check_options("HyperModulation", scale, fused_modulation)
+    if aligned_weights not in ALIGNED_WEIGHTS:
+      raise UserInputError(f"HyperModulation.aligned_weights must be one of "
+                           f"{ALIGNED_WEIGHTS}, got {aligned_weights!r}.")
+    self.aligned_weights = aligned_weights
     self.source = source
     self.checkpoint = bundle.parse_checkpoint(checkpoint,
                                               "HyperModulation.checkpoint")
@@ -316,7 +378,8 @@ class HyperModulation(base.Method):
     self.aligned = aligned if mode == "hypernetwork" else None
     self.options = dict(mode=mode, class_width=class_width,
                         class_depth=class_depth,
-                        modulator_hidden=modulator_hidden, bias=bias)
+                        modulator_hidden=modulator_hidden, bias=bias,
+                        scale=scale, fused_modulation=fused_modulation)
     self.class_network_lr_scale = class_network_lr_scale
     self.train_source = train_source
     self.from_scratch = from_scratch
@@ -337,7 +400,8 @@ class HyperModulation(base.Method):
           "target classes with load_training_data.classes.")
     aligned = None
     if self.aligned is not None:
-      aligned = load_aligned(self.aligned, src.generator)
+      aligned = load_aligned(self.aligned, src.generator,
+                             raw=self.aligned_weights == "raw")
       differ = {k: (aligned.ctor_kwargs[k], v) for k, v in self.options.items()
                 if aligned.ctor_kwargs[k] != v}
       if differ:
@@ -362,7 +426,8 @@ class HyperModulation(base.Method):
     if aligned is not None:
       _start_from_aligned(aligned, generator)
     d_variables = [v for v in discriminator.trainable_variables
-                   if not weights.relative_path(v).startswith(FROM_RGB)]
+                   if self.train_source or
+                   not weights.relative_path(v).startswith(FROM_RGB)]
     c, mods = hypernetwork_variables(generator)
     groups = [base.VariableGroup("modulators", mods)]
     if c:

@@ -189,7 +189,11 @@ def recorded_options(name: str | None, part: str,
 def with_defaults(build: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
   """`kwargs` with every keyword option of `build` it lacks set to the
   signature's default, so that gin bindings of the moment cannot fill in
-  options that a recorded entry (a bundle's model.json) predates."""
+  options that a recorded entry (a bundle's model.json) predates.
+
+  A class may declare `unrecorded_defaults` {option: value}: what an entry
+  without the option was built with, where that differs from today's
+  default (an option added with a new default behaviour)."""
   try:
     parameters = inspect.signature(build).parameters.values()
   except (TypeError, ValueError):  # A callable without a signature.
@@ -198,6 +202,7 @@ def with_defaults(build: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
             if p.default is not inspect.Parameter.empty
             and p.name != "name"
             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+  filled.update(getattr(build, "unrecorded_defaults", None) or {})
   filled.update(kwargs)
   return filled
 

@@ -31,6 +31,12 @@ Classes: N + M as every tfgt generator, the source's class(es) first. All
 of them are modulated alike; a class whose parameters never train stays
 what it was (the source, in "free" mode).
 
+Upsampling layers at 128 px and above (where StyleGAN fuses the nearest
+upsampling and the 3x3 convolution into one transposed convolution, and
+the official Hyper-Modulation code modulates the fused 4x4 kernel) use the
+official fused modulation (`adafm.fused_upsampling_kernel`) in hypernetwork
+mode; `fused_modulation` chooses.
+
 Labels draw with per-class kernels (one convolution per class in the batch,
 `adafm.conv_partition`); class weights [B, N + M] mix the classes before
 the kernels are made (v for the hypernetwork, the parameters themselves in
@@ -60,6 +66,13 @@ MODES = ("hypernetwork", "free")
 # "shift": b + b_shift (eq. 5). "standardized": the official code's
 # (b - mean(b)) / std(b) + b_shift, which only the shift restores to scale.
 BIAS_MODES = ("shift", "standardized")
+# Which upsampling layers modulate the fused 4x4 kernel
+# (`adafm.fused_upsampling_kernel`): "auto" those at FUSED_MIN_RESOLUTION
+# and above in hypernetwork mode (the official code's `fused=True`, and
+# StyleGAN's `fused_scale="auto"`); "always" every one (hypernetwork mode);
+# "never" none (eq. 4 of the 3x3 kernel before the upsampling).
+FUSED_MODULATION = ("auto", "always", "never")
+FUSED_MIN_RESOLUTION = 128
 
 
 class ModulatedLayer(keras.layers.Layer):
@@ -74,16 +87,20 @@ class ModulatedLayer(keras.layers.Layer):
     fan_in, fan_out: the convolution's channels.
     mode: one of MODES.
     hidden: the modulator's hidden width (`hypernetwork.Modulator`).
+    scale: the modulator's scale (`hypernetwork.SCALES`).
+    fused: whether the layer takes the fused upsampling modulation.
   """
 
   def __init__(self, num_classes: int, fan_in: int, fan_out: int, mode: str,
-               hidden: int | None = None, **kwargs):
+               hidden: int | None = None, scale: str = "official",
+               fused: bool = False, **kwargs):
     super().__init__(**kwargs)
     self.num_classes = num_classes
     self.fan_in = fan_in
     self.fan_out = fan_out
     self.mode = mode
-    self.modulator = (hypernetwork.Modulator(fan_in, fan_out, hidden,
+    self.fused = fused
+    self.modulator = (hypernetwork.Modulator(fan_in, fan_out, hidden, scale,
                                              name="modulator")
                       if mode == "hypernetwork" else None)
 
@@ -143,6 +160,10 @@ class HyperModGenerator(keras.Model):
       2 * in * out values) or the width of a linear hidden layer (the
       paper's "512").
     bias: one of BIAS_MODES.
+    scale: the hypernetwork's parametrisation (`hypernetwork.SCALES`):
+      "official" (the official code's equalised embedding and gain sqrt(2))
+      or "unit" (tfgt's earlier one). Ignored in "free" mode.
+    fused_modulation: one of FUSED_MODULATION.
     formulation: the per-class convolution for labels
       (`adafm.FORMULATIONS`).
     track_w_avg: update the source's `w_avg` in training calls, for methods
@@ -155,13 +176,18 @@ class HyperModGenerator(keras.Model):
   """
 
   architecture = "hypermod"
+  # What a recorded model.json entry that lacks these options was built
+  # with (`architectures.with_defaults`): the parametrisation of tfgt before
+  # the options existed, so that an earlier bundle draws what it drew.
+  unrecorded_defaults = {"scale": "unit", "fused_modulation": "never"}
   no_truncation = 1.0
   truncation_meaning = stylegan.StyleGANGenerator.truncation_meaning
 
   def __init__(self, num_classes: int, source: dict[str, Any],
                mode: str = "hypernetwork", class_width: int = 64,
                class_depth: int = 4, modulator_hidden: int | None = None,
-               bias: str = "shift", formulation: str = "auto",
+               bias: str = "shift", scale: str = "official",
+               fused_modulation: str = "auto", formulation: str = "auto",
                track_w_avg: bool = False, name: str = "generator"):
     super().__init__(name=name)
     if num_classes < 1:
@@ -170,6 +196,15 @@ class HyperModGenerator(keras.Model):
       raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
     if bias not in BIAS_MODES:
       raise ValueError(f"bias must be one of {BIAS_MODES}, got {bias!r}.")
+    hypernetwork.check_scale(scale)
+    if fused_modulation not in FUSED_MODULATION:
+      raise ValueError(f"fused_modulation must be one of {FUSED_MODULATION}, "
+                       f"got {fused_modulation!r}.")
+    if mode == "free" and fused_modulation == "always":
+      raise ValueError(
+          'fused_modulation="always" needs mode="hypernetwork": free '
+          "parameters start as the source, which the fused form cannot "
+          "reproduce.")
     if formulation not in adafm.FORMULATIONS:
       raise ValueError(f"formulation must be one of {adafm.FORMULATIONS}, "
                        f"got {formulation!r}.")
@@ -179,7 +214,8 @@ class HyperModGenerator(keras.Model):
     self.ctor_kwargs: dict[str, Any] = dict(
         source=dict(self.source.ctor_kwargs), mode=mode, class_width=class_width,
         class_depth=class_depth, modulator_hidden=modulator_hidden,
-        bias=bias, formulation=formulation, track_w_avg=track_w_avg)
+        bias=bias, scale=scale, fused_modulation=fused_modulation,
+        formulation=formulation, track_w_avg=track_w_avg)
     self.num_classes = num_classes
     self.mode = mode
     self.bias_mode = bias
@@ -191,7 +227,7 @@ class HyperModGenerator(keras.Model):
     self.channels = self.source.channels
     self.dim_z = self.source.dim_z
     self.class_network = (hypernetwork.ClassNetwork(
-        num_classes, class_width, class_depth, name="C")
+        num_classes, class_width, class_depth, scale, name="C")
                           if mode == "hypernetwork" else None)
     self.class_width = class_width
     synthesis = self.source.synthesis
@@ -201,10 +237,15 @@ class HyperModGenerator(keras.Model):
     channels = [layer.style_mod.channels
                 for layer in synthesis.layers_in_order]
     fan_ins = [synthesis.const_channels] + channels[:-1]
+    layers = synthesis.layers_in_order
     for i in self.modulated:
+      fused = (mode == "hypernetwork" and layers[i].up and (
+          fused_modulation == "always" or (
+              fused_modulation == "auto" and
+              synthesis.layer_sizes[i] >= FUSED_MIN_RESOLUTION)))
       setattr(self, f"mod{i}", ModulatedLayer(
           num_classes, fan_ins[i], channels[i], mode, modulator_hidden,
-          name=f"{synthesis.layer_names[i]}_mod"))
+          scale, fused, name=f"{synthesis.layer_names[i]}_mod"))
 
   @property
   def modulated_layers(self) -> list[tuple[stylegan.SynthesisLayer,
@@ -260,8 +301,13 @@ class HyperModGenerator(keras.Model):
     out = []
     for layer, mod in self.modulated_layers:
       gamma, beta, shift = mod.parameters(v, weights)
-      kernels = adafm.modulate_kernel(layer.conv.kernel, gamma, beta)
-      out.append((kernels * layer.conv.runtime_scale, shift))
+      if mod.fused:
+        kernels = adafm.fused_upsampling_kernel(layer.conv.kernel, gamma,
+                                                beta)
+      else:
+        kernels = (adafm.modulate_kernel(layer.conv.kernel, gamma, beta) *
+                   layer.conv.runtime_scale)
+      out.append((kernels, shift))
     return out
 
   def prepare_serving(self) -> None:
