@@ -1,4 +1,5 @@
-"""The contrastive discriminator's pieces: seeded views (tfgt.data.augment),
+"""The contrastive discriminator's pieces: seeded views (tfgt.data.augment;
+the official pair's blur and solarisation: tests/test_contrastive_views.py),
 the Barlow Twins loss (eq. 7) against NumPy and across two replicas, and a
 contrastive term that reaches D only."""
 
@@ -67,19 +68,20 @@ def test_barlow_twins_is_eq_7_on_one_device_and_two_replicas():
   np.testing.assert_allclose(got_grad, want_grad, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.parametrize("view", [1, 2, "symmetric"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_views_are_seeded_per_sample_and_stay_in_range(channels):
+def test_views_are_seeded_per_sample_and_stay_in_range(channels, view):
   images = tf.random.stateless_uniform([5, 32, 32, channels], [0, 1],
                                        minval=-1.0, maxval=1.0)
   seeds = tf.constant([[i, 7] for i in range(5)], tf.int32)
-  views = augment.random_view(images, seeds)
+  views = augment.random_view(images, seeds, view)
   assert views.shape == images.shape
   assert float(tf.reduce_min(views)) >= -1.0 - 1e-6
   assert float(tf.reduce_max(views)) <= 1.0 + 1e-6
   # A sample's view depends on its image and seed, not on its batch.
-  alone = augment.random_view(images[3:4], seeds[3:4])
+  alone = augment.random_view(images[3:4], seeds[3:4], view)
   np.testing.assert_allclose(alone.numpy()[0], views.numpy()[3], atol=1e-5)
-  assert not np.allclose(augment.random_view(images, seeds + 1).numpy(),
+  assert not np.allclose(augment.random_view(images, seeds + 1, view).numpy(),
                          views.numpy())
 
 

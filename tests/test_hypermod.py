@@ -5,6 +5,7 @@ export, at tiny width."""
 
 import json
 import os
+import shutil
 
 import gin
 import numpy as np
@@ -384,6 +385,7 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   (one intra-op thread each), read back into the tables and figures."""
   tool = load_tool("benchmark_hypermod")
   out_dir = str(tmp_path / "bench")
+  records = str(tmp_path / "records")
   params = [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
             "SelfAlignment.class_depth = 2", "HyperModulation.class_width = 6",
             "HyperModulation.class_depth = 2", "train.batch_size = 4",
@@ -394,14 +396,14 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   flags = ["--methods=gan_memory,hypermod_b", "--images_per_class=8",
            "--seeds=0", "--num_steps=2", "--align_steps=2",
            f"--out_dir={out_dir}", "--rescore_samples=60", "--jobs=2",
-           "--ppl_samples=20"] + [
+           "--ppl_samples=20", f"--record_dir={records}"] + [
                f"--gin_param={p}" for p in params]
   rows = tool.run_benchmark(
       out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
       align_steps=2, gin_params=params, command="pytest",
       rescore_samples=60, jobs=2,
       argv=[os.path.join("tools", "benchmark_hypermod.py")] + flags,
-      source=source_bundle, ppl_samples=20)
+      source=source_bundle, ppl_samples=20, record_dir=records)
   assert [r["method"] for r in rows] == ["gan_memory", "hypermod_b"]
   for row in rows:
     assert row["intra_op_threads"] == 1  # Trained in a child process.
@@ -436,8 +438,22 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
       out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
       align_steps=2, gin_params=params, command="pytest",
       rescore_samples=60, jobs=2, argv=["unused"], source=source_bundle,
-      ppl_samples=20)
+      ppl_samples=20, record_dir=records)
   assert again == rows
+  # Elsewhere, from the records alone (the run folders gone; the records
+  # name the alignment by the --out_dir they ran with): the same rows and
+  # the alignment's line.
+  assert sorted(os.listdir(records)) == [
+      "align_b.json", "gan_memory_8_s0.json", "hypermod_b_8_s0.json"]
+  shutil.move(out_dir, str(tmp_path / "gone"))
+  elsewhere = out_dir
+  assert tool.run_benchmark(
+      elsewhere, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
+      align_steps=2, gin_params=params, command="pytest",
+      rescore_samples=60, argv=["unused"], source=source_bundle,
+      ppl_samples=20, record_dir=records, report_only=True) == rows
+  with open(os.path.join(elsewhere, "results.md")) as f:
+    assert "Self-alignment B" in f.read()
 
 
 def tags_of(logdir):

@@ -42,6 +42,7 @@ cGANTransfer.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from typing import Sequence
@@ -58,6 +59,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
 from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
 from tfgt import distribute  # pylint: disable=g-import-not-at-top
+from tfgt import files  # pylint: disable=g-import-not-at-top
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
 
 ALIGN_CONFIG = "hypermod_align"
@@ -282,12 +284,23 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
   alignments = []
   if not only:
     for key in alignments_needed(methods):
+      record = (os.path.join(record_dir, f"align_{key}.json") if record_dir
+                else None)
       if report_only and not alignment_finished(out_dir, key):
-        logging.warning("Benchmark: self-alignment %s not finished.", key)
+        if record and os.path.exists(record):
+          with open(record) as f:
+            alignments.append(json.load(f))
+        else:
+          logging.warning("Benchmark: self-alignment %s not finished.", key)
         continue
       logging.info("Benchmark: self-alignment %s.", key)
       alignments.append(run_alignment(out_dir, key, align_steps, gin_params,
                                       train=not report_only))
+      if record and alignment_finished(out_dir, key):
+        # The run folder stays on this machine; its row goes with the
+        # records, so that --report_only rebuilds the lines anywhere.
+        os.makedirs(record_dir, exist_ok=True)
+        files.write_json(record, alignments[-1])
   extra = {"ppl": lambda d: path_length(d, ppl_samples)} if ppl_samples else {}
   runs = cells(out_dir, methods, sizes, seeds)
   rows = bt.train_cells(runs, out_dir, num_steps, eval_gin, gin_params,

@@ -11,6 +11,21 @@ global batch (mean 0, variance 1 per feature: batch norm without scale or
 shift, no projector), B the global batch. With several replicas the
 statistics and C are summed across them, so the loss is the one-device
 loss.
+
+The two views differ, as in the official code (`views="official"`, the
+default; `tfgt.data.augment.contrastive_views`): both take a random
+resized crop (area 8-100 %, aspect 3/4-4/3), a horizontal flip (p 0.5),
+colour jitter (p 0.8: brightness 0.4, contrast 0.4, and for RGB
+saturation 0.2 and hue 0.1) and grey-scale (RGB, p 0.2); then view 1 a
+3x3 Gaussian blur (sigma 1.05 pixels, reflected border) with p 0.5 and no
+solarisation; view 2 the same blur with p 0.1 and a solarisation with
+p 0.2 (threshold uniform in [0, 0.5) on the [0, 1] scale; values at or
+above it become 1 - value). `views="symmetric"` gives both views one
+distribution instead: the same crop, flip, jitter and grey-scale, then a
+blur with p 0.5 and sigma uniform in 0.1-2 pixels and no solarisation (the
+views of older runs, drawn exactly as then). tfgt.data.augment lists where
+the views differ from the official code (the crop's interpolation, the
+jitter's formulas).
 """
 
 from __future__ import annotations
@@ -19,7 +34,7 @@ import gin
 import tensorflow as tf
 
 from tfgt import objectives
-from tfgt.data import augment
+from tfgt.data import augment as augment_lib
 from tfgt.errors import UserInputError
 from tfgt.layers import batch_norm
 from tfgt.models import stylegan
@@ -69,9 +84,9 @@ def barlow_twins_loss(z1: tf.Tensor, z2: tf.Tensor,
 class ContrastiveAdversarial(objectives.Adversarial):
   """`objectives.Adversarial` plus lambda_contr times the Barlow Twins loss
   of D's features (`discriminator.features`) on two views of the real
-  images and two views of the fakes (`tfgt.data.augment.random_view`).
-  The fakes' term does not reach G (they are held constant), and the G loss
-  is the adversarial one.
+  images and two views of the fakes (`tfgt.data.augment.contrastive_views`,
+  see the module docstring). The fakes' term does not reach G (they are
+  held constant), and the G loss is the adversarial one.
 
   The views of a sample are seeded by the bits of its latent z_d (the same
   on any number of replicas and after a resume), so the term's value does
@@ -81,21 +96,31 @@ class ContrastiveAdversarial(objectives.Adversarial):
     r1_gamma, r1_every, augment: as `Adversarial`.
     weight: lambda_contr (the paper: 1e-3; the official code: 1e-2).
     off_diagonal_weight: lambda_off of eq. 7.
+    views: "official" (the official code's two different views, the
+      default) or "symmetric" (one distribution for both, as older runs).
 
   Raises:
-    UserInputError: a negative weight, or those of `Adversarial`.
+    UserInputError: a negative weight, unknown views, or those of
+      `Adversarial`.
   """
 
   def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1,
                weight: float = 1e-3, off_diagonal_weight: float = 5e-3,
-               augment=None):
+               augment=None, views: str = "official"):
     super().__init__(r1_gamma, r1_every, augment)
     if weight < 0 or off_diagonal_weight < 0:
       raise UserInputError(
           "ContrastiveAdversarial.weight and off_diagonal_weight must be >= "
           f"0, got {weight} and {off_diagonal_weight}.")
+    if views not in augment_lib.VIEW_PAIRS:
+      raise UserInputError(
+          "ContrastiveAdversarial.views must be one of "
+          f"{sorted(augment_lib.VIEW_PAIRS)}, got {views!r}: 'official' for "
+          "Hyper-Modulation's two different views, 'symmetric' for the "
+          "views of older runs.")
     self.weight = weight
     self.off_diagonal_weight = off_diagonal_weight
+    self.views = views
 
   @property
   def xla_blocker(self) -> str | None:
@@ -108,8 +133,9 @@ class ContrastiveAdversarial(objectives.Adversarial):
   def contrastive(self, images: tf.Tensor, seeds: tf.Tensor,
                   salts: tuple[int, int], discriminator) -> tf.Tensor:
     """The Barlow Twins loss of two views of `images` [B, R, R, C]."""
-    z = [discriminator.features(augment.random_view(images, seeds + salt),
-                                training=True) for salt in salts]
+    views = augment_lib.contrastive_views(images, seeds + salts[0],
+                                          seeds + salts[1], self.views)
+    z = [discriminator.features(v, training=True) for v in views]
     return barlow_twins_loss(z[0], z[1], self.off_diagonal_weight)
 
   def d_loss(self, batch, generator, discriminator):
