@@ -17,6 +17,7 @@ from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.eval import features
 from tfgt.eval import metrics as metrics_lib
+from tfgt.eval import registry
 from tfgt.models import biggan
 
 
@@ -184,7 +185,7 @@ def test_mprdc_is_the_mean_of_each_class_prdc(tmp_path):
   result = evaluator.evaluate(generator)
   ref = evaluator.reference(32, 1, 3)
   fake = evaluator.sample_features(generator, {1: 100, 2: 100})
-  for part in evaluator_lib.PRDC_PARTS:
+  for part in registry.get("prdc").keys:
     per_class = []
     for name, c in (("Bag", 1), ("Ankle boot", 2)):
       want = metrics_lib.prdc(ref.features[ref.model_ids == c], fake[c], k=5,
@@ -193,11 +194,11 @@ def test_mprdc_is_the_mean_of_each_class_prdc(tmp_path):
       per_class.append(want)
     assert result.metrics["m" + part] == pytest.approx(np.mean(per_class),
                                                        abs=1e-6)
-  assert "mprecision" in evaluator_lib.HIGHER_IS_BETTER
+  assert registry.higher_is_better("mprecision")
   # The per-class table of `tfgt.evaluate` shows the four columns.
   head = [line for line in evaluate_lib.format_table(result).splitlines()
           if line.startswith("class ")]
-  assert head and all(p in head[0] for p in evaluator_lib.PRDC_PARTS)
+  assert head and all(p in head[0] for p in metrics_lib.PRDC_KEYS)
 
 
 def test_evaluator_settings_are_checked():

@@ -47,6 +47,7 @@ from tfgt import run_folder
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
+from tfgt.eval import registry
 from tfgt.models import bundle
 
 FLAGS = flags.FLAGS
@@ -64,7 +65,7 @@ def define_flags() -> None:
                       "run kept one, else latest).")
   flags.DEFINE_string("metrics", None,
                       "Comma-separated subset of "
-                      f"{','.join(evaluator_lib.METRICS)} (default: the "
+                      f"{','.join(registry.names())} (default: the "
                       "config's Evaluator.metrics, else "
                       f"{','.join(evaluator_lib.DEFAULT_METRICS)}).")
   flags.DEFINE_integer("num_samples", None,
@@ -139,31 +140,32 @@ def resolve_checkpoint(model_dir: str, checkpoint: str) -> tuple[str, str]:
 
 
 def format_table(result: evaluator_lib.EvalResult) -> str:
-  """The metrics as an aligned text table; KID values x100."""
-  lines = []
+  """The metrics as an aligned text table, each value times its metric's
+  display scale (KID x100), then the per-class values."""
 
-  def label(name: str) -> str:
-    return f"{name} x100" if name in evaluator_lib.PERCENT_METRICS else name
-
-  def value(name: str, v: float) -> str:
-    if name in evaluator_lib.PERCENT_METRICS:
-      v *= 100.0
+  def value(v: float, factor: float) -> str:
+    v *= factor
     return "nan" if not math.isfinite(v) else f"{v:.4f}"
 
-  width = max([len(label(k)) for k in result.metrics] + [6])
-  for name, v in result.metrics.items():
-    lines.append(f"{label(name):<{width}}  {value(name, v)}")
+  rows = []
+  for key, v in result.metrics.items():
+    factor = registry.scale(key)
+    rows.append((registry.label(key, factor), value(v, factor)))
+  width = max([len(label) for label, _ in rows] + [6])
+  lines = [f"{label:<{width}}  {text}" for label, text in rows]
   if result.per_class:
-    columns = [c for c in ("fid", "kid") + evaluator_lib.PRDC_PARTS if any(
-        c in e for e in result.per_class.values())]
+    # (key, display scale) of the per-class metrics' values, registry order.
+    columns = [(k, m.scale) for m in registry.metrics() if m.per_class
+               for k in m.keys
+               if any(k in e for e in result.per_class.values())]
     head = f"{'class':<16} {'id':>4} {'real':>6} {'gen':>6}" + "".join(
-        f" {label(c):>10}" for c in columns)
+        f" {registry.label(k, factor):>10}" for k, factor in columns)
     lines += ["", head]
     for name, e in result.per_class.items():
       lines.append(
           f"{name[:16]:<16} {int(e['model_id']):>4} {int(e['real']):>6} "
           f"{int(e['generated']):>6}" + "".join(
-              f" {value(c, e[c]):>10}" for c in columns))
+              f" {value(e[k], factor):>10}" for k, factor in columns))
   return "\n".join(lines)
 
 
@@ -271,11 +273,12 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not FLAGS.model_dir:
     raise app.UsageError("--model_dir is required.")
+  # The Evaluator checks the --metrics names once the gin files are read:
+  # a gin file may import a module that registers a metric.
   overrides = dict(num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size,
-                   seed=FLAGS.seed, cache_dir=FLAGS.cache_dir)
+                   seed=FLAGS.seed, cache_dir=FLAGS.cache_dir,
+                   metrics=FLAGS.metrics)
   try:
-    if FLAGS.metrics is not None:
-      overrides["metrics"] = evaluator_lib.parse_metrics(FLAGS.metrics)
     result, path = run(FLAGS.model_dir, FLAGS.checkpoint, overrides,
                        FLAGS.gin_file, FLAGS.gin_param, FLAGS.output)
   except UserInputError as e:

@@ -50,6 +50,7 @@ from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
+from tfgt.eval import registry as metric_registry
 from tfgt.methods import base
 from tfgt.models import bundle
 
@@ -436,7 +437,7 @@ class _Outputs:
     if value is None:
       logging.warning("The evaluation has no %r: no best checkpoint kept.",
                       self.best_metric)
-    higher = self.best_metric in evaluator_lib.HIGHER_IS_BETTER
+    higher = metric_registry.higher_is_better(self.best_metric)
     improved = self.folder.is_new_best(value, self.best_metric, higher)
     if improved:
       # The bundle first, beside the old best: best.json, written next, never

@@ -5,10 +5,16 @@ Importing this package registers its gin configurables (`Evaluator`,
 say `train.evaluator = @Evaluator()`.
 
   features   feature networks and streaming extraction
-  metrics    FID, KID (TF-GAN), KMMD, precision/recall/density/coverage
+  registry   the metrics the evaluator knows: one `Metric` entry each
+  metrics    FID, KID (TF-GAN), KMMD, precision/recall/density/coverage, and
+             their entries (fid, kid, mfid, mkid, kmmd, prdc, mprdc)
+  ppl        perceptual path length between classes, and its entry (ppl)
   tfgan      TF-GAN's eval functions, imported round its failing package init
   cache      on-disk cache of real-image features
   evaluator  the gin-configurable Evaluator used by the trainer and CLI
+
+Importing the package registers the built-in metrics (through `evaluator`,
+which imports `metrics` and `ppl`).
 """
 
 from tfgt.eval import evaluator  # pylint: disable=unused-import

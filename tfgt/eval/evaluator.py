@@ -17,28 +17,22 @@ selection is sampled with model id `num_classes - len(selection) + i`.
 The command line (`tfgt.evaluate`) passes the selection recorded in a run's
 classes.json instead.
 
-Metrics (keys of the returned dict; lower is better unless noted):
-  fid        FID of samples of all selected classes against all their images
-             (cGANTransfer's protocol);
-  kid        KID (TF-GAN; printed x100), with kid_std its standard error;
-  mfid       FID per class, averaged (Hyper-Modulation's mFID);
-  mkid       KID per class, averaged;
-  kmmd       Gaussian-kernel MMD, sigma = kmmd_sigma (relative width);
-  prdc       precision, recall, density, coverage (higher is better, k=5);
-  mprdc      the same per class, averaged: mprecision, mrecall, mdensity and
-             mcoverage (Hyper-Modulation's Table 5 protocol);
-  ppl        perceptual path length between the selected classes, through
-             class weights: ppl_full and ppl_end (Hyper-Modulation's Table 3;
-             tfgt.eval.ppl, with the extractor's features as the distance).
-Generated samples per class match the real images per class unless
-`num_samples` (a total, split over the classes in proportion to their real
-images) says otherwise. FID is biased by the sample count: compare numbers
-computed with the same settings.
+The metrics are the entries of `tfgt.eval.registry`: fid, kid, mfid, mkid,
+kmmd, prdc and mprdc are declared in metrics.py, ppl in ppl.py, and a new
+metric is one more entry (docs/EVALUATION.md, "Add a metric"). The evaluator
+loops over the entries that `Evaluator.metrics` names: a pooled metric is
+computed once on the features of all evaluated classes, a per-class metric
+on each class's and averaged ("m" + key), a metric that needs the generator
+(ppl) draws its own samples. Generated samples per class match the real
+images per class unless `num_samples` (a total, split over the classes in
+proportion to their real images) says otherwise. FID is biased by the
+sample count: compare numbers computed with the same settings.
 
-Every metric needs a minimum number of real images and of samples, per class
-for mfid and mkid (see `metrics.min_rows`). Counts below it are refused with a
-`UserInputError` that names the metric, the class, the count, the minimum and
-the fix; `prepare()` runs that check on the data before training starts.
+Every metric needs a minimum number of real images and of samples (its
+entry's `min_rows`), per class for per-class metrics. Counts below it are
+refused with a `UserInputError` that names the metric, the class, the count,
+the minimum and the fix; `prepare()` runs that check on the data before
+training starts.
 A class with too few images is refused rather than left out of mfid/mkid
 with a warning: the mean over a subset of the classes would be another
 metric, not comparable with the runs and checkpoints that scored all
@@ -65,28 +59,37 @@ from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import features as features_lib
-from tfgt.eval import metrics as metrics_lib
+# Importing them registers the built-in metrics, in this order.
+from tfgt.eval import metrics as metrics_lib  # pylint: disable=unused-import
 from tfgt.eval import ppl as ppl_lib
+from tfgt.eval import registry
 
-METRICS = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc", "mprdc", "ppl")
 DEFAULT_METRICS = ("fid", "kid", "mfid")
-# Metrics computed per class and averaged, with the metric of metrics.py each
-# class uses.
-PER_CLASS_METRICS = {"mfid": "fid", "mkid": "kid", "mprdc": "prdc"}
-PRDC_PARTS = ("precision", "recall", "density", "coverage")
-# Metrics printed multiplied by 100, as the papers do.
-PERCENT_METRICS = ("kid", "kid_std", "mkid")
-# Results for which higher is better (the others are distances).
-HIGHER_IS_BETTER = frozenset(PRDC_PARTS + tuple("m" + p for p in PRDC_PARTS))
+# Results are listed metric by metric in registry order, but those of these
+# metrics first, in this order: the order in which earlier versions wrote
+# them (mprdc's means before mfid's), kept so that tfgt.evaluate's JSON and
+# table, best.json and the benchmark records stay as they were.
+_FIRST_RESULTS = ("fid", "kid", "mprdc")
+
+
+def __getattr__(name: str) -> Any:
+  """HIGHER_IS_BETTER, the former table of higher-better results, read from
+  the registry (`registry.higher_is_better(key)` is the one to use)."""
+  if name == "HIGHER_IS_BETTER":
+    return frozenset(k for m in registry.metrics() if m.higher_is_better
+                     for k in m.result_keys)
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def format_results(results: dict[str, float]) -> str:
-  """"fid 9.75, kid x100 0.512, ..." for logs: KID-like values x100, as
-  `tfgt.evaluate` prints them and the papers report them (TensorBoard and
-  best.json keep the raw values)."""
-  return ", ".join(
-      f"{k} x100 {v * 100:.4g}" if k in PERCENT_METRICS else f"{k} {v:.4g}"
-      for k, v in results.items())
+  """"fid 9.75, kid x100 0.512, ..." for logs: each value times its metric's
+  display scale (KID x100, as `tfgt.evaluate` prints it and the papers
+  report it; TensorBoard and best.json keep the raw values)."""
+  parts = []
+  for key, value in results.items():
+    factor = registry.scale(key)
+    parts.append(f"{registry.label(key, factor)} {value * factor:.4g}")
+  return ", ".join(parts)
 
 
 # Image size and channels at which `prepare` reads the real images to count
@@ -103,15 +106,20 @@ class NonFiniteResultError(UserInputError):
 
 
 def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
-  """'fid,kid' or ["fid", "kid"] -> validated tuple, in METRICS order."""
+  """'fid,kid' or ["fid", "kid"] -> registered names, in registry order.
+
+  Raises:
+    UserInputError: an unregistered name, or none at all.
+  """
   if isinstance(metrics, str):
     metrics = [m for m in metrics.replace(" ", "").split(",") if m]
   names = [m.lower() for m in metrics]
-  unknown = sorted(set(names) - set(METRICS))
+  known = registry.names()
+  unknown = sorted(set(names) - set(known))
   if unknown or not names:
     raise UserInputError(f"Unknown metric(s) {unknown or names}: choose from "
-                         f"{', '.join(METRICS)}.")
-  return tuple(m for m in METRICS if m in names)
+                         f"{', '.join(known)}.")
+  return tuple(m for m in known if m in names)
 
 
 @dataclasses.dataclass
@@ -228,8 +236,8 @@ class Evaluator:
       extractor: feature network; None means the shipped Fashion-MNIST
         classifier (loaded on first use). Use `InceptionHub` or
         `KerasInceptionV3` for RGB datasets.
-      metrics: names from METRICS ("prdc" adds precision, recall, density and
-        coverage).
+      metrics: names of registered metrics (`registry.names()`: fid, kid,
+        mfid, mkid, kmmd, prdc, mprdc, ppl and any registered since).
       num_samples: generated images in total, split over the classes in
         proportion to their real images; None generates as many as there are
         real images per class.
@@ -255,39 +263,13 @@ class Evaluator:
         max_pairwise_samples="int?", ppl_samples="int", ppl_epsilon="real",
         cache_dir="str?", use_cache="bool"))
     self.metrics = parse_metrics(metrics)
+    self._entries = tuple(registry.get(name) for name in self.metrics)
     if num_samples is not None and num_samples < 2:
       raise UserInputError(f"Evaluator.num_samples must be >= 2, got "
                            f"{num_samples}.")
     if batch_size < 1:
       raise UserInputError(f"Evaluator.batch_size must be >= 1, got "
                            f"{batch_size}.")
-    wanted = set(self.metrics)
-    if wanted & {"kid", "mkid"} and kid_block_size < 2:
-      raise UserInputError(
-          f"Evaluator.kid_block_size must be >= 2 (KID averages over pairs "
-          f"of samples in a block), got {kid_block_size}; TF-GAN uses 1024.")
-    if wanted & {"prdc", "mprdc"} and prdc_k < 1:
-      raise UserInputError(f"Evaluator.prdc_k must be >= 1, got {prdc_k}; "
-                           "Naeem et al. use 5.")
-    if "kmmd" in wanted and not kmmd_sigma > 0:
-      raise UserInputError(f"Evaluator.kmmd_sigma must be > 0, got "
-                           f"{kmmd_sigma}.")
-    pairwise = {PER_CLASS_METRICS.get(m, m) for m in wanted} & {"kmmd",
-                                                                 "prdc"}
-    if pairwise and max_pairwise_samples is not None:
-      fewest = max(metrics_lib.min_rows(m, prdc_k)[0] for m in pairwise)
-      if max_pairwise_samples < fewest:
-        raise UserInputError(
-            f"Evaluator.max_pairwise_samples={max_pairwise_samples} leaves "
-            f"kmmd/prdc fewer rows than they need ({fewest}"
-            f"{', prdc_k + 1' if 'prdc' in pairwise else ''}): set it to at "
-            f"least {fewest} (10000 by default), or None to use all samples.")
-    if "ppl" in wanted and ppl_samples < 1:
-      raise UserInputError(f"Evaluator.ppl_samples must be >= 1, got "
-                           f"{ppl_samples}.")
-    if "ppl" in wanted and not 0 < ppl_epsilon < 0.5:
-      raise UserInputError(f"Evaluator.ppl_epsilon must be in (0, 0.5), got "
-                           f"{ppl_epsilon}; StyleGAN uses 1e-4.")
     self.ppl_samples = ppl_samples
     self.ppl_epsilon = ppl_epsilon
     self._extractor = extractor
@@ -299,6 +281,9 @@ class Evaluator:
     self.kmmd_sigma = kmmd_sigma
     self.prdc_k = prdc_k
     self.max_pairwise_samples = max_pairwise_samples
+    for metric in self._entries:
+      if metric.check_settings is not None:
+        metric.check_settings(self)
     self.cache = cache_lib.FeatureCache(cache_dir) if use_cache else None
     self._references: dict[str, Reference] = {}
     self._draw = None
@@ -323,20 +308,8 @@ class Evaluator:
 
   def result_names(self) -> set[str]:
     """The keys the configured metrics can produce (kid adds kid_std, prdc
-    its four parts)."""
-    names = set(self.metrics)
-    if "kid" in names:
-      names.add("kid_std")
-    if "prdc" in names:
-      names.discard("prdc")
-      names.update(PRDC_PARTS)
-    if "mprdc" in names:
-      names.discard("mprdc")
-      names.update("m" + p for p in PRDC_PARTS)
-    if "ppl" in names:
-      names.discard("ppl")
-      names.update(f"ppl_{s}" for s in ppl_lib.SAMPLINGS)
-    return names
+    gives its four parts)."""
+    return {key for metric in self._entries for key in metric.result_keys}
 
   def minimum_counts(self) -> dict[str, tuple[bool, int, int]]:
     """What each configured metric needs.
@@ -347,13 +320,10 @@ class Evaluator:
       classes together.
     """
     out = {}
-    for name in self.metrics:
-      if name == "ppl":  # Draws its own samples (ppl_samples per pair).
-        continue
-      per_class = name in PER_CLASS_METRICS
-      real_min, fake_min = metrics_lib.min_rows(
-          PER_CLASS_METRICS.get(name, name), self.prdc_k)
-      out[name] = (per_class, real_min, fake_min)
+    for metric in self._entries:
+      minimum = metric.minimum(self)
+      if minimum is not None:  # None: it draws its own samples.
+        out[metric.name] = (metric.per_class, *minimum)
     return out
 
   def sample_counts(self, real_counts: Sequence[int]) -> list[int]:
@@ -383,12 +353,14 @@ class Evaluator:
         class and its count for per-class metrics, the minimum, and the fix
         (more images, a larger Evaluator.num_samples, fewer metrics).
     """
-    if "ppl" in self.metrics:
-      ppl_lib.class_pairs(range(len(class_names)))
+    for metric in self._entries:
+      if metric.check_classes is not None:
+        metric.check_classes(class_names)
     real_counts = [int(c) for c in real_counts]
     counts = self.sample_counts(real_counts)
     # (per class, "real" or "generated", minimum) -> metrics with that need.
     needs: dict[tuple[bool, str, int], list[str]] = {}
+    entries = {metric.name: metric for metric in self._entries}
     for metric, (per_class, real_min, fake_min) in (
         self.minimum_counts().items()):
       needs.setdefault((per_class, "real", real_min), []).append(metric)
@@ -400,8 +372,8 @@ class Evaluator:
       what = _names_and(metrics)
       verb = "needs" if len(metrics) == 1 else "need"
       unit = "real images" if kind == "real" else "generated samples"
-      extra_fix = (", or lower Evaluator.prdc_k"
-                   if {"prdc", "mprdc"} & set(metrics) else "")
+      fixes = dict.fromkeys(entries[m].fewer_rows_fix for m in metrics)
+      extra_fix = "".join(f", or {fix}" for fix in fixes if fix)
       have = real_counts if kind == "real" else counts
       if per_class:
         short = [f"class {n!r} {'has ' if kind == 'real' else ''}{c}"
@@ -611,82 +583,18 @@ class Evaluator:
             "the model with the data configuration it was trained with.")
     real_counts = [int(np.sum(ref.model_ids == c)) for c in class_ids]
     counts = self.check_counts(ref.selection.names, real_counts)
-    per_class_wanted = any(m in self.metrics for m in PER_CLASS_METRICS)
     fake_by_class = self.sample_features(generator, dict(zip(class_ids,
                                                              counts)))
-    diverged = []
-    for c, name in zip(class_ids, ref.selection.names):
-      bad = int(np.sum(~np.all(np.isfinite(fake_by_class[c]), axis=1)))
-      if bad:
-        diverged.append(f"{name!r} (model id {c}): {bad} of "
-                        f"{len(fake_by_class[c])}")
-    if diverged:
-      raise NonFiniteResultError(
-          "The generator's samples give NaN or infinite features, so no "
-          "score can be computed; samples of class " + "; ".join(diverged)
-          + ". Its weights or outputs are not finite (training diverged): "
-          "evaluate an earlier checkpoint, or train again with lower "
-          "learning rates.")
-    real = ref.features
-    fake = np.concatenate([fake_by_class[c] for c in class_ids])
-    results: dict[str, float] = {}
-    per_class: dict[str, dict[str, float]] = {}
-    if "fid" in self.metrics:
-      results["fid"] = metrics_lib.frechet_distance(real, fake)
-    if "kid" in self.metrics:
-      kid, std = metrics_lib.kernel_distance(real, fake, self.kid_block_size,
-                                             seed=self.seed)
-      results["kid"] = kid
-      if math.isfinite(std):
-        results["kid_std"] = std
-      else:
-        logging.info("No kid_std: %d samples make a single KID block, which "
-                     "has no spread.", len(fake))
-    if per_class_wanted:
-      for c, name in zip(class_ids, ref.selection.names):
-        real_c = real[ref.model_ids == c]
-        entry = dict(model_id=float(c), real=float(len(real_c)),
-                     generated=float(len(fake_by_class[c])))
-        if "mfid" in self.metrics:
-          entry["fid"] = metrics_lib.frechet_distance(real_c, fake_by_class[c])
-        if "mkid" in self.metrics:
-          entry["kid"] = metrics_lib.kernel_distance(
-              real_c, fake_by_class[c], self.kid_block_size,
-              seed=self.seed)[0]
-        if "mprdc" in self.metrics:
-          entry.update(metrics_lib.prdc(
-              real_c, fake_by_class[c], k=self.prdc_k,
-              max_samples=self.max_pairwise_samples, seed=self.seed))
-        per_class[name] = entry
-      if "mprdc" in self.metrics:
-        for part in PRDC_PARTS:
-          results["m" + part] = float(np.mean(
-              [e[part] for e in per_class.values()]))
-      if "mfid" in self.metrics:
-        results["mfid"] = float(np.mean([e["fid"] for e in per_class.values()]))
-      if "mkid" in self.metrics:
-        results["mkid"] = float(np.mean([e["kid"] for e in per_class.values()]))
-    if "kmmd" in self.metrics:
-      results["kmmd"] = metrics_lib.kernel_mmd(
-          real, fake, sigma=self.kmmd_sigma,
-          max_samples=self.max_pairwise_samples, seed=self.seed)
-    if "prdc" in self.metrics:
-      results.update(metrics_lib.prdc(real, fake, k=self.prdc_k,
-                                      max_samples=self.max_pairwise_samples,
-                                      seed=self.seed))
-    if "ppl" in self.metrics:
-      results.update(ppl_lib.class_path_length(
-          self._draw_fn(generator),
-          lambda images: self.extractor(images)["features"], class_ids,
-          generator.num_classes, generator.dim_z, self.ppl_samples,
-          self.ppl_epsilon, self.batch_size, self.seed))
-    _check_finite(results, per_class, len(fake), len(real))
+    _check_samples(fake_by_class, class_ids, ref.selection.names)
+    results, per_class = self._compute(generator, ref, fake_by_class)
+    generated, real = sum(counts), len(ref.features)
+    _check_finite(results, per_class, generated, real)
     seconds = time.time() - start
     logging.info("Evaluated %d samples of %d classes in %.1f s: %s",
-                 len(fake), len(class_ids), seconds, format_results(results))
+                 generated, len(class_ids), seconds, format_results(results))
     settings = dict(
         metrics=list(self.metrics), seed=self.seed,
-        generated=int(len(fake)), real=int(len(real)),
+        generated=int(generated), real=int(real),
         classes=list(ref.selection.names), model_ids=class_ids,
         extractor=self.extractor.identity, split=ref.key["split"],
         kid_block_size=self.kid_block_size, kmmd_sigma=self.kmmd_sigma,
@@ -695,10 +603,82 @@ class Evaluator:
         seconds=round(seconds, 1))
     return EvalResult(results, per_class, settings)
 
+  def _compute(self, generator, ref: Reference,
+               fake_by_class: dict[int, np.ndarray]
+               ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Runs every configured metric on the features (or the generator).
+
+    Args:
+      generator: as for `evaluate`.
+      ref: the real features.
+      fake_by_class: {model id: float32 features [m_c, D]} of the samples,
+        finite, as many as `check_counts` allows.
+
+    Returns:
+      (results {key: float}, per-class values {class name: {"model_id",
+      "real", "generated", and the per-class metrics' keys}}; empty without
+      a per-class metric).
+    """
+    class_ids = ref.class_ids()
+    names = ref.selection.names
+    per_class: dict[str, dict[str, float]] = {}
+    if any(metric.per_class for metric in self._entries):
+      per_class = {name: dict(model_id=float(c),
+                              real=float(np.sum(ref.model_ids == c)),
+                              generated=float(len(fake_by_class[c])))
+                   for c, name in zip(class_ids, names)}
+    fake = np.concatenate([fake_by_class[c] for c in class_ids])
+    sampler = registry.Sampler(
+        draw=self._draw_fn(generator),
+        features=lambda images: self.extractor(images)["features"],
+        class_ids=class_ids, num_classes=generator.num_classes,
+        dim_z=generator.dim_z)
+    values = {}
+    for metric in self._entries:
+      if metric.inputs == registry.GENERATOR:
+        values[metric.name] = metric(sampler, self)
+      elif metric.per_class:
+        for c, name in zip(class_ids, names):
+          real_c = ref.features[ref.model_ids == c]
+          per_class[name].update(metric(real_c, fake_by_class[c], self))
+        values[metric.name] = registry.mean_over_classes(metric, per_class)
+      else:
+        values[metric.name] = metric(ref.features, fake, self)
+    results: dict[str, float] = {}
+    for name in sorted(values, key=lambda n: _result_rank(n, self.metrics)):
+      results.update(values[name])
+    return results, per_class
+
   def __call__(self, generator) -> dict[str, float]:
     """{metric: finite float} for `generator` (the trainer's evaluator
     contract); raises as `evaluate` does."""
     return self.evaluate(generator).metrics
+
+
+def _result_rank(name: str, metrics: Sequence[str]) -> tuple[int, int]:
+  """Sort key of a metric's results: `_FIRST_RESULTS`, then the others in
+  the order of `metrics` (registry order)."""
+  if name in _FIRST_RESULTS:
+    return 0, _FIRST_RESULTS.index(name)
+  return 1, list(metrics).index(name)
+
+
+def _check_samples(fake_by_class: dict[int, np.ndarray],
+                   class_ids: Sequence[int], names: Sequence[str]) -> None:
+  """Raises NonFiniteResultError if samples have non-finite features."""
+  diverged = []
+  for c, name in zip(class_ids, names):
+    bad = int(np.sum(~np.all(np.isfinite(fake_by_class[c]), axis=1)))
+    if bad:
+      diverged.append(f"{name!r} (model id {c}): {bad} of "
+                      f"{len(fake_by_class[c])}")
+  if diverged:
+    raise NonFiniteResultError(
+        "The generator's samples give NaN or infinite features, so no "
+        "score can be computed; samples of class " + "; ".join(diverged)
+        + ". Its weights or outputs are not finite (training diverged): "
+        "evaluate an earlier checkpoint, or train again with lower "
+        "learning rates.")
 
 
 def _check_finite(results: dict[str, float],

@@ -19,17 +19,25 @@ Features that hold NaN or infinity are refused the same way.
 
 Pairwise computations run in row blocks, so memory grows with
 block x (n + m), not n x m.
+
+The end of the file registers each metric with the evaluator
+(`tfgt.eval.registry`): fid, kid, mfid, mkid, kmmd, prdc and mprdc.
 """
 
 from __future__ import annotations
 
 import math
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from tfgt.errors import UserInputError
+from tfgt.eval import registry
 from tfgt.eval import tfgan
+
+# What `prdc` returns.
+PRDC_KEYS = ("precision", "recall", "density", "coverage")
 
 # Rows per block of pairwise-distance computations: a 1024 x 50k float32 block
 # is 200 MB.
@@ -385,3 +393,108 @@ def prdc(real, fake, k: int = 5, max_samples: int | None = 10000,
   recall = tf.reduce_mean(tf.cast(real_in_fake_ball, tf.float64))
   return dict(precision=float(precision), recall=float(recall),
               density=float(density), coverage=float(coverage))
+
+
+# ------------------------------------------------ entries of the evaluator
+# `compute(real, fake, settings)` of each entry: features of real images and
+# of samples (all evaluated classes, or one class for a per-class metric) and
+# the Evaluator's settings (see `registry.Metric`).
+
+
+def _fid(real, fake, settings) -> dict[str, float]:
+  del settings  # FID has none.
+  return {"fid": frechet_distance(real, fake)}
+
+
+def _kid(real, fake, settings) -> dict[str, float]:
+  kid, std = kernel_distance(real, fake, settings.kid_block_size,
+                             seed=settings.seed)
+  if not math.isfinite(std):
+    logging.info("No kid_std: %d samples make a single KID block, which "
+                 "has no spread.", len(fake))
+    return {"kid": kid}
+  return {"kid": kid, "kid_std": std}
+
+
+def _class_kid(real, fake, settings) -> dict[str, float]:
+  # Per class, KID alone: the means of standard errors are not one.
+  return {"kid": kernel_distance(real, fake, settings.kid_block_size,
+                                 seed=settings.seed)[0]}
+
+
+def _kmmd(real, fake, settings) -> dict[str, float]:
+  return {"kmmd": kernel_mmd(real, fake, sigma=settings.kmmd_sigma,
+                             max_samples=settings.max_pairwise_samples,
+                             seed=settings.seed)}
+
+
+def _prdc(real, fake, settings) -> dict[str, float]:
+  return prdc(real, fake, k=settings.prdc_k,
+              max_samples=settings.max_pairwise_samples, seed=settings.seed)
+
+
+def _check_kid_settings(settings) -> None:
+  if settings.kid_block_size < 2:
+    raise UserInputError(
+        f"Evaluator.kid_block_size must be >= 2 (KID averages over pairs "
+        f"of samples in a block), got {settings.kid_block_size}; TF-GAN "
+        "uses 1024.")
+
+
+def _check_pairwise(settings, name: str, fewest: int, why: str = "") -> None:
+  """KMMD and PRDC subsample each set to max_pairwise_samples rows."""
+  limit = settings.max_pairwise_samples
+  if limit is not None and limit < fewest:
+    raise UserInputError(
+        f"Evaluator.max_pairwise_samples={limit} leaves {name} fewer rows "
+        f"than it needs ({fewest}{why}): set it to at least {fewest} (10000 "
+        "by default), or None to use all samples.")
+
+
+def _check_kmmd_settings(settings) -> None:
+  if not settings.kmmd_sigma > 0:
+    raise UserInputError(f"Evaluator.kmmd_sigma must be > 0, got "
+                         f"{settings.kmmd_sigma}.")
+  _check_pairwise(settings, "kmmd", min_rows("kmmd")[0])
+
+
+def _prdc_settings_check(name: str):
+  """The settings check of prdc or mprdc (named `name` in errors)."""
+  def check(settings) -> None:
+    if settings.prdc_k < 1:
+      raise UserInputError(f"Evaluator.prdc_k must be >= 1, got "
+                           f"{settings.prdc_k}; Naeem et al. use 5.")
+    _check_pairwise(settings, name, min_rows("prdc", settings.prdc_k)[0],
+                    ", prdc_k + 1")
+  return check
+
+
+def _prdc_rows(settings) -> tuple[int, int]:
+  return min_rows("prdc", settings.prdc_k)
+
+
+_PRDC_FIX = "lower Evaluator.prdc_k"
+
+# Registered in this order, which is the order of Evaluator.metrics.
+registry.register(registry.Metric(
+    name="fid", keys=("fid",), compute=_fid, min_rows=min_rows("fid")))
+registry.register(registry.Metric(
+    name="kid", keys=("kid", "kid_std"), compute=_kid, scale=100,
+    min_rows=min_rows("kid"), check_settings=_check_kid_settings))
+registry.register(registry.Metric(
+    name="mfid", keys=("fid",), per_class=True, compute=_fid,
+    min_rows=min_rows("fid")))
+registry.register(registry.Metric(
+    name="mkid", keys=("kid",), per_class=True, compute=_class_kid,
+    scale=100, min_rows=min_rows("kid"), check_settings=_check_kid_settings))
+registry.register(registry.Metric(
+    name="kmmd", keys=("kmmd",), compute=_kmmd, min_rows=min_rows("kmmd"),
+    check_settings=_check_kmmd_settings))
+registry.register(registry.Metric(
+    name="prdc", keys=PRDC_KEYS, compute=_prdc, higher_is_better=True,
+    min_rows=_prdc_rows, check_settings=_prdc_settings_check("prdc"),
+    fewer_rows_fix=_PRDC_FIX))
+registry.register(registry.Metric(
+    name="mprdc", keys=PRDC_KEYS, per_class=True, compute=_prdc,
+    higher_is_better=True, min_rows=_prdc_rows,
+    check_settings=_prdc_settings_check("mprdc"), fewer_rows_fix=_PRDC_FIX))

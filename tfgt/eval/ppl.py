@@ -22,6 +22,9 @@ classifier, or Inception for RGB images), which, like LPIPS, compares
 normalised deep features. The values are therefore not on the paper's scale
 (10^6 with LPIPS); compare them between runs scored with the same extractor
 and epsilon.
+
+The end of the file registers the metric "ppl" (results ppl_full and
+ppl_end) with the evaluator (`tfgt.eval.registry`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt.errors import UserInputError
+from tfgt.eval import registry
 
 SAMPLINGS = ("full", "end")
 # StyleGAN's step along the path.
@@ -157,3 +161,34 @@ def class_path_length(draw, features, class_ids: Sequence[int],
         epsilon, batch_size, seed + k)) for k, pair in enumerate(pairs)]
     out[f"ppl_{sampling}"] = float(np.mean(per_pair))
   return out
+
+
+def _ppl(sampler: registry.Sampler, settings) -> dict[str, float]:
+  """The evaluator's entry: `class_path_length` between the evaluated
+  classes, with the Evaluator's ppl_samples, ppl_epsilon, batch_size and
+  seed."""
+  return class_path_length(sampler.draw, sampler.features, sampler.class_ids,
+                           sampler.num_classes, sampler.dim_z,
+                           settings.ppl_samples, settings.ppl_epsilon,
+                           settings.batch_size, settings.seed)
+
+
+def _check_settings(settings) -> None:
+  if settings.ppl_samples < 1:
+    raise UserInputError(f"Evaluator.ppl_samples must be >= 1, got "
+                         f"{settings.ppl_samples}.")
+  if not 0 < settings.ppl_epsilon < 0.5:
+    raise UserInputError(f"Evaluator.ppl_epsilon must be in (0, 0.5), got "
+                         f"{settings.ppl_epsilon}; StyleGAN uses 1e-4.")
+
+
+def _check_classes(class_names: Sequence[str]) -> None:
+  class_pairs(range(len(class_names)))
+
+
+# Draws its own samples (ppl_samples per class pair and sampling): no
+# minimum of real images or of the evaluator's samples.
+registry.register(registry.Metric(
+    name="ppl", keys=tuple(f"ppl_{s}" for s in SAMPLINGS), compute=_ppl,
+    inputs=registry.GENERATOR, min_rows=None, check_settings=_check_settings,
+    check_classes=_check_classes))
