@@ -1,35 +1,23 @@
 r"""Turns a public pretrained GAN into a tfgt bundle (a source for transfer).
 
-    python -m tfgt.import_source --from=stylegan_nvlabs \
-        --input=karras2019stylegan-ffhq-1024x1024.pkl --out=sources/ffhq \
-        [--network=Gs] [--class_names=ffhq] [--noise_mode=z]
-    python -m tfgt.import_source --from=biggan_pytorch \
-        --input=weights/138k --out=sources/biggan_imagenet_128 \
-        [--network=G_ema] [--discriminator=D.pth] [--class_names_file=F]
-    python -m tfgt.import_source --from=stylegan_rosinality \
-        --input=stylegan-256px-new.model --resolution=256 --out=sources/ffhq_256 \
-        [--network=g_running] [--class_names=ffhq] [--noise_mode=z]
-    python -m tfgt.import_source --from=tfhub_biggan \
-        --input=deepmind/biggan-128/2 --out=sources/biggan_imagenet_128 \
-        [--network=G_ema] [--discriminator=D.pth] [--verify]
+    python -m tfgt.import_source --from=FORMAT --input=FILE --out=FOLDER \
+        [--network=...] [--class_names=... | --class_names_file=F] \
+        [--noise_mode=z|const] [--resolution=N] [--discriminator=D.pth] \
+        [--verify]
 
-Reads the file without its framework and without running anything it
-contains (tfgt.importers.checkpoint_files; a TF-Hub module's variables are
-read from its checkpoint, and only --verify runs its graph, after checking
-its ops), maps every array onto the tfgt
-model, prints the table of where each went, and writes the bundle
-(<out>/model.json and a checkpoint), which configs name as their source
-(e.g. `SOURCE = "sources/ffhq"`). docs/IMPORT.md lists the formats, the
-layout changes and what the tests check.
-
-Formats: stylegan_nvlabs (NVlabs StyleGAN v1 pickles: G, D, Gs),
-stylegan_rosinality (rosinality's StyleGAN v1 port: generator,
-discriminator, g_running), biggan_pytorch (BigGAN-PyTorch G_ema.pth /
-G.pth with D.pth) and tfhub_biggan (DeepMind's TF-Hub BigGAN modules, by
-folder, handle or URL; generator only). --verify runs the original beside
-the import and prints the largest pixel difference; here that is possible
-for tfhub_biggan, whose framework (TensorFlow with tensorflow_hub) is
-tfgt's own.
+The formats are the entries of tfgt.importers.registry (--help lists each
+with an example): NVlabs' and rosinality's StyleGAN v1, BigGAN-PyTorch and
+DeepMind's TF-Hub BigGAN modules, and any format registered with
+`registry.register`. Reads the file without its framework and without
+running anything it contains (tfgt.importers.checkpoint_files; a TF-Hub
+module's variables are read from its checkpoint, and only --verify runs its
+graph, after checking its ops), maps every array onto the tfgt model, prints
+the table of where each went, and writes the bundle (<out>/model.json and a
+checkpoint), which configs name as their source (e.g.
+`SOURCE = "sources/ffhq"`). docs/IMPORT.md lists the formats, the layout
+changes, what the tests check and how to add a format. --verify runs the
+original beside the import and prints the largest pixel difference, for the
+formats whose framework is tfgt's own (tfhub_biggan).
 """
 
 from __future__ import annotations
@@ -45,18 +33,13 @@ from absl import logging
 from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.importers import mapping
+from tfgt.importers import registry
 from tfgt.models import bundle
 
-FORMATS = ("stylegan_nvlabs", "stylegan_rosinality", "biggan_pytorch",
-           "tfhub_biggan")
-# Formats whose original framework --verify can run here.
-VERIFIABLE = ("tfhub_biggan",)
-# --verify refuses to write a moving-average import that differs from the
-# original by more than one 8-bit grey level (images in [-1, 1]).
+# --verify refuses to write a default-network (moving-average) import that
+# differs from the original by more than one 8-bit grey level (images in
+# [-1, 1]).
 VERIFY_TOLERANCE = 2.0 / 255
-# The generator imported when --network is not given.
-DEFAULT_NETWORK = {"stylegan_nvlabs": "Gs", "stylegan_rosinality": "g_running",
-                   "biggan_pytorch": "G_ema", "tfhub_biggan": "G_ema"}
 
 
 def read_class_names(path: str) -> list[str]:
@@ -74,39 +57,12 @@ def read_class_names(path: str) -> list[str]:
   return names
 
 
-def run(source_format: str, input_path: str, out: str,
-        network: str | None = None, class_names: Sequence[str] | None = None,
-        noise_mode: str = "z", discriminator: str | None = None,
-        resolution: int | None = None, verify: bool = False):
-  """Imports `input_path` and writes the bundle at `out`.
-
-  `resolution`: stylegan_rosinality only, the resolution the checkpoint was
-  trained at (its file holds every block up to 1024 px). `verify`:
-  tfhub_biggan only, compare the module's images with the import's
-  (`Imported.verified`, the largest pixel difference); a G_ema import that
-  differs by more than VERIFY_TOLERANCE is refused, nothing written.
-
-  Returns:
-    The `Imported` models and report.
+def _check_out(out: str) -> None:
+  """Refuses an `out` that is not a new or empty folder.
 
   Raises:
-    UserInputError: an unknown format, a file that does not fit it (any
-      other exception an importer raises on the file is reported as one, in
-      one line), or an `out` that already holds a model.
-    checkpoint_files.UnsafeCheckpointError: (a UserInputError) a file that
-      asks for code or memory it must not have, or with `verify` a module
-      whose graph holds ops a BigGAN generator does not use.
+    UserInputError: `out` holds a bundle, is a file, or holds files.
   """
-  if source_format not in FORMATS:
-    raise UserInputError(
-        f"--from={source_format!r}: importable formats are "
-        f"{', '.join(FORMATS)}.")
-  if verify and source_format not in VERIFIABLE:
-    raise UserInputError(
-        f"--verify runs the original framework beside the import; for "
-        f"{source_format} that is not installed here (PyTorch and the "
-        "original code, or TensorFlow 1 and dnnlib). The tests compare this "
-        "format with a NumPy forward pass of the original (docs/IMPORT.md).")
   if os.path.exists(os.path.join(out, bundle.SPEC_FILE)):
     raise UserInputError(f"{out} already holds a model ({bundle.SPEC_FILE}); "
                          "choose another --out or delete it first.")
@@ -114,52 +70,29 @@ def run(source_format: str, input_path: str, out: str,
     what = "a file" if os.path.isfile(out) else "a folder with files in it"
     raise UserInputError(f"--out={out} is {what}; the bundle needs a new or "
                          "empty folder (nothing there is overwritten).")
-  network = network or DEFAULT_NETWORK[source_format]
-  if (resolution is None) == (source_format == "stylegan_rosinality"):
-    raise UserInputError(
-        "--resolution is required for stylegan_rosinality (the resolution "
-        "the checkpoint was trained at, e.g. 256: its file holds every block "
-        "up to 1024 px)" if resolution is None else
-        f"--resolution is for stylegan_rosinality; a {source_format} file "
-        "holds its resolution.")
-  if discriminator and source_format not in ("biggan_pytorch",
-                                              "tfhub_biggan"):
-    raise UserInputError(f"--discriminator is for biggan_pytorch and "
-                         f"tfhub_biggan; a {source_format} file holds its "
-                         "discriminator.")
-  if discriminator and not os.path.isfile(discriminator):
-    raise UserInputError(f"--discriminator={discriminator}: no such file (a "
-                         "BigGAN-PyTorch D.pth).")
-  # pylint: disable=g-import-not-at-top
+
+
+def _read(importer: registry.Importer, request: registry.Request,
+          verify: bool, out: str) -> mapping.Imported:
+  """The importer's models (and with `verify` its comparison).
+
+  Raises:
+    UserInputError: whatever the reader or the verification raises, in one
+      line (see `run`).
+  """
   try:
-    if source_format == "stylegan_nvlabs":
-      from tfgt.importers import stylegan
-      imported = stylegan.import_nvlabs(input_path, network, class_names,
-                                        noise_mode)
-    elif source_format == "stylegan_rosinality":
-      from tfgt.importers import rosinality
-      imported = rosinality.import_rosinality(input_path, resolution, network,
-                                              class_names, noise_mode)
-    elif source_format == "biggan_pytorch":
-      from tfgt.importers import biggan
-      imported = biggan.import_biggan_pytorch(input_path, network, class_names,
-                                              discriminator)
-    else:
-      from tfgt.importers import tfhub_biggan
-      imported = tfhub_biggan.import_tfhub_biggan(input_path, network,
-                                                  class_names, discriminator)
-      if verify:
-        module = tfhub_biggan.load_module(
-            tfhub_biggan.resolve_module(input_path))
-        imported.verified = tfhub_biggan.verify(module, imported.generator)
-        if network == "G_ema" and imported.verified > VERIFY_TOLERANCE:
-          raise UserInputError(
-              f"--verify: the import draws up to {imported.verified:.3g} "
-              "away from the module (more than one grey level, "
-              f"{VERIFY_TOLERANCE:.3g}), so {out} was not written. The module "
-              "computes otherwise than docs/IMPORT.md assumes; please report "
-              "it with the table (run without --verify to print it and write "
-              "the bundle anyway).")
+    imported = importer.read(request)
+    if verify:
+      imported.verified = importer.verify(request.input, imported)
+      if (request.network == importer.default_network and
+          imported.verified > VERIFY_TOLERANCE):
+        raise UserInputError(
+            f"--verify: the import draws up to {imported.verified:.3g} "
+            "away from the module (more than one grey level, "
+            f"{VERIFY_TOLERANCE:.3g}), so {out} was not written. The module "
+            "computes otherwise than docs/IMPORT.md assumes; please report "
+            "it with the table (run without --verify to print it and write "
+            "the bundle anyway).")
   except UserInputError:
     raise
   except Exception as e:  # pylint: disable=broad-except
@@ -168,11 +101,50 @@ def run(source_format: str, input_path: str, out: str,
     # line (the command exits 2) rather than with a traceback.
     text = " ".join(str(e).split())
     raise UserInputError(
-        f"{input_path}: the {source_format} import failed on this file "
+        f"{request.input}: the {importer.name} import failed on this file "
         f"({type(e).__name__}: {text[:300]}); it is not a file of this "
         "format that tfgt can import (docs/IMPORT.md). If it is the model's "
         "released file, please report this message.") from e
-  # pylint: enable=g-import-not-at-top
+  return imported
+
+
+def run(source_format: str, input_path: str, out: str,
+        network: str | None = None, class_names: Sequence[str] | None = None,
+        noise_mode: str = "z", discriminator: str | None = None,
+        resolution: int | None = None, verify: bool = False):
+  """Imports `input_path` and writes the bundle at `out`.
+
+  `network` defaults to the format's `default_network`. `resolution` and
+  `discriminator` are for the formats whose entry accepts them
+  (stylegan_rosinality requires the resolution the checkpoint was trained
+  at; biggan_pytorch and tfhub_biggan take a D.pth). `verify`: for formats
+  with a `verify` function (tfhub_biggan), compare the original's images
+  with the import's (`Imported.verified`, the largest pixel difference); a
+  default-network import that differs by more than VERIFY_TOLERANCE is
+  refused, nothing written.
+
+  Returns:
+    The `Imported` models and report.
+
+  Raises:
+    UserInputError: an unknown format, an option the format does not accept
+      (or a required one missing), a file that does not fit it (any other
+      exception an importer raises on the file is reported as one, in one
+      line), or an `out` that already holds a model.
+    checkpoint_files.UnsafeCheckpointError: (a UserInputError) a file that
+      asks for code or memory it must not have, or with `verify` a module
+      whose graph holds ops a BigGAN generator does not use.
+  """
+  importer = registry.get(source_format)
+  importer.check_options({"verify": bool(verify)})  # Before --out.
+  _check_out(out)
+  importer.check_options({"resolution": resolution is not None,
+                          "discriminator": bool(discriminator)})
+  request = registry.Request(
+      input=input_path, network=network or importer.default_network,
+      class_names=class_names, noise_mode=noise_mode, resolution=resolution,
+      discriminator=discriminator)
+  imported = _read(importer, request, bool(verify), out)
   writer = bundle.BundleWriter(
       out, imported.generator, imported.discriminator, imported.class_names,
       f"import:{source_format}",
@@ -184,69 +156,80 @@ def run(source_format: str, input_path: str, out: str,
 FLAGS = flags.FLAGS
 
 
-def define_flags() -> None:
-  """The command line's flags, defined only when it runs."""
-  flags.DEFINE_enum("from", None, list(FORMATS), "Format of --input.")
-  flags.DEFINE_string("input", None, "The file to import (tfhub_biggan: the "
-                      "module's folder, handle or URL).")
-  flags.DEFINE_string("out", None, "The bundle folder to write.")
-  flags.DEFINE_string("network", None, "The generator to import: "
-                      "stylegan_nvlabs Gs (moving average, default) or G; "
-                      "stylegan_rosinality g_running (moving average, "
-                      "default) or generator; biggan_pytorch and tfhub_biggan "
-                      "G_ema (default) or G.")
-  flags.DEFINE_integer("resolution", None, "stylegan_rosinality: the "
-                       "resolution the checkpoint was trained at (e.g. 256).")
-  flags.DEFINE_string("discriminator", None, "biggan_pytorch: the D.pth "
-                      "(default: D.pth beside the generator, if any); "
-                      "tfhub_biggan: a BigGAN-PyTorch D.pth of the same "
-                      "model (default: a fresh, untrained one).")
-  flags.DEFINE_bool("verify", False, "tfhub_biggan: run the module's own "
-                    "graph (hub.load and its default signature) beside the "
-                    "import on the same inputs and print the largest pixel "
-                    "difference. Before anything of it loads, every op of "
-                    "the graph and its function library is checked against "
-                    "the ops a BigGAN generator needs; file, Python-function "
-                    "and other side-effecting ops are refused. Without "
-                    "--verify nothing of the module runs (only its variables "
-                    "are read).")
+def _from_help() -> str:
+  """--from's help: each format's description and example command."""
+  return "The format of --input:\n" + "\n".join(
+      f"- {i.name}: {i.description}; e.g. --from={i.name} {i.example}"
+      for i in registry.importers())
+
+
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+  """The command line's flags, defined only when it runs; --from's choices
+  and the format-specific flags' help come from the registered formats
+  (register any other before this)."""
+  importers = registry.importers()
+  define = dict(flag_values=flag_values)
+  flags.DEFINE_enum("from", None, [i.name for i in importers], _from_help(),
+                    **define)
+  flags.DEFINE_string("input", None, "The file to import (or the folder, "
+                      "handle or URL that --from's format reads).", **define)
+  flags.DEFINE_string("out", None, "The bundle folder to write.", **define)
+  flags.DEFINE_string("network", None, "The generator to import: " + "; ".join(
+      " or ".join([f"{i.name} {i.default_network} (default)",
+                   *i.other_networks]) for i in importers) + ".", **define)
+  flags.DEFINE_integer("resolution", None, registry.option_help("resolution"),
+                       **define)
+  flags.DEFINE_string("discriminator", None,
+                      registry.option_help("discriminator"), **define)
+  flags.DEFINE_bool("verify", False, registry.option_help("verify"), **define)
   flags.DEFINE_list("class_names", None, "Class names (default: the file's "
                     "stem for one class, ImageNet's names for a BigGAN of "
-                    "1000, else class_<i>).")
+                    "1000, else class_<i>).", **define)
   flags.DEFINE_string("class_names_file", None, "A text file with one class "
                       "name per line (e.g. ImageNet's 1000), instead of "
-                      "--class_names.")
+                      "--class_names.", **define)
   flags.DEFINE_enum("noise_mode", "z", ["z", "const"], "The generator's "
-                    "noise: per sample (z) or the file's buffers (const).")
+                    "noise: per sample (z) or the file's buffers (const).",
+                    **define)
 
 
-def main(argv: Sequence[str]) -> None:
+def main(argv: Sequence[str], flag_values: flags.FlagValues = FLAGS) -> None:
+  """Runs the command on parsed `flag_values` (those of `define_flags`).
+
+  Raises:
+    app.UsageError: an argument that is not a flag, --from, --input or
+      --out missing, or both --class_names and --class_names_file.
+    SystemExit: code 2 after bad input (a UserInputError, logged in one
+      line).
+  """
+  values = flag_values
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   for name in ("from", "input", "out"):
-    if not FLAGS[name].value:
+    if not values[name].value:
       raise app.UsageError(f"--{name} is required.")
-  if FLAGS.class_names and FLAGS.class_names_file:
+  if values.class_names and values.class_names_file:
     raise app.UsageError("Give --class_names or --class_names_file, not both.")
   try:
-    class_names = FLAGS.class_names
-    if FLAGS.class_names_file:
-      class_names = read_class_names(FLAGS.class_names_file)
-    imported = run(FLAGS["from"].value, FLAGS.input, FLAGS.out,
-                   FLAGS.network, class_names, FLAGS.noise_mode,
-                   FLAGS.discriminator, FLAGS.resolution, FLAGS.verify)
+    class_names = values.class_names
+    if values.class_names_file:
+      class_names = read_class_names(values.class_names_file)
+    imported = run(values["from"].value, values.input, values.out,
+                   values.network, class_names, values.noise_mode,
+                   values.discriminator, values.resolution, values.verify)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)
   print(mapping.format_report(imported.report))
-  network = FLAGS.network or DEFAULT_NETWORK[FLAGS["from"].value]
-  print(f"\nWrote {FLAGS.out}: {summary(imported)}; generator weights "
+  default = registry.get(values["from"].value).default_network
+  network = values.network or default
+  print(f"\nWrote {values.out}: {summary(imported)}; generator weights "
         f"{network}.")
   if imported.verified is not None:
     print(f"Verify: largest pixel difference between the original and the "
           f"import (images in [-1, 1], truncation 1): {imported.verified:.2e}"
-          + (" (the module samples from G_ema; a --network=G import differs "
-             "by design)" if FLAGS.network == "G" else ""))
+          + (f" (the module samples from {default}; a --network={network} "
+             "import differs by design)" if network != default else ""))
 
 
 def summary(imported) -> str:

@@ -45,6 +45,7 @@ import numpy as np
 from tfgt.errors import UserInputError
 from tfgt.importers import checkpoint_files
 from tfgt.importers import mapping
+from tfgt.importers import registry
 from tfgt.importers.mapping import Assignment
 from tfgt.importers.mapping import Imported
 from tfgt.models import architectures
@@ -538,3 +539,36 @@ def assign_discriminator(d_model: biggan.BigGANDiscriminator,
                   _discriminator_arrays(d_arrays, d_model.resolution,
                                         d_model.ctor_kwargs["ch"])],
                  report, d_path, WHAT, _EXPECTED_UNUSED)
+
+
+def check_discriminator_file(path: str | None) -> None:
+  """Refuses a --discriminator that names no file, before anything is read.
+
+  Raises:
+    UserInputError: `path` is given and is not a file.
+  """
+  if path and not os.path.isfile(path):
+    raise UserInputError(f"--discriminator={path}: no such file (a "
+                         "BigGAN-PyTorch D.pth).")
+
+
+def _read(request: registry.Request) -> Imported:
+  check_discriminator_file(request.discriminator)
+  return import_biggan_pytorch(request.input, request.network,
+                               request.class_names, request.discriminator)
+
+
+IMPORTER = registry.Importer(
+    name="biggan_pytorch",
+    description=("BigGAN-PyTorch weights: a folder with G_ema.pth (or G.pth) "
+                 "and D.pth, or a generator file"),
+    read=_read,
+    default_network="G_ema",
+    other_networks=("G",),
+    example="--input=weights/138k --out=sources/biggan_imagenet_128",
+    options={"discriminator": "the D.pth (default: D.pth beside the "
+                              "generator, if any)"},
+    sources=(registry.Source(
+        "biggan_imagenet_128",
+        "--input=<BigGAN-PyTorch's 138k weights folder>", "the papers' source",
+        preferred=True),))

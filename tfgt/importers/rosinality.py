@@ -44,6 +44,7 @@ import tensorflow as tf
 from tfgt.errors import UserInputError
 from tfgt.importers import checkpoint_files
 from tfgt.importers import mapping
+from tfgt.importers import registry
 from tfgt.importers.mapping import Assignment
 from tfgt.importers.mapping import Imported
 from tfgt.importers.stylegan import infer_widths
@@ -404,3 +405,29 @@ def import_rosinality(path: str, resolution: int, network: str = "g_running",
                     for n, v in d_arrays.items()], report, path, _WHAT,
                    _unused(step, "discriminator"))
   return Imported(generator, discriminator, class_names, report)
+
+
+def _read(request: registry.Request) -> Imported:
+  return import_rosinality(request.input, request.resolution, request.network,
+                           request.class_names, request.noise_mode)
+
+
+IMPORTER = registry.Importer(
+    name="stylegan_rosinality",
+    description=("rosinality's StyleGAN v1 port (style-based-gan-pytorch), "
+                 "its train.py checkpoints: generator, discriminator and "
+                 "g_running, the generator's moving average"),
+    read=_read,
+    default_network=NETWORKS[0],
+    other_networks=NETWORKS[1:],
+    example=("--input=stylegan-256px-new.model --resolution=256 "
+             "--out=sources/ffhq_256"),
+    options={"resolution": "the resolution the checkpoint was trained at "
+                           "(e.g. 256)"},
+    required={"resolution": (
+        "--resolution is required for stylegan_rosinality (the resolution "
+        "the checkpoint was trained at, e.g. 256: its file holds every block "
+        "up to 1024 px)")},
+    sources=(registry.Source(
+        "ffhq_256", "--input=<stylegan-256px-new.model> --resolution=256",
+        "the official Hyper-Modulation code's source", preferred=True),))

@@ -29,6 +29,7 @@ import numpy as np
 from tfgt.errors import UserInputError
 from tfgt.importers import checkpoint_files
 from tfgt.importers import mapping
+from tfgt.importers import registry
 from tfgt.importers.mapping import Assignment
 from tfgt.importers.mapping import Imported
 from tfgt.models import architectures
@@ -257,3 +258,23 @@ def import_nvlabs(path: str, network: str = "Gs",
                     for n, v in d_net.variables.items()], report, path,
                    _WHAT, _EXPECTED_UNUSED)
   return Imported(generator, discriminator, class_names, report)
+
+
+def _read(request: registry.Request) -> Imported:
+  return import_nvlabs(request.input, request.network, request.class_names,
+                       request.noise_mode)
+
+
+IMPORTER = registry.Importer(
+    name="stylegan_nvlabs",
+    description=("NVlabs StyleGAN v1 pickles (network-snapshot-*.pkl, "
+                 "karras2019stylegan-*.pkl): G, D and Gs, G's moving "
+                 "average"),
+    read=_read,
+    default_network="Gs",
+    other_networks=("G",),
+    example=("--input=karras2019stylegan-ffhq-1024x1024.pkl "
+             "--out=sources/ffhq"),
+    sources=(registry.Source(
+        "ffhq_256", "--input=<an FFHQ StyleGAN pickle at 256 px>",
+        "NVlabs' own"),))

@@ -55,6 +55,7 @@ from tfgt.errors import UserInputError
 from tfgt.importers import biggan as biggan_pytorch
 from tfgt.importers import checkpoint_files
 from tfgt.importers import mapping
+from tfgt.importers import registry
 from tfgt.importers.mapping import Assignment
 from tfgt.importers.mapping import Imported
 from tfgt.models import architectures
@@ -737,3 +738,40 @@ def verify(module, generator, num_samples: int = 4, seed: int = 0,
                          f"{list(theirs.shape)}, the import "
                          f"{list(ours.shape)}.")
   return float(np.max(np.abs(theirs - ours)))
+
+
+def _read(request: registry.Request) -> Imported:
+  biggan_pytorch.check_discriminator_file(request.discriminator)
+  return import_tfhub_biggan(request.input, request.network,
+                             request.class_names, request.discriminator)
+
+
+def _verify(handle: str, imported: Imported) -> float:
+  """`verify` of the module at `handle` (after `check_module_graph`)."""
+  return verify(load_module(resolve_module(handle)), imported.generator)
+
+
+IMPORTER = registry.Importer(
+    name="tfhub_biggan",
+    description=("DeepMind's BigGAN modules on TF-Hub (deepmind/biggan-128/2, "
+                 "-256/2, -512/2) by folder, handle or URL: generator only"),
+    read=_read,
+    default_network=NETWORKS[0],
+    other_networks=NETWORKS[1:],
+    example=("--input=deepmind/biggan-128/2 --out=sources/biggan_imagenet_128"
+             " --verify"),
+    options={
+        "discriminator": ("a BigGAN-PyTorch D.pth of the same model "
+                          "(default: a fresh, untrained one)"),
+        "verify": (
+            "run the module's own graph (hub.load and its default "
+            "signature) beside the import on the same inputs and print the "
+            "largest pixel difference. Before anything of it loads, every op "
+            "of the graph and its function library is checked against the "
+            "ops a BigGAN generator needs; file, Python-function and other "
+            "side-effecting ops are refused. Without --verify nothing of the "
+            "module runs (only its variables are read)")},
+    verify=_verify,
+    sources=(registry.Source(
+        "biggan_imagenet_128", "--input=deepmind/biggan-128/2",
+        "DeepMind's own weights, an untrained discriminator"),))

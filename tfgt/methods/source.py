@@ -39,26 +39,19 @@ class SourceModel:
   directory: str
 
 
-# The imports that make the sources of the shipped configs, by folder name
-# (docs/IMPORT.md): (import_source arguments before --out, remark).
-IMPORT_COMMANDS = {
-    "biggan_imagenet_128": (
-        ("--from=biggan_pytorch --input=<BigGAN-PyTorch's 138k weights folder>",
-         "the papers' source"),
-        ("--from=tfhub_biggan --input=deepmind/biggan-128/2",
-         "DeepMind's own weights, an untrained discriminator")),
-    "ffhq_256": (
-        ("--from=stylegan_rosinality --input=<stylegan-256px-new.model> "
-         "--resolution=256", "the official Hyper-Modulation code's source"),
-        ("--from=stylegan_nvlabs --input=<an FFHQ StyleGAN pickle at 256 px>",
-         "NVlabs' own")),
-}
+def import_commands(folder: str) -> tuple[tuple[str, str], ...]:
+  """The imports that make the shipped configs' source `folder`
+  ("biggan_imagenet_128"), as (import_source arguments before --out,
+  remark), preferred first: what the importers' entries declare
+  (`tfgt.importers.registry.Importer.sources`, docs/IMPORT.md)."""
+  from tfgt.importers import registry  # pylint: disable=g-import-not-at-top
+  return registry.source_commands().get(folder, ())
 
 
 def _import_hint(path: str) -> str:
   """How to make the missing source `path`: the import commands of a known
   source's folder name, else the general form."""
-  commands = IMPORT_COMMANDS.get(os.path.basename(os.path.normpath(path)))
+  commands = import_commands(os.path.basename(os.path.normpath(path)))
   if commands:
     made = " or ".join(
         f"`python -m tfgt.import_source {args} --out={path}` ({remark})"
