@@ -14,7 +14,8 @@ setup:
 # Ankle boot from 100 images each with cGANTransfer.
 demo: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
-	  --gin_file=gin_configs/fashion_mnist/cgantransfer.gin --model_dir=$(RUN_DIR)
+	  --gin_file=gin_configs/fashion_mnist/cgantransfer.gin \
+	  --gin_file=gin_configs/fashion_mnist/trust_scores.gin --model_dir=$(RUN_DIR)
 
 # Hyper-Modulation end to end: self-align the shipped unconditional StyleGAN,
 # then transfer it to Bag and Ankle boot (the demo's images). Both stages

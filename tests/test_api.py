@@ -317,7 +317,10 @@ def test_evaluate_gives_the_commands_numbers(tiny_run, tmp_path,
   assert calls == [(run.model_dir, 2, dict(
       num_samples=30, batch_size=None, seed=None, cache_dir=cache_dir,
       metrics="fid"), [], [], str(tmp_path / "api.json"))]
-  assert set(got.metrics) == {"fid"} and got.metrics["fid"] > 0
+  # FID and the feature check's numbers (docs/EVALUATION.md).
+  assert set(got.metrics) == {"fid", "features_separation",
+                              "features_min_spread"}
+  assert got.metrics["fid"] > 0
   assert "fid" in got.table() and got.settings["generated"] == 30
   assert got.settings["checkpoint"] == g.checkpoint
   with open(got.path) as f:

@@ -53,7 +53,9 @@ def test_trainer_keeps_the_best_fid(tiny_run):
   assert best["step"] == 2 and best["fid"] > 0 and "mfid" in best
   assert os.path.exists(os.path.join(model_dir, "model", "best",
                                      "model.json"))
-  assert len(os.listdir(cache_dir)) == 1  # the reference features
+  # The reference features and the feature check's spread unit (the
+  # classifier's own test images).
+  assert len(os.listdir(cache_dir)) == 2
 
 
 def test_evaluate_command(tiny_run):
@@ -88,7 +90,9 @@ def test_evaluate_in_process_and_bad_input(tiny_run, tmp_path):
       model_dir, "latest", dict(metrics=("fid",), num_samples=30,
                                 cache_dir=cache_dir),
       output=str(tmp_path / "eval.json"))
-  assert set(result.metrics) == {"fid"} and os.path.exists(path)
+  assert set(result.metrics) == {"fid", "features_separation",
+                                 "features_min_spread"}
+  assert os.path.exists(path)
   assert result.settings["seed"] == 0
   assert "fid" in evaluate.format_table(result)
   with pytest.raises(UserInputError, match="config.gin"):

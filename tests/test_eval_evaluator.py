@@ -358,7 +358,8 @@ def test_kid_and_mkid_of_a_few_samples_against_many_images_are_finite(
   evaluator.prepare()
   result = evaluator.evaluate(LinearGenerator(2))
   assert result.settings["real"] == 12000
-  assert set(result.metrics) == {"kid", "kid_std", "mkid"}
+  assert set(result.metrics) == {"kid", "kid_std", "mkid",
+                                 "features_separation"}
   assert all(math.isfinite(v) for v in result.metrics.values())
   assert all(math.isfinite(e["kid"]) for e in result.per_class.values())
 

@@ -17,19 +17,21 @@ from tfgt.eval import metrics as metrics_lib
 from tfgt.eval import registry
 
 PRDC = ("precision", "recall", "density", "coverage")
+CONSISTENCY = ("mconsistency", "mconsistency_real", "mdiversity", "mdiversity_real")
 
 
 def test_builtin_entries_say_what_the_former_tables_said():
   assert registry.names() == ("fid", "kid", "mfid", "mkid", "kmmd", "prdc",
-                              "mprdc", "ppl")
+                              "mprdc", "ppl", "mconsistency", "mdiversity")
   assert {m.name for m in registry.metrics() if m.per_class} == {
-      "mfid", "mkid", "mprdc"}
+      "mfid", "mkid", "mprdc", "mconsistency", "mdiversity"}
   keys = {k for m in registry.metrics() for k in m.result_keys}
   assert keys == {"fid", "kid", "kid_std", "mfid", "mkid", "kmmd", "ppl_full",
-                  "ppl_end", *PRDC, *("m" + p for p in PRDC)}
+                  "ppl_end", *PRDC, *("m" + p for p in PRDC), *CONSISTENCY}
   assert {k for k in keys if registry.higher_is_better(k)} == {
-      *PRDC, *("m" + p for p in PRDC)}
-  assert evaluator_lib.HIGHER_IS_BETTER == {*PRDC, *("m" + p for p in PRDC)}
+      *PRDC, *("m" + p for p in PRDC), *CONSISTENCY}
+  assert evaluator_lib.HIGHER_IS_BETTER == {*PRDC, *("m" + p for p in PRDC),
+                                            *CONSISTENCY}
   assert {k for k in keys if registry.scale(k) != 1} == {"kid", "kid_std",
                                                          "mkid"}
   assert registry.for_result("kid_std").name == "kid"
@@ -40,11 +42,13 @@ def test_builtin_entries_say_what_the_former_tables_said():
   settings = evaluator_lib.Evaluator(metrics=registry.names())
   assert {m.name: m.minimum(settings) for m in registry.metrics()} == dict(
       fid=(2, 2), kid=(2, 2), mfid=(2, 2), mkid=(2, 2), kmmd=(2, 1),
-      prdc=(6, 6), mprdc=(6, 6), ppl=None)
+      prdc=(6, 6), mprdc=(6, 6), ppl=None, mconsistency=(5, 1),
+      mdiversity=(2, 2))
   assert registry.get("ppl").inputs == registry.GENERATOR
   assert registry.get("MFID").name == "mfid"
   with pytest.raises(UserInputError, match="Unknown metric 'is': choose from "
-                     "fid, kid, mfid, mkid, kmmd, prdc, mprdc, ppl"):
+                     "fid, kid, mfid, mkid, kmmd, prdc, mprdc, ppl, "
+                     "mconsistency, mdiversity"):
     registry.get("is")
   assert (evaluator_lib.format_results({"fid": 9.75, "kid": 0.00512,
                                         "mkid": 0.25, "recall": 0.3}) ==
@@ -62,9 +66,12 @@ def test_results_keep_their_order(tmp_path):
   result = evaluator.evaluate(_ClassMixGenerator())
   assert list(result.metrics) == [
       "fid", "kid", *("m" + p for p in PRDC), "mfid", "mkid", "kmmd", *PRDC,
-      "ppl_full", "ppl_end"]  # (24 samples: one KID block, no kid_std)
-  assert list(result.per_class["a"]) == ["model_id", "real", "generated",
-                                         "fid", "kid", *PRDC]
+      "ppl_full", "ppl_end", *CONSISTENCY,
+      # The feature check's, last (no spread unit: a toy extractor).
+      "features_separation"]  # (24 samples: one KID block, no kid_std)
+  assert list(result.per_class["a"]) == [
+      "model_id", "real", "generated", "fid", "kid", *PRDC, "consistency",
+      "consistency_real", "diversity", "diversity_real"]
   assert result.settings["metrics"] == list(registry.names())
 
 
@@ -92,7 +99,7 @@ def test_a_new_metric_is_one_entry(mean_norm, tmp_path):
   bind_folder(make_folder(tmp_path / "images", {"a": 12, "b": 6}))
   evaluator = evaluator_lib.Evaluator(
       extractor=PooledPixels(), metrics="fid,mnorm", num_samples=30,
-      cache_dir=str(tmp_path / "cache"))
+      cache_dir=str(tmp_path / "cache"), check_features=False)
   assert evaluator.result_names() == {"fid", "mnorm"}
   evaluator.prepare()
   generator = LinearGenerator(2)

@@ -23,7 +23,7 @@ def test_separated_classes_pass():
   assert 0.9 < measured["min_spread"] < 1.1
   assert separability.check(measured) == []
   assert set(separability.summary(measured)) == {
-      "features/nn_accuracy", "features/separation", "features/min_spread"}
+      "features_separation", "features_min_spread"}
 
 
 def test_blind_features_warn_with_the_numbers():

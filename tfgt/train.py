@@ -671,8 +671,13 @@ def train(model_dir: str,
     data = _load_data(method)
     if hasattr(evaluator, "prepare"):
       # Loads the feature extractor now: a missing or unsuitable one fails
-      # before any training, not at the first evaluation.
-      evaluator.prepare()
+      # before any training, not at the first evaluation; tfgt's evaluator
+      # also checks there that its features can see the classes.
+      if isinstance(evaluator, evaluator_lib.Evaluator):
+        evaluator.prepare(resolution=int(data.images.shape[1]),
+                          channels=int(data.images.shape[-1]))
+      else:
+        evaluator.prepare()
     models = _build_models(strategy, method, data.class_names, seed, g_lr,
                            d_lr, beta1, beta2, ema_decay, ema_start)
     setup = models.setup

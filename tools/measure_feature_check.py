@@ -1,7 +1,8 @@
 r"""The measurements behind the feature check's thresholds
 (`tfgt.eval.separability.THRESHOLDS`, docs/EVALUATION.md).
 
-    python tools/measure_feature_check.py [--images_per_class=100] [--seed=0]
+    python tools/measure_feature_check.py [--images_per_class=100] \
+        [--seed=0] [--glyph_classifier=WEIGHTS]
 
 With the shipped Fashion-MNIST classifier's features, on real images only:
 
@@ -9,10 +10,13 @@ With the shipped Fashion-MNIST classifier's features, on real images only:
     classes of the test split), then every pair of the 10 classes with
     --images_per_class images each (the few-shot setting): nearest-neighbour
     separation and each class's spread, lowest first;
-  * another domain, drawn here: pairs of glyph classes (a character at a
-    random size, position and grey level on black, 32x32);
+  * another domain, made by code: pairs of drawn digits
+    (`tfgt.data.sources.glyphs`);
   * a blind extractor: the images' mean grey level as their only feature,
-    on the same Fashion-MNIST pairs.
+    on the same Fashion-MNIST pairs;
+  * with --glyph_classifier (weights from
+    `tools/train_fashion_mnist_classifier.py --source=glyphs`): the glyph
+    pairs with features of their own domain, spread in that domain's unit.
 
 Prints a Markdown table of the ranges and writes nothing.
 """
@@ -25,31 +29,22 @@ from typing import Sequence
 from absl import app
 from absl import flags
 import numpy as np
-from PIL import Image
-from PIL import ImageDraw
-from PIL import ImageFont
 
 from tfgt.data import sources
 from tfgt.eval import features as features_lib
 from tfgt.eval import separability
 
 FLAGS = flags.FLAGS
-GLYPH_PAIRS = (("0", "1"), ("A", "B"), ("x", "o"), ("7", "T"))
+GLYPH_PAIRS = ("01", "38", "49", "56", "17")
 
 
-def glyphs(character: str, count: int, seed: int) -> np.ndarray:
-  """`count` images uint8 [count, 32, 32, 1] of one character at a random
-  size (14-25 px), place and grey level (160-255) on black."""
-  rng = np.random.default_rng(seed)
-  out = []
-  for _ in range(count):
-    image = Image.new("L", (32, 32), 0)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=int(rng.integers(14, 26)))
-    draw.text((int(rng.integers(0, 10)), int(rng.integers(-4, 6))),
-              character, fill=int(rng.integers(160, 256)), font=font)
-    out.append(np.asarray(image))
-  return np.stack(out)[..., None]
+def glyph_pair(pair: str, count: int, seed: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """`count` test images of each of two drawn digits
+  (`tfgt.data.sources.glyphs`), uint8 [2 count, 32, 32, 1], and labels."""
+  data = sources.glyphs("test", 32, 1, characters=pair,
+                        images_per_class=count, seed=seed)
+  return data.images, data.labels
 
 
 def _row(label: str, results: Sequence[dict]) -> str:
@@ -84,19 +79,30 @@ def main(argv: Sequence[str]) -> None:
     blind.append(separability.measure(brightness[pick, None],
                                       data.labels[pick]))
   drawn = []
-  for i, (a, b) in enumerate(GLYPH_PAIRS):
-    images = np.concatenate([glyphs(a, n, 2 * i + seed),
-                             glyphs(b, n, 2 * i + 1 + seed)])
-    drawn.append(separability.measure(features(images),
-                                      np.repeat([0, 1], n), unit))
+  for pair in GLYPH_PAIRS:
+    images, labels = glyph_pair(pair, n, seed)
+    drawn.append(separability.measure(features(images), labels, unit))
   print(f"Spread unit (median class of the Fashion-MNIST test split): "
         f"{unit:.3f}; {n} images per class.\n")
   print("| images, features | pairs | separation | class spread |")
   print("|---|---|---|---|")
   print(_row("Fashion-MNIST, the classifier", own))
-  print(_row("glyphs (" + ", ".join("/".join(p) for p in GLYPH_PAIRS)
+  print(_row("drawn digits (" + ", ".join("/".join(p) for p in GLYPH_PAIRS)
              + "), the classifier", drawn))
   print(_row("Fashion-MNIST, mean grey level only", blind))
+  if FLAGS.glyph_classifier:
+    own_glyphs = features_lib.FashionMNISTClassifier(
+        FLAGS.glyph_classifier, domain="glyphs")
+    images, labels = own_glyphs.domain()
+    glyph_unit = separability.domain_spread(features_lib.extract_features(
+        own_glyphs, images.astype(np.float32) / 127.5 - 1.0, 500), labels)
+    rows = []
+    for pair in GLYPH_PAIRS:
+      images, labels = glyph_pair(pair, n, seed)
+      feats = features_lib.extract_features(
+          own_glyphs, images.astype(np.float32) / 127.5 - 1.0, 500)
+      rows.append(separability.measure(feats, labels, glyph_unit))
+    print(_row("drawn digits, the glyph classifier", rows))
   print(f"\nThresholds: separation {separability.THRESHOLDS.separation}, "
         f"spread {separability.THRESHOLDS.spread}.")
 
@@ -104,4 +110,6 @@ def main(argv: Sequence[str]) -> None:
 if __name__ == "__main__":
   flags.DEFINE_integer("images_per_class", 100, "Real images per class.")
   flags.DEFINE_integer("seed", 0, "Seed of the subsets and the glyphs.")
+  flags.DEFINE_string("glyph_classifier", None,
+                      "Weights of the classifier trained on the glyphs.")
   app.run(main)

@@ -32,6 +32,8 @@ from typing import Mapping
 import numpy as np
 from scipy import optimize
 
+from tfgt.errors import UserInputError
+from tfgt.eval import registry
 from tfgt.eval import separability
 
 # Images per class the pairwise distances use at most (seeded subsets).
@@ -180,3 +182,44 @@ def diversity(real: np.ndarray, generated: np.ndarray,
               if real_distance > 0 else float("nan"),
               real_distance=real_distance,
               generated_distance=generated_distance)
+
+
+# The evaluator's entries (tfgt.eval.registry), per class and averaged:
+# mconsistency (and mconsistency_real, the classifier's held-out accuracy on
+# real images), mdiversity (and mdiversity_real, the real images' mean
+# pairwise distance). Higher is better for both (a diversity above 1 is
+# samples more spread than the real images).
+def _consistency(real: np.ndarray, real_ids: np.ndarray,
+                 fake_by_class: Mapping[int, np.ndarray],
+                 settings) -> dict[int, dict[str, float]]:
+  real, real_ids = separability.subset(real, real_ids, MAX_PER_CLASS,
+                                       settings.seed)
+  values = class_consistency(real, real_ids, fake_by_class,
+                             seed=settings.seed)
+  return {c: dict(consistency=v["consistency"],
+                  consistency_real=v["real_accuracy"])
+          for c, v in values.items()}
+
+
+def _diversity(real: np.ndarray, fake: np.ndarray,
+               settings) -> dict[str, float]:
+  values = diversity(real, fake, seed=settings.seed)
+  return dict(diversity=values["diversity"],
+              diversity_real=values["real_distance"])
+
+
+def _two_classes(names) -> None:
+  if len(names) < 2:
+    raise UserInputError(
+        f"mconsistency classifies samples among the evaluated classes, and "
+        f"there is {len(names)}: evaluate two classes or more, or leave "
+        "mconsistency out of Evaluator.metrics.")
+
+
+registry.register(registry.Metric(
+    name="mconsistency", keys=("consistency", "consistency_real"),
+    per_class=True, inputs=registry.CLASSES, compute=_consistency,
+    higher_is_better=True, min_rows=(5, 1), check_classes=_two_classes))
+registry.register(registry.Metric(
+    name="mdiversity", keys=("diversity", "diversity_real"), per_class=True,
+    compute=_diversity, higher_is_better=True, min_rows=(2, 2)))

@@ -63,6 +63,9 @@ from tfgt.eval import features as features_lib
 from tfgt.eval import metrics as metrics_lib  # pylint: disable=unused-import
 from tfgt.eval import ppl as ppl_lib
 from tfgt.eval import registry
+from tfgt.eval import separability
+# After metrics and ppl: registers mconsistency and mdiversity.
+from tfgt.eval import consistency  # pylint: disable=unused-import,g-bad-import-order
 
 DEFAULT_METRICS = ("fid", "kid", "mfid")
 # Results are listed metric by metric in registry order, but those of these
@@ -70,6 +73,8 @@ DEFAULT_METRICS = ("fid", "kid", "mfid")
 # them (mprdc's means before mfid's), kept so that tfgt.evaluate's JSON and
 # table, best.json and the benchmark records stay as they were.
 _FIRST_RESULTS = ("fid", "kid", "mprdc")
+# The feature check's results (`Evaluator.check_features`).
+FEATURE_CHECK_RESULTS = ("features_separation", "features_min_spread")
 
 
 def __getattr__(name: str) -> Any:
@@ -205,7 +210,8 @@ def _names_and(names: Sequence[str]) -> str:
 @gin.configurable(allowlist=[
     "extractor", "metrics", "num_samples", "batch_size", "seed", "split",
     "kid_block_size", "kmmd_sigma", "prdc_k", "max_pairwise_samples",
-    "ppl_samples", "ppl_epsilon", "cache_dir", "use_cache"])
+    "ppl_samples", "ppl_epsilon", "cache_dir", "use_cache",
+    "check_features"])
 class Evaluator:
   """Scores a generator's samples of the trained classes against real images.
 
@@ -229,7 +235,8 @@ class Evaluator:
                ppl_samples: int = 1000,
                ppl_epsilon: float = ppl_lib.DEFAULT_EPSILON,
                cache_dir: str | None = None,
-               use_cache: bool = True):
+               use_cache: bool = True,
+               check_features: bool = True):
     """Configures the evaluation.
 
     Args:
@@ -256,12 +263,17 @@ class Evaluator:
       cache_dir: where real features are cached (default $TFGT_CACHE_DIR or
         ~/.cache/tfgt/features).
       use_cache: read and write the on-disk cache.
+      check_features: measure whether the extractor's features can tell the
+        evaluated classes apart and keep each class's spread
+        (`tfgt.eval.separability`), warn when they cannot, and add
+        `features_separation` (and `features_min_spread`, when the
+        extractor knows its own domain) to the results.
     """
     errors.check_types("Evaluator", dict(locals()), dict(
         num_samples="int?", batch_size="int", seed="int", split="str?",
         kid_block_size="int", kmmd_sigma="real", prdc_k="int",
         max_pairwise_samples="int?", ppl_samples="int", ppl_epsilon="real",
-        cache_dir="str?", use_cache="bool"))
+        cache_dir="str?", use_cache="bool", check_features="bool"))
     self.metrics = parse_metrics(metrics)
     self._entries = tuple(registry.get(name) for name in self.metrics)
     if num_samples is not None and num_samples < 2:
@@ -286,6 +298,9 @@ class Evaluator:
         metric.check_settings(self)
     self.cache = cache_lib.FeatureCache(cache_dir) if use_cache else None
     self._references: dict[str, Reference] = {}
+    self.check_features = check_features
+    self._feature_checks: dict[str, dict | None] = {}
+    self._domain_spread: float | None = None
     self._draw = None
     self._draw_generator = None
 
@@ -309,7 +324,10 @@ class Evaluator:
   def result_names(self) -> set[str]:
     """The keys the configured metrics can produce (kid adds kid_std, prdc
     gives its four parts)."""
-    return {key for metric in self._entries for key in metric.result_keys}
+    names = {key for metric in self._entries for key in metric.result_keys}
+    if self.check_features:
+      names |= set(FEATURE_CHECK_RESULTS)
+    return names
 
   def minimum_counts(self) -> dict[str, tuple[bool, int, int]]:
     """What each configured metric needs.
@@ -426,13 +444,17 @@ class Evaluator:
     return pipeline.load_training_data(resolution=resolution,
                                        channels=channels, **overrides)
 
-  def prepare(self) -> None:
+  def prepare(self, resolution: int | None = None,
+              channels: int | None = None) -> None:
     """Checks, before any training, that the evaluations can run.
 
     Loads the feature extractor, then reads the real images of the
     evaluated classes with the current data configuration (at a small size,
     to count them; the trainer calls this before its first step) and checks
-    the counts against every configured metric (`check_counts`).
+    the counts against every configured metric (`check_counts`). Given the
+    generator's resolution and channels, it also extracts the real features
+    (cached for the evaluations) and runs the feature check
+    (`check_features`), so that its warnings come before training.
 
     Raises:
       UserInputError: an unusable extractor or data, or a class with too
@@ -443,41 +465,16 @@ class Evaluator:
                                        None)
     self.check_counts(found.names,
                       np.bincount(labels, minlength=len(found.names)))
+    if self.check_features and resolution is not None:
+      feats, labels, found, key = self._real_features(
+          resolution, channels or _COUNT_CHANNELS, None)
+      self.feature_check(feats, labels, dict(enumerate(found.names)), key)
 
-  def reference(self, resolution: int, channels: int, num_classes: int,
-                selection: pipeline.ClassSelection | None = None
-                ) -> Reference:
-    """Real features of the evaluated classes (cached in memory and on disk).
-
-    Args:
-      resolution: image size of the generator.
-      channels: image channels of the generator.
-      num_classes: classes of the generator.
-      selection: the classes to use, as recorded by the trainer in
-        classes.json; None selects them with the current gin configuration,
-        as the trainer does, and puts them at the last model ids.
-    """
-    memo = repr((resolution, channels, num_classes, selection))
-    if memo in self._references:
-      return self._references[memo]
+  def _real_features(self, resolution: int, channels: int,
+                     selection: pipeline.ClassSelection | None):
+    """(features float32 [n, D], labels int [n] from 0, the classes found,
+    the cache key) of the real images of the evaluated classes."""
     images, labels, found = self._load_real(resolution, channels, selection)
-    if selection is not None:
-      if found.names != list(selection.names):
-        raise UserInputError(
-            f"The dataset's classes {found.source_ids} are now named "
-            f"{found.names}, but the run trained {list(selection.names)}: the "
-            "data configuration changed since training.")
-      offset = selection.label_offset
-    else:
-      offset = num_classes - len(found.source_ids)
-    if offset < 0 or offset + len(found.source_ids) > num_classes:
-      raise UserInputError(
-          f"The data has {len(found.source_ids)} classes (model ids from "
-          f"{offset}) but the generator has {num_classes}: evaluate a model "
-          "with the data configuration it was trained with.")
-    found = pipeline.ClassSelection(list(found.source_ids), list(found.names),
-                                    offset)
-    model_ids = (labels + offset).astype(np.int32)
     extractor = self.extractor
     key = dict(
         kind="real_features", version=1,
@@ -509,9 +506,97 @@ class Evaluator:
           f"of the {len(feats)} real images hold NaN or infinity: the feature "
           f"extractor{where} is broken. Check its weights; delete the cache "
           "file or set Evaluator.use_cache = False to recompute them.")
+    return feats, labels, found, key
+
+  def reference(self, resolution: int, channels: int, num_classes: int,
+                selection: pipeline.ClassSelection | None = None
+                ) -> Reference:
+    """Real features of the evaluated classes (cached in memory and on disk).
+
+    Args:
+      resolution: image size of the generator.
+      channels: image channels of the generator.
+      num_classes: classes of the generator.
+      selection: the classes to use, as recorded by the trainer in
+        classes.json; None selects them with the current gin configuration,
+        as the trainer does, and puts them at the last model ids.
+    """
+    memo = repr((resolution, channels, num_classes, selection))
+    if memo in self._references:
+      return self._references[memo]
+    feats, labels, found, key = self._real_features(resolution, channels,
+                                                    selection)
+    if selection is not None:
+      if found.names != list(selection.names):
+        raise UserInputError(
+            f"The dataset's classes {found.source_ids} are now named "
+            f"{found.names}, but the run trained {list(selection.names)}: the "
+            "data configuration changed since training.")
+      offset = selection.label_offset
+    else:
+      offset = num_classes - len(found.source_ids)
+    if offset < 0 or offset + len(found.source_ids) > num_classes:
+      raise UserInputError(
+          f"The data has {len(found.source_ids)} classes (model ids from "
+          f"{offset}) but the generator has {num_classes}: evaluate a model "
+          "with the data configuration it was trained with.")
+    found = pipeline.ClassSelection(list(found.source_ids), list(found.names),
+                                    offset)
+    model_ids = (labels + offset).astype(np.int32)
     reference = Reference(feats, model_ids, found, key)
     self._references[memo] = reference
     return reference
+
+  def domain_spread(self) -> float | None:
+    """The spread unit of the feature check: `separability.domain_spread`
+    of the extractor's own domain (`FeatureExtractor.domain`), computed once
+    (and cached on disk), or None when the extractor has no domain at
+    hand."""
+    if self._domain_spread is None:
+      extractor = self.extractor
+      key = dict(kind="domain_spread", version=1,
+                 extractor=extractor.identity,
+                 max_per_class=separability.DOMAIN_PER_CLASS)
+
+      def compute() -> dict[str, np.ndarray]:
+        domain = extractor.domain()
+        if domain is None:
+          return {"spread": np.array(np.nan)}
+        images, labels = domain
+        images, labels = separability.subset(
+            images, labels, separability.DOMAIN_PER_CLASS, 0)
+        feats = features_lib.extract_features(extractor, images,
+                                              self.batch_size)
+        return {"spread": np.array(separability.domain_spread(feats,
+                                                              labels))}
+
+      value = float((self.cache.get_or_compute(key, compute)
+                     if self.cache is not None else compute())["spread"])
+      self._domain_spread = value
+    return (self._domain_spread if np.isfinite(self._domain_spread)
+            else None)
+
+  def feature_check(self, features: np.ndarray, labels: np.ndarray,
+                    names: dict[int, str], key: dict[str, Any]
+                    ) -> dict | None:
+    """The feature check of real features [n, D] with class ids [n]
+    (`separability.measure`), computed and warned about once per set of real
+    features (`key`); None with fewer than two classes of 2 images."""
+    memo = repr(key)
+    if memo not in self._feature_checks:
+      counts = np.bincount(np.asarray(labels) - np.min(labels))
+      if np.count_nonzero(counts >= 2) < 2 or np.any((counts > 0) &
+                                                      (counts < 2)):
+        self._feature_checks[memo] = None
+        return None
+      measured = separability.measure(features, labels, self.domain_spread(),
+                                      seed=self.seed)
+      for warning in separability.check(
+          measured, {str(c): n for c, n in names.items()}):
+        logging.warning("%s", warning)
+      measured["classes"] = {str(c): n for c, n in names.items()}
+      self._feature_checks[memo] = measured
+    return self._feature_checks[memo]
 
   def _draw_fn(self, generator):
     # One compiled sampler per generator object: the trainer evaluates the
@@ -587,6 +672,12 @@ class Evaluator:
                                                              counts)))
     _check_samples(fake_by_class, class_ids, ref.selection.names)
     results, per_class = self._compute(generator, ref, fake_by_class)
+    check = (self.feature_check(
+        ref.features, ref.model_ids,
+        dict(zip(class_ids, ref.selection.names)), ref.key)
+             if self.check_features else None)
+    if check is not None:
+      results.update(separability.summary(check))
     generated, real = sum(counts), len(ref.features)
     _check_finite(results, per_class, generated, real)
     seconds = time.time() - start
@@ -601,6 +692,8 @@ class Evaluator:
         prdc_k=self.prdc_k, max_pairwise_samples=self.max_pairwise_samples,
         ppl_samples=self.ppl_samples, ppl_epsilon=self.ppl_epsilon,
         seconds=round(seconds, 1))
+    if check is not None:
+      settings["feature_check"] = check
     return EvalResult(results, per_class, settings)
 
   def _compute(self, generator, ref: Reference,
@@ -637,6 +730,11 @@ class Evaluator:
     for metric in self._entries:
       if metric.inputs == registry.GENERATOR:
         values[metric.name] = metric(sampler, self)
+      elif metric.inputs == registry.CLASSES:
+        by_class = metric(ref.features, ref.model_ids, fake_by_class, self)
+        for c, name in zip(class_ids, names):
+          per_class[name].update(by_class[c])
+        values[metric.name] = registry.mean_over_classes(metric, per_class)
       elif metric.per_class:
         for c, name in zip(class_ids, names):
           real_c = ref.features[ref.model_ids == c]

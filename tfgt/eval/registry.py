@@ -33,6 +33,9 @@ from tfgt.errors import UserInputError
 # What a metric's `compute` is given (`Metric.inputs`).
 FEATURES = "features"
 GENERATOR = "generator"
+# Per class, with every evaluated class's real features at hand (a
+# classifier of the classes: class consistency).
+CLASSES = "classes"
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*$")
 
@@ -76,6 +79,11 @@ class Metric:
       real images and of the samples, finite, n and m at least `min_rows`:
       of all evaluated classes, or of one class for a per-class metric.
       With inputs=GENERATOR, `compute(sampler, settings)` (a `Sampler`).
+      With inputs=CLASSES (per class only), `compute(real, real_ids,
+      fake_by_class, settings)`: the real features [n, D] of every
+      evaluated class with their model ids int [n], and {model id: the
+      class's sample features [m_c, D]}; it returns {model id: {key:
+      float}}, every key for every class.
       `settings` is the Evaluator: its attributes seed, batch_size,
       kid_block_size, kmmd_sigma, prdc_k, max_pairwise_samples, ppl_samples
       and ppl_epsilon. Too few rows or bad features may raise
@@ -95,8 +103,9 @@ class Metric:
       defined with, for every class if `per_class`, else for all classes
       together; or a function of the settings returning them (PRDC needs
       prdc_k + 1); None for a metric that draws its own samples.
-    inputs: FEATURES (features of real and generated images) or GENERATOR
-      (the generator itself, as a `Sampler`: PPL).
+    inputs: FEATURES (features of real and generated images), CLASSES (the
+      same, every class at once: class consistency) or GENERATOR (the
+      generator itself, as a `Sampler`: PPL).
     check_settings: settings -> None; raises UserInputError, saying the fix,
       for settings with which the metric cannot run (called when the
       Evaluator is built).
@@ -138,12 +147,19 @@ class Metric:
       ValueError: a key the entry does not declare.
     """
     values = self.compute(*args)
+    if self.inputs == CLASSES:
+      for by_class in values.values():
+        self._check_keys(by_class)
+      return values
+    self._check_keys(values)
+    return values
+
+  def _check_keys(self, values: dict[str, float]) -> None:
     extra = sorted(set(values) - set(self.keys))
     if extra:
       raise ValueError(
           f"Metric {self.name!r} returned {extra}, which its entry does not "
           f"declare (keys={self.keys}): add them to its keys.")
-    return values
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -164,13 +180,17 @@ def _validate(metric: Metric) -> None:
       or not all(isinstance(k, str) and k for k in metric.keys)):
     raise ValueError(f"Metric {metric.name!r}: keys must be a tuple of "
                      f"result names such as ('fid',), got {metric.keys!r}.")
-  if metric.inputs not in (FEATURES, GENERATOR):
+  if metric.inputs not in (FEATURES, CLASSES, GENERATOR):
     raise ValueError(f"Metric {metric.name!r}: inputs must be "
-                     f"{FEATURES!r} or {GENERATOR!r}, got {metric.inputs!r}.")
-  if metric.per_class and metric.inputs != FEATURES:
+                     f"{FEATURES!r}, {CLASSES!r} or {GENERATOR!r}, got "
+                     f"{metric.inputs!r}.")
+  if metric.per_class and metric.inputs == GENERATOR:
     raise ValueError(f"Metric {metric.name!r}: a per-class metric is "
                      f"computed on each class's features: use inputs="
-                     f"{FEATURES!r}.")
+                     f"{FEATURES!r} or {CLASSES!r}.")
+  if metric.inputs == CLASSES and not metric.per_class:
+    raise ValueError(f"Metric {metric.name!r}: inputs={CLASSES!r} gives "
+                     "results per class: set per_class=True.")
   if not metric.scale > 0:
     raise ValueError(f"Metric {metric.name!r}: scale must be > 0, got "
                      f"{metric.scale}.")
