@@ -53,7 +53,6 @@ from tfgt import run_folder
 from tfgt import sample as sample_lib
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
-from tfgt.models import architectures
 from tfgt.models import bundle
 
 __all__ = ["load", "Generator", "Run", "Evaluation", "train", "evaluate",
@@ -339,24 +338,12 @@ class Generator:
     seed = _seed(seed)
     truncations = _truncations(truncation)
     generator = self.model
-    # tfgt.sample.draw_grid's draws, step by step.
+    # tfgt.sample.draw_grid's draws, as floats.
     z = _latents(per_class, generator.dim_z, seed)
-    rows = []
-    if not truncations:
-      draw = self._compiled(("labels", per_class))
-      for c in ids:
-        rows.append(_in_batches(lambda z_b, c=c: draw(
-            z_b, tf.fill([tf.shape(z_b)[0]], tf.constant(c, tf.int32))), z))
-    else:
-      for c in ids:
-        for t in truncations:
-          def draw_truncated(z_b, c=c, t=t):
-            t_rows = tf.fill([tf.shape(z_b)[0]], tf.constant(t, tf.float32))
-            z_t = (export_lib.truncate_latents(z_b, t_rows)
-                   if architectures.truncates_z(generator) else z_b)
-            return architectures.generate(
-                generator, z_t, tf.fill([tf.shape(z_b)[0]], c), t_rows)
-          rows.append(_in_batches(draw_truncated, z))
+    rows = sample_lib.draw_rows(
+        generator, ids, z, truncations,
+        draw=None if truncations else self._compiled(("labels", per_class)),
+        in_batches=_in_batches)
     return _output(np.concatenate(rows), as_uint8)
 
   def interpolate(self, class_a: ClassLike, class_b: ClassLike,

@@ -189,13 +189,36 @@ def draw_grid(model_dir: str, checkpoint: str | int = "latest",
                       " or --truncation" if truncations else ""))
   z = tf.random.stateless_normal([per_class, generator.dim_z],
                                  seed=[seed, 0])
+  rows = draw_rows(generator, ids, z, truncations)
+  return images.grid(np.stack(rows)), row_ids, names
+
+
+def draw_rows(generator, ids: Sequence[int], z: tf.Tensor,
+              truncations: Sequence[float] | None, draw=None,
+              in_batches: Callable = _in_batches) -> list[np.ndarray]:
+  """The rows of `draw_grid`: per class id (and per truncation value,
+  classes first), the images of latents z [N, dim_z].
+
+  Args:
+    generator: the generator contract of `tfgt.models.architectures`.
+    ids: model class ids.
+    z: float32 [N, dim_z]; column k of every row has latent k.
+    truncations: None or values (each a row per class).
+    draw: a compiled (z, labels) -> images for the untruncated draws
+      (default: a new `tf.function` of the generator).
+    in_batches: (draw of a batch, inputs) -> array, `BATCH_SIZE` at a time
+      (default: uint8 images).
+
+  Returns:
+    One array [N, H, W, C] per row.
+  """
   if not truncations:
-    draw = tf.function(lambda z, y: generator((z, y), training=False),
-                       reduce_retracing=True)
-    rows = [_in_batches(lambda z_b, c=c: draw(
+    draw = draw or tf.function(
+        lambda z, y: generator((z, y), training=False),
+        reduce_retracing=True)
+    return [in_batches(lambda z_b, c=c: draw(
         z_b, tf.fill([tf.shape(z_b)[0]], tf.constant(c, tf.int32))), z)
             for c in ids]
-    return images.grid(np.stack(rows)), ids, names
   rows = []
   for c in ids:
     for t in truncations:
@@ -205,8 +228,8 @@ def draw_grid(model_dir: str, checkpoint: str | int = "latest",
                if architectures.truncates_z(generator) else z_b)
         return architectures.generate(
             generator, z_t, tf.fill([tf.shape(z_b)[0]], c), t_rows)
-      rows.append(_in_batches(draw_truncated, z))
-  return images.grid(np.stack(rows)), row_ids, names
+      rows.append(in_batches(draw_truncated, z))
+  return rows
 
 
 def draw_interpolation(model_dir: str, pair: Sequence[str],
