@@ -2,7 +2,8 @@ r"""Scores a trained generator: FID, KID, mFID, KMMD, precision/recall/...
 
     python -m tfgt.evaluate --model_dir=/tmp/run [--checkpoint=best|latest|N] \
         [--metrics=fid,kid,mfid,kmmd,prdc] [--num_samples=10000] \
-        [--gin_file=gin_configs/fashion_mnist/eval.gin] [--gin_param=...]
+        [--gin_file=gin_configs/fashion_mnist/eval.gin] [--gin_param=...] \
+        [--features=classifier|inception|/path/model.keras|/path/saved_model]
 
     # A shipped bundle has no run config: give the data config it trained on.
     python -m tfgt.evaluate --model_dir=pretrained:fashion_mnist_biggan \
@@ -18,7 +19,14 @@ in the working directory; or --output). KID and mKID are printed x100.
 
 The evaluator settings (`Evaluator.*`, e.g. the feature extractor) come from
 the run's config, then --gin_file/--gin_param, then the flags here. Without
-any, Fashion-MNIST runs are scored with the shipped classifier. A binding of
+any, Fashion-MNIST runs are scored with the shipped classifier. --features
+chooses the feature extractor without writing gin (it wins over
+`Evaluator.extractor` of the config and the gin flags): "classifier" (the
+shipped Fashion-MNIST classifier), "inception" (`InceptionHub` with its
+handle, by default TF-GAN's module from the TF-Hub cache), or the path of a
+local .keras file or SavedModel folder (`LocalModel`, whose settings are gin
+bindings, e.g. --gin_param="LocalModel.input_size = (224, 224)"
+--gin_param="LocalModel.normalisation = 'imagenet'"). A binding of
 the run's config.gin that this version of tfgt does not know (a configurable
 or parameter removed or renamed since) is skipped with a warning; a mistake in
 --gin_file/--gin_param stops the command with a one-line message and exit
@@ -80,10 +88,44 @@ def define_flags() -> None:
   flags.DEFINE_multi_string("gin_param", [], "Gin bindings, applied last.")
   flags.DEFINE_string("output", None, "JSON output path (default: beside the "
                       "checkpoint).")
+  flags.DEFINE_string("features", None,
+                      "Feature extractor: 'classifier' (the shipped "
+                      "Fashion-MNIST classifier), 'inception' (InceptionHub) "
+                      "or the path of a .keras file or SavedModel folder "
+                      "(LocalModel; settings as --gin_param='LocalModel.*'). "
+                      "Default: the config's Evaluator.extractor.")
 
 
 # Bindings for the trainer, which this command does not run.
 TRAINING_ONLY = ("train",)
+
+# --features words and the extractor each names.
+FEATURE_CHOICES = {"classifier": "@FashionMNISTClassifier()",
+                   "inception": "@InceptionHub()"}
+
+
+def features_bindings(features: str | None) -> list[str]:
+  """Gin bindings that make --features the Evaluator's extractor.
+
+  None or "" binds nothing (the config's `Evaluator.extractor` stays);
+  "classifier" and "inception" bind those extractors; anything else must be
+  a .keras file or a SavedModel folder, bound as `LocalModel.path`.
+
+  Raises:
+    UserInputError: a path that does not exist.
+  """
+  if not features:
+    return []
+  if features in FEATURE_CHOICES:
+    return [f"Evaluator.extractor = {FEATURE_CHOICES[features]}"]
+  path = os.path.abspath(os.path.expanduser(features))
+  if not os.path.exists(path):
+    raise UserInputError(
+        f"--features={features} is neither one of {sorted(FEATURE_CHOICES)} "
+        "nor an existing .keras file or SavedModel folder: give one of "
+        "those.")
+  return ["Evaluator.extractor = @LocalModel()",
+          f"LocalModel.path = {path!r}"]
 
 
 def read_run(model_dir: str) -> pipeline.ClassSelection:
@@ -171,7 +213,8 @@ def format_table(result: evaluator_lib.EvalResult) -> str:
 
 def run(model_dir: str, checkpoint: str = "auto",
         overrides: dict | None = None, gin_files: Sequence[str] = (),
-        gin_params: Sequence[str] = (), output: str | None = None
+        gin_params: Sequence[str] = (), output: str | None = None,
+        features: str | None = None
         ) -> tuple[evaluator_lib.EvalResult, str]:
   """Evaluates a run or bundle; returns the result and the JSON path written.
 
@@ -190,6 +233,10 @@ def run(model_dir: str, checkpoint: str = "auto",
     gin_files: gin files parsed after the run's config.gin.
     gin_params: gin bindings parsed last.
     output: JSON path; default `default_output(model_dir, checkpoint)`.
+    features: the extractor, as --features: None (the config's
+      `Evaluator.extractor`), "classifier", "inception", or the path of a
+      .keras file or SavedModel folder (`LocalModel`, configured by
+      `gin_params`); its bindings come after `gin_params`.
 
   Returns:
     (the result, the path of the JSON file written).
@@ -208,14 +255,16 @@ def run(model_dir: str, checkpoint: str = "auto",
           "folder of a training run (the --model_dir of tfgt.train), its "
           "'model' sub-folder or pretrained:NAME.")
     raise UserInputError(f"--model_dir {model_dir} does not exist.")
+  extractor_bindings = features_bindings(features)
   with config_lib.isolated():
     return _evaluate(model_dir, directory, checkpoint, overrides, gin_files,
-                     gin_params, output)
+                     gin_params, output, extractor_bindings)
 
 
 def _evaluate(model_dir: str, directory: str, checkpoint: str,
               overrides: dict | None, gin_files: Sequence[str],
-              gin_params: Sequence[str], output: str | None
+              gin_params: Sequence[str], output: str | None,
+              extractor_bindings: Sequence[str] = ()
               ) -> tuple[evaluator_lib.EvalResult, str]:
   """`run` on an empty gin config."""
   if os.path.exists(os.path.join(model_dir, run_folder.CONFIG)):
@@ -235,7 +284,9 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
     read_run(model_dir)  # Raises the error that names the missing files.
   # Training configs may be given as they are: their train.* bindings are
   # not for this command.
-  config_lib.parse(gin_files, gin_params, ignore=TRAINING_ONLY)
+  # --features comes last: it wins over Evaluator.extractor of the files.
+  config_lib.parse(gin_files, list(gin_params) + list(extractor_bindings),
+                   ignore=TRAINING_ONLY)
   directory, prefix = resolve_checkpoint(model_dir, checkpoint)
   step = int(os.path.basename(prefix).rsplit("-", 1)[-1])
   generator, _, spec = bundle.load(directory, step)
@@ -280,7 +331,8 @@ def main(argv: Sequence[str]) -> None:
                    metrics=FLAGS.metrics)
   try:
     result, path = run(FLAGS.model_dir, FLAGS.checkpoint, overrides,
-                       FLAGS.gin_file, FLAGS.gin_param, FLAGS.output)
+                       FLAGS.gin_file, FLAGS.gin_param, FLAGS.output,
+                       FLAGS.features)
   except UserInputError as e:
     logging.error("%s", errors.message(e))
     sys.exit(2)

@@ -19,6 +19,9 @@ a generator produce them.
     tools/train_fashion_mnist_classifier.py); its 128-d penultimate layer is
     the offline feature space for Fashion-MNIST, as TF-GAN's MNIST example
     uses an MNIST classifier.
+  * `LocalModel`: any image network in a local Keras 3 `.keras` file (loaded
+    with safe_mode=True) or TF SavedModel folder, with its input size,
+    channels, resize method and input normalisation as settings.
 
 `extract_features` streams any number of images through an extractor in
 batches, keeping only the features.
@@ -448,3 +451,326 @@ class FashionMNISTClassifier(FeatureExtractor):
   def _outputs(self, images):
     features, logits = self._model(images, training=False)
     return {"features": features, "logits": logits}
+
+
+# How LocalModel maps images in [-1, 1] to a network's input range.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NORMALISATIONS = ("minus_one_one", "zero_one", "imagenet", "zero_255")
+RESIZE_METHODS = ("bilinear", "bicubic", "area", "clean")
+
+
+def normalise(images: tf.Tensor, normalisation: str) -> tf.Tensor:
+  """Maps float images in [-1, 1] to a network's input range.
+
+  "minus_one_one": unchanged (Inception as TF-GAN, Keras "tf" preprocessing);
+  "zero_one": (x + 1) / 2; "zero_255": (x + 1) * 127.5; "imagenet": per
+  channel ((x + 1) / 2 - mean) / std with ImageNet's mean (0.485, 0.456,
+  0.406) and std (0.229, 0.224, 0.225), as torchvision, timm and DINOv2
+  exports expect (RGB only).
+  """
+  if normalisation == "minus_one_one":
+    return images
+  if normalisation == "zero_one":
+    return (images + 1.0) / 2.0
+  if normalisation == "zero_255":
+    return (images + 1.0) * 127.5
+  if normalisation == "imagenet":
+    mean = tf.constant(IMAGENET_MEAN, tf.float32)
+    std = tf.constant(IMAGENET_STD, tf.float32)
+    return ((images + 1.0) / 2.0 - mean) / std
+  raise UserInputError(f"normalisation={normalisation!r}: use one of "
+                       f"{NORMALISATIONS}.")
+
+
+def resize_images(images: tf.Tensor, size: tuple[int, int],
+                  method: str) -> tf.Tensor:
+  """Resizes float images to `size` (H, W); unchanged when already there.
+
+  "bilinear", "bicubic", "area": `tf.image.resize` without antialiasing
+  ("bilinear" is what TF-GAN's examples do; downscaling without antialiasing
+  aliases, which changes FIDs). "clean": bicubic with `antialias=True`, close
+  to the PIL bicubic resize of clean-fid (Parmar et al., 2022).
+  """
+  if tuple(images.shape[1:3]) == tuple(size):
+    return images
+  if method == "clean":
+    return tf.image.resize(images, size, method="bicubic", antialias=True)
+  if method not in RESIZE_METHODS:
+    raise UserInputError(f"resize={method!r}: use one of {RESIZE_METHODS}.")
+  return tf.image.resize(images, size, method=method)
+
+
+def _saved_model_dir(path: str) -> bool:
+  return (os.path.exists(os.path.join(path, "saved_model.pb")) or
+          os.path.exists(os.path.join(path, "saved_model.pbtxt")))
+
+
+def _pair(value, what: str) -> tuple[int, int] | None:
+  """None, an int or an (H, W) pair of positive ints -> (H, W) or None."""
+  if value is None:
+    return None
+  if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    value = (value, value)
+  try:
+    h, w = (int(v) for v in value)
+    ok = all(float(v) == int(v) and int(v) > 0 for v in value)
+  except (TypeError, ValueError):
+    ok = False
+  if not ok:
+    raise UserInputError(
+        f"LocalModel.{what}={value!r}: give the model's input height and "
+        f"width as positive whole numbers, e.g. LocalModel.{what} = "
+        "(224, 224) (or 224 for a square).")
+  return h, w
+
+
+@gin.configurable(allowlist=["path", "input_size", "channels", "resize",
+                             "normalisation", "layer", "signature",
+                             "output_key"])
+class LocalModel(FeatureExtractor):
+  """Any image network in a local file or folder as the feature extractor.
+
+  `path` is either
+    * a Keras 3 `.keras` file, loaded with `keras.saving.load_model(path,
+      safe_mode=True)`: safe mode is always on, so loading never runs
+      Python code stored in the file (a Lambda layer's bytecode is refused;
+      custom layers must be registered Keras serializables in the process).
+      The features are the output of the layer named `layer`, or of the
+      model when `layer` is None; or
+    * a TF SavedModel folder (saved_model.pb and variables/), loaded with
+      `tf.saved_model.load`; the features are the output `output_key` (None:
+      the only output) of the signature `signature` (default
+      "serving_default", which `model.export(path)` writes).
+
+  Images in [-1, 1] (any size, 1 or 3 channels) are converted to `channels`,
+  resized to `input_size` (H, W) with `resize` ("bilinear" as TF-GAN,
+  "bicubic", "area", or "clean": bicubic with antialiasing), then mapped to
+  the model's input range by `normalisation` ("minus_one_one": unchanged,
+  "zero_one", "imagenet": mean/std of ImageNet on [0, 1] images, as
+  torchvision/timm/DINOv2 exports expect, "zero_255"). `input_size` and
+  `channels` default to the model's own input shape when it is fixed.
+
+  A 2-D output [B, D] is the feature vector; a 4-D output [B, H, W, D] is
+  averaged over H and W; other outputs are refused. The `identity` holds a
+  SHA-1 of the file (of saved_model.pb and variables.index for a folder) and
+  every setting, so cached real features rebuild whenever either changes.
+  There is no logits output and no domain of its own (`domain()` is None).
+  """
+
+  name = "local_model"
+  has_logits = False
+
+  def __init__(self, path: str = gin.REQUIRED,
+               input_size: int | tuple[int, int] | None = None,
+               channels: int | None = None,
+               resize: str = "bilinear",
+               normalisation: str = "minus_one_one",
+               layer: str | None = None,
+               signature: str = "serving_default",
+               output_key: str | None = None):
+    if not path or not isinstance(path, str):
+      raise UserInputError(
+          f"LocalModel.path={path!r}: give a .keras file or a SavedModel "
+          "folder, e.g. LocalModel.path = '/models/features.keras'.")
+    self.path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(self.path):
+      raise UserInputError(
+          f"The feature model {path} does not exist: give an existing Keras "
+          "3 .keras file or a SavedModel folder (holding saved_model.pb).")
+    if os.path.isdir(self.path):
+      if not _saved_model_dir(self.path):
+        raise UserInputError(
+            f"The folder {path} holds no saved_model.pb, so it is not a "
+            "SavedModel: give the folder that `tf.saved_model.save` or "
+            "`model.export` wrote, or a .keras file.")
+      self.kind = "saved_model"
+    elif self.path.endswith(".keras"):
+      self.kind = "keras"
+    else:
+      hint = ""
+      if self.path.endswith((".h5", ".hdf5")):
+        hint = (" A .h5 file holds weights (or a legacy model) without a "
+                "safe architecture: load it where it was made and save it "
+                "again with model.save('features.keras').")
+      raise UserInputError(
+          f"The feature model {path} is neither a .keras file nor a "
+          f"SavedModel folder.{hint} Give a Keras 3 .keras file "
+          "(model.save('x.keras')) or a SavedModel folder "
+          "(model.export('x') or tf.saved_model.save).")
+    self.input_size = _pair(input_size, "input_size")
+    if channels is not None and channels not in (1, 3):
+      raise UserInputError(
+          f"LocalModel.channels={channels!r}: feature models take grey (1) "
+          "or RGB (3) images; set LocalModel.channels to 1 or 3.")
+    if resize not in RESIZE_METHODS:
+      raise UserInputError(
+          f"LocalModel.resize={resize!r}: use one of {RESIZE_METHODS} "
+          "('bilinear' as TF-GAN).")
+    if normalisation not in NORMALISATIONS:
+      raise UserInputError(
+          f"LocalModel.normalisation={normalisation!r}: use one of "
+          f"{NORMALISATIONS} (how the model's training images were scaled).")
+    if layer is not None and self.kind != "keras":
+      raise UserInputError(
+          f"LocalModel.layer={layer!r} applies to .keras files only; for the "
+          f"SavedModel {path} choose the output with LocalModel.output_key.")
+    self.resize = resize
+    self.normalisation = normalisation
+    self.layer = layer
+    self.signature = signature
+    self.output_key = output_key
+    if self.kind == "keras":
+      shape = self._load_keras()
+      self._fingerprint = file_fingerprint(self.path)
+    else:
+      shape = self._load_saved_model()
+      files = [os.path.join(self.path, f) for f in
+               ("saved_model.pb", "saved_model.pbtxt",
+                os.path.join("variables", "variables.index"))]
+      self._fingerprint = "".join(file_fingerprint(f) for f in files
+                                  if os.path.exists(f))
+    self._settle_input_shape(path, shape, channels)
+    if normalisation == "imagenet" and self.channels != 3:
+      raise UserInputError(
+          f"LocalModel.normalisation='imagenet' needs an RGB model, but "
+          f"{path} takes {self.channels} channel(s): choose another "
+          "normalisation.")
+    probe = self._outputs(self._preprocess(
+        tf.zeros([1, *self.input_size, self.channels])))
+    self.feature_dim = int(probe["features"].shape[-1])
+    logging.info("Feature model %s: %s input %s x %d, %d-d features.",
+                 self.kind, path, self.input_size, self.channels,
+                 self.feature_dim)
+
+  def _load_keras(self) -> list:
+    try:
+      model = keras.saving.load_model(self.path, compile=False,
+                                      safe_mode=True)
+    except Exception as e:  # Keras raises ValueError, TypeError, OSError...
+      raise UserInputError(
+          f"Cannot load {self.path} as a Keras 3 model ({str(e)[:400]}). "
+          "It must be a .keras file saved by Keras 3; it is loaded with "
+          "safe_mode=True, so Lambda layers and unregistered custom objects "
+          "are refused: rebuild those parts with built-in layers.") from e
+    if self.layer is not None:
+      try:
+        output = model.get_layer(self.layer).output
+        model = keras.Model(model.inputs, output)
+      except (ValueError, AttributeError) as e:
+        names = [l.name for l in model.layers]
+        raise UserInputError(
+            f"LocalModel.layer={self.layer!r}: {self.path} has no such layer "
+            f"with a symbolic output ({e}); its layers: {names}.") from e
+    self._model = model
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) != 1:
+      raise UserInputError(
+          f"{self.path} has {len(inputs)} inputs; a feature model takes one "
+          "batch of images [B, H, W, C].")
+    return list(inputs[0].shape)
+
+  def _load_saved_model(self) -> list:
+    try:
+      module = tf.saved_model.load(self.path)
+    except Exception as e:  # TF raises OSError, ValueError, ...
+      raise UserInputError(
+          f"Cannot load the SavedModel {self.path}: {str(e)[:400]}") from e
+    signatures = getattr(module, "signatures", {})
+    if self.signature not in signatures:
+      raise UserInputError(
+          f"The SavedModel {self.path} has no signature {self.signature!r}; "
+          f"set LocalModel.signature to one of {sorted(signatures)}.")
+    function = signatures[self.signature]
+    specs = function.structured_input_signature[1]
+    if len(specs) != 1:
+      raise UserInputError(
+          f"The signature {self.signature!r} of {self.path} takes "
+          f"{sorted(specs)}; a feature model takes one batch of images.")
+    (self._input_name, spec), = specs.items()
+    self._input_dtype = spec.dtype
+    self._module = module  # Keeps the variables alive.
+    self._function = function
+    return list(spec.shape) if spec.shape.rank is not None else []
+
+  def _settle_input_shape(self, path: str, shape: list,
+                          channels: int | None) -> None:
+    """Sets input_size and channels from the settings and the model."""
+    if shape and len(shape) != 4:
+      raise UserInputError(
+          f"{path} takes inputs of shape {shape}, not images [B, H, W, C].")
+    h, w, c = (shape[1:4] if shape else (None, None, None))
+    if self.input_size is None:
+      if h is None or w is None:
+        raise UserInputError(
+            f"{path} takes images of any size: set LocalModel.input_size to "
+            "the size it was trained on, e.g. (224, 224).")
+      self.input_size = (int(h), int(w))
+    elif (h is not None and h != self.input_size[0]) or (
+        w is not None and w != self.input_size[1]):
+      raise UserInputError(
+          f"LocalModel.input_size={self.input_size} but {path} takes "
+          f"{h}x{w} images: set input_size to ({h}, {w}) or leave it unset.")
+    if channels is None:
+      if c is None:
+        channels = 3
+      elif c not in (1, 3):
+        raise UserInputError(f"{path} takes images with {c} channels; feature "
+                             "models must take 1 or 3.")
+      else:
+        channels = int(c)
+    elif c is not None and c != channels:
+      raise UserInputError(
+          f"LocalModel.channels={channels} but {path} takes {c} channel(s): "
+          f"set channels to {c} or leave it unset.")
+    self.channels = channels
+
+  @property
+  def identity(self) -> dict[str, Any]:
+    return dict(name=self.name, kind=self.kind, model=self._fingerprint,
+                layer=self.layer,
+                signature=None if self.kind == "keras" else self.signature,
+                output_key=self.output_key,
+                input_size=list(self.input_size), channels=self.channels,
+                resize=self.resize, normalisation=self.normalisation)
+
+  def _preprocess(self, images):
+    images = resize_images(images, self.input_size, self.resize)
+    return normalise(images, self.normalisation)
+
+  def _raw_output(self, images):
+    if self.kind == "keras":
+      output = self._model(images, training=False)
+      if isinstance(output, (list, tuple)) and len(output) == 1:
+        output = output[0]
+      if not tf.is_tensor(output) and not isinstance(output, np.ndarray):
+        raise UserInputError(
+            f"{self.path} returns {type(output).__name__} (several outputs): "
+            "choose the features with LocalModel.layer.")
+      return output
+    output = self._function(**{self._input_name: tf.cast(
+        images, self._input_dtype)})
+    if self.output_key is None:
+      if len(output) != 1:
+        raise UserInputError(
+            f"The signature {self.signature!r} of {self.path} returns "
+            f"{sorted(output)}: choose one with LocalModel.output_key.")
+      return next(iter(output.values()))
+    if self.output_key not in output:
+      raise UserInputError(
+          f"LocalModel.output_key={self.output_key!r}: the signature "
+          f"{self.signature!r} of {self.path} returns {sorted(output)}.")
+    return output[self.output_key]
+
+  def _outputs(self, images):
+    output = tf.cast(self._raw_output(images), tf.float32)
+    if output.shape.rank == 4:
+      output = tf.reduce_mean(output, axis=[1, 2])  # Global average pooling.
+    elif output.shape.rank != 2:
+      raise UserInputError(
+          f"The feature model {self.path} outputs shape {output.shape}; "
+          "features must be [batch, D] (or [batch, H, W, D], averaged over "
+          "H and W). Choose another output (LocalModel.layer for a .keras "
+          "file, LocalModel.output_key for a SavedModel) or export a model "
+          "that ends in a pooled or flattened layer.")
+    return {"features": output}
