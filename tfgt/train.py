@@ -428,8 +428,10 @@ class _Outputs:
     """Scores the exported generator; keeps its bundle if it is the best."""
     self.refresh()
     results = self.evaluator(self.exported)
-    logging.info("Step %d evaluation: %s", step,
-                 evaluator_lib.format_results(dict(sorted(results.items()))))
+    # The metrics by name, then the feature check's numbers.
+    logging.info("Step %d evaluation: %s", step, evaluator_lib.format_results(
+        dict(sorted(results.items(), key=lambda kv: (
+            kv[0] in evaluator_lib.FEATURE_CHECK_RESULTS, kv[0])))))
     with self.summary_writer.as_default(step=step):
       for k, v in results.items():
         tf.summary.scalar(f"eval/{k}", v)

@@ -93,7 +93,7 @@ def path_length(model_dir: str, num_samples: int) -> dict[str, float]:
   classes (Table 3; tfgt.eval.ppl): {"ppl_full", "ppl_end"}."""
   from tfgt import evaluate  # pylint: disable=g-import-not-at-top
   result, _ = evaluate.run(model_dir, "best", overrides=dict(
-      metrics=["ppl"], ppl_samples=num_samples),
+      metrics=["ppl"], ppl_samples=num_samples, check_features=False),
                            output=os.path.join(model_dir, "ppl.eval.json"))
   gin.clear_config()
   return {k: float(v) for k, v in result.metrics.items()}
