@@ -298,6 +298,9 @@ class Evaluator:
         metric.check_settings(self)
     self.cache = cache_lib.FeatureCache(cache_dir) if use_cache else None
     self._references: dict[str, Reference] = {}
+    # _real_features by (resolution, channels, selection): the trainer's
+    # prepare() and first evaluation read the same real images once.
+    self._real: dict[str, tuple] = {}
     self.check_features = check_features
     self._feature_checks: dict[str, dict | None] = {}
     self._domain_spread: float | None = None
@@ -473,7 +476,11 @@ class Evaluator:
   def _real_features(self, resolution: int, channels: int,
                      selection: pipeline.ClassSelection | None):
     """(features float32 [n, D], labels int [n] from 0, the classes found,
-    the cache key) of the real images of the evaluated classes."""
+    the cache key) of the real images of the evaluated classes (kept in
+    memory per resolution, channels and selection)."""
+    memo = repr((resolution, channels, selection))
+    if memo in self._real:
+      return self._real[memo]
     images, labels, found = self._load_real(resolution, channels, selection)
     extractor = self.extractor
     key = dict(
@@ -506,7 +513,8 @@ class Evaluator:
           f"of the {len(feats)} real images hold NaN or infinity: the feature "
           f"extractor{where} is broken. Check its weights; delete the cache "
           "file or set Evaluator.use_cache = False to recompute them.")
-    return feats, labels, found, key
+    self._real[memo] = (feats, labels, found, key)
+    return self._real[memo]
 
   def reference(self, resolution: int, channels: int, num_classes: int,
                 selection: pipeline.ClassSelection | None = None
