@@ -31,10 +31,11 @@ hypermod: setup
 
 # The test suite, then a build of every Bazel target. The suite runs one
 # worker per core (pytest-xdist), each test file on one worker, so that a
-# file's shared runs are trained once; the slowest tests are listed at the end.
+# file's shared runs are trained once, the longest files first
+# (tests/conftest.py); the slowest tests are listed at the end.
 test:
 	bash tools/setup.sh --bazel
-	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m pytest -n auto --dist loadfile --durations=15
+	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15
 	bazel build //...; status=$$?; bazel shutdown; exit $$status
 
 bazel-test:

@@ -37,18 +37,24 @@ TINY = [
 ]
 
 
-# Test files by decreasing run time on 2 cores. `make test` runs each file on
-# one of several workers (pytest-xdist --dist loadfile) in collection order:
-# starting the longest first keeps every worker busy until the end.
-_LONGEST_FIRST = ("test_hypermod.py", "test_train.py", "test_methods.py",
-                  "test_stylegan_train.py", "test_train_eval.py",
-                  "test_train_multi_worker.py", "test_export.py",
-                  "test_hypermod_256.py",
-                  "test_train_cli.py", "test_run_safety.py",
-                  "test_eval_cli.py", "test_import_hostile_hub.py",
-                  "test_import_stylegan.py", "test_knowledge_transfer.py",
-                  "test_diffaugment.py",
-                  "test_eval_features.py")
+# Test files by decreasing run time (their tests' durations summed, measured
+# on 2 cores). `make test` runs each file on one of several workers
+# (pytest-xdist --dist loadfile --no-loadscope-reorder) in collection order:
+# starting the longest first keeps every worker busy until the end. Without
+# --no-loadscope-reorder, pytest-xdist 3.8 orders files by their number of
+# tests instead, and a long file of few tests starts last.
+_LONGEST_FIRST = ("test_methods.py", "test_train.py", "test_hypermod.py",
+                  "test_train_multi_worker.py", "test_train_cli.py",
+                  "test_import_tfhub_biggan.py", "test_train_eval.py",
+                  "test_stylegan_train.py", "test_diffaugment.py",
+                  "test_api.py", "test_check_determinism.py",
+                  "test_export.py", "test_run_safety.py", "test_eval_cli.py",
+                  "test_hypermod_256.py", "test_benchmark_step.py",
+                  "test_eval_registry.py", "test_import_biggan.py",
+                  "test_import_stylegan.py", "test_eval_features.py",
+                  "test_stylegan.py", "test_architectures.py",
+                  "test_import_hostile_hub.py", "test_import_rosinality.py",
+                  "test_knowledge_transfer.py", "test_biggan.py")
 
 
 def pytest_collection_modifyitems(items):
