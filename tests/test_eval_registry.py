@@ -17,14 +17,17 @@ from tfgt.eval import metrics as metrics_lib
 from tfgt.eval import registry
 
 PRDC = ("precision", "recall", "density", "coverage")
-CONSISTENCY = ("mconsistency", "mconsistency_real", "mdiversity", "mdiversity_real")
+CONSISTENCY = ("mconsistency", "mconsistency_real", "mdiversity",
+               "mdiversity_real", "mdiversity_pixels", "mdiversity_pixels_real")
 
 
 def test_builtin_entries_say_what_the_former_tables_said():
   assert registry.names() == ("fid", "kid", "mfid", "mkid", "kmmd", "prdc",
-                              "mprdc", "ppl", "mconsistency", "mdiversity")
+                              "mprdc", "ppl", "mconsistency", "mdiversity",
+                              "mdiversity_pixels")
   assert {m.name for m in registry.metrics() if m.per_class} == {
-      "mfid", "mkid", "mprdc", "mconsistency", "mdiversity"}
+      "mfid", "mkid", "mprdc", "mconsistency", "mdiversity",
+      "mdiversity_pixels"}
   keys = {k for m in registry.metrics() for k in m.result_keys}
   assert keys == {"fid", "kid", "kid_std", "mfid", "mkid", "kmmd", "ppl_full",
                   "ppl_end", *PRDC, *("m" + p for p in PRDC), *CONSISTENCY}
@@ -43,12 +46,13 @@ def test_builtin_entries_say_what_the_former_tables_said():
   assert {m.name: m.minimum(settings) for m in registry.metrics()} == dict(
       fid=(2, 2), kid=(2, 2), mfid=(2, 2), mkid=(2, 2), kmmd=(2, 1),
       prdc=(6, 6), mprdc=(6, 6), ppl=None, mconsistency=(5, 1),
-      mdiversity=(2, 2))
+      mdiversity=(2, 2), mdiversity_pixels=(2, 2))
   assert registry.get("ppl").inputs == registry.GENERATOR
+  assert registry.get("mdiversity_pixels").inputs == registry.PIXELS
   assert registry.get("MFID").name == "mfid"
   with pytest.raises(UserInputError, match="Unknown metric 'is': choose from "
                      "fid, kid, mfid, mkid, kmmd, prdc, mprdc, ppl, "
-                     "mconsistency, mdiversity"):
+                     "mconsistency, mdiversity, mdiversity_pixels"):
     registry.get("is")
   assert (evaluator_lib.format_results({"fid": 9.75, "kid": 0.00512,
                                         "mkid": 0.25, "recall": 0.3}) ==
@@ -71,7 +75,8 @@ def test_results_keep_their_order(tmp_path):
       "features_separation"]  # (24 samples: one KID block, no kid_std)
   assert list(result.per_class["a"]) == [
       "model_id", "real", "generated", "fid", "kid", *PRDC, "consistency",
-      "consistency_real", "diversity", "diversity_real"]
+      "consistency_real", "diversity", "diversity_real", "diversity_pixels",
+      "diversity_pixels_real"]
   assert result.settings["metrics"] == list(registry.names())
 
 

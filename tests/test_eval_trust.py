@@ -75,7 +75,8 @@ def test_consistency_catches_swapped_classes_and_diversity_a_collapse(
 
   def scores(generator):
     evaluator = evaluator_lib.Evaluator(
-        extractor=PooledPixels(), metrics="mfid,mconsistency,mdiversity",
+        extractor=PooledPixels(),
+        metrics="mfid,mconsistency,mdiversity,mdiversity_pixels",
         num_samples=40, cache_dir=str(tmp_path / "cache"))
     return evaluator.evaluate(generator)
 
@@ -94,3 +95,12 @@ def test_consistency_catches_swapped_classes_and_diversity_a_collapse(
   assert collapsed.metrics["mdiversity"] < 0.05
   assert collapsed.metrics["mdiversity_real"] == right.metrics[
       "mdiversity_real"]
+  # In pixel space: the real images are uniform noise in 91 or 96 grey
+  # levels (RMS difference of two pixels about 0.29 in [-1, 1] units); the
+  # samples' noise is 0.15 z (0.21); the collapse draws no difference.
+  for result in (right, collapsed):
+    assert 0.2 < result.metrics["mdiversity_pixels_real"] < 0.35
+    for name in ("bright", "dark"):
+      assert result.per_class[name]["diversity_pixels_real"] > 0.2
+  assert 0.5 < right.metrics["mdiversity_pixels"] < 1.0
+  assert collapsed.metrics["mdiversity_pixels"] < 1e-6

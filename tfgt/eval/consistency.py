@@ -187,7 +187,7 @@ def diversity(real: np.ndarray, generated: np.ndarray,
 # The evaluator's entries (tfgt.eval.registry), per class and averaged:
 # mconsistency (and mconsistency_real, the classifier's held-out accuracy on
 # real images), mdiversity (and mdiversity_real, the real images' mean
-# pairwise distance). Higher is better for both (a diversity above 1 is
+# pairwise distance in feature space), mdiversity_pixels (below). Higher is better for both (a diversity above 1 is
 # samples more spread than the real images).
 def _consistency(real: np.ndarray, real_ids: np.ndarray,
                  fake_by_class: Mapping[int, np.ndarray],
@@ -208,6 +208,19 @@ def _diversity(real: np.ndarray, fake: np.ndarray,
               diversity_real=values["real_distance"])
 
 
+def _pixel_diversity(real: np.ndarray, fake: np.ndarray,
+                     settings) -> dict[str, float]:
+  # uint8 [n, H * W * C] -> [-1, 1]; the real distance per pixel (the mean
+  # pairwise root-mean-square difference, in [0, 2]) reads the same at
+  # every resolution.
+  def scaled(x):
+    return np.asarray(x, np.float32) / 127.5 - 1.0
+  values = diversity(scaled(real), scaled(fake), seed=settings.seed)
+  return dict(diversity_pixels=values["diversity"],
+              diversity_pixels_real=values["real_distance"] /
+              np.sqrt(real.shape[1]))
+
+
 def _two_classes(names) -> None:
   if len(names) < 2:
     raise UserInputError(
@@ -223,3 +236,12 @@ registry.register(registry.Metric(
 registry.register(registry.Metric(
     name="mdiversity", keys=("diversity", "diversity_real"), per_class=True,
     compute=_diversity, higher_is_better=True, min_rows=(2, 2)))
+# The same in pixel space (mdiversity_pixels, and mdiversity_pixels_real,
+# the real images' mean root-mean-square difference per pixel in [-1, 1]
+# units): blind to no extractor, but it also counts differences a person
+# would not call variety (a shifted copy is far from the original).
+registry.register(registry.Metric(
+    name="mdiversity_pixels", keys=("diversity_pixels",
+                                    "diversity_pixels_real"),
+    per_class=True, inputs=registry.PIXELS, compute=_pixel_diversity,
+    higher_is_better=True, min_rows=(2, 2)))

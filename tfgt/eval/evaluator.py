@@ -136,11 +136,15 @@ class Reference:
     model_ids: int32 [n], the generator's class id of each image.
     selection: the classes, with `label_offset` = model id of the first.
     key: what the features depend on (the cache key).
+    pixels: {model id: uint8 [k, H * W * C]}, at most
+      `registry.MAX_PIXEL_ROWS` real images of each class (a seeded subset),
+      when a metric reads pixels (`registry.PIXELS`); else None.
   """
   features: np.ndarray
   model_ids: np.ndarray
   selection: pipeline.ClassSelection
   key: dict[str, Any]
+  pixels: dict[int, np.ndarray] | None = None
 
   def class_ids(self) -> list[int]:
     return [self.selection.label_offset + i
@@ -297,10 +301,14 @@ class Evaluator:
       if metric.check_settings is not None:
         metric.check_settings(self)
     self.cache = cache_lib.FeatureCache(cache_dir) if use_cache else None
+    # Images per class kept for the metrics that read pixels (none: 0).
+    self._pixel_rows = (registry.MAX_PIXEL_ROWS if any(
+        m.inputs == registry.PIXELS for m in self._entries) else 0)
     self._references: dict[str, Reference] = {}
     # _real_features by (resolution, channels, selection): the trainer's
     # prepare() and first evaluation read the same real images once.
     self._real: dict[str, tuple] = {}
+    self._real_pixels: dict[str, dict[int, np.ndarray]] = {}
     self.check_features = check_features
     self._feature_checks: dict[str, dict | None] = {}
     self._domain_spread: float | None = None
@@ -477,11 +485,19 @@ class Evaluator:
                      selection: pipeline.ClassSelection | None):
     """(features float32 [n, D], labels int [n] from 0, the classes found,
     the cache key) of the real images of the evaluated classes (kept in
-    memory per resolution, channels and selection)."""
+    memory per resolution, channels and selection; with a metric that reads
+    pixels, a seeded subset of the images per label goes to
+    `self._real_pixels[memo]`)."""
     memo = repr((resolution, channels, selection))
     if memo in self._real:
       return self._real[memo]
     images, labels, found = self._load_real(resolution, channels, selection)
+    if self._pixel_rows:
+      kept, kept_labels = separability.subset(
+          images.reshape(len(images), -1), labels, self._pixel_rows,
+          self.seed)
+      self._real_pixels[memo] = {int(c): kept[kept_labels == c]
+                                 for c in np.unique(kept_labels)}
     extractor = self.extractor
     key = dict(
         kind="real_features", version=1,
@@ -551,7 +567,10 @@ class Evaluator:
     found = pipeline.ClassSelection(list(found.source_ids), list(found.names),
                                     offset)
     model_ids = (labels + offset).astype(np.int32)
-    reference = Reference(feats, model_ids, found, key)
+    pixels = self._real_pixels.get(repr((resolution, channels, selection)))
+    if pixels is not None:
+      pixels = {label + offset: x for label, x in pixels.items()}
+    reference = Reference(feats, model_ids, found, key, pixels)
     self._references[memo] = reference
     return reference
 
@@ -616,23 +635,33 @@ class Evaluator:
       self._draw_generator = generator
     return self._draw
 
-  def sample_features(self, generator, counts: dict[int, int]
+  def sample_features(self, generator, counts: dict[int, int],
+                      pixels: dict[int, np.ndarray] | None = None
                       ) -> dict[int, np.ndarray]:
     """Features of `counts[c]` samples of each class id c, batch by batch.
 
     Latents come from a NumPy generator seeded with `seed`, so repeated
-    evaluations score the same latents.
+    evaluations score the same latents. Given a dict `pixels`, it also
+    fills pixels[c] with the first `registry.MAX_PIXEL_ROWS` samples of
+    class c, uint8 [k, H * W * C] (0-255, rounded as a PNG holds them).
     """
     draw = self._draw_fn(generator)
     rng = np.random.RandomState(self.seed)
     out = {}
     for class_id, count in counts.items():
-      def batches(class_id=class_id, count=count):
+      kept = []
+
+      def batches(class_id=class_id, count=count, kept=kept):
         for start in range(0, count, self.batch_size):
           b = min(self.batch_size, count - start)
           z = rng.standard_normal((b, generator.dim_z)).astype(np.float32)
-          yield draw(tf.constant(z), tf.fill([b], tf.constant(class_id)))
+          images = draw(tf.constant(z), tf.fill([b], tf.constant(class_id)))
+          if pixels is not None and start < registry.MAX_PIXEL_ROWS:
+            kept.append(_to_uint8(images[:registry.MAX_PIXEL_ROWS - start]))
+          yield images
       out[class_id] = features_lib.extract_features(self.extractor, batches())
+      if pixels is not None:
+        pixels[class_id] = np.concatenate(kept)
     return out
 
   def evaluate(self, generator,
@@ -676,10 +705,12 @@ class Evaluator:
             "the model with the data configuration it was trained with.")
     real_counts = [int(np.sum(ref.model_ids == c)) for c in class_ids]
     counts = self.check_counts(ref.selection.names, real_counts)
-    fake_by_class = self.sample_features(generator, dict(zip(class_ids,
-                                                             counts)))
+    fake_pixels = {} if self._pixel_rows else None
+    fake_by_class = self.sample_features(
+        generator, dict(zip(class_ids, counts)), fake_pixels)
     _check_samples(fake_by_class, class_ids, ref.selection.names)
-    results, per_class = self._compute(generator, ref, fake_by_class)
+    results, per_class = self._compute(generator, ref, fake_by_class,
+                                       fake_pixels)
     check = (self.feature_check(
         ref.features, ref.model_ids,
         dict(zip(class_ids, ref.selection.names)), ref.key)
@@ -705,15 +736,18 @@ class Evaluator:
     return EvalResult(results, per_class, settings)
 
   def _compute(self, generator, ref: Reference,
-               fake_by_class: dict[int, np.ndarray]
+               fake_by_class: dict[int, np.ndarray],
+               fake_pixels: dict[int, np.ndarray] | None = None
                ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Runs every configured metric on the features (or the generator).
 
     Args:
       generator: as for `evaluate`.
-      ref: the real features.
+      ref: the real features (and pixels).
       fake_by_class: {model id: float32 features [m_c, D]} of the samples,
         finite, as many as `check_counts` allows.
+      fake_pixels: {model id: uint8 [k_c, H * W * C]}, the first samples'
+        pixels (`sample_features`), for the metrics that read pixels.
 
     Returns:
       (results {key: float}, per-class values {class name: {"model_id",
@@ -743,6 +777,10 @@ class Evaluator:
         for c, name in zip(class_ids, names):
           per_class[name].update(by_class[c])
         values[metric.name] = registry.mean_over_classes(metric, per_class)
+      elif metric.inputs == registry.PIXELS:
+        for c, name in zip(class_ids, names):
+          per_class[name].update(metric(ref.pixels[c], fake_pixels[c], self))
+        values[metric.name] = registry.mean_over_classes(metric, per_class)
       elif metric.per_class:
         for c, name in zip(class_ids, names):
           real_c = ref.features[ref.model_ids == c]
@@ -767,6 +805,13 @@ def _result_rank(name: str, metrics: Sequence[str]) -> tuple[int, int]:
   if name in _FIRST_RESULTS:
     return 0, _FIRST_RESULTS.index(name)
   return 1, list(metrics).index(name)
+
+
+def _to_uint8(images) -> np.ndarray:
+  """Images float [B, H, W, C] in [-1, 1] -> uint8 [B, H * W * C], rounded
+  and clipped as a saved PNG holds them."""
+  x = np.asarray(images, np.float32).reshape(len(images), -1)
+  return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def _check_samples(fake_by_class: dict[int, np.ndarray],

@@ -36,6 +36,12 @@ GENERATOR = "generator"
 # Per class, with every evaluated class's real features at hand (a
 # classifier of the classes: class consistency).
 CLASSES = "classes"
+# Per class, the images themselves (pixel-space diversity).
+PIXELS = "pixels"
+# Images per class a PIXELS metric is given at most: a seeded subset of the
+# real images, the first samples of the generated ones (kept as uint8, so
+# 100 images of 256x256x3 hold 20 MB per class and side).
+MAX_PIXEL_ROWS = 100
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*$")
 
@@ -78,6 +84,10 @@ class Metric:
       [n, D] and fake float32 [m, D] are the extractor's features of the
       real images and of the samples, finite, n and m at least `min_rows`:
       of all evaluated classes, or of one class for a per-class metric.
+      With inputs=PIXELS (per class only), `compute(real, fake, settings)`
+      as for FEATURES, but real and fake are the class's images flattened,
+      uint8 [n, H * W * C] and [m, H * W * C] (0-255, as a saved PNG holds
+      them), at most MAX_PIXEL_ROWS each.
       With inputs=GENERATOR, `compute(sampler, settings)` (a `Sampler`).
       With inputs=CLASSES (per class only), `compute(real, real_ids,
       fake_by_class, settings)`: the real features [n, D] of every
@@ -104,8 +114,9 @@ class Metric:
       together; or a function of the settings returning them (PRDC needs
       prdc_k + 1); None for a metric that draws its own samples.
     inputs: FEATURES (features of real and generated images), CLASSES (the
-      same, every class at once: class consistency) or GENERATOR (the
-      generator itself, as a `Sampler`: PPL).
+      same, every class at once: class consistency), PIXELS (the images
+      themselves: pixel-space diversity) or GENERATOR (the generator
+      itself, as a `Sampler`: PPL).
     check_settings: settings -> None; raises UserInputError, saying the fix,
       for settings with which the metric cannot run (called when the
       Evaluator is built).
@@ -180,17 +191,17 @@ def _validate(metric: Metric) -> None:
       or not all(isinstance(k, str) and k for k in metric.keys)):
     raise ValueError(f"Metric {metric.name!r}: keys must be a tuple of "
                      f"result names such as ('fid',), got {metric.keys!r}.")
-  if metric.inputs not in (FEATURES, CLASSES, GENERATOR):
+  if metric.inputs not in (FEATURES, CLASSES, PIXELS, GENERATOR):
     raise ValueError(f"Metric {metric.name!r}: inputs must be "
-                     f"{FEATURES!r}, {CLASSES!r} or {GENERATOR!r}, got "
-                     f"{metric.inputs!r}.")
+                     f"{FEATURES!r}, {CLASSES!r}, {PIXELS!r} or "
+                     f"{GENERATOR!r}, got {metric.inputs!r}.")
   if metric.per_class and metric.inputs == GENERATOR:
     raise ValueError(f"Metric {metric.name!r}: a per-class metric is "
                      f"computed on each class's features: use inputs="
                      f"{FEATURES!r} or {CLASSES!r}.")
-  if metric.inputs == CLASSES and not metric.per_class:
-    raise ValueError(f"Metric {metric.name!r}: inputs={CLASSES!r} gives "
-                     "results per class: set per_class=True.")
+  if metric.inputs in (CLASSES, PIXELS) and not metric.per_class:
+    raise ValueError(f"Metric {metric.name!r}: inputs={metric.inputs!r} "
+                     "gives results per class: set per_class=True.")
   if not metric.scale > 0:
     raise ValueError(f"Metric {metric.name!r}: scale must be > 0, got "
                      f"{metric.scale}.")
