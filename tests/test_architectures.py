@@ -22,6 +22,7 @@ from tfgt.methods import base
 from tfgt.models import architectures
 from tfgt.models import biggan
 from tfgt.models import bundle
+from tfgt.models import inputs as inputs_lib
 
 
 class ToyGenerator(keras.Model):
@@ -43,7 +44,7 @@ class ToyGenerator(keras.Model):
 
   def call(self, inputs, training=None):
     z, y = inputs
-    h = z + tf.matmul(biggan.class_weights(y, self.num_classes), self.table)
+    h = z + tf.matmul(inputs_lib.class_weights(y, self.num_classes), self.table)
     return tf.reshape(tf.tanh(self.dense(h)),
                       [-1, self.resolution, self.resolution, self.channels])
 
@@ -72,7 +73,7 @@ class ToyDiscriminator(keras.Model):
   def call(self, inputs, training=None):
     images, y = inputs
     h = self.features(images)
-    weights = biggan.class_weights(y, self.num_classes)
+    weights = inputs_lib.class_weights(y, self.num_classes)
     return tf.reduce_sum(h * tf.matmul(weights, self.table), axis=-1)
 
   def clone(self, num_classes=None, name=None):

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from tfgt import losses
 from tfgt.errors import UserInputError
-from tfgt.models import stylegan
+from tfgt.models import inputs as inputs_lib
 
 # (loss, {part name: value}): both scalars, a replica's share.
 LossAndParts = tuple[tf.Tensor, dict[str, tf.Tensor]]
@@ -173,7 +173,7 @@ class Adversarial(Objective):
     1: D's fakes, 2: G's fakes)."""
     if self.augment is None:
       return images
-    seeds = stylegan.sample_seeds(z) + self._AUGMENT_SALTS[kind]
+    seeds = inputs_lib.sample_seeds(z) + self._AUGMENT_SALTS[kind]
     return self.augment(images, seeds)
 
   @property

@@ -37,7 +37,7 @@ from tfgt import objectives
 from tfgt.data import augment as augment_lib
 from tfgt.errors import UserInputError
 from tfgt.layers import batch_norm
-from tfgt.models import stylegan
+from tfgt.models import inputs as inputs_lib
 
 # Per-sample seed offsets of the four views of a step (real / fake, 1 / 2).
 _VIEW_SALTS = ((11, 13), (17, 19))
@@ -143,7 +143,7 @@ class ContrastiveAdversarial(objectives.Adversarial):
     loss, parts = self.d_loss_of_fakes(batch, fake, discriminator)
     if not self.weight:
       return loss, parts
-    seeds = stylegan.sample_seeds(batch.z_d)
+    seeds = inputs_lib.sample_seeds(batch.z_d)
     real = self.contrastive(batch.images, seeds, _VIEW_SALTS[0],
                             discriminator)
     fake = self.contrastive(tf.stop_gradient(fake), seeds, _VIEW_SALTS[1],

@@ -25,6 +25,7 @@ from tfgt.layers import attention
 from tfgt.layers import batch_norm
 from tfgt.layers import spectral_norm
 from tfgt.models import architectures
+from tfgt.models import inputs as inputs_lib
 
 # resolution -> (G channel multipliers: input of the first block, then the
 # output of each block; D channel multipliers per block; D downsampling flags).
@@ -45,17 +46,6 @@ def _check_resolution(resolution: int) -> None:
   if resolution not in ARCHITECTURES:
     raise ValueError(f"BigGAN resolution {resolution} is not supported; use one "
                      f"of {sorted(ARCHITECTURES)}.")
-
-
-def class_weights(y: tf.Tensor, num_classes: int) -> tf.Tensor:
-  """Int labels [B] -> one-hot float32 [B, N]; float weights [B, N] pass."""
-  y = tf.convert_to_tensor(y)
-  if y.dtype.is_integer:
-    return tf.one_hot(y, num_classes, dtype=tf.float32)
-  if y.shape.rank != 2:
-    raise ValueError(f"Class weights must have shape [batch, {num_classes}], "
-                     f"got {y.shape}.")
-  return tf.cast(y, tf.float32)
 
 
 def _upsample(x: tf.Tensor) -> tf.Tensor:
@@ -232,7 +222,7 @@ class BigGANGenerator(keras.Model):
     if z.shape[-1] is not None and z.shape[-1] != self.dim_z:
       raise ValueError(f"z has width {z.shape[-1]}, the generator expects "
                        f"{self.dim_z}.")
-    y = class_weights(y, self.num_classes)
+    y = inputs_lib.class_weights(y, self.num_classes)
     z0, conds = self.block_conditions(z, y, training=training)
     h = self.linear(z0, training=training)
     h = tf.reshape(h, [-1, 4, 4, self.base_channels])
@@ -315,7 +305,7 @@ class BigGANDiscriminator(keras.Model):
 
   def call(self, inputs, training=None):
     images, y = inputs
-    y = class_weights(y, self.num_classes)
+    y = inputs_lib.class_weights(y, self.num_classes)
     h = self.features(images, training=training)
     projection = tf.reduce_sum(self.embedding(y, training=training) * h, axis=-1)
     return tf.squeeze(self.linear(h, training=training), -1) + projection

@@ -59,7 +59,7 @@ import tensorflow as tf
 from tfgt.layers import adafm
 from tfgt.layers import hypernetwork
 from tfgt.models import architectures
-from tfgt.models import biggan
+from tfgt.models import inputs as inputs_lib
 from tfgt.models import stylegan
 
 MODES = ("hypernetwork", "free")
@@ -344,7 +344,7 @@ class HyperModGenerator(keras.Model):
         table = self._kernels_and_shifts(None)
     else:
       table = self._kernels_and_shifts(
-          biggan.class_weights(y, self.num_classes))
+          inputs_lib.class_weights(y, self.num_classes))
     result = [None] * self.source.num_ws
     for i, (layer, _), (kernels, shift) in zip(
         self.modulated, self.modulated_layers, table):

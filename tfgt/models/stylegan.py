@@ -50,7 +50,7 @@ import tensorflow as tf
 
 from tfgt.layers import style
 from tfgt.models import architectures
-from tfgt.models import biggan
+from tfgt.models import inputs as inputs_lib
 
 NOISE_MODES = ("z", "const")
 MIN_RESOLUTION, MAX_RESOLUTION = 8, 1024
@@ -84,14 +84,6 @@ def _check_widths(resolution: int, fmap_base: int, fmap_max: int,
 def _check_channels(channels: int) -> None:
   if channels not in (1, 3):
     raise ValueError(f"channels must be 1 or 3, got {channels}.")
-
-
-def sample_seeds(z: tf.Tensor) -> tf.Tensor:
-  """Per-sample stateless seeds from the bits of z: int32 [B, 2].
-
-  z: float32 [B, dim_z] with dim_z >= 2.
-  """
-  return tf.bitcast(tf.cast(z[:, :2], tf.float32), tf.int32)
 
 
 class MappingNetwork(keras.layers.Layer):
@@ -411,7 +403,7 @@ class StyleGANGenerator(keras.Model):
       return normal, uniform
 
     normal, uniform = tf.map_fn(
-        draw, sample_seeds(z),
+        draw, inputs_lib.sample_seeds(z),
         fn_output_signature=(tf.float32, tf.float32))
     pieces = tf.split(normal, [s * s for s in sizes] + [self.dim_z], axis=1)
     noise = [tf.reshape(p, [-1, s, s, 1]) for p, s in zip(pieces, sizes)]
@@ -429,7 +421,7 @@ class StyleGANGenerator(keras.Model):
     if z.shape[-1] is not None and z.shape[-1] != self.dim_z:
       raise ValueError(f"z has width {z.shape[-1]}, the generator expects "
                        f"{self.dim_z}.")
-    return self.mapping(z, biggan.class_weights(y, self.num_classes))
+    return self.mapping(z, inputs_lib.class_weights(y, self.num_classes))
 
   def synthesize(self, ws: tf.Tensor, z: tf.Tensor, training=None,
                  return_blocks: bool = False, noise=None, modulation=None):
@@ -634,7 +626,7 @@ class StyleGANDiscriminator(keras.Model):
     outputs = self.dense1(self.features(images, training=training))
     if self.num_classes == 1:
       return outputs[:, 0]  # Unconditional: y is ignored, as by NVlabs.
-    return tf.reduce_sum(outputs * biggan.class_weights(y, self.num_classes),
+    return tf.reduce_sum(outputs * inputs_lib.class_weights(y, self.num_classes),
                          axis=-1)
 
 
