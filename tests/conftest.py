@@ -44,10 +44,11 @@ TINY = [
 # --no-loadscope-reorder, pytest-xdist 3.8 orders files by their number of
 # tests instead, and a long file of few tests starts last.
 _LONGEST_FIRST = ("test_methods.py", "test_train.py", "test_hypermod.py",
-                  "test_train_multi_worker.py", "test_train_cli.py",
+                  "test_train_multi_worker.py", "test_notebook.py",
+                  "test_train_cli.py", "test_api.py",
                   "test_import_tfhub_biggan.py", "test_train_eval.py",
                   "test_stylegan_train.py", "test_diffaugment.py",
-                  "test_api.py", "test_check_determinism.py",
+                  "test_check_determinism.py",
                   "test_export.py", "test_run_safety.py", "test_eval_cli.py",
                   "test_hypermod_256.py", "test_benchmark_step.py",
                   "test_eval_registry.py", "test_import_biggan.py",

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import FASHION_MNIST_DIR, REPO, TINY
+from tests.conftest import FASHION_MNIST_DIR, REPO, TINY, load_tool
 import tfgt
 from tfgt import errors
 from tfgt import evaluate as evaluate_lib
@@ -364,6 +364,50 @@ def test_export_round_trip(tiny_run, tmp_path):
       z=tf.concat([z, z], 0), truncation=tf.constant(100.0))["images"]
   drawn = g.draw([1, 0], per_class=per_class)
   assert np.abs(served.numpy().astype(int) - drawn.astype(int)).max() <= 1
+
+
+# ---------------------------------------------------------- similarity
+def test_score_heatmaps_are_the_tools_picture(tiny_run, tmp_path,
+                                              monkeypatch):
+  # A cGANTransfer run of 0 steps from the shipped source, with random
+  # scores (one step would move the uniform ones by about 1e-5): its
+  # training checkpoint is saved without a step traced.
+  monkeypatch.chdir(REPO)  # The gin files include each other from there.
+  run = tfgt.train(
+      "gin_configs/fashion_mnist/cgantransfer.gin",
+      [f"fashion_mnist.data_dir = '{FASHION_MNIST_DIR}'",
+       "load_training_data.split = 'test'", "IMAGES_PER_CLASS = 8",
+       "train.batch_size = 8", "train.num_steps = 0", "train.sample_every = 0",
+       "train.evaluator = None", "CGANTransfer.score_init = 'random'"],
+      model_dir=tmp_path / "cgantransfer",
+      strategy=tf.distribute.get_strategy(), verbose=False)
+  gin.parse_config("Evaluator.seed = 5")
+  picture = run.score_heatmaps()
+  assert gin.query_parameter("Evaluator.seed") == 5  # The caller's config.
+  assert picture.dtype == np.uint8 and picture.ndim == 3
+  assert picture.shape[2] == 3 and min(picture.shape[:2]) > 300
+  tool = load_tool("plot_similarity")
+  # Its two other pictures (tests/test_methods.py's) would take a third of
+  # this test's time.
+  for name in ("pseudo_class_grid", "layer_substitution_grid"):
+    monkeypatch.setattr(tool, name, lambda *args: np.zeros((1, 1, 3),
+                                                           np.uint8))
+  paths = tool.plot(run.model_dir, str(tmp_path / "similarity"), samples=1)
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  np.testing.assert_array_equal(picture, np.asarray(Image.open(
+      paths["scores"])))
+  with pytest.raises(UserInputError, match=r"No training checkpoint 7 in "
+                     r".*at steps \[0\]"):
+    run.score_heatmaps(7)
+  with pytest.raises(UserInputError, match="not in its model/best bundle: "
+                     "give 'latest' or a step number"):
+    run.score_heatmaps("best")
+  scratch, _ = tiny_run
+  with pytest.raises(UserInputError, match="trained with scratch; only "
+                     "cGANTransfer runs have similarity scores"):
+    scratch.score_heatmaps()
+  with pytest.raises(UserInputError, match="is not a training run"):
+    tfgt.Run(tmp_path).score_heatmaps()
 
 
 # -------------------------------------------------------------- import

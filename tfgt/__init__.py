@@ -9,7 +9,8 @@ From Python (docs/API.md; each name is imported on first use, so that
                                                  `python -m tfgt.sample`
   grid(images, columns), save_png(image, path)   the picture tfgt.sample writes
   train(gin_files, bindings, model_dir=...) -> Run
-  Run(model_dir): .generator(), .scores(), .best(), .steps()
+  Run(model_dir): .generator(), .scores(), .best(), .steps(),
+                  .score_heatmaps()
   evaluate(path_or_generator, ...) -> Evaluation
   export(path_or_generator, out) -> the SavedModel's version folder
   import_source(source_format, input_path, out) -> Generator

@@ -21,6 +21,8 @@ inputs give the same results:
                                         (`tfgt.export.export`)
   import_source                         `python -m tfgt.import_source`
                                         (`tfgt.import_source.run`)
+  Run.score_heatmaps                    tools/plot_similarity.py's scores.png
+                                        (`tfgt.similarity`)
 
 Bad input raises `tfgt.errors.UserInputError` with the command line's message
 (where a command names a flag, e.g. --truncation, read the argument of the
@@ -603,6 +605,38 @@ class Run:
       except tf.errors.DataLossError:
         continue
     return dict(sorted(found.items()))
+
+  def score_heatmaps(self, checkpoint: str | int = "latest") -> np.ndarray:
+    """The similarity scores a cGANTransfer run learned, as heatmaps.
+
+    The picture that `python tools/plot_similarity.py --model_dir=...
+    --checkpoint=...` writes as scores.png, pixel for pixel
+    (`tfgt.similarity.score_heatmaps`): one row per conditional BN layer,
+    gain and shift scores side by side, each a table of new classes (rows)
+    x old classes (columns) with its values written in. The scores are read
+    from the run's training checkpoint (`ckpt-<step>`: the EMA generator);
+    the bundles of `model/` no longer hold them. The caller's gin config is
+    put back afterwards.
+
+    Args:
+      checkpoint: "latest" (the newest training checkpoint) or the step of
+        one (an int, or a str of digits).
+
+    Returns:
+      np.ndarray uint8 [H, W, 3], RGB (about 1400 x 800 pixels for 8 old
+      classes, 2 new and 6 layers): show it (matplotlib's imshow) or write
+      it with `save_png`.
+
+    Raises:
+      UserInputError: the run is not a cGANTransfer run (another method,
+        or not a training run: config.gin or model/model.json missing), a
+        checkpoint that is not "latest" or a step, no such training
+        checkpoint (the steps there are listed), an unreadable one, or a
+        source that cannot be read.
+    """
+    from tfgt import similarity  # pylint: disable=g-import-not-at-top
+    generator, class_names = similarity.load_run(self.model_dir, checkpoint)
+    return similarity.score_heatmaps(generator, class_names)
 
 
 def train(gin_files: PathLike | Sequence[PathLike],

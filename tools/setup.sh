@@ -46,7 +46,8 @@ installed_check='
 import importlib.util, sys
 import tfgt, tensorflow, gin
 sys.exit(0 if all(importlib.util.find_spec(m) for m in
-                  ("tensorflow_gan", "tensorflow_hub", "pytest", "xdist")) else 1)'
+                  ("tensorflow_gan", "tensorflow_hub", "pytest", "xdist",
+                   "nbclient", "ipykernel")) else 1)'
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]] || \
    ! "$PYTHON" -c "$installed_check" 2>/dev/null; then
   # Debian 12 / Ubuntu 23.04+ system Pythons refuse pip installs (PEP 668).
