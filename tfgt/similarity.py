@@ -28,7 +28,6 @@ that the same run gives the same pixels everywhere.
 
 from __future__ import annotations
 
-import numbers
 import os
 from typing import Sequence
 
@@ -75,24 +74,20 @@ def _training_step(model_dir: str, checkpoint: str | int) -> str:
   there = (f"the training checkpoints there are at steps {steps}" if steps
            else "it holds no training checkpoint (ckpt-<step>.index): train "
            "it first")
-  if checkpoint == "latest":
+  try:
+    choice = bundle.parse_checkpoint(checkpoint)
+  except UserInputError:
+    raise UserInputError(
+        f"checkpoint={checkpoint!r} names no training checkpoint: give "
+        f"'latest' or a step number ({there}).") from None
+  if choice == "latest":
     if not steps:
       raise UserInputError(f"No training checkpoint in {model_dir}: {there}.")
     return _read_whole(checkpoints.prefix(model_dir, steps[-1]))
-  if checkpoint == "best":
+  if choice == "best":
     raise UserInputError(
         f"checkpoint='best': the scores are in the training checkpoints "
         f"(ckpt-<step>) of {model_dir}, not in its model/best bundle: give "
-        f"'latest' or a step number ({there}).")
-  if isinstance(checkpoint, str) and checkpoint.isascii() and (
-      checkpoint.isdigit()):
-    choice = int(checkpoint)
-  elif (isinstance(checkpoint, numbers.Integral)
-        and not isinstance(checkpoint, bool) and checkpoint >= 0):
-    choice = int(checkpoint)
-  else:
-    raise UserInputError(
-        f"checkpoint={checkpoint!r} names no training checkpoint: give "
         f"'latest' or a step number ({there}).")
   if choice not in steps:
     raise UserInputError(f"No training checkpoint {choice} in "
