@@ -92,22 +92,10 @@ def repo_dir():
 
 
 def load_tool(name):
-  """tools/<name>.py as a module, registered in sys.modules under its name
-  (as when the tool runs, and as dataclasses need)."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  if name in sys.modules:
-    return sys.modules[name]
-  # A tool imports the tools beside it, as when it runs from tools/.
-  tools = os.path.join(REPO, "tools")
-  if tools not in sys.path:
-    sys.path.append(tools)
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(REPO, "tools", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[name] = module
-  spec.loader.exec_module(module)
-  return module
+  """The module tools.<name> (e.g. "benchmark_transfer", "benchlib.cells"),
+  imported as the commands import each other."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  return importlib.import_module(f"tools.{name}")
 
 
 # Small training runs of the pretraining config, for the trainer tests.

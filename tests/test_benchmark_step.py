@@ -1,4 +1,4 @@
-"""tools/benchmark_step.py's FLOP accounting: the profiler's count of what a
+"""`tools.benchmark_step`'s FLOP accounting: the profiler's count of what a
 step's outputs need, and a frozen generator that costs no weight
 gradients."""
 
@@ -8,12 +8,12 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from tests.conftest import load_tool
 from tests.conftest import REPO
+from tools import benchmark_step
 
 
 def test_float_ops_counts_what_the_outputs_need():
-  tool = load_tool("benchmark_step")
+  tool = benchmark_step
   kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 4], [0, 1]))
   batch, size = 2, 8
 
@@ -37,7 +37,7 @@ def test_float_ops_counts_what_the_outputs_need():
 def test_a_frozen_generator_costs_no_weight_gradients():
   """The main job's cGANTransfer step: G's convolutions are frozen, so its G
   update computes input gradients through them but no kernel gradient."""
-  tool = load_tool("benchmark_step")
+  tool = benchmark_step
   cwd = os.getcwd()
   os.chdir(REPO)
   try:
@@ -55,7 +55,7 @@ def test_a_frozen_generator_costs_no_weight_gradients():
 
 
 def test_thread_settings_parse_and_show_in_the_table():
-  tool = load_tool("benchmark_step")
+  tool = benchmark_step
   assert tool.parse_threads("1:1") == (1, 1, 1)
   assert tool.parse_threads("0:2x2") == (0, 2, 2)
   for bad in ("1", "a:1", "1:1x0", "-1:1", "1:1x"):

@@ -1,4 +1,4 @@
-"""tools/check_determinism.py: two fresh runs of one configuration and the
+"""`tools.check_determinism`: two fresh runs of one configuration and the
 variables whose checkpoints differ."""
 
 import os
@@ -12,7 +12,8 @@ from tests.conftest import PRETRAIN
 from tests.conftest import REPO
 from tests.conftest import SMALL_DATA
 from tests.conftest import TINY
-from tests.conftest import load_tool
+from tools import check_determinism
+from tools import machine
 
 
 def _checkpoint(directory, **values):
@@ -21,7 +22,7 @@ def _checkpoint(directory, **values):
 
 
 def test_differences_name_the_variable_and_its_gap(tmp_path):
-  module = load_tool("check_determinism")
+  module = check_determinism
   _checkpoint(tmp_path / "a", w=[1.0, 2.0, 3.0], step=tf.constant(4))
   _checkpoint(tmp_path / "b", w=[1.0, 2.5, 3.0], step=tf.constant(4))
   _checkpoint(tmp_path / "c", w=[1.0, 2.0, 3.0], step=tf.constant(4))
@@ -45,7 +46,7 @@ def test_differences_name_the_variable_and_its_gap(tmp_path):
 def test_two_fresh_runs_of_a_pretraining_are_bit_identical(tmp_path):
   """Every weight of G and D trained from a random start, three steps, each
   run in its own process: the checkpoints agree bit for bit."""
-  module = load_tool("check_determinism")
+  module = check_determinism
   out_dir = str(tmp_path / "check")
   dirs, logs = module.run_twice(out_dir, [PRETRAIN], TINY + SMALL_DATA, 3)
   for log in logs:
@@ -63,12 +64,12 @@ def test_bad_input_exits_2_and_says_the_fix(tmp_path):
   """No configuration: exit 2 (not 1, which means "differs"), and the fix.
   A bad binding: the run fails and the trainer's message reaches the user."""
   result = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tools", "check_determinism.py"),
+      [sys.executable, "-m", "tools.check_determinism",
        f"--out_dir={tmp_path / 'none'}"], capture_output=True, text=True,
-      cwd=REPO, timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
+      cwd=REPO, timeout=300)
   assert result.returncode == 2, result.stderr[-2000:]
   assert "Give the configuration to check with --gin_file" in result.stderr
-  module = load_tool("check_determinism")
+  module = check_determinism
   with pytest.raises(ValueError, match=r"(?s)run0 failed \(exit code 2\).*"
                      r"train has no parameter nonsense"):
     module.run_twice(str(tmp_path / "bad"), [PRETRAIN],
@@ -76,7 +77,6 @@ def test_bad_input_exits_2_and_says_the_fix(tmp_path):
 
 
 def test_fixed_addresses_run_a_child_without_address_randomisation():
-  machine = load_tool("machine")
   probe = [sys.executable, "-c",
            "print(open('/proc/self/personality').read().strip())"]
   try:

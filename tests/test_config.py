@@ -277,7 +277,7 @@ def run_folder(tmp_path):
 
 def test_plot_similarity_command(run_folder):
   line = run_command(
-      [os.path.join("tools", "plot_similarity.py"),
+      ["-m", "tools.plot_similarity",
        f"--model_dir={run_folder}", "--gin_param=CGANTransfer.source=runs/x"],
       "put strings in quotes")
   assert "CGANTransfer.source = 'runs/x'" in line
@@ -285,7 +285,7 @@ def test_plot_similarity_command(run_folder):
 
 def test_benchmark_transfer_command(tmp_path):
   run_command(
-      [os.path.join("tools", "benchmark_transfer.py"), "--methods=scratch",
+      ["-m", "tools.benchmark_transfer", "--methods=scratch",
        "--images_per_class=8", f"--out_dir={tmp_path}",
        "--gin_param=train.num_step=5"],
       "train has no parameter num_step; its parameters, nearest first: "

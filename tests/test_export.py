@@ -463,7 +463,7 @@ def test_a_diverged_checkpoint_is_not_exported(tmp_path):
 
 
 def test_export_benchmark_times_every_signature(tmp_path):
-  """tools/benchmark_export.py on the shipped BigGAN, one short round."""
+  """`tools.benchmark_export` on the shipped BigGAN, one short round."""
   from tests.conftest import load_tool  # pylint: disable=g-import-not-at-top
   tool = load_tool("benchmark_export")
   rows = tool.benchmark("pretrained:fashion_mnist_biggan", "latest", [2], 1,

@@ -6,6 +6,7 @@ export, at tiny width."""
 import json
 import os
 import shutil
+import sys
 
 import gin
 import numpy as np
@@ -367,10 +368,10 @@ def test_benchmark_cells_keep_the_protocol_and_the_alignment(tmp_path):
   """cGANTransfer's row runs at the transfer benchmark's protocol (the
   paper's G rate and length); a hypernetwork's starts from its alignment."""
   tool = load_tool("benchmark_hypermod")
-  bt = load_tool("benchmark_transfer")
+  cells = load_tool("benchlib.cells")
   cgan, hyper = tool.cells(str(tmp_path), ["cgantransfer", "hypermod_b"],
                            [100], [0])
-  assert bt.cell_params(cgan, None, [])[:2] == [
+  assert cells.cell_params(cgan, None, [])[:2] == [
       "train.g_lr = 2e-4", "train.num_steps = 1200"]
   assert hyper.params == (
       f"ALIGNED = '{tool.align_dir(str(tmp_path), 'b')}'",)
@@ -380,7 +381,7 @@ def test_benchmark_cells_keep_the_protocol_and_the_alignment(tmp_path):
                     reason="needs dataset-fashion-mnist")
 def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
                                                            tmp_path):
-  """tools/benchmark_hypermod.py at tiny size: the alignment in this
+  """`tools.benchmark_hypermod` at tiny size: the alignment in this
   process, then GAN Memory and Hyper-Mod B in two child processes at once
   (one intra-op thread each), read back into the tables and figures."""
   tool = load_tool("benchmark_hypermod")
@@ -402,7 +403,7 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
       out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
       align_steps=2, gin_params=params, command="pytest",
       rescore_samples=60, jobs=2,
-      argv=[os.path.join("tools", "benchmark_hypermod.py")] + flags,
+      argv=[sys.executable, "-m", "tools.benchmark_hypermod"] + flags,
       source=source_bundle, ppl_samples=20, record_dir=records)
   assert [r["method"] for r in rows] == ["gan_memory", "hypermod_b"]
   for row in rows:

@@ -373,14 +373,14 @@ def test_import_command_writes_a_verified_bundle(module_128, tmp_path,
 
 
 def test_imagenet_names_are_wordnets_in_label_order(tmp_path):
-  """The shipped names are what tools/imagenet_class_names.py makes from
+  """The shipped names are what `tools.imagenet_class_names` makes from
   TFDS's ILSVRC-2012 synsets and WordNet 3.0 (tools/setup.sh --bazel
   installs Debian's wordnet-base)."""
   wordnet = "/usr/share/wordnet/data.noun"
   assert os.path.isfile(wordnet), ("no WordNet: run `bash tools/setup.sh "
                                    "--bazel` (apt-get install wordnet-base)")
   out = tmp_path / "names.txt"
-  made = subprocess.run([sys.executable, "tools/imagenet_class_names.py",
+  made = subprocess.run([sys.executable, "-m", "tools.imagenet_class_names",
                          f"--wordnet={wordnet}", f"--out={out}"], cwd=REPO,
                         capture_output=True, text=True, check=False)
   assert made.returncode == 0, made.stderr[-2000:]

@@ -2,14 +2,17 @@
 
 A tiny source bundle stands in for the shipped Fashion-MNIST model: a random
 8-class BigGAN (ch=4) whose classes differ. The full trainer runs once for
-cGANTransfer (through tools/benchmark_transfer.py) and once for its
+cGANTransfer (through `tools.benchmark_transfer`) and once for its
 fine-tuning stage; every other config trains two steps in a short loop.
 """
 
 import glob
+import importlib.util
 import json
 import os
 import re
+import sys
+import types
 
 import gin
 import keras
@@ -17,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import REPO, TINY, load_tool
+from tests.conftest import REPO, TINY
 from tfgt import config as config_lib
 from tfgt import distribute
 from tfgt import losses
@@ -36,6 +39,18 @@ from tfgt.models import biggan
 from tfgt.models import bundle
 from tfgt.models import transfer_generator as tg
 from tfgt.models import weights
+from tools import benchmark_recall
+from tools import benchmark_transfer
+from tools import machine
+from tools import plot_similarity
+from tools.benchlib import cells as cells_lib
+from tools.benchlib import cli
+from tools.benchlib import processes
+from tools.benchlib import records as records_lib
+from tools.benchlib import report
+from tools.benchlib import rows as rows_lib
+from tools.benchlib import runs
+from tools.benchlib import stats
 
 DIM_Z = 16
 FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
@@ -371,15 +386,14 @@ def benchmark_params(tiny_source):
 
 @pytest.fixture(scope="module")
 def benchmark_run(tiny_source, tmp_path_factory):
-  """tools/benchmark_transfer.py at tiny size: cGANTransfer, 10 images per
+  """`tools.benchmark_transfer` at tiny size: cGANTransfer, 10 images per
   class, 3 steps, the real evaluator on the test split."""
-  module = load_tool("benchmark_transfer")
   out_dir = str(tmp_path_factory.mktemp("benchmark"))
   cwd = os.getcwd()
   os.chdir(REPO)
   try:
     gin.clear_config()
-    rows = module.run_benchmark(
+    rows = benchmark_transfer.run_benchmark(
         out_dir, ["cgantransfer"], [10], num_steps=3,
         eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
         command="pytest", rescore_samples=60,
@@ -387,11 +401,11 @@ def benchmark_run(tiny_source, tmp_path_factory):
   finally:
     os.chdir(cwd)
     gin.clear_config()
-  return module, out_dir, rows
+  return out_dir, rows
 
 
 def test_benchmark_writes_its_table(benchmark_run, tiny_source):
-  module, out_dir, rows = benchmark_run
+  out_dir, rows = benchmark_run
   (row,) = rows
   assert row["method"] == "cgantransfer" and row["images_per_class"] == 10
   # Trained at the benchmark's protocol, not the main job's faster rate.
@@ -429,31 +443,31 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
   assert set(row["rescored"]["best"]["per_class"]) == {"Bag", "Ankle boot"}
   assert row["seed"] == 0 and row["model_dir"].endswith("cgantransfer_10_s0")
   # The CPU it trained on, named in the tables beside the wall times.
-  assert row["cpu"] == load_tool("machine").cpu_description()
+  assert row["cpu"] == machine.cpu_description()
   assert f"Trained on {row['cpu']} (1 run)." in text
   # Training images/s: the run's steps/s x its batch.
   batch = int(re.search(r"^train\.batch_size = (\d+)$", row["gin_config"],
                         re.M).group(1))
-  assert module.images_per_sec(row) == pytest.approx(
+  assert rows_lib.images_per_sec(row) == pytest.approx(
       row["steps_per_sec"] * batch)
   line, = [l for l in text.splitlines() if l.startswith("| cgantransfer |")]
   assert f" | {row['steps_per_sec'] * batch:.0f} | " in line
-  assert module.images_per_sec({"steps_per_sec": 2.0}) is None
+  assert rows_lib.images_per_sec({"steps_per_sec": 2.0}) is None
   assert os.path.exists(os.path.join(out_dir, "curves_10.png"))
   # A finished run with the same configuration is read back, not trained or
   # scored again.
   cwd = os.getcwd()
   os.chdir(REPO)
   try:
-    cell, = module.method_cells(["cgantransfer"], [10], [0])
-    again = module.run_one(cell, out_dir, 3, BENCHMARK_EVAL_GIN,
+    cell, = cells_lib.method_cells(["cgantransfer"], [10], [0])
+    again = runs.run_one(cell, out_dir, 3, BENCHMARK_EVAL_GIN,
                            benchmark_params(tiny_source))
-    assert module.is_finished(cell, out_dir, 3, BENCHMARK_EVAL_GIN,
+    assert records_lib.is_finished(cell, out_dir, 3, BENCHMARK_EVAL_GIN,
                               benchmark_params(tiny_source))
-    assert not module.is_finished(cell, out_dir, 4, BENCHMARK_EVAL_GIN,
+    assert not records_lib.is_finished(cell, out_dir, 4, BENCHMARK_EVAL_GIN,
                                   benchmark_params(tiny_source))
     # --report_only: the tables of the finished runs; seed 1 does not train.
-    reported = module.run_benchmark(
+    reported = benchmark_transfer.run_benchmark(
         out_dir, ["cgantransfer"], [10], num_steps=3,
         eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
         command="pytest --report_only", rescore_samples=60, seeds=(0, 1),
@@ -472,9 +486,9 @@ def test_benchmark_writes_its_table(benchmark_run, tiny_source):
 
 
 def test_the_cpu_is_named_as_lscpu_names_it():
-  """tools/machine.py: the model name, AVX-512 and AMX as /proc/cpuinfo
+  """`tools.machine`: the model name, AVX-512 and AMX as /proc/cpuinfo
   gives them, and the cores."""
-  description = load_tool("machine").cpu_description()
+  description = machine.cpu_description()
   with open("/proc/cpuinfo") as f:
     info = f.read()
   model = re.search(r"^model name\s*:\s*(.*)$", info, re.M).group(1).strip()
@@ -489,28 +503,28 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
     benchmark_run, tiny_source, tmp_path):
   """--record_dir: on another machine (a new out_dir, no run folder), the
   recorded rows are the finished runs; without the record, nothing is."""
-  module, out_dir, (row,) = benchmark_run
+  out_dir, (row,) = benchmark_run
   records = os.path.join(out_dir, "records")
   with open(os.path.join(records, "cgantransfer_10_s0.json")) as f:
     assert json.load(f) == row
   elsewhere = str(tmp_path / "elsewhere")
-  cell, = module.method_cells(["cgantransfer"], [10], [0])
+  cell, = cells_lib.method_cells(["cgantransfer"], [10], [0])
   cwd = os.getcwd()
   os.chdir(REPO)
   try:
     args = (cell, elsewhere, 3, BENCHMARK_EVAL_GIN,
             benchmark_params(tiny_source))
-    assert module.is_finished(*args, record_dir=records)
-    assert not module.is_finished(*args)
+    assert records_lib.is_finished(*args, record_dir=records)
+    assert not records_lib.is_finished(*args)
     # Another configuration (4 steps) is not the recorded run.
-    assert not module.is_finished(cell, elsewhere, 4, BENCHMARK_EVAL_GIN,
+    assert not records_lib.is_finished(cell, elsewhere, 4, BENCHMARK_EVAL_GIN,
                                   benchmark_params(tiny_source),
                                   record_dir=records)
     # Training it (4 steps) would overwrite the record: refused before
     # anything trains, naming the record and the fix.
     with pytest.raises(UserInputError, match=r"cgantransfer_10_s0\.json "
                        r"\(3 steps\).*another --record_dir"):
-      module.run_benchmark(
+      benchmark_transfer.run_benchmark(
           elsewhere, ["cgantransfer"], [10], num_steps=4,
           eval_gin=BENCHMARK_EVAL_GIN,
           gin_params=benchmark_params(tiny_source), rescore_samples=60,
@@ -520,12 +534,12 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
     with pytest.raises(UserInputError, match=r"Nothing to report: none of the "
                        r"1 runs.*cgantransfer_10_s0\.json \(3 steps\) hold "
                        r"runs of another configuration: give the --num_steps"):
-      module.run_benchmark(
+      benchmark_transfer.run_benchmark(
           elsewhere, ["cgantransfer"], [10], num_steps=4,
           eval_gin=BENCHMARK_EVAL_GIN,
           gin_params=benchmark_params(tiny_source), rescore_samples=60,
           report_only=True, record_dir=records)
-    reported = module.run_benchmark(
+    reported = benchmark_transfer.run_benchmark(
         elsewhere, ["cgantransfer"], [10], num_steps=3,
         eval_gin=BENCHMARK_EVAL_GIN, gin_params=benchmark_params(tiny_source),
         command="pytest elsewhere", rescore_samples=60, report_only=True,
@@ -549,10 +563,10 @@ def test_benchmark_rows_recorded_elsewhere_outlive_the_run_folders(
     json.dump(unscored, f)
   os.chdir(REPO)
   try:
-    assert not module.is_finished(*args, record_dir=bare)
+    assert not records_lib.is_finished(*args, record_dir=bare)
     with pytest.raises(ValueError, match=r"has no rescored.*is gone\. "
                        r"Delete the record"):
-      module.run_one(cell, elsewhere, 3, BENCHMARK_EVAL_GIN,
+      runs.run_one(cell, elsewhere, 3, BENCHMARK_EVAL_GIN,
                      benchmark_params(tiny_source), rescore_samples=60,
                      record_dir=bare)
   finally:
@@ -567,7 +581,7 @@ def test_benchmark_refuses_run_folders_of_another_configuration(
   trainer would go on from its checkpoint and the row would call it a
   4-step run): refused before anything trains, naming the folder and the
   fix; the same configuration is read back."""
-  module, out_dir, (row,) = benchmark_run
+  out_dir, (row,) = benchmark_run
   folder = os.path.join(out_dir, "cgantransfer_10_s0")
   before = sorted(os.listdir(folder))
   cwd = os.getcwd()
@@ -575,13 +589,13 @@ def test_benchmark_refuses_run_folders_of_another_configuration(
   try:
     with pytest.raises(UserInputError, match=r"cgantransfer_10_s0 holds a "
                        r"run of another configuration.*another --out_dir"):
-      module.run_benchmark(
+      benchmark_transfer.run_benchmark(
           out_dir, ["cgantransfer"], [10], num_steps=4,
           eval_gin=BENCHMARK_EVAL_GIN,
           gin_params=benchmark_params(tiny_source), rescore_samples=60,
           record_dir=str(tmp_path / "new_records"))
-    module.check_run_folders(
-        module.method_cells(["cgantransfer"], [10], [0]), out_dir, 3,
+    records_lib.check_run_folders(
+        cells_lib.method_cells(["cgantransfer"], [10], [0]), out_dir, 3,
         BENCHMARK_EVAL_GIN, benchmark_params(tiny_source))
   finally:
     os.chdir(cwd)
@@ -591,18 +605,17 @@ def test_benchmark_refuses_run_folders_of_another_configuration(
 
 
 def test_benchmark_bad_input_says_the_fix(tmp_path):
-  module = load_tool("benchmark_transfer")
-  assert module.whole_numbers("seeds", ["0", "2"]) == [0, 2]
+  assert cli.whole_numbers("seeds", ["0", "2"]) == [0, 2]
   for flag, values in (("images_per_class", ["abc"]), ("seeds", [""]),
                        ("images_per_class", ["0"])):
     with pytest.raises(UserInputError, match=f"--{flag}=.*give whole numbers"):
-      module.whole_numbers(flag, values, 1)
+      cli.whole_numbers(flag, values, 1)
   a_file = tmp_path / "a_file"
   a_file.write_text("")
   for path in (a_file, a_file / "runs"):
     with pytest.raises(UserInputError, match=f"{path} is a file.*give a "
                        "folder"):
-      module.make_out_dir(str(path))
+      cli.make_out_dir(str(path))
   cwd = os.getcwd()
   os.chdir(REPO)
   try:
@@ -610,12 +623,13 @@ def test_benchmark_bad_input_says_the_fix(tmp_path):
     # A misspelt method: the choices, and no folder made.
     with pytest.raises(UserInputError, match=r"'cgantransfr'\. The nearest "
                        r"configs there are cgantransfer, "):
-      module.run_benchmark(out_dir, ["cgantransfr"], [10])
+      benchmark_transfer.run_benchmark(out_dir, ["cgantransfr"], [10])
     # A report from a record folder that does not exist.
     with pytest.raises(UserInputError, match=r"--record_dir=docs/benchmark/"
                        r"transfer does not exist"):
-      module.run_benchmark(out_dir, ["cgantransfer"], [10], report_only=True,
-                           record_dir="docs/benchmark/transfer")
+      benchmark_transfer.run_benchmark(
+          out_dir, ["cgantransfer"], [10], report_only=True,
+          record_dir="docs/benchmark/transfer")
   finally:
     os.chdir(cwd)
     gin.clear_config()
@@ -625,7 +639,6 @@ def test_benchmark_bad_input_says_the_fix(tmp_path):
 def test_benchmark_claims_compare_variants_with_cgantransfer():
   """A method outside the paper's table (DiffAugment) is compared with
   cGANTransfer seed by seed, on FID (lower is better) and recall."""
-  module = load_tool("benchmark_transfer")
 
   def row(method, seed, fid, recall):
     return dict(method=method, images_per_class=10, seed=seed, best_fid=fid,
@@ -636,19 +649,19 @@ def test_benchmark_claims_compare_variants_with_cgantransfer():
           ((0, 7.0, 0.02), (1, 8.0, 0.03), (2, 12.0, 0.01))]
   rows += [row("cgantransfer_diffaugment", s, f, r) for s, f, r in
            ((0, 6.0, 0.06), (1, 7.1, 0.07), (2, 10.9, 0.05))]
-  lines = module.transfer_claims(rows, 10)
+  lines = benchmark_transfer.transfer_claims(rows, 10)
   line, = [l for l in lines if "cgantransfer_diffaugment" in l]
   assert line.startswith(
       "- 10/class: cgantransfer_diffaugment against cGANTransfer, over the "
-      "seeds both have (0, 1, 2): FID 8.00 ± 2.57 vs 9.00 ± 2.65: better (paired over 3 seeds: difference "
-      "-1.00 ± 0.10")
+      "seeds both have (0, 1, 2): FID 8.00 ± 2.57 vs 9.00 ± 2.65: better "
+      "(paired over 3 seeds: difference -1.00 ± 0.10")
   assert "; recall 0.06 ± 0.01 vs 0.02 ± 0.01: better (" in line
   # Over the seeds both have: cGANTransfer's seed 2 is left out of its mean.
-  line, = [l for l in module.transfer_claims(rows[:-1], 10)
+  line, = [l for l in benchmark_transfer.transfer_claims(rows[:-1], 10)
            if "cgantransfer_diffaugment" in l]
   assert "have (0, 1): FID 6.55 ± 0.78 vs 7.50 ± 0.71: " in line
   # The paper's own methods are not compared this way.
-  assert not module.transfer_claims(rows[:3], 10)
+  assert not benchmark_transfer.transfer_claims(rows[:3], 10)
 
 
 # The records kept in the repository and the report that rebuilds
@@ -670,24 +683,22 @@ def test_shipped_records_give_the_tables_of_results(folder, methods, sizes,
   of today's configs, and --report_only on them gives the FID figures
   docs/RESULTS.md prints: the tables are measured, not typed. (Seeds added
   later, 3 and up, are reported beside those tables.)"""
-  module = load_tool("benchmark_transfer")
   records = os.path.join(REPO, "docs", "benchmarks", folder)
-  rows = module.run_benchmark(
+  rows = benchmark_transfer.run_benchmark(
       str(tmp_path), list(methods), list(sizes), num_steps=num_steps,
-      eval_gin=[os.path.join(module.CONFIG_DIR, "eval.gin")],
+      eval_gin=[os.path.join(cells_lib.CONFIG_DIR, "eval.gin")],
       seeds=(0, 1, 2), report_only=True, record_dir=records)
   assert len(rows) == len(methods) * len(sizes) * 3
   assert len(glob.glob(os.path.join(records, "*_s[012].json"))) == len(rows)
   with open(os.path.join(REPO, "docs", "RESULTS.md")) as f:
     results = f.read()
-  for (method, size), group in module.group(rows).items():
-    fid = module.fmt_stats([module.score(r) for r in group])
+  for (method, size), group in rows_lib.group(rows).items():
+    fid = stats.fmt_stats([rows_lib.score(r) for r in group])
     assert re.search(rf"^\| [^|]+ \| (3 \| )?{re.escape(fid)} \|", results,
                      re.MULTILINE), (folder, method, size, fid)
 
 
 def test_benchmark_claims_compare_convergence():
-  module = load_tool("benchmark_transfer")
 
   def row(method, history, seed=0):
     best_step, best_fid = min(history, key=lambda sf: sf[1])
@@ -700,13 +711,14 @@ def test_benchmark_claims_compare_convergence():
   ours = row("cgantransfer", [[100, 30.0], [200, 12.0], [300, 13.0]])
   bsa = row("bsa", [[100, 50.0], [200, 25.0], [300, 16.0], [400, 11.0],
                     [500, 14.0]])
-  assert module.fid_at(bsa, 200) == 25.0 and module.fid_at(bsa, 250) == 25.0
-  assert module.fid_at(bsa, 50) is None
-  assert module.first_step_reaching(bsa, 12.0) == 400
-  assert module.first_step_reaching(ours, 11.0) is None
+  assert rows_lib.fid_at(bsa, 200) == 25.0 and rows_lib.fid_at(bsa, 250) == 25.0
+  assert rows_lib.fid_at(bsa, 50) is None
+  assert rows_lib.first_step_reaching(bsa, 12.0) == 400
+  assert rows_lib.first_step_reaching(ours, 11.0) is None
   # float32 history against a float64 best of the same value.
-  assert module.first_step_reaching(bsa, float(np.float32(11.0)) - 1e-7) == 400
-  text = module.markdown([ours, bsa], "cmd")
+  assert rows_lib.first_step_reaching(
+      bsa, float(np.float32(11.0)) - 1e-7) == 400
+  text = benchmark_transfer.markdown([ours, bsa], "cmd")
   assert "| cgantransfer | 1 | 12.00 | - | - | - | - | 200 | 13.00 |" in text
   assert "| bsa | 1 | 11.00 |" in text
   assert "cGANTransfer FID 12.00 vs BSA 11.00: fewer than 2 seeds." in text
@@ -720,7 +732,7 @@ def test_benchmark_claims_compare_convergence():
           row("cgantransfer", [[100, 20.0], [200, 14.0]], seed=2),
           row("bsa", [[100, 40.0], [200, 21.0]], seed=1),
           row("bsa", [[100, 40.0], [200, 23.0]], seed=2)]
-  text = module.markdown(rows, "cmd")
+  text = benchmark_transfer.markdown(rows, "cmd")
   assert "| cgantransfer | 3 | 13.00 ± 1.00 |" in text
   # Seed by seed: 12 vs 11, 13 vs 21, 14 vs 23: the seeds disagree.
   assert ("vs BSA 18.33 ± 6.43: within the spread (paired over 3 seeds: "
@@ -728,78 +740,89 @@ def test_benchmark_claims_compare_convergence():
   rows[1] = row("bsa", [[100, 50.0], [200, 22.0]])
   # 12 vs 22, 13 vs 21, 14 vs 23: -10, -8, -9.
   assert ("BSA 22.00 ± 1.00: better (paired over 3 seeds: difference "
-          "-9.00 ± 1.00, p = 0.0041).") in module.markdown(rows, "cmd")
+          "-9.00 ± 1.00, p = 0.0041).") in benchmark_transfer.markdown(
+              rows, "cmd")
   # Means within each other's spread, differences all of one sign: decided.
-  assert module.compare_paired({0: 5.0, 1: 8.0, 2: 11.0},
+  assert stats.compare_paired({0: 5.0, 1: 8.0, 2: 11.0},
                                {0: 6.0, 1: 9.1, 2: 11.9})[0] == "better"
-  assert module.compare_paired({0: 1.0, 1: 2.0}, {0: 5.0, 1: 6.0},
+  assert stats.compare_paired({0: 1.0, 1: 2.0}, {0: 5.0, 1: 6.0},
                                higher_is_better=True)[0] == "worse"
-  assert module.compare_paired({0: 1.0, 1: 2.0}, {0: 1.0, 2: 6.0}) == (
+  assert stats.compare_paired({0: 1.0, 1: 2.0}, {0: 1.0, 2: 6.0}) == (
       "fewer than 2 seeds", "")
   # A best at the last evaluation is marked: the run stopped improving only
   # because it stopped.
   bsa["fid_history"][-1][1] = 10.0
   bsa.update(best_fid=10.0, best_step=500)
-  text = module.markdown([ours, bsa], "cmd")
+  text = benchmark_transfer.markdown([ours, bsa], "cmd")
   assert "| bsa | 1 | 10.00 | - | - | - | - | 500 (1 at the end) |" in text
   assert "the run length bounds these figures" in text
   # Re-scored results win over the training estimates.
   ours["rescored"] = dict(num_samples=99, best=dict(fid=9.5, recall=0.25))
-  text = module.markdown([ours, bsa], "cmd")
+  text = benchmark_transfer.markdown([ours, bsa], "cmd")
   assert "| cgantransfer | 1 | 9.50 | - | 0.25 |" in text
   assert "99 samples" in text
 
 
 def test_benchmark_cells_and_child_commands(tmp_path, monkeypatch):
-  module = load_tool("benchmark_transfer")
-  cells = module.method_cells(["cgantransfer", "scratch"], [25, 10], [0, 1])
+  cells = cells_lib.method_cells(["cgantransfer", "scratch"], [25, 10],
+                                 [0, 1])
   # Sizes, then seeds, then methods: a partial run has whole comparisons.
   assert [c.run_name for c in cells[:4]] == [
       "cgantransfer_25_s0", "scratch_25_s0", "cgantransfer_25_s1",
       "scratch_25_s1"]
-  params = module.cell_params(cells[3], 7, ["A = 1"])
+  params = cells_lib.cell_params(cells[3], 7, ["A = 1"])
   assert params == ["A = 1", "IMAGES_PER_CLASS = 25", "train.seed = 1",
                     "load_training_data.subset_seed = 1",
                     "train.num_steps = 7"]
   # cGANTransfer runs at the paper's protocol, not its config's main-job
   # rate and length; --gin_param and --num_steps still win.
-  assert module.cell_params(cells[2], 7, ["train.g_lr = 1e-3"]) == [
+  assert cells_lib.cell_params(cells[2], 7, ["train.g_lr = 1e-3"]) == [
       "train.g_lr = 2e-4", "train.num_steps = 1200", "train.g_lr = 1e-3",
       "IMAGES_PER_CLASS = 25", "train.seed = 1",
       "load_training_data.subset_seed = 1", "train.num_steps = 7"]
   # So does a variant of its config, through its includes, at any depth.
-  variant = module.Cell("cgantransfer_diffaugment", "cgantransfer_diffaugment",
-                        10)
-  assert module.protocol(variant) == module.PROTOCOL["cgantransfer"]
+  variant = cells_lib.Cell("cgantransfer_diffaugment",
+                           "cgantransfer_diffaugment", 10)
+  assert cells_lib.protocol(variant) == cells_lib.PROTOCOL["cgantransfer"]
   deeper = tmp_path / "deeper.gin"
   deeper.write_text(
       "# a user's variant\n"
       "include 'gin_configs/fashion_mnist/cgantransfer_diffaugment.gin'\n")
-  assert module.protocol(module.Cell("deeper", str(deeper), 10)) == (
-      module.PROTOCOL["cgantransfer"])
-  assert module.protocol(module.Cell("bsa", "bsa", 10)) == ()
+  assert cells_lib.protocol(cells_lib.Cell("deeper", str(deeper), 10)) == (
+      cells_lib.PROTOCOL["cgantransfer"])
+  assert cells_lib.protocol(cells_lib.Cell("bsa", "bsa", 10)) == ()
   monkeypatch.chdir(REPO)
   gin.clear_config()
-  config_lib.parse([module.config_path(variant.config)],
-                   module.cell_params(variant, None, []))
+  config_lib.parse([cells_lib.config_path(variant.config)],
+                   cells_lib.cell_params(variant, None, []))
   assert (gin.query_parameter("train.g_lr"),
           gin.query_parameter("train.num_steps")) == (2e-4, 1200)
   assert "DiffAugment" in gin.config_str()
   gin.clear_config()
-  command = module.child_command(
-      ["tools/benchmark_transfer.py", "--jobs=2", "--seeds=0,1",
-       "--only=x"], cells[3])
-  assert command[1:] == ["tools/benchmark_transfer.py", "--seeds=0,1",
-                         "--only=scratch_25_s1", "--jobs=1"]
-  assert module.select(cells, "scratch_10_s0") == [cells[5]]
+  command = processes.child_command(
+      [sys.executable, "-m", "tools.benchmark_transfer", "--jobs=2",
+       "--seeds=0,1", "--only=x"], cells[3])
+  assert command == [sys.executable, "-m", "tools.benchmark_transfer",
+                     "--seeds=0,1", "--only=scratch_25_s1", "--jobs=1"]
+  # A benchmark started as `python -m tools.<name>` (whose argv[0] is then
+  # the module's path) starts its children, and names itself in its report,
+  # with -m too.
+  main = types.ModuleType("__main__")
+  main.__spec__ = importlib.util.find_spec("tools.benchmark_transfer")
+  monkeypatch.setitem(sys.modules, "__main__", main)
+  monkeypatch.setattr(sys, "argv", [main.__spec__.origin, "--seeds=0,1"])
+  assert cli.own_command() == [sys.executable, "-m",
+                               "tools.benchmark_transfer", "--seeds=0,1"]
+  assert cli.command_text() == (
+      "python -m tools.benchmark_transfer --seeds=0,1")
+  assert cells_lib.select(cells, "scratch_10_s0") == [cells[5]]
   with pytest.raises(UserInputError, match="--only='scratch_5_s0' is not a "
                      "run of this benchmark; its runs are cgantransfer_25_s0"):
-    module.select(cells, "scratch_5_s0")
+    cells_lib.select(cells, "scratch_5_s0")
 
 
 def test_recall_benchmark_cells_configs_and_verdicts(monkeypatch):
-  module = load_tool("benchmark_recall")
-  bt = load_tool("benchmark_transfer")
+  module = benchmark_recall
   cells = module.cells(["main", "no_ema", "diffaugment"], [100], [0, 1])
   assert [c.run_name for c in cells[:3]] == [
       "main_100_s0", "no_ema_100_s0", "diffaugment_100_s0"]
@@ -811,8 +834,8 @@ def test_recall_benchmark_cells_configs_and_verdicts(monkeypatch):
   bound = {}
   for cell in cells[:3]:
     gin.clear_config()
-    config_lib.parse([bt.config_path(cell.config)],
-                     bt.cell_params(cell, 500, []))
+    config_lib.parse([cells_lib.config_path(cell.config)],
+                     cells_lib.cell_params(cell, 500, []))
     bound[cell.name] = (gin.query_parameter("train.g_lr"),
                         gin.query_parameter("train.ema_decay"),
                         gin.query_parameter("train.eval_every"),
@@ -834,14 +857,14 @@ def test_recall_benchmark_cells_configs_and_verdicts(monkeypatch):
   assert line.startswith("- 100/class, no_ema against main: recall "
                          "0.21 ± 0.01 vs 0.11 ± 0.01: better")
   assert "FID 6.10 ± 1.00 vs 6.00 ± 1.00: worse" in line
-  text = bt.markdown(rows, "cmd", bt.COLUMNS, module.recall_claims,
-                     module.CLAIMS_INTRO)
+  text = report.markdown(rows, "cmd", report.COLUMNS, module.recall_claims,
+                         module.CLAIMS_INTRO)
   assert "Each setting against main" in text and line in text
   assert "Claims of the paper" not in text
 
 
 def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):
-  _, out_dir, rows = benchmark_run
+  out_dir, rows = benchmark_run
   _, src = tiny_source
   generator, _, spec = bundle.load(rows[0]["model_dir"])
   assert spec["method"] == "cgantransfer"
@@ -860,7 +883,7 @@ def test_old_classes_bit_identical_after_training(benchmark_run, tiny_source):
 
 
 def test_fine_tune_stage_continues_a_run(benchmark_run, tiny_source):
-  _, _, rows = benchmark_run
+  _, rows = benchmark_run
   stage1 = rows[0]["model_dir"]
   method = _parse([os.path.join(FM_DIR, "cgantransfer_ft.gin")],
                   [f"SOURCE = '{tiny_source[0]}'", f"STAGE1_DIR = '{stage1}'",
@@ -992,9 +1015,9 @@ def test_cifar100_ten_classes_are_part_of_the_twenty():
 
 
 def test_plot_similarity_of_a_run(benchmark_run):
-  _, _, rows = benchmark_run
+  _, rows = benchmark_run
   model_dir = rows[0]["model_dir"]
-  module = load_tool("plot_similarity")
+  module = plot_similarity
   paths = module.plot(model_dir, samples=2)
   for name in ("scores", "pseudo_classes", "layer_substitution"):
     image = tf.io.decode_png(tf.io.read_file(paths[name])).numpy()

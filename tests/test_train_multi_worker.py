@@ -1,5 +1,5 @@
 """Multi-worker training for real: worker processes on loopback ports
-(tools/launch_local_workers.py), MultiWorkerMirroredStrategy from TF_CONFIG.
+(`tools.launch_local_workers`), MultiWorkerMirroredStrategy from TF_CONFIG.
 
 Two workers train like one process on the same global batch, only the chief
 writes the run folder, and a killed worker stops the run without losing the
@@ -20,7 +20,7 @@ from tests.conftest import PRETRAIN
 from tests.conftest import REPO
 from tests.conftest import SMALL_DATA
 from tests.conftest import TINY
-from tests.conftest import load_tool
+from tools import launch_local_workers
 
 STEPS = 16
 # With an evaluator, as the shipped configs have: gin builds it (and loads
@@ -50,7 +50,7 @@ def _launch(tmp_path, name, model_dir):
   log = tmp_path / f"{name}.log"
   with open(log, "w") as out:
     code = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "launch_local_workers.py"),
+        [sys.executable, "-m", "tools.launch_local_workers",
          "--num_workers=2", "--timeout=600",
          f"--worker_logs={tmp_path / (name + '_workers')}", "--"] +
         _train_command(model_dir), cwd=REPO, env=_env(tmp_path / "tmp"),
@@ -94,7 +94,6 @@ def _wait_for(path, text, seconds):
 def test_two_workers_train_as_one_process_and_resume_after_a_lost_worker(
     tmp_path):
   (tmp_path / "tmp").mkdir()
-  launcher = load_tool("launch_local_workers")
   # One process, one device: the reference for the first steps.
   single = tmp_path / "single"
   done = subprocess.run(_train_command(single, SETTINGS[:-4] + [
@@ -134,7 +133,7 @@ def test_two_workers_train_as_one_process_and_resume_after_a_lost_worker(
 
   # Two workers; worker 1 is killed after step 6 (checkpoint at 4).
   resumed = tmp_path / "resumed"
-  ports = launcher.free_ports(2)
+  ports = launch_local_workers.free_ports(2)
   logs = [tmp_path / f"killed_{i}.log" for i in range(2)]
   procs = []
   for i in range(2):
@@ -142,7 +141,7 @@ def test_two_workers_train_as_one_process_and_resume_after_a_lost_worker(
       procs.append(subprocess.Popen(
           _train_command(resumed), cwd=REPO, stdout=out, stderr=out,
           env=dict(_env(tmp_path / "tmp"),
-                   TF_CONFIG=launcher.tf_config(ports, i))))
+                   TF_CONFIG=launch_local_workers.tf_config(ports, i))))
   try:
     _wait_for(logs[0], f"step 6/{STEPS}", 600)
     procs[1].send_signal(signal.SIGKILL)
@@ -173,10 +172,10 @@ def test_tf_config_is_read_and_a_broken_one_says_what_to_write(monkeypatch):
   import pytest  # pylint: disable=g-import-not-at-top
   from tfgt import distribute  # pylint: disable=g-import-not-at-top
   from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
-  launcher = load_tool("launch_local_workers")
   monkeypatch.delenv("TF_CONFIG", raising=False)
   assert distribute.cluster_size() == 0
-  monkeypatch.setenv("TF_CONFIG", launcher.tf_config([1234, 1235, 1236], 2))
+  monkeypatch.setenv("TF_CONFIG",
+                     launch_local_workers.tf_config([1234, 1235, 1236], 2))
   assert distribute.cluster_size() == 3
   assert json.loads(os.environ["TF_CONFIG"])["task"] == {"type": "worker",
                                                          "index": 2}
@@ -186,5 +185,5 @@ def test_tf_config_is_read_and_a_broken_one_says_what_to_write(monkeypatch):
     distribute.cluster_size()
   # Outside a cluster every process is the chief.
   assert distribute.worker_role(tf.distribute.get_strategy()).is_chief
-  ports = launcher.free_ports(3)
+  ports = launch_local_workers.free_ports(3)
   assert len(set(ports)) == 3

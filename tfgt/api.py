@@ -21,7 +21,7 @@ inputs give the same results:
                                         (`tfgt.export.export`)
   import_source                         `python -m tfgt.import_source`
                                         (`tfgt.import_source.run`)
-  Run.score_heatmaps                    tools/plot_similarity.py's scores.png
+  Run.score_heatmaps                    tools.plot_similarity's scores.png
                                         (`tfgt.similarity`)
 
 Bad input raises `tfgt.errors.UserInputError` with the command line's message
@@ -609,7 +609,7 @@ class Run:
   def score_heatmaps(self, checkpoint: str | int = "latest") -> np.ndarray:
     """The similarity scores a cGANTransfer run learned, as heatmaps.
 
-    The picture that `python tools/plot_similarity.py --model_dir=...
+    The picture that `python -m tools.plot_similarity --model_dir=...
     --checkpoint=...` writes as scores.png, pixel for pixel
     (`tfgt.similarity.score_heatmaps`): one row per conditional BN layer,
     gain and shift scores side by side, each a table of new classes (rows)

@@ -10,6 +10,7 @@
                                       optimizers, step)
     model/                            the bundle: plain EMA generator and D
                                       (`tfgt.models.bundle`)
+    model/model.json                  the bundle's spec (MODEL_SPEC)
     model/best/                       the bundle of the best evaluation
     train/                            TensorBoard events
     samples.png                       the final sample grid, one row a class
@@ -52,6 +53,8 @@ RUN = "run.json"
 BEST = "best.json"
 EVAL_STATE = "eval_state.json"
 BUNDLE = "model"
+# The bundle's model spec (architecture, classes, options).
+MODEL_SPEC = os.path.join(BUNDLE, bundle.SPEC_FILE)
 BEST_BUNDLE = os.path.join("model", "best")
 EVENTS = "train"
 SAMPLES = "samples.png"

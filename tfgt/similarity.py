@@ -20,7 +20,7 @@ it learned:
                            layers and the first layer's scores beyond (paper
                            Fig. 9).
 
-`tools/plot_similarity.py` writes them as PNG files; `tfgt.Run.score_heatmaps`
+`tools.plot_similarity` writes them as PNG files; `tfgt.Run.score_heatmaps`
 returns the first. The pictures are drawn with matplotlib's default style,
 whatever the caller's settings (a notebook's inline backend among them), so
 that the same run gives the same pixels everywhere.

@@ -1,6 +1,6 @@
 r"""Images per second of the TF Serving export against the in-process generator.
 
-    python tools/benchmark_export.py \
+    python -m tools.benchmark_export \
         --model_dir=pretrained:fashion_mnist_biggan [--checkpoint=latest] \
         [--batch_sizes=1,64] [--rounds=5] [--seconds=1]
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from typing import Callable, Sequence
@@ -40,15 +39,11 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-# Runs from a checkout without installing the package.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from tfgt import files
 from tfgt import export
+from tfgt import files
 from tfgt.data import pipeline
 from tfgt.models import architectures
 from tfgt.models import bundle
-# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 

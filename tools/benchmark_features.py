@@ -1,6 +1,6 @@
 r"""Measures features per second of each feature extractor on this machine.
 
-    python tools/benchmark_features.py \
+    python -m tools.benchmark_features \
         [--extractors=classifier,keras_inception,hub_inception] \
         [--batch_size=64] [--num_batches=5] \
         [--keras_weights=...] [--hub_handle=...]
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 
@@ -28,20 +27,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tfgt.eval import features  # pylint: disable=g-import-not-at-top
+from tfgt.eval import features
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("extractors", ["classifier", "keras_inception",
-                                 "hub_inception"], "Extractors to time.")
-flags.DEFINE_integer("batch_size", 64, "Images per call (the classifier uses "
-                     "8x this).")
-flags.DEFINE_integer("num_batches", 5, "Timed batches per extractor.")
-flags.DEFINE_string("keras_weights", None, "Keras InceptionV3 weights file "
-                    "(default: random weights).")
-flags.DEFINE_string("hub_handle", None, "Inception TF-Hub handle or directory "
-                    "(default: a stand-in SavedModel).")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  flags.DEFINE_list("extractors", ["classifier", "keras_inception",
+                                   "hub_inception"], "Extractors to time.")
+  flags.DEFINE_integer("batch_size", 64, "Images per call (the classifier "
+                       "uses 8x this).")
+  flags.DEFINE_integer("num_batches", 5, "Timed batches per extractor.")
+  flags.DEFINE_string("keras_weights", None, "Keras InceptionV3 weights file "
+                      "(default: random weights).")
+  flags.DEFINE_string("hub_handle", None, "Inception TF-Hub handle or "
+                      "directory (default: a stand-in SavedModel).")
 
 
 class _HubStandIn(tf.Module):
@@ -108,4 +110,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -1,6 +1,6 @@
 r"""Fashion-MNIST version of Hyper-Modulation's Tables 2, 4 and 5 and Fig. 7.
 
-    python tools/benchmark_hypermod.py --out_dir=runs/benchmark_hypermod \
+    python -m tools.benchmark_hypermod --out_dir=runs/benchmark_hypermod \
         [--methods=gan_memory,hypermod_a,hypermod_b,hypermod_c,hypermod_ft,\
 hypermod_s,hypermod_b_unaligned,hypermod_b_official_lr,cgantransfer] \
         [--images_per_class=100] [--seeds=0,1,2] [--jobs=2] \
@@ -24,7 +24,7 @@ same seeded subsets), with every method of the paper on one trainer:
 First the self-alignment stage runs once per class network it serves
 (<out_dir>/align_b for depth 4, align_a for depth 0: it uses no target
 data, so the seeds share it), then every (method, size, seed) trains into
-<out_dir>/<method>_<images>_s<seed>/ as `tools/benchmark_transfer.py` does
+<out_dir>/<method>_<images>_s<seed>/ as `tools.benchmark_transfer` does
 (resumable, re-scored on --rescore_samples samples with mFID, mKID and
 precision, recall, density and coverage per class, wall time, trained values
 per class). Writes <out_dir>/results.{json,md}, the FID curves per size
@@ -44,7 +44,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from typing import Sequence
 
 from absl import app
@@ -53,14 +52,20 @@ from absl import logging
 import gin
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
-from tfgt import config as config_lib  # pylint: disable=g-import-not-at-top
-from tfgt import distribute  # pylint: disable=g-import-not-at-top
-from tfgt import files  # pylint: disable=g-import-not-at-top
-from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
+from tfgt import config as config_lib
+from tfgt import distribute
+from tfgt import files
+from tfgt import run_folder
+from tfgt import train as train_lib
+from tools.benchlib import cells as cells_lib
+from tools.benchlib import cli
+from tools.benchlib import events
+from tools.benchlib import figures
+from tools.benchlib import measures
+from tools.benchlib import report
+from tools.benchlib import rows as rows_lib
+from tools.benchlib import runs
+from tools.benchlib import stats
 
 ALIGN_CONFIG = "hypermod_align"
 # The self-alignment runs: key -> gin bindings of SelfAlignment.
@@ -104,20 +109,20 @@ def align_dir(out_dir: str, key: str) -> str:
 
 
 def cells(out_dir: str, methods: Sequence[str], sizes: Sequence[int],
-          seeds: Sequence[int]) -> list[bt.Cell]:
-  """The benchmark's runs, seeds outside methods (see `bt.method_cells`).
+          seeds: Sequence[int]) -> list[cells_lib.Cell]:
+  """The benchmark's runs, seeds outside methods (see `cells.method_cells`).
 
   Raises:
     UserInputError: an unknown method.
   """
-  bt.check_known("methods", methods, list(METHODS))
+  cli.check_known("methods", methods, list(METHODS))
   out = []
-  for cell in bt.method_cells(methods, sizes, seeds):
+  for cell in cells_lib.method_cells(methods, sizes, seeds):
     config, key = METHODS[cell.name]
     params = () if key is None else (
         f"ALIGNED = '{align_dir(out_dir, key)}'",)
     out.append(dataclasses.replace(
-        cell, config=os.path.join(bt.CONFIG_DIR, config + ".gin"),
+        cell, config=os.path.join(cells_lib.CONFIG_DIR, config + ".gin"),
         params=params))
   return out
 
@@ -130,7 +135,8 @@ def alignments_needed(methods: Sequence[str]) -> list[str]:
 def alignment_finished(out_dir: str, key: str) -> bool:
   """Whether the self-alignment run `key` has ended (the trainer writes
   samples.png at the end of a run)."""
-  return os.path.exists(os.path.join(align_dir(out_dir, key), "samples.png"))
+  return os.path.exists(os.path.join(align_dir(out_dir, key),
+                                     run_folder.SAMPLES))
 
 
 def run_alignment(out_dir: str, key: str, num_steps: int | None,
@@ -144,16 +150,16 @@ def run_alignment(out_dir: str, key: str, num_steps: int | None,
     params = list(gin_params) + list(ALIGNMENTS[key])
     if num_steps is not None:
       params.append(f"train.num_steps = {num_steps}")
-    config_lib.parse([bt.config_path(ALIGN_CONFIG)], params)
+    config_lib.parse([cells_lib.config_path(ALIGN_CONFIG)], params)
     try:
       train_lib.train(model_dir)
     finally:
       gin.clear_config()
-  history = bt.eval_history(model_dir)
+  history = events.eval_history(model_dir)
   best = min(history, key=lambda sv: sv[1]) if history else None
   return dict(key=key, model_dir=model_dir, fid_history=history,
               first_fid=history[0] if history else None, best_fid=best,
-              wall_time_s=bt.training_wall_time(model_dir))
+              wall_time_s=events.training_wall_time(model_dir))
 
 
 def draw_alignment(aligned_dir: str, source: str, num: int = 8,
@@ -166,8 +172,10 @@ def draw_alignment(aligned_dir: str, source: str, num: int = 8,
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfgt import images  # pylint: disable=g-import-not-at-top
   from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
-  from tfgt.methods import hypermod as methods  # pylint: disable=g-import-not-at-top
-  from tfgt.models import hypermod  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tfgt.methods import hypermod as methods
+  from tfgt.models import hypermod
+  # pylint: enable=g-import-not-at-top
   src = methods.load_stylegan_source(source).generator
   aligned = methods.load_aligned(aligned_dir, src)
   keras.utils.set_random_seed(seed)
@@ -185,15 +193,15 @@ def draw_alignment(aligned_dir: str, source: str, num: int = 8,
 def _claim(claim: str, what: str, va: dict[int, float | None],
            vb: dict[int, float | None], pattern: str = "{:.2f}") -> list[str]:
   """A claim "a beats b" (lower is better) in words, judged seed by seed
-  (`bt.compare_paired`), or nothing when a side has no values."""
+  (`stats.compare_paired`), or nothing when a side has no values."""
   if not (any(v is not None for v in va.values()) and
           any(v is not None for v in vb.values())):
     return []
-  verdict, detail = bt.compare_paired(va, vb)
+  verdict, detail = stats.compare_paired(va, vb)
   held = {"better": "holds", "worse": "does not hold"}.get(
       verdict, f"cannot be decided, {verdict}")
-  return [f"- {claim}: {what} {bt.fmt_stats(list(va.values()), pattern)} vs "
-          f"{bt.fmt_stats(list(vb.values()), pattern)}: {held}"
+  return [f"- {claim}: {what} {stats.fmt_stats(list(va.values()), pattern)} vs "
+          f"{stats.fmt_stats(list(vb.values()), pattern)}: {held}"
           f"{f' ({detail})' if detail else ''}."]
 
 
@@ -201,8 +209,8 @@ def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
   """The paper's claims at one size, in words, with the numbers (mFID of
   the best generator, re-scored; its path lengths for Table 3)."""
   def values(method: str, key: str = "mfid") -> dict[int, float | None]:
-    return {seed: bt.result(r, key)
-            for seed, r in bt.by_seed(rows, method, size).items()}
+    return {seed: rows_lib.result(r, key)
+            for seed, r in rows_lib.by_seed(rows, method, size).items()}
 
   lines = []
   for a, b, claim in (
@@ -224,16 +232,16 @@ def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
         f"PPL {sampling}, B vs A", values("hypermod_b", key),
         values("hypermod_a", key), "{:.1f}")
   # Fig. 7d: iterations to reach the worse of the two best FIDs, per seed.
-  aligned = bt.by_seed(rows, "hypermod_b", size)
-  unaligned = bt.by_seed(rows, "hypermod_b_unaligned", size)
+  aligned = rows_lib.by_seed(rows, "hypermod_b", size)
+  unaligned = rows_lib.by_seed(rows, "hypermod_b_unaligned", size)
   sooner = []
   for seed in sorted(set(aligned) & set(unaligned)):
     x, y = aligned[seed], unaligned[seed]
     if x.get("best_fid") is None or y.get("best_fid") is None:
       continue
     target = max(x["best_fid"], y["best_fid"])
-    sx, sy = (bt.first_step_reaching(x, target),
-              bt.first_step_reaching(y, target))
+    sx, sy = (rows_lib.first_step_reaching(x, target),
+              rows_lib.first_step_reaching(y, target))
     if sx is not None and sy is not None:
       sooner.append((seed, target, sx, sy))
   if sooner:
@@ -262,14 +270,45 @@ def alignment_markdown(alignments: Sequence[dict]) -> list[str]:
   return lines
 
 
+def run_alignments(out_dir: str, methods: Sequence[str],
+                   align_steps: int | None, gin_params: Sequence[str],
+                   report_only: bool = False,
+                   record_dir: str | None = None) -> list[dict]:
+  """The self-alignment runs that `methods` need (`run_alignment`), each
+  trained or resumed (with `report_only`, read from its run folder or its
+  <record_dir>/align_<key>.json, training nothing); a finished one is also
+  recorded there. Returns their rows."""
+  alignments = []
+  for key in alignments_needed(methods):
+    record = (os.path.join(record_dir, f"align_{key}.json") if record_dir
+              else None)
+    if report_only and not alignment_finished(out_dir, key):
+      if record and os.path.exists(record):
+        with open(record) as f:
+          alignments.append(json.load(f))
+      else:
+        logging.warning("Benchmark: self-alignment %s not finished.", key)
+      continue
+    logging.info("Benchmark: self-alignment %s.", key)
+    alignments.append(run_alignment(out_dir, key, align_steps, gin_params,
+                                    train=not report_only))
+    if record and alignment_finished(out_dir, key):
+      # The run folder stays on this machine; its row goes with the
+      # records, so that --report_only rebuilds the lines anywhere.
+      os.makedirs(record_dir, exist_ok=True)
+      files.write_json(record, alignments[-1])
+  return alignments
+
+
 def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
                   sizes: Sequence[int] = DEFAULT_SIZES,
-                  seeds: Sequence[int] = bt.DEFAULT_SEEDS,
+                  seeds: Sequence[int] = cells_lib.DEFAULT_SEEDS,
                   num_steps: int | None = None,
                   align_steps: int | None = None,
                   eval_gin: Sequence[str] = (),
                   gin_params: Sequence[str] = (), command: str = "",
-                  rescore_samples: int | None = bt.DEFAULT_RESCORE_SAMPLES,
+                  rescore_samples: int | None = (
+                      measures.DEFAULT_RESCORE_SAMPLES),
                   jobs: int = 1, only: str | None = None,
                   argv: Sequence[str] | None = None,
                   source: str = "pretrained:fashion_mnist_stylegan",
@@ -278,50 +317,31 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
                   record_dir: str | None = None) -> list[dict]:
   """Aligns, runs every cell, writes the tables and figures (not with
   `only`, which runs one cell for a parent process; with `report_only`,
-  of the finished runs, training nothing; `record_dir` as in
-  `benchmark_transfer.run_one`)."""
-  bt.make_out_dir(out_dir)
-  alignments = []
-  if not only:
-    for key in alignments_needed(methods):
-      record = (os.path.join(record_dir, f"align_{key}.json") if record_dir
-                else None)
-      if report_only and not alignment_finished(out_dir, key):
-        if record and os.path.exists(record):
-          with open(record) as f:
-            alignments.append(json.load(f))
-        else:
-          logging.warning("Benchmark: self-alignment %s not finished.", key)
-        continue
-      logging.info("Benchmark: self-alignment %s.", key)
-      alignments.append(run_alignment(out_dir, key, align_steps, gin_params,
-                                      train=not report_only))
-      if record and alignment_finished(out_dir, key):
-        # The run folder stays on this machine; its row goes with the
-        # records, so that --report_only rebuilds the lines anywhere.
-        os.makedirs(record_dir, exist_ok=True)
-        files.write_json(record, alignments[-1])
+  of the finished runs, training nothing; `argv` and `record_dir` as in
+  `tools.benchmark_transfer.run_benchmark`). Returns the rows."""
+  cli.make_out_dir(out_dir)
+  alignments = [] if only else run_alignments(
+      out_dir, methods, align_steps, gin_params, report_only, record_dir)
   extra = {"ppl": lambda d: path_length(d, ppl_samples)} if ppl_samples else {}
-  runs = cells(out_dir, methods, sizes, seeds)
-  rows = bt.train_cells(runs, out_dir, num_steps, eval_gin, gin_params,
-                        rescore_samples, jobs, only, argv, report_only,
-                        extra_scores=extra, record_dir=record_dir)
+  todo = cells(out_dir, methods, sizes, seeds)
+  rows = runs.train_cells(todo, out_dir, num_steps, eval_gin, gin_params,
+                          rescore_samples, jobs, only, argv, report_only,
+                          extra_scores=extra, record_dir=record_dir)
   if only:
     return rows
-  text = bt.markdown(rows, command, COLUMNS, hypermod_claims,
-                     left_out=bt.unfinished(runs, rows))
+  text = report.markdown(rows, command, COLUMNS, hypermod_claims,
+                         left_out=cells_lib.unfinished(todo, rows))
   extra = alignment_markdown(alignments)
   if extra:
     text = text.replace("\nCommand:", "\n" + "\n".join(extra) +
                         "\n\nCommand:")
-  bt.write_results(out_dir, dict(rows=rows, alignments=alignments), text)
-  import plot_curves  # pylint: disable=g-import-not-at-top
+  report.write_results(out_dir, dict(rows=rows, alignments=alignments), text)
   logdir = os.path.join(out_dir, "tb")
-  bt.write_curves(rows, out_dir, logdir=logdir)
+  report.write_curves(rows, out_dir, logdir=logdir)
   if "b" in alignments_needed(methods) and alignment_finished(out_dir, "b"):
     picture = draw_alignment(align_dir(out_dir, "b"), source)
-    plot_curves.save(picture, os.path.join(out_dir, "alignment.png"), logdir,
-                     "alignment")
+    figures.save(picture, os.path.join(out_dir, "alignment.png"), logdir,
+                 "alignment")
   gin.clear_config()
   return rows
 
@@ -330,7 +350,10 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  bt.define_common_flags("runs/benchmark_hypermod")
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  cli.define_common_flags("runs/benchmark_hypermod")
+  flags.adopt_module_key_flags(cli)
   FLAGS.set_default("images_per_class", [str(s) for s in DEFAULT_SIZES])
   flags.DEFINE_list("methods", list(METHODS), "Rows of the table: "
                     f"{', '.join(METHODS)}.")
@@ -344,21 +367,21 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  bt.fix_addresses_if_asked()
+  cli.fix_addresses_if_asked()
   distribute.split_cpu(FLAGS.logical_cpus)
-  with bt.command_line_errors():
+  with cli.command_line_errors():
     run_benchmark(
         FLAGS.out_dir, FLAGS.methods,
-        bt.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
-        bt.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
+        cli.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
+        cli.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
         FLAGS.align_steps,
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
-        command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
-        jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
+        command=cli.command_text(), rescore_samples=cli.rescore_flag(),
+        jobs=FLAGS.jobs, only=FLAGS.only, argv=cli.own_command(),
         ppl_samples=FLAGS.ppl_samples, report_only=FLAGS.report_only,
         record_dir=FLAGS.record_dir)
   if not FLAGS.only:
-    bt.print_results(FLAGS.out_dir)
+    report.print_results(FLAGS.out_dir)
 
 
 if __name__ == "__main__":

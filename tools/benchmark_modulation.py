@@ -1,6 +1,6 @@
 r"""Speed and memory of the formulations of a class-modulated convolution.
 
-    python tools/benchmark_modulation.py [--resolutions=32,256]
+    python -m tools.benchmark_modulation [--resolutions=32,256]
         [--batches=10,64] [--classes=2,10]
         [--formulations=partition,stacked,patches] [--steps=3]
         [--max_gb=8] [--out=FILE.md]
@@ -38,17 +38,22 @@ from absl import flags
 from tfgt import files
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("resolutions", ["32", "256"], "Block resolutions.")
-flags.DEFINE_list("batches", ["10", "64"], "Batch sizes.")
-flags.DEFINE_list("classes", ["2", "10"], "Numbers of classes.")
-flags.DEFINE_list("formulations", ["partition", "stacked", "patches",
-                                   "interpolation"],
-                  "Formulations ('interpolation': per-sample kernels).")
-flags.DEFINE_integer("steps", 3, "Measured passes per case (after 1).")
-flags.DEFINE_float("max_gb", 8.0, "Skip cases whose patches exceed this.")
-flags.DEFINE_string("out", None, "Also write the Markdown table here.")
-flags.DEFINE_string("case", None, "Internal: run one case (JSON) and print "
-                    "its result.")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  flags.DEFINE_list("resolutions", ["32", "256"], "Block resolutions.")
+  flags.DEFINE_list("batches", ["10", "64"], "Batch sizes.")
+  flags.DEFINE_list("classes", ["2", "10"], "Numbers of classes.")
+  flags.DEFINE_list("formulations", ["partition", "stacked", "patches",
+                                     "interpolation"],
+                    "Formulations ('interpolation': per-sample kernels).")
+  flags.DEFINE_integer("steps", 3, "Measured passes per case (after 1).")
+  flags.DEFINE_float("max_gb", 8.0, "Skip cases whose patches exceed this.")
+  flags.DEFINE_string("out", None, "Also write the Markdown table here.")
+  flags.DEFINE_string("case", None, "Internal: run one case (JSON) and print "
+                      "its result.")
 
 # resolution -> [(in channels, out channels)] of the block's convolutions.
 BLOCKS = {32: [(64, 64), (64, 64)], 256: [(128, 64), (64, 64)]}
@@ -73,7 +78,8 @@ def run_one(case: dict) -> dict:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfgt.layers import adafm  # pylint: disable=g-import-not-at-top
 
-  resolution, batch, classes = case["resolution"], case["batch"], case["classes"]
+  resolution, batch = case["resolution"], case["batch"]
+  classes = case["classes"]
   formulation = case["formulation"]
   rng = tf.random.Generator.from_seed(0)
   x = rng.normal([batch, resolution, resolution, BLOCKS[resolution][0][0]])
@@ -128,11 +134,14 @@ def main(argv):
           case = dict(resolution=resolution, batch=batch, classes=classes,
                       formulation=formulation, steps=FLAGS.steps)
           size = patch_gb(resolution, batch)
-          if formulation in ("patches", "interpolation") and size > FLAGS.max_gb:
+          if (formulation in ("patches", "interpolation") and
+              size > FLAGS.max_gb):
             result = {"skipped": f"patches of {size:.1f} GB"}
           else:
+            # This tool again, in a process of its own.
             out = subprocess.run(
-                [sys.executable, __file__, "--case=" + json.dumps(case)],
+                [sys.executable, "-m", __spec__.name,
+                 "--case=" + json.dumps(case)],
                 capture_output=True, text=True, check=False)
             lines = [l for l in out.stdout.splitlines()
                      if l.startswith("RESULT ")]
@@ -169,4 +178,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   sys.exit(app.run(main))

@@ -1,6 +1,6 @@
 r"""Which setting of the main job raises recall without losing FID.
 
-    python tools/benchmark_recall.py --out_dir=runs/benchmark_recall \
+    python -m tools.benchmark_recall --out_dir=runs/benchmark_recall \
         [--settings=main,no_ema,ema_0.995,d_lr_4e-4,diffaugment] \
         [--seeds=0,1,2] [--images_per_class=100] [--num_steps=500] [--jobs=2] \
         [--report_only]
@@ -13,7 +13,7 @@ the same seeds (the seed of the image subset and of training), for
 --num_steps steps with an evaluation every 50 (so that the best is rarely
 the last); each run's best generator is re-scored on 10,000 samples
 (precision, recall, density, coverage beside FID) as
-`tools/benchmark_transfer.py` does, and each setting is compared with the
+`tools.benchmark_transfer` does, and each setting is compared with the
 main job seed by seed (paired t-test; a difference counts at p < 0.05):
 
   main         the main job as shipped (EMA decay 0.99, D lr 1e-4)
@@ -31,19 +31,20 @@ across sessions like the other benchmarks'.
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 from typing import Sequence
 
 from absl import app
 from absl import flags
 import gin
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import benchmark_transfer as bt  # pylint: disable=g-import-not-at-top
-from tfgt import distribute  # pylint: disable=g-import-not-at-top
+from tfgt import distribute
+from tools.benchlib import cells as cells_lib
+from tools.benchlib import cli
+from tools.benchlib import measures
+from tools.benchlib import report
+from tools.benchlib import rows as rows_lib
+from tools.benchlib import runs
+from tools.benchlib import stats
 
 # Setting -> (config under gin_configs/fashion_mnist/, its gin bindings).
 SETTINGS = {
@@ -65,25 +66,25 @@ CLAIMS_INTRO = (
 
 
 def cells(settings: Sequence[str], sizes: Sequence[int],
-          seeds: Sequence[int]) -> list[bt.Cell]:
+          seeds: Sequence[int]) -> list[cells_lib.Cell]:
   """Every (setting, size, seed), sizes then seeds then settings.
 
   Raises:
     UserInputError: an unknown setting.
   """
-  bt.check_known("settings", settings, list(SETTINGS))
+  cli.check_known("settings", settings, list(SETTINGS))
   return [dataclasses.replace(
       cell, config=SETTINGS[cell.name][0],
       params=SETTINGS[cell.name][1] + (f"train.eval_every = {EVAL_EVERY}",))
-          for cell in bt.method_cells(settings, sizes, seeds)]
+          for cell in cells_lib.method_cells(settings, sizes, seeds)]
 
 
 def recall_claims(rows: Sequence[dict], size: int) -> list[str]:
   """Every setting against the main job at one size: recall (higher is
   better) and FID (lower is better) of the best generator, seed by seed."""
   def values(setting: str, key: str) -> dict[int, float | None]:
-    return {seed: bt.result(r, key)
-            for seed, r in bt.by_seed(rows, setting, size).items()}
+    return {seed: rows_lib.result(r, key)
+            for seed, r in rows_lib.by_seed(rows, setting, size).items()}
   lines = []
   settings = sorted({r["method"] for r in rows} - {BASELINE},
                     key=list(SETTINGS).index)
@@ -95,9 +96,9 @@ def recall_claims(rows: Sequence[dict], size: int) -> list[str]:
       if not any(v is not None for v in a.values()) or not any(
           v is not None for v in b.values()):
         continue
-      verdict, detail = bt.compare_paired(a, b, higher_is_better=higher)
-      parts.append(f"{name} {bt.fmt_stats(list(a.values()))} vs "
-                   f"{bt.fmt_stats(list(b.values()))}: {verdict}"
+      verdict, detail = stats.compare_paired(a, b, higher_is_better=higher)
+      parts.append(f"{name} {stats.fmt_stats(list(a.values()))} vs "
+                   f"{stats.fmt_stats(list(b.values()))}: {verdict}"
                    f"{f' ({detail})' if detail else ''}")
     if parts:
       lines.append(f"- {size}/class, {setting} against {BASELINE}: " +
@@ -107,27 +108,28 @@ def recall_claims(rows: Sequence[dict], size: int) -> list[str]:
 
 def run_benchmark(out_dir: str, settings: Sequence[str] = tuple(SETTINGS),
                   sizes: Sequence[int] = DEFAULT_SIZES,
-                  seeds: Sequence[int] = bt.DEFAULT_SEEDS,
+                  seeds: Sequence[int] = cells_lib.DEFAULT_SEEDS,
                   num_steps: int | None = DEFAULT_NUM_STEPS,
                   eval_gin: Sequence[str] = (),
                   gin_params: Sequence[str] = (), command: str = "",
-                  rescore_samples: int | None = bt.DEFAULT_RESCORE_SAMPLES,
+                  rescore_samples: int | None = (
+                      measures.DEFAULT_RESCORE_SAMPLES),
                   jobs: int = 1, only: str | None = None,
                   argv: Sequence[str] | None = None,
                   report_only: bool = False,
                   record_dir: str | None = None) -> list[dict]:
   """Runs every cell and writes the tables and curves (see the module
   docstring; `only`, `report_only` and `record_dir` as in
-  `benchmark_transfer`)."""
-  runs = cells(settings, sizes, seeds)
-  rows = bt.train_cells(runs, out_dir, num_steps, eval_gin, gin_params,
-                        rescore_samples, jobs, only, argv, report_only,
-                        record_dir=record_dir)
+  `tools.benchmark_transfer.run_benchmark`)."""
+  todo = cells(settings, sizes, seeds)
+  rows = runs.train_cells(todo, out_dir, num_steps, eval_gin, gin_params,
+                          rescore_samples, jobs, only, argv, report_only,
+                          record_dir=record_dir)
   if not only:
-    bt.write_results(out_dir, rows, bt.markdown(
-        rows, command, bt.COLUMNS, recall_claims, CLAIMS_INTRO,
-        bt.unfinished(runs, rows)))
-    bt.write_curves(rows, out_dir)
+    report.write_results(out_dir, rows, report.markdown(
+        rows, command, report.COLUMNS, recall_claims, CLAIMS_INTRO,
+        cells_lib.unfinished(todo, rows)))
+    report.write_curves(rows, out_dir)
   gin.clear_config()
   return rows
 
@@ -136,7 +138,10 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  bt.define_common_flags("runs/benchmark_recall")
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  cli.define_common_flags("runs/benchmark_recall")
+  flags.adopt_module_key_flags(cli)
   FLAGS.set_default("images_per_class", [str(s) for s in DEFAULT_SIZES])
   FLAGS.set_default("num_steps", DEFAULT_NUM_STEPS)
   flags.DEFINE_list("settings", list(SETTINGS),
@@ -146,19 +151,19 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  bt.fix_addresses_if_asked()
+  cli.fix_addresses_if_asked()
   distribute.split_cpu(FLAGS.logical_cpus)
-  with bt.command_line_errors():
+  with cli.command_line_errors():
     run_benchmark(
         FLAGS.out_dir, FLAGS.settings,
-        bt.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
-        bt.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
+        cli.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
+        cli.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
         [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
-        command=" ".join(sys.argv), rescore_samples=bt.rescore_flag(),
-        jobs=FLAGS.jobs, only=FLAGS.only, argv=sys.argv,
+        command=cli.command_text(), rescore_samples=cli.rescore_flag(),
+        jobs=FLAGS.jobs, only=FLAGS.only, argv=cli.own_command(),
         report_only=FLAGS.report_only, record_dir=FLAGS.record_dir)
   if not FLAGS.only:
-    bt.print_results(FLAGS.out_dir)
+    report.print_results(FLAGS.out_dir)
 
 
 if __name__ == "__main__":

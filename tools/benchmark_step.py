@@ -1,6 +1,6 @@
 r"""Images per second of a full GAN training step (one D and one G update).
 
-    python tools/benchmark_step.py [--settings=fashion_mnist,cifar]
+    python -m tools.benchmark_step [--settings=fashion_mnist,cifar]
         [--modes=eager,function,xla] [--devices=1,2] [--steps=6] [--out=FILE.md]
         [--threads=0:0,1:1,2:1,1:2,1:1x2]
 
@@ -46,7 +46,7 @@ machine's practical peak for dense work.
 Threads (`--threads`): each entry INTRA:INTER sets TensorFlow's intra-op and
 inter-op thread pools (0: TensorFlow's choice, one per core), optionally
 xP for P processes running the same case at once (their images/s summed:
-what parallel runs, e.g. benchmark_transfer.py --jobs=2, get from the
+what parallel runs, e.g. tools.benchmark_transfer --jobs=2, get from the
 machine; the P processes start together and each times its own steps, so
 the sum is close to, not exactly, their shared rate). Every entry runs in
 fresh child processes, since thread pools are fixed when TensorFlow starts;
@@ -77,26 +77,33 @@ from tfgt import files
 from tfgt import steps as steps_lib
 from tfgt import train as train_lib
 from tfgt.data import sources
-
-import machine  # tools/machine.py (run from the repository root)
+from tools import machine
 
 FLAGS = flags.FLAGS
 # The repository, whose gin_configs/ the transfer settings include (from any
 # working directory).
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 gin.add_config_file_search_path(REPO)
-flags.DEFINE_list("settings", ["fashion_mnist", "cifar"], "Settings to run.")
-flags.DEFINE_list("modes", ["eager", "function", "xla"], "Execution modes.")
-flags.DEFINE_list("devices", ["1", "2"], "Logical CPU devices.")
-flags.DEFINE_integer("steps", 6, "Measured steps per case (after 1 warm-up).")
-flags.DEFINE_integer("eager_steps", 2, "Measured steps in eager mode.")
-flags.DEFINE_string("out", None, "Also write the Markdown table here.")
-flags.DEFINE_integer("matmul_size", 2048, "Side of the float32 matmul that "
-                     "measures the machine's dense rate (0: skip).")
-flags.DEFINE_list("threads", [], "Thread settings INTRA:INTER[xP] to compare, "
-                  "each in child processes (e.g. 0:0,1:1,1:1x2).")
-flags.DEFINE_string("child_rows", None, "Internal: a child process writes "
-                    "its rows (JSON) here.")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools; `tools.benchmark_workers` takes them too)."""
+  flags.DEFINE_list("settings", ["fashion_mnist", "cifar"],
+                    "Settings to run.")
+  flags.DEFINE_list("modes", ["eager", "function", "xla"], "Execution modes.")
+  flags.DEFINE_list("devices", ["1", "2"], "Logical CPU devices.")
+  flags.DEFINE_integer("steps", 6, "Measured steps per case (after 1 "
+                       "warm-up).")
+  flags.DEFINE_integer("eager_steps", 2, "Measured steps in eager mode.")
+  flags.DEFINE_string("out", None, "Also write the Markdown table here.")
+  flags.DEFINE_integer("matmul_size", 2048, "Side of the float32 matmul that "
+                       "measures the machine's dense rate (0: skip).")
+  flags.DEFINE_list("threads", [], "Thread settings INTRA:INTER[xP] to "
+                    "compare, each in child processes (e.g. 0:0,1:1,1:1x2).")
+  flags.DEFINE_string("child_rows", None, "Internal: a child process writes "
+                      "its rows (JSON) here.")
+
 # A child's thread setting, read from argv before TensorFlow starts.
 CHILD_THREADS = "--child_threads="
 
@@ -136,7 +143,8 @@ def _stylegan(resolution: int, channels: int, fmap_base: int, fmap_max: int,
                          ("fmap_base", fmap_base), ("fmap_max", fmap_max))]
   return models + [
       "Scratch.architecture = 'stylegan'",
-      f"StyleGANGenerator.dim_z = {dim_z}", f"StyleGANGenerator.w_dim = {dim_z}",
+      f"StyleGANGenerator.dim_z = {dim_z}",
+      f"StyleGANGenerator.w_dim = {dim_z}",
       "discriminator_loss.name = 'non_saturating'",
       "generator_loss.name = 'non_saturating'",
       "Adversarial.r1_gamma = 10.0", f"Adversarial.r1_every = {r1_every}"]
@@ -364,7 +372,7 @@ def run_threads(entry: str) -> list:
   with tempfile.TemporaryDirectory() as tmp:
     outs = [os.path.join(tmp, f"rows{p}.json") for p in range(processes)]
     children = [subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), *passed,
+        [sys.executable, "-m", __spec__.name, *passed,
          "--matmul_size=0", f"--child_rows={out}",
          f"{CHILD_THREADS}{intra}:{inter}"]) for out in outs]
     try:
@@ -422,6 +430,7 @@ def _set_child_threads() -> None:
 
 
 if __name__ == "__main__":
+  define_flags()
   _set_child_threads()
   distribute.split_cpu(2)
   sys.exit(app.run(main))

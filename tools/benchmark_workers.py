@@ -1,13 +1,13 @@
 r"""Images per second of one process against two local worker processes.
 
-    python tools/benchmark_workers.py [--settings=fashion_mnist,cifar]
+    python -m tools.benchmark_workers [--settings=fashion_mnist,cifar]
         [--steps=20] [--repeats=2] [--out=FILE.md]
 
 Each case trains `--steps` measured steps (after one tracing step) of a
-setting of tools/benchmark_step.py on synthetic data of its shape, with the
+setting of `tools.benchmark_step` on synthetic data of its shape, with the
 real trainer: once in one process (one device), once as two workers of a
 MultiWorkerMirroredStrategy cluster on loopback ports
-(tools/launch_local_workers.py) with the same global batch. The two kinds of
+(`tools.launch_local_workers`) with the same global batch. The two kinds of
 run alternate, `--repeats` times each, and the table gives each rate and
 the ratio two workers / one process, per repeat and as the mean.
 
@@ -27,7 +27,6 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
@@ -35,17 +34,24 @@ from absl import flags
 from absl import logging
 import gin
 
-import benchmark_step  # Defines --settings, --steps and --out.
-import launch_local_workers
-import machine
+from tools import benchmark_step
+from tools import launch_local_workers
+from tools import machine
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("repeats", 2, "Runs of each kind per setting.")
-flags.DEFINE_string("case", None, "Internal: train this setting in this "
-                    "process (a worker or the single process).")
-flags.DEFINE_string("result", None, "Internal: where the chief writes its "
-                    "rate.")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools): `tools.benchmark_step`'s (--settings, --steps and
+  --out are this tool's too) and its own."""
+  benchmark_step.define_flags()
+  flags.DEFINE_integer("repeats", 2, "Runs of each kind per setting.")
+  flags.DEFINE_string("case", None, "Internal: train this setting in this "
+                      "process (a worker or the single process).")
+  flags.DEFINE_string("result", None, "Internal: where the chief writes its "
+                      "rate.")
 
 
 def train_case(setting: str, steps: int, result: str) -> None:
@@ -67,7 +73,7 @@ def train_case(setting: str, steps: int, result: str) -> None:
 
 def _run(setting: str, workers: int, out_dir: str) -> float:
   result = os.path.join(out_dir, f"{setting}_{workers}_{time.time():.0f}.json")
-  command = [sys.executable, os.path.abspath(__file__), f"--case={setting}",
+  command = [sys.executable, "-m", __spec__.name, f"--case={setting}",
              f"--steps={FLAGS.steps}", f"--result={result}"]
   env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
   start = time.time()
@@ -106,8 +112,9 @@ def main(argv):
       rows.append(f"| {setting} | mean | | | "
                   f"{sum(ratios) / len(ratios):.2f} |")
   table = "\n".join(
-      [f"Images/s, one process vs two local workers on {machine.cpu_description()} "
-       f"({FLAGS.steps} measured steps per run):", "",
+      ["Images/s, one process vs two local workers on "
+       f"{machine.cpu_description()} ({FLAGS.steps} measured steps per run):",
+       "",
        "| setting | run | 1 process | 2 workers | 2 workers / 1 process |",
        "|---|---|---|---|---|"] + rows)
   print(table)
@@ -117,4 +124,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -1,12 +1,12 @@
 r"""Trains one configuration twice, each time in a fresh process, and lists
 the variables whose final checkpoints differ: does a run reproduce bit for bit?
 
-    python tools/check_determinism.py --out_dir=runs/determinism \
+    python -m tools.check_determinism --out_dir=runs/determinism \
         --gin_file=gin_configs/fashion_mnist/scratch.gin --num_steps=100 \
         [--gin_param=IMAGES_PER_CLASS=10] [--deterministic]
 
 Both runs (<out_dir>/run0 and run1) train with `python -m tfgt.train` and one
-intra-op and one inter-op thread, as each run of `tools/benchmark_transfer.py
+intra-op and one inter-op thread, as each run of `tools.benchmark_transfer
 --jobs` does, without an evaluator and with no sample grid before the last
 step (neither draws training randomness, and the comparison needs neither).
 `--deterministic` passes TensorFlow's op determinism on to both;
@@ -34,7 +34,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-import machine  # tools/machine.py (run from the repository root)
+from tools import machine
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bindings that keep the runs to training: no evaluator, no sample grids,
@@ -109,8 +109,7 @@ def run_twice(out_dir: str, gin_files: Sequence[str],
     raise ValueError(f"{existing[0]} exists: give a new --out_dir, or remove "
                      "it, so that both runs start from nothing.")
   os.makedirs(out_dir, exist_ok=True)
-  env = machine.one_thread_env(PYTHONPATH=os.pathsep.join(
-      p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
+  env = machine.one_thread_env()
   logs = []
   for directory in dirs:
     log = directory + ".log"

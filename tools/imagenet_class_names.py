@@ -1,6 +1,6 @@
 r"""Writes the names of ImageNet's 1000 classes in BigGAN's label order.
 
-    python tools/imagenet_class_names.py \
+    python -m tools.imagenet_class_names \
         [--wordnet=/usr/share/wordnet/data.noun] \
         [--out=tfgt/importers/imagenet_class_names.txt]
 
@@ -11,7 +11,7 @@ that synset's lemmas, joined by ", " ("tench, Tinca tinca"), read from the
 WordNet 3.0 noun database (Debian: `apt-get install wordnet-base`).
 tfgt's BigGAN importers give these names to an imported model of 1000 classes
 (tfgt.importers.biggan.default_class_names); tests/test_import_tfhub_biggan.py
-checks the shipped file against a fresh run of this script.
+checks the shipped file against a fresh run of this command.
 """
 
 from __future__ import annotations

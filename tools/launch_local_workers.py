@@ -1,6 +1,6 @@
 r"""Starts N training processes on this machine as one multi-worker cluster.
 
-    python tools/launch_local_workers.py --num_workers=2 -- \
+    python -m tools.launch_local_workers --num_workers=2 -- \
         python -m tfgt.train --gin_file=gin_configs/fashion_mnist/cgantransfer.gin \
         --model_dir=runs/two_workers
 

@@ -1,7 +1,7 @@
 r"""The measurements behind the feature check's thresholds
 (`tfgt.eval.separability.THRESHOLDS`, docs/EVALUATION.md).
 
-    python tools/measure_feature_check.py [--images_per_class=100] \
+    python -m tools.measure_feature_check [--images_per_class=100] \
         [--seed=0] [--glyph_classifier=WEIGHTS]
 
 With the shipped Fashion-MNIST classifier's features, on real images only:
@@ -14,9 +14,9 @@ With the shipped Fashion-MNIST classifier's features, on real images only:
     (`tfgt.data.sources.glyphs`);
   * a blind extractor: the images' mean grey level as their only feature,
     on the same Fashion-MNIST pairs;
-  * with --glyph_classifier (weights from
-    `tools/train_fashion_mnist_classifier.py --source=glyphs`): the glyph
-    pairs with features of their own domain, spread in that domain's unit.
+  * with --glyph_classifier (weights from `python -m
+    tools.train_fashion_mnist_classifier --source=glyphs`): the glyph pairs
+    with features of their own domain, spread in that domain's unit.
 
 Prints a Markdown table of the ranges and writes nothing.
 """

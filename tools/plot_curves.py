@@ -1,7 +1,7 @@
 r"""Evaluation curves of several runs against the training step.
 
-    python tools/plot_curves.py --metric=mfid --out=curves.png \
-        --runs="aligned=runs/hypermod/transfer,unaligned=runs/hypermod_unaligned" \
+    python -m tools.plot_curves --metric=mfid --out=curves.png \
+        --runs="aligned=runs/hypermod/transfer,unaligned=runs/unaligned" \
         [--logdir=<TensorBoard dir>]
 
 Reads the metric every run's trainer logged (`eval/<metric>` in its
@@ -20,19 +20,13 @@ from typing import Sequence
 from absl import app
 from absl import flags
 from absl import logging
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
-import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from benchmark_transfer import eval_history  # pylint: disable=g-import-not-at-top
-from tfgt import errors  # pylint: disable=g-import-not-at-top
-from tfgt import images  # pylint: disable=g-import-not-at-top
-from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
+from tfgt import errors
+from tfgt import run_folder
+from tfgt.errors import UserInputError
+from tools.benchlib import events
+from tools.benchlib import figures
 
 
 def parse_runs(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -52,7 +46,8 @@ def parse_runs(values: Sequence[str]) -> list[tuple[str, str]]:
   if not runs or len(set(labels)) != len(labels):
     raise UserInputError(
         f"--runs={','.join(values or [])!r}: give one or more distinct "
-        "label=model_dir pairs, e.g. --runs=\"aligned=runs/a,unaligned=runs/b\".")
+        "label=model_dir pairs, e.g. "
+        "--runs=\"aligned=runs/a,unaligned=runs/b\".")
   return runs
 
 
@@ -65,66 +60,21 @@ def curves(runs: Sequence[tuple[str, str]], metric: str
   """
   out = {}
   for label, model_dir in runs:
-    history = eval_history(model_dir, f"eval/{metric}")
+    history = events.eval_history(model_dir, f"eval/{metric}")
     if not history:
       raise UserInputError(
           f"{model_dir!r} ({label}) has no eval/{metric} in its TensorBoard "
-          f"events ({os.path.join(model_dir, 'train')}): was it trained with "
-          "an evaluator that computes that metric (train.evaluator, "
-          "Evaluator.metrics)?")
+          f"events ({os.path.join(model_dir, run_folder.EVENTS)}): was it "
+          "trained with an evaluator that computes that metric "
+          "(train.evaluator, Evaluator.metrics)?")
     out[label] = history
   return out
 
 
 def plot(lines: dict[str, list[list]], metric: str) -> np.ndarray:
   """The curves, one run per label, as a uint8 RGB image [H, W, 3]."""
-  return plot_groups({label: [h] for label, h in lines.items()}, metric)
-
-
-def plot_groups(groups: dict[str, Sequence[Sequence[Sequence[float]]]],
-                metric: str, title: str | None = None) -> np.ndarray:
-  """Curves over seeds as a uint8 RGB image [H, W, 3]: per label, the mean
-  over its runs at each step that all of them evaluated, and the min-max
-  band (a single run draws a plain line).
-
-  Args:
-    groups: {label: [history, ...]}, a history being [[step, value], ...].
-    metric: the y axis label.
-    title: the figure's title.
-  """
-  figure, axis = plt.subplots(figsize=(6, 4))
-  for label, histories in groups.items():
-    common = sorted(set.intersection(*[{s for s, _ in h} for h in histories]))
-    if not common:
-      continue
-    values = np.array([[dict(h)[s] for s in common] for h in histories],
-                      np.float64)
-    line, = axis.plot(common, values.mean(axis=0), marker="o",
-                      label=f"{label} ({len(histories)} runs)"
-                      if len(histories) > 1 else label)
-    if len(histories) > 1:
-      axis.fill_between(common, values.min(axis=0), values.max(axis=0),
-                        color=line.get_color(), alpha=0.2)
-  axis.set_xlabel("training step")
-  axis.set_ylabel(metric)
-  if title:
-    axis.set_title(title)
-  axis.grid(alpha=0.3)
-  axis.legend()
-  return images.figure_to_array(figure)
-
-
-def save(picture: np.ndarray, out: str, logdir: str | None = None,
-         tag: str = "curves") -> None:
-  """Writes `picture` as a PNG to `out` and, with `logdir`, as a TensorBoard
-  image `tag`."""
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  images.save_png(picture, out)
-  if logdir:
-    writer = tf.summary.create_file_writer(logdir)
-    with writer.as_default(step=0):
-      tf.summary.image(tag, picture[None], max_outputs=1)
-    writer.flush()
+  return figures.plot_groups({label: [h] for label, h in lines.items()},
+                             metric)
 
 
 def write(runs: Sequence[tuple[str, str]], metric: str, out: str,
@@ -135,11 +85,13 @@ def write(runs: Sequence[tuple[str, str]], metric: str, out: str,
     The picture, uint8 [H, W, 3].
   """
   picture = plot(curves(runs, metric), metric)
-  save(picture, out, logdir, f"curves/{metric}")
+  figures.save(picture, out, logdir, f"curves/{metric}")
   return picture
 
 
 def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
   flags.DEFINE_list("runs", None, "label=model_dir pairs, one line each.")
   flags.DEFINE_string("metric", "fid", "An evaluated metric: fid, mfid, kid.")
   flags.DEFINE_string("out", "curves.png", "Output PNG.")

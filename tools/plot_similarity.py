@@ -1,6 +1,6 @@
 r"""What a cGANTransfer run learned: scores, pseudo-classes, layer transfer.
 
-    python tools/plot_similarity.py \
+    python -m tools.plot_similarity \
         --model_dir=runs/fashion_mnist/cgantransfer \
         [--out_dir=<model_dir>/similarity] [--checkpoint=latest] [--samples=8] \
         [--gin_param="SOURCE='...'"]
@@ -34,14 +34,14 @@ from absl import app
 from absl import flags
 import matplotlib
 matplotlib.use("Agg")
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from tfgt import files  # pylint: disable=g-import-not-at-top
-from tfgt import images as image_utils  # pylint: disable=g-import-not-at-top
-from tfgt import similarity  # pylint: disable=g-import-not-at-top
-from tfgt.errors import UserInputError  # pylint: disable=g-import-not-at-top
+from tfgt import files
+from tfgt import images as image_utils
+from tfgt import similarity
+from tfgt.errors import UserInputError
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 # The library's functions (tfgt/similarity.py), under this tool's names.
 load_run = similarity.load_run

@@ -1,6 +1,6 @@
 r"""Trains the Fashion-MNIST classifier that tfgt ships as offline evaluator.
 
-    python tools/train_fashion_mnist_classifier.py \
+    python -m tools.train_fashion_mnist_classifier \
         [--output_dir=tfgt/pretrained/fashion_mnist_classifier] [--epochs=5]
 
 The CNN (`tfgt.eval.features.fashion_mnist_classifier_model`) learns all 10
@@ -15,7 +15,7 @@ machine and TensorFlow build. Writes `classifier.weights.h5` and
 each): the feature extractor of a second domain, made by code
 (`FashionMNISTClassifier.weights` then names its weights file):
 
-    python tools/train_fashion_mnist_classifier.py --source=glyphs \
+    python -m tools.train_fashion_mnist_classifier --source=glyphs \
         --output_dir=runs/glyph_classifier
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 from absl import app
@@ -33,27 +32,30 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from tfgt import files
-from tfgt.data import sources  # pylint: disable=g-import-not-at-top
-from tfgt.eval import features  # pylint: disable=g-import-not-at-top
+from tfgt.data import sources
+from tfgt.eval import features
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", None,
-                    "Where the weights and metrics.json go (default: the "
-                    "shipped classifier's folder for Fashion-MNIST, "
-                    "runs/glyph_classifier for the glyphs).")
-flags.DEFINE_integer("epochs", 6, "Training epochs.")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("learning_rate", 2e-3, "Initial Adam learning rate "
-                   "(cosine decay to 0).")
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
-flags.DEFINE_string("data_dir", sources.FASHION_MNIST_DIR,
-                    "Folder with the Fashion-MNIST IDX files.")
-flags.DEFINE_enum("source", "fashion_mnist", ["fashion_mnist", "glyphs"],
-                  "The images: Fashion-MNIST, or the drawn digits of "
-                  "tfgt.data.sources.glyphs.")
+
+
+def define_flags() -> None:
+  """Defines the flags (only when run as a program, so that tests can
+  import several tools)."""
+  flags.DEFINE_string("output_dir", None,
+                      "Where the weights and metrics.json go (default: the "
+                      "shipped classifier's folder for Fashion-MNIST, "
+                      "runs/glyph_classifier for the glyphs).")
+  flags.DEFINE_integer("epochs", 6, "Training epochs.")
+  flags.DEFINE_integer("batch_size", 128, "Batch size.")
+  flags.DEFINE_float("learning_rate", 2e-3, "Initial Adam learning rate "
+                     "(cosine decay to 0).")
+  flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
+  flags.DEFINE_string("data_dir", sources.FASHION_MNIST_DIR,
+                      "Folder with the Fashion-MNIST IDX files.")
+  flags.DEFINE_enum("source", "fashion_mnist", ["fashion_mnist", "glyphs"],
+                    "The images: Fashion-MNIST, or the drawn digits of "
+                    "tfgt.data.sources.glyphs.")
 
 
 def _load(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +100,7 @@ def main(argv):
   plain = features.fashion_mnist_classifier_model()
   plain.set_weights(model.get_weights())
   plain.save_weights(path)
-  command = ("python tools/train_fashion_mnist_classifier.py "
+  command = ("python -m tools.train_fashion_mnist_classifier "
              f"--source={FLAGS.source} --epochs={FLAGS.epochs} "
              f"--batch_size={FLAGS.batch_size} "
              f"--learning_rate={FLAGS.learning_rate} --seed={FLAGS.seed}")
@@ -112,4 +114,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -16,7 +16,7 @@ a generator produce them.
     local file (2048-d average pool and 1000 logits).
   * `FashionMNISTClassifier`: the small CNN shipped in
     `tfgt/pretrained/fashion_mnist_classifier` (trained on all 10 classes by
-    tools/train_fashion_mnist_classifier.py); its 128-d penultimate layer is
+    tools.train_fashion_mnist_classifier); its 128-d penultimate layer is
     the offline feature space for Fashion-MNIST, as TF-GAN's MNIST example
     uses an MNIST classifier.
   * `LocalModel`: any image network in a local Keras 3 `.keras` file (loaded
@@ -375,7 +375,7 @@ def fashion_mnist_classifier_model() -> keras.Model:
 
 
 # The domains a classifier of `fashion_mnist_classifier_model` can be
-# trained on (tools/train_fashion_mnist_classifier.py --source).
+# trained on (tools.train_fashion_mnist_classifier --source).
 CLASSIFIER_DOMAINS = ("fashion_mnist", "glyphs")
 
 
@@ -388,7 +388,7 @@ class FashionMNISTClassifier(FeatureExtractor):
   other sizes are resized; RGB images are converted to grey.
 
   `weights` may name the same network trained on another domain
-  (tools/train_fashion_mnist_classifier.py --source=glyphs); `domain` then
+  (tools.train_fashion_mnist_classifier --source=glyphs); `domain` then
   says which (CLASSIFIER_DOMAINS), for the feature check's spread unit.
   """
 
@@ -407,7 +407,7 @@ class FashionMNISTClassifier(FeatureExtractor):
     if not os.path.isfile(self.weights):
       raise UserInputError(
           f"Fashion-MNIST classifier weights {self.weights} do not exist. "
-          "Train them with `python tools/train_fashion_mnist_classifier.py` "
+          "Train them with `python -m tools.train_fashion_mnist_classifier` "
           "or point FashionMNISTClassifier.weights at a copy.")
     classifier = fashion_mnist_classifier_model()
     try:
@@ -416,7 +416,7 @@ class FashionMNISTClassifier(FeatureExtractor):
       raise UserInputError(
           f"{self.weights} does not hold weights of the Fashion-MNIST "
           f"classifier of tfgt.eval.features ({e}). Retrain it with "
-          "tools/train_fashion_mnist_classifier.py.") from e
+          "`python -m tools.train_fashion_mnist_classifier`.") from e
     self._model = keras.Model(
         classifier.input,
         [classifier.get_layer(CLASSIFIER_LAYER).output, classifier.output])

@@ -63,7 +63,7 @@ _CONV = {"conv1": "conv1", "conv2": "conv2", "conv_sc": "shortcut"}
 _ATTENTION = {"theta": "query", "phi": "key", "g": "value", "o": "output_conv"}
 _STATS = {"stored_mean": "moving_mean", "stored_var": "moving_variance",
           "running_mean": "moving_mean", "running_var": "moving_variance"}
-# ImageNet's class names in label order (tools/imagenet_class_names.py).
+# ImageNet's class names in label order (tools.imagenet_class_names).
 IMAGENET_CLASS_NAMES = os.path.join(os.path.dirname(__file__),
                                     "imagenet_class_names.txt")
 

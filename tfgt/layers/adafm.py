@@ -32,7 +32,7 @@ gradients:
                (an einsum). The only one for class interpolation, where
                every sample has its own kernel.
 
-`tools/benchmark_modulation.py` measures them side by side; "auto" picks the
+`tools.benchmark_modulation` measures them side by side; "auto" picks the
 measured fastest (`AUTO_FORMULATION`).
 """
 
@@ -228,7 +228,7 @@ def conv_patches(x: tf.Tensor, kernels: tf.Tensor) -> tf.Tensor:
 
 # The formulation "auto" uses for per-class kernels: "partition" was the
 # fastest and the smallest of the three in every case measured by
-# tools/benchmark_modulation.py (docs/RESULTS.md: 32 px blocks at batch 10
+# tools.benchmark_modulation (docs/RESULTS.md: 32 px blocks at batch 10
 # and 64 with 2 and 10 classes; a 256 px block at batch 10 with 2 classes).
 AUTO_FORMULATION = "partition"
 
