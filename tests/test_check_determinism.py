@@ -8,6 +8,7 @@ import sys
 import pytest
 import tensorflow as tf
 
+from tests.conftest import FASHION_MNIST_DIR
 from tests.conftest import PRETRAIN
 from tests.conftest import REPO
 from tests.conftest import SMALL_DATA
@@ -89,3 +90,47 @@ def test_fixed_addresses_run_a_child_without_address_randomisation():
   plain = int(subprocess.run(probe, capture_output=True, text=True,
                              check=True).stdout, 16)
   assert bool(plain & 0x0040000) == machine.addresses_fixed()
+
+
+
+# A child process (the test processes run without Grappler) trains one step
+# of scratch.gin at width 16, the smallest at which Grappler's memory
+# optimizer rewrites a gradient sum, under TensorFlow's single-threaded
+# executor, which refuses the temporary buffer that the rewrite adds: first
+# with the rewrite allowed (the refusal shows that this model still gets
+# it), then as the trainer runs its step.
+_SUMMATION_PROBE = """
+import os, sys
+import gin
+from tensorflow.python.eager import context
+from tfgt import steps, train
+trainer_runs = steps.fixed_summation_order
+for mode in ("allowed", "trainer"):
+  steps.fixed_summation_order = (
+      trainer_runs if mode == "trainer" else lambda: None)
+  gin.clear_config()
+  train.parse_config(["gin_configs/fashion_mnist/scratch.gin"], [
+      "IMAGES_PER_CLASS = 8", "BigGANGenerator.ch = 16",
+      "BigGANDiscriminator.ch = 16", "train.num_steps = 1",
+      "train.sample_every = 0", "train.evaluator = None"])
+  with context.function_executor_type("SINGLE_THREADED_EXECUTOR"):
+    try:
+      train.train(os.path.join(sys.argv[1], mode))
+    except Exception as e:  # pylint: disable=broad-except
+      print(mode, "refused" if "reference-typed" in str(e) else repr(e))
+    else:
+      print(mode, "ran")
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                    reason="needs dataset-fashion-mnist")
+def test_the_step_sums_gradients_in_a_fixed_order(tmp_path):
+  done = subprocess.run(
+      [sys.executable, "-c", _SUMMATION_PROBE, str(tmp_path)], cwd=REPO,
+      capture_output=True, text=True, timeout=600, check=False,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  lines = [line for line in done.stdout.splitlines()
+           if line.startswith(("allowed ", "trainer "))]
+  assert lines == ["allowed refused", "trainer ran"], (
+      done.stdout + done.stderr[-3000:])

@@ -6,6 +6,11 @@ last batch for the G update, updates the EMA generator and increments the
 step counter. The losses come from the method's objective
 (`tfgt.objectives`); each variable group (`tfgt.methods.base.VariableGroup`)
 has its own Adam optimizer (`make_optimizers`).
+
+The step runs with Grappler's memory optimizer off (`fixed_summation_order`):
+its scheduling heuristic makes the sum of a variable's gradient contributions
+depend on which thread finishes first, so that two runs of one configuration
+would part by round-off (docs/RESULTS.md, "Bit for bit across processes").
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ from typing import Sequence
 
 import keras
 import tensorflow as tf
+# Not in tf.config: the only way to set one Grappler option for the functions
+# a thread calls (the call attribute every eager function call carries).
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.core.protobuf import rewriter_config_pb2
+from tensorflow.python.eager import context
 
 from tfgt import ema as ema_lib
 from tfgt import objectives
@@ -41,6 +51,34 @@ def make_optimizers(groups: Sequence[base.VariableGroup],
     optimizer.build(group.variables)
     optimizers[group.name] = optimizer
   return optimizers
+
+
+def fixed_summation_order() -> None:
+  """Turns Grappler's memory optimizer off for the functions this thread calls.
+
+  A gradient tape sums the contributions to one variable's gradient with an
+  AddN (D's projection head gets one from the real batch, one from the fake
+  batch and one from the R1 penalty). The memory optimizer's default
+  scheduling heuristic rewrites an AddN of more than two inputs into a
+  temporary buffer that each input is added to as soon as it is ready, so the
+  order of the sum, and its round-off, follows the order in which the
+  executor's threads finish: a few steps in a hundred of `scratch.gin` then
+  differed in the last bit of D's head gradients, and the runs parted from
+  there. Without the rewrite the AddN sums in its inputs' order. The other
+  Grappler passes stay on. Idempotent; per thread (TensorFlow keeps function
+  call options per thread).
+  """
+  ctx = context.context()
+  options = ctx.function_call_options
+  proto = config_pb2.ConfigProto()
+  proto.ParseFromString(options.config_proto_serialized)
+  rewrites = proto.graph_options.rewrite_options
+  off = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
+  if rewrites.memory_optimization == off:
+    return
+  rewrites.memory_optimization = off
+  options.config_proto_serialized = proto
+  ctx.function_call_options = options
 
 
 def _apply(groups, optimizers, grads) -> None:
@@ -144,4 +182,5 @@ class TrainStep:
             {k: self._sum(v) for k, v in g_parts.items()})
 
   def __call__(self, iterator):
+    fixed_summation_order()
     return self._function(iterator)
