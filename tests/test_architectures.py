@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import gin
 import keras
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import REPO
 from tests.conftest import events
 from tfgt import evaluate as evaluate_lib
 from tfgt import export as export_lib
@@ -139,6 +142,27 @@ def test_unknown_architecture_names_the_known_ones(toy_architecture,
   (tmp_path / bundle.SPEC_FILE).write_text(json.dumps(spec))
   with pytest.raises(UserInputError, match="'stylegan9'.*biggan.*toy"):
     bundle.load(str(tmp_path))
+
+
+def test_built_in_architectures_are_found_by_their_registration_alone():
+  # No list names them: every module of tfgt/models that registers an
+  # architecture is found, in a process that imported none of them.
+  registering = sorted(
+      name[:-len(".py")] for name in os.listdir(os.path.dirname(
+          architectures.__file__))
+      if name.endswith(".py") and "architectures.register(" in open(
+          os.path.join(os.path.dirname(architectures.__file__), name),
+          encoding="utf-8").read() and name != "architectures.py")
+  assert registering == ["biggan", "hypermod", "stylegan"]
+  code = ("import sys\n"
+          "from tfgt.models import architectures\n"
+          "assert not [m for m in sys.modules if m in ("
+          + ", ".join(f"'tfgt.models.{m}'" for m in registering) + ")]\n"
+          "architectures.get('hypermod')\n"
+          "print(' '.join(architectures.names()))\n")
+  out = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True,
+                       capture_output=True, text=True).stdout
+  assert out.split() == registering
 
 
 def test_checkpoint_that_does_not_fit_its_spec_is_a_user_error(tmp_path):

@@ -354,3 +354,21 @@ def test_help_flags_exit_0(flag_values, capsys, flag):
   assert exit_.value.code == 0
   out = capsys.readouterr().out
   assert "--helpfull" in out or "flags:" in out
+
+
+def test_every_command_checks_its_arguments_alike(flag_values, caplog):
+  flags.DEFINE_string("out", None, "Output.", flag_values=flag_values)
+  flag_values(["prog", "--per_class=2"])
+  with pytest.raises(app.UsageError, match=r"Unexpected arguments: \['x'\]"):
+    cli.check_arguments(["prog", "x"], flag_values=flag_values)
+  with pytest.raises(app.UsageError, match="^--from is required.$"):
+    cli.check_arguments(["prog"], ("from", "per_class"), flag_values)
+  with pytest.raises(app.UsageError, match="^--from and --out are required.$"):
+    cli.check_arguments(["prog"], ("from", "out"), flag_values)
+  cli.check_arguments(["prog"], ("per_class",), flag_values)
+  # Bad input inside the block: one logged line and exit code 2.
+  with pytest.raises(SystemExit) as exit_:
+    with cli.exit_on_bad_input():
+      raise UserInputError("No such run.\n  In call to configurable 'x'")
+  assert exit_.value.code == 2
+  assert [r.getMessage() for r in caplog.records] == ["No such run."]

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tests.conftest import FASHION_MNIST_DIR, PRETRAIN, TINY
 from tfgt import evaluate as evaluate_lib
 from tfgt import train as train_lib
+from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
@@ -228,6 +229,39 @@ def test_default_extractor_is_for_fashion_mnist_only(tmp_path):
   # Chosen explicitly, it is allowed.
   evaluator_lib.Evaluator(extractor=features.FashionMNISTClassifier(),
                           use_cache=False).prepare()
+  # Given data, the evaluator looks at their source, not at gin's.
+  with pytest.raises(UserInputError, match="data source is image_folder"):
+    evaluator_lib.Evaluator().extractor_for(
+        pipeline.DataSpec(source_name="image_folder"))
+
+
+def test_the_evaluator_scores_against_the_data_it_is_given(tmp_path):
+  # No data bindings in gin: the DataSpec and the run's classes given to
+  # prepare() hold for the trainer's later calls, evaluator(G).
+  gin.parse_config(f"fashion_mnist.data_dir = '{FASHION_MNIST_DIR}'")
+  data = pipeline.DataSpec(split="test", classes=["Bag", "Ankle boot"])
+  selection = pipeline.ClassSelection([8, 9], ["Bag", "Ankle boot"], 1)
+  extractor = PooledPixels()
+  evaluator = evaluator_lib.Evaluator(extractor=extractor, metrics="fid",
+                                      num_samples=60, cache_dir=str(tmp_path))
+  evaluator.prepare(32, 1, data=data, selection=selection)
+  generator = biggan.BigGANGenerator(4, ch=4, dim_z=16)
+  generator((tf.zeros([1, 16]), tf.zeros([1], tf.int32)))
+  result = evaluator.evaluate(generator)
+  # Ids 1 and 2 as the selection says, not the last two of four.
+  assert result.settings["model_ids"] == [1, 2]
+  assert result.settings["split"] == "test" and result.settings["real"] == 2000
+  assert evaluator(generator)["fid"] == result.metrics["fid"]
+  assert extractor.images_seen == 2000 + 2 * 60
+  # The bindings that describe the same data give the same DataSpec, and
+  # so the same cached real features.
+  bind_data(classes=("Bag", "Ankle boot"))
+  assert pipeline.configured_data() == data
+  again = evaluator_lib.Evaluator(extractor=extractor,
+                                  cache_dir=str(tmp_path))
+  assert again.reference(32, 1, 4, selection).key == (
+      evaluator.reference(32, 1, 4).key)
+  assert extractor.images_seen == 2000 + 2 * 60
 
 
 def make_folder(root, counts):

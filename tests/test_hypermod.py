@@ -142,6 +142,13 @@ def test_sources_and_aligned_runs_that_do_not_fit(source_bundle, tmp_path):
     methods.HyperModulation(source_bundle, mode="memory")
   with pytest.raises(UserInputError, match="set train_source = True"):
     methods.HyperModulation(source_bundle, from_scratch=True)
+  # The transfer loads its source as every transfer method does
+  # (TransferMethod.load_source), with its own check of the source's kind.
+  with pytest.raises(UserInputError, match="unconditional StyleGAN"):
+    methods.HyperModulation("pretrained:fashion_mnist_biggan").build(
+        ["T-shirt/top", "new"])
+  with pytest.raises(UserInputError, match="at least one new class"):
+    methods.GANMemory(source_bundle).build(src.class_names)
 
 
 def test_discriminator_keeps_the_source_but_its_head(source_bundle):

@@ -275,18 +275,18 @@ def test_independent_rows_start_at_the_mean_and_fold(conditioning):
 
 def test_new_row_inits_mean_one_thing_each():
   old = tf.constant([[1.0, 2.0], [3.0, 6.0]])
-  np.testing.assert_array_equal(kt.initial_rows(old, 3, "mean"),
+  np.testing.assert_array_equal(weights.initial_rows(old, 3, "mean"),
                                 [[2.0, 4.0]] * 3)
-  np.testing.assert_array_equal(kt.initial_rows(old, 3, "zeros"),
+  np.testing.assert_array_equal(weights.initial_rows(old, 3, "zeros"),
                                 np.zeros([3, 2]))
   drawn = tf.random.normal([3, 2], seed=2)
   np.testing.assert_array_equal(
-      kt.initial_rows(old, 3, "random", initialised=drawn), drawn)
+      weights.initial_rows(old, 3, "random", initialised=drawn), drawn)
   with pytest.raises(ValueError, match="initialised"):
-    kt.initial_rows(old, 3, "random")
+    weights.initial_rows(old, 3, "random")
   with pytest.raises(UserInputError, match=r"X.rows must be one of "
                      r"\('mean', 'zeros', 'random'\), got 'avg'"):
-    kt.check_row_init("X.rows", "avg")
+    weights.check_row_init("X.rows", "avg")
   # Independent rows have no random initialiser to keep.
   src = _source()
   g = tg.KnowledgeTransferGenerator(N, M, "independent", **src.ctor_kwargs)

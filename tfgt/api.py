@@ -53,6 +53,7 @@ from tfgt import export as export_lib
 from tfgt import images as images_lib
 from tfgt import run_folder
 from tfgt import sample as sample_lib
+from tfgt.data import class_lookup
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.models import bundle
@@ -285,9 +286,10 @@ class Generator:
       raise UserInputError(
           f"{name}={classes!r}: give one or more classes of the model, by "
           "name or id, or None for all. Its classes (id=name) are: "
-          f"{pipeline.class_table(self.class_names)}.")
-    return pipeline.resolve_classes(values, self.class_names, setting=name,
-                                    where="the model", unique=False)
+          f"{class_lookup.class_table(self.class_names)}.")
+    return class_lookup.resolve_classes(values, self.class_names,
+                                        setting=name, where="the model",
+                                        unique=False)
 
   def _compiled(self, key):
     """The compiled (z, y) -> images of one batch layout `key` (what

@@ -12,17 +12,24 @@ exits 1. tfgt's commands exit like this instead:
     `app.UsageError` of `main` (a required flag missing, extra arguments),
     the code that every other bad input (a `UserInputError`) exits with.
 
-Use `run(main)` in place of `app.run(main)`.
+Use `run(main)` in place of `app.run(main)`. A command's `main` starts
+with `check_arguments(argv, required=...)` and runs its work under
+`exit_on_bad_input()`: a `UserInputError` is logged as one line and the
+command exits 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from absl import app
 from absl import flags
+from absl import logging
+
+from tfgt import errors
 
 # The exit code of bad input, as for a UserInputError.
 EXIT_BAD_INPUT = 2
@@ -93,6 +100,44 @@ def exit_on_usage_errors(main: Callable[[list[str]], Any]
       fail(_with_help_hint(str(e)))
   checked_main.__doc__ = main.__doc__
   return checked_main
+
+
+def check_arguments(argv: Sequence[str], required: Sequence[str] = (),
+                    flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """What every command checks first: no argument that is not a flag, and
+  every flag of `required` given.
+
+  Args:
+    argv: the command line after flag parsing, program name first.
+    required: names of flags that must have a value.
+    flag_values: the parsed flags.
+
+  Raises:
+    app.UsageError: "Unexpected arguments: [...]", or "--a is required." /
+      "--a and --b are required." naming the required flags without a value.
+  """
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {list(argv[1:])}")
+  missing = [f"--{name}" for name in required if not flag_values[name].value]
+  if missing:
+    raise app.UsageError(
+        f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+        "required.")
+
+
+@contextlib.contextmanager
+def exit_on_bad_input() -> Iterator[None]:
+  """Runs a block in which a `UserInputError` ends the command: its message
+  is logged as one error line (`errors.message`) and the exit code is 2.
+
+  Raises:
+    SystemExit: code `EXIT_BAD_INPUT` after a UserInputError.
+  """
+  try:
+    yield
+  except errors.UserInputError as e:
+    logging.error("%s", errors.message(e))
+    sys.exit(EXIT_BAD_INPUT)
 
 
 def _exit_0(flag_class: type[flags.Flag]) -> type[flags.Flag]:

@@ -58,8 +58,9 @@ from tfgt.data import pipeline  # pylint: disable=unused-import
 from tfgt.data import sources  # pylint: disable=unused-import
 import tfgt.eval  # pylint: disable=unused-import,g-bad-import-order
 import tfgt.methods  # pylint: disable=unused-import,g-bad-import-order
-from tfgt.models import biggan  # pylint: disable=unused-import
-from tfgt.models import stylegan  # pylint: disable=unused-import
+from tfgt.models import architectures  # pylint: disable=g-bad-import-order
+
+architectures.import_built_in()
 
 # Nearest configurable names listed in a message.
 _NUM_SUGGESTIONS = 5

@@ -3,14 +3,20 @@
 Several machines (or several processes on one machine) train one run with
 MultiWorkerMirroredStrategy, configured by the TF_CONFIG environment
 variable that TensorFlow defines (docs/DISTRIBUTED.md): the chief writes the
-run folder, the other workers only compute (`WorkerRole`).
+run folder, the other workers only compute (`WorkerRole`) and write what
+TensorFlow needs written to a private folder (`private_folder`). The
+workers check that they train one run (`check_workers_agree`), and a lost
+worker stops the others (`WorkerLost`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 
 import gin
 import tensorflow as tf
@@ -84,6 +90,94 @@ def worker_role(strategy: tf.distribute.Strategy) -> WorkerRole:
     chief = task_type == "worker" and task_id == 0
   return WorkerRole(chief, f"{task_type} {task_id}",
                     sum(len(v) for v in spec.values()))
+
+
+class WorkerLost(Exception):
+  """A process of a multi-worker run stopped; the others stop too, without
+  saving (the step in flight is incomplete), and the same command on every
+  worker resumes from the chief's last checkpoint."""
+
+
+# Errors of collective operations when a peer of the cluster is gone
+# (MultiWorkerMirroredStrategy's health check aborts them as UNAVAILABLE).
+CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError,
+                  tf.errors.DeadlineExceededError)
+
+
+def worker_lost(error: BaseException, model_dir: str) -> WorkerLost:
+  """The `WorkerLost` of a collective operation that failed with `error`
+  (one of `CLUSTER_ERRORS`): what stopped, the run's last checkpoint and
+  how to resume."""
+  latest = tf.train.latest_checkpoint(model_dir)
+  first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+  return WorkerLost(
+      f"A process of the cluster stopped ({type(error).__name__}: "
+      f"{first}). The last checkpoint in {model_dir} is "
+      f"{os.path.basename(latest) if latest else 'none yet'}: start every "
+      "worker again with the same command to resume from it "
+      "(docs/DISTRIBUTED.md).")
+
+
+def private_folder(model_dir: str, role: WorkerRole) -> str:
+  """A new empty folder for a non-chief worker's writes, in the system's
+  temporary folder. Its name starts with the run and the task, so that a
+  worker restarted after a crash removes what its killed predecessor left
+  (only folders of this user)."""
+  run = hashlib.sha1(os.path.abspath(model_dir).encode()).hexdigest()[:12]
+  prefix = f"tfgt_{run}_{role.task.replace(' ', '')}_"
+  tmp = tempfile.gettempdir()
+  for name in os.listdir(tmp):
+    stale = os.path.join(tmp, name)
+    if (name.startswith(prefix) and os.path.isdir(stale) and
+        not os.path.islink(stale) and os.stat(stale).st_uid == os.getuid()):
+      shutil.rmtree(stale, ignore_errors=True)
+  return tempfile.mkdtemp(prefix=prefix)
+
+
+def check_workers_agree(strategy: tf.distribute.Strategy, step: tf.Variable,
+                        fingerprint: str, model_dir: str) -> None:
+  """Stops a multi-worker run whose workers restored different steps (the
+  run folder is not on a file system that every worker reads) or run
+  different configurations or data.
+
+  Args:
+    strategy: the run's MultiWorkerMirroredStrategy.
+    step: the step this worker restored.
+    fingerprint: hex digest of what fixes the run (config, data, settings;
+      `cluster_fingerprint`).
+    model_dir: the run folder, for messages.
+
+  Raises:
+    UserInputError: the workers differ.
+  """
+  # Small integers, so that float64 sums of their squares are exact: the
+  # variance over workers is zero exactly when they all agree.
+  values = [float(int(step.numpy()))] + [
+      float(int(fingerprint[i:i + 5], 16)) for i in range(0, 20, 5)]
+  local = tf.constant(values, tf.float64)
+  per_replica = strategy.run(lambda: (local, local * local))
+  mean, mean_square = (
+      strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None).numpy()
+      for t in per_replica)
+  differs = mean_square - mean * mean > 1e-6
+  if differs[0]:
+    raise UserInputError(
+        f"The workers resumed from different steps (this one from "
+        f"{int(values[0])}, the mean over workers is {mean[0]:g}): every "
+        f"worker must read the chief's {model_dir}. Put --model_dir on a file "
+        "system that every machine mounts at the same path "
+        "(docs/DISTRIBUTED.md).")
+  if differs[1:].any():
+    raise UserInputError(
+        "The workers do not train the same run: their gin configs, settings "
+        "or training data differ. Start every worker with the same command, "
+        "the same config files and the same data (docs/DISTRIBUTED.md).")
+
+
+def cluster_fingerprint(identity: dict) -> str:
+  """Hex digest of the run's identity (run.json) and its gin config."""
+  text = json.dumps(identity, sort_keys=True) + gin.config_str()
+  return hashlib.sha1(text.encode()).hexdigest()
 
 
 @gin.configurable(allowlist=["name"])

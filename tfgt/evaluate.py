@@ -39,17 +39,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from typing import Sequence
 
-from absl import app
 from absl import flags
-from absl import logging
 
 from tfgt import checkpoints
 from tfgt import cli
 from tfgt import config as config_lib
-from tfgt import errors
 from tfgt import files
 from tfgt import run_folder
 from tfgt.data import pipeline
@@ -293,7 +289,8 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
   evaluator = evaluator_lib.Evaluator(
       **{k: v for k, v in (overrides or {}).items() if v is not None})
   result = evaluator.evaluate(generator, selection,
-                              class_names=spec["class_names"])
+                              class_names=spec["class_names"],
+                              data=pipeline.configured_data())
   result.settings.update(model_dir=os.path.abspath(model_dir),
                          checkpoint=prefix,
                          generator_classes=spec["class_names"])
@@ -320,22 +317,16 @@ def default_output(model_dir: str, prefix: str) -> str:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.model_dir:
-    raise app.UsageError("--model_dir is required.")
+  cli.check_arguments(argv, required=("model_dir",))
   # The Evaluator checks the --metrics names once the gin files are read:
   # a gin file may import a module that registers a metric.
   overrides = dict(num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size,
                    seed=FLAGS.seed, cache_dir=FLAGS.cache_dir,
                    metrics=FLAGS.metrics)
-  try:
+  with cli.exit_on_bad_input():
     result, path = run(FLAGS.model_dir, FLAGS.checkpoint, overrides,
                        FLAGS.gin_file, FLAGS.gin_param, FLAGS.output,
                        FLAGS.features)
-  except UserInputError as e:
-    logging.error("%s", errors.message(e))
-    sys.exit(2)
   print(f"{result.settings['checkpoint']}: {result.settings['generated']} "
         f"samples of {', '.join(result.settings['classes'])} against "
         f"{result.settings['real']} real images "

@@ -60,11 +60,9 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 from typing import Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
 import keras
@@ -74,7 +72,6 @@ import tensorflow as tf
 from tfgt import cli
 from tfgt import files
 from tfgt.data import pipeline
-from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
 from tfgt.models import bundle
@@ -549,16 +546,10 @@ def define_flags() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.model_dir or not FLAGS.export_dir:
-    raise app.UsageError("--model_dir and --export_dir are required.")
-  try:
+  cli.check_arguments(argv, required=("model_dir", "export_dir"))
+  with cli.exit_on_bad_input():
     target = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint,
                     FLAGS.version, FLAGS.verify)
-  except UserInputError as e:
-    logging.error("%s", errors.message(e))
-    sys.exit(2)
   with open(os.path.join(target, "assets.extra", METADATA_FILE)) as f:
     metadata = json.load(f)
   g = metadata["generator"]

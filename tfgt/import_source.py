@@ -23,14 +23,12 @@ formats whose framework is tfgt's own (tfhub_biggan).
 from __future__ import annotations
 
 import os
-import sys
 from typing import Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 
-from tfgt import errors
+from tfgt import cli
 from tfgt.errors import UserInputError
 from tfgt.importers import mapping
 from tfgt.importers import registry
@@ -203,23 +201,17 @@ def main(argv: Sequence[str], flag_values: flags.FlagValues = FLAGS) -> None:
       line).
   """
   values = flag_values
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  for name in ("from", "input", "out"):
-    if not values[name].value:
-      raise app.UsageError(f"--{name} is required.")
+  cli.check_arguments(argv, required=("from", "input", "out"),
+                      flag_values=values)
   if values.class_names and values.class_names_file:
     raise app.UsageError("Give --class_names or --class_names_file, not both.")
-  try:
+  with cli.exit_on_bad_input():
     class_names = values.class_names
     if values.class_names_file:
       class_names = read_class_names(values.class_names_file)
     imported = run(values["from"].value, values.input, values.out,
                    values.network, class_names, values.noise_mode,
                    values.discriminator, values.resolution, values.verify)
-  except UserInputError as e:
-    logging.error("%s", errors.message(e))
-    sys.exit(2)
   print(mapping.format_report(imported.report))
   default = registry.get(values["from"].value).default_network
   network = values.network or default
@@ -252,6 +244,5 @@ def summary(imported) -> str:
 
 
 if __name__ == "__main__":
-  from tfgt import cli  # pylint: disable=g-import-not-at-top
   define_flags()
   cli.run(main)

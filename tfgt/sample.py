@@ -35,7 +35,6 @@ import re
 import sys
 from typing import Callable, Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -43,8 +42,8 @@ import tensorflow as tf
 
 from tfgt import cli
 from tfgt import images
+from tfgt.data import class_lookup
 from tfgt.data import pipeline
-from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt import export as export_lib
 from tfgt.models import architectures
@@ -116,8 +115,8 @@ def class_ids(requested: Sequence[str] | None, names: Sequence[str]
     return list(range(len(names)))
   values = [int(c) if re.fullmatch(r"[0-9]+", c.strip()) else c.strip()
             for c in requested]
-  return pipeline.resolve_classes(values, names, setting="--classes",
-                                  where="the model", unique=False)
+  return class_lookup.resolve_classes(values, names, setting="--classes",
+                                      where="the model", unique=False)
 
 
 def check_grid_size(generator: architectures.Generator, rows: int,
@@ -282,11 +281,8 @@ def draw_interpolation(model_dir: str, pair: Sequence[str],
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.model_dir:
-    raise app.UsageError("--model_dir is required.")
-  try:
+  cli.check_arguments(argv, required=("model_dir",))
+  with cli.exit_on_bad_input():
     if FLAGS.interpolate:
       picture, ids, names = draw_interpolation(
           FLAGS.model_dir, FLAGS.interpolate, FLAGS.checkpoint,
@@ -304,9 +300,6 @@ def main(argv: Sequence[str]) -> None:
             rows, truncations * (len(ids) // len(truncations)))]
       message = (f"{len(ids)} rows x {FLAGS.per_class}, rows (id=name): " +
                  ", ".join(rows))
-  except UserInputError as e:
-    logging.error("%s", errors.message(e))
-    sys.exit(2)
   try:
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     images.save_png(picture, FLAGS.out)

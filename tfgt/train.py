@@ -16,14 +16,11 @@ this command to the models is drawn in docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from typing import Callable, Sequence
@@ -37,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import checkpoints as checkpoints_lib
+from tfgt import cli
 from tfgt import config as config_lib
 from tfgt import distribute
 from tfgt import ema as ema_lib
@@ -88,16 +86,8 @@ class Interrupted(Exception):
   """SIGTERM arrived; the trainer saves and stops."""
 
 
-class WorkerLost(Exception):
-  """A process of a multi-worker run stopped; the others stop too, without
-  saving (the step in flight is incomplete), and the same command on every
-  worker resumes from the chief's last checkpoint."""
-
-
-# Errors of collective operations when a peer of the cluster is gone
-# (MultiWorkerMirroredStrategy's health check aborts them as UNAVAILABLE).
-_CLUSTER_ERRORS = (tf.errors.UnavailableError, tf.errors.CancelledError,
-                   tf.errors.DeadlineExceededError)
+# A worker of a multi-worker run stopped (`tfgt.distribute`).
+WorkerLost = distribute.WorkerLost
 
 
 class _Diverged(UserInputError):
@@ -175,6 +165,7 @@ class _Data:
   selection: pipeline.ClassSelection
   class_names: list[str]  # All N + M, old ones first.
   train_ids: np.ndarray  # Model ids of the classes in the data, int32.
+  spec: pipeline.DataSpec  # Where the images come from (the evaluator's).
 
 
 def _load_data(method: base.Method) -> _Data:
@@ -187,7 +178,7 @@ def _load_data(method: base.Method) -> _Data:
                ", ".join(selection.names), selection.label_offset,
                selection.label_offset + len(selection.names) - 1, len(images))
   return _Data(images, labels, selection, info.class_names + selection.names,
-               np.unique(labels).astype(np.int32))
+               np.unique(labels).astype(np.int32), pipeline.configured_data())
 
 
 @dataclasses.dataclass
@@ -285,64 +276,6 @@ def _disk_full(model_dir: str, error: BaseException) -> UserInputError:
       f"The disk is full (no space left) while writing in {model_dir}: "
       f"{kept}. Free space (df -h {model_dir}) and run the same command to "
       "resume.")
-
-
-def _private_folder(model_dir: str, role: distribute.WorkerRole) -> str:
-  """A new empty folder for a non-chief worker's writes, in the system's
-  temporary folder. Its name starts with the run and the task, so that a
-  worker restarted after a crash removes what its killed predecessor left
-  (only folders of this user)."""
-  run = hashlib.sha1(os.path.abspath(model_dir).encode()).hexdigest()[:12]
-  prefix = f"tfgt_{run}_{role.task.replace(' ', '')}_"
-  tmp = tempfile.gettempdir()
-  for name in os.listdir(tmp):
-    stale = os.path.join(tmp, name)
-    if (name.startswith(prefix) and os.path.isdir(stale) and
-        not os.path.islink(stale) and os.stat(stale).st_uid == os.getuid()):
-      shutil.rmtree(stale, ignore_errors=True)
-  return tempfile.mkdtemp(prefix=prefix)
-
-
-def _check_workers_agree(strategy: tf.distribute.Strategy, step: tf.Variable,
-                         fingerprint: str, model_dir: str) -> None:
-  """Stops a multi-worker run whose workers restored different steps (the
-  run folder is not on a file system that every worker reads) or run
-  different configurations or data.
-
-  Args:
-    fingerprint: hex digest of what fixes the run (config, data, settings).
-
-  Raises:
-    UserInputError: the workers differ.
-  """
-  # Small integers, so that float64 sums of their squares are exact: the
-  # variance over workers is zero exactly when they all agree.
-  values = [float(int(step.numpy()))] + [
-      float(int(fingerprint[i:i + 5], 16)) for i in range(0, 20, 5)]
-  local = tf.constant(values, tf.float64)
-  per_replica = strategy.run(lambda: (local, local * local))
-  mean, mean_square = (
-      strategy.reduce(tf.distribute.ReduceOp.MEAN, t, axis=None).numpy()
-      for t in per_replica)
-  differs = mean_square - mean * mean > 1e-6
-  if differs[0]:
-    raise UserInputError(
-        f"The workers resumed from different steps (this one from "
-        f"{int(values[0])}, the mean over workers is {mean[0]:g}): every "
-        f"worker must read the chief's {model_dir}. Put --model_dir on a file "
-        "system that every machine mounts at the same path "
-        "(docs/DISTRIBUTED.md).")
-  if differs[1:].any():
-    raise UserInputError(
-        "The workers do not train the same run: their gin configs, settings "
-        "or training data differ. Start every worker with the same command, "
-        "the same config files and the same data (docs/DISTRIBUTED.md).")
-
-
-def _cluster_fingerprint(identity: dict) -> str:
-  """Hex digest of the run's identity (run.json) and its gin config."""
-  text = json.dumps(identity, sort_keys=True) + gin.config_str()
-  return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _distributed_batches(strategy: tf.distribute.Strategy, data: _Data,
@@ -647,7 +580,7 @@ def train(model_dir: str,
     # its share of every step. What TensorFlow needs written on each worker
     # (checkpoints are saved by all) goes to a private folder, removed at the
     # end; evaluations run on the chief alone.
-    write_dir = _private_folder(model_dir, role)
+    write_dir = distribute.private_folder(model_dir, role)
     evaluator = None
     logging.info("This process is %s of %d: the chief writes %s; this one "
                  "writes only to %s, removed at the end.", role.task,
@@ -677,7 +610,8 @@ def train(model_dir: str,
       # also checks there that its features can see the classes.
       if isinstance(evaluator, evaluator_lib.Evaluator):
         evaluator.prepare(resolution=int(data.images.shape[1]),
-                          channels=int(data.images.shape[-1]))
+                          channels=int(data.images.shape[-1]),
+                          data=data.spec, selection=data.selection)
       else:
         evaluator.prepare()
     models = _build_models(strategy, method, data.class_names, seed, g_lr,
@@ -704,8 +638,9 @@ def train(model_dir: str,
     manager = tf.train.CheckpointManager(checkpoint, write_dir,
                                          max_to_keep=keep_checkpoints)
     if role.num_workers > 1:
-      _check_workers_agree(strategy, models.step,
-                           _cluster_fingerprint(identity), model_dir)
+      distribute.check_workers_agree(
+          strategy, models.step, distribute.cluster_fingerprint(identity),
+          model_dir)
     start_step = int(models.step.numpy())
     # Written once the run is known to continue (a failed start changes nothing).
     if new_identity:
@@ -765,17 +700,10 @@ def train(model_dir: str,
                    ", ".join(class_names[i] for i in outputs.grid_ids),
                    folder.path(run_folder.SAMPLES))
     return metrics
-  except _CLUSTER_ERRORS as e:
+  except distribute.CLUSTER_ERRORS as e:
     if role.num_workers == 1:
       raise
-    latest = tf.train.latest_checkpoint(model_dir)
-    raise WorkerLost(
-        f"A process of the cluster stopped ({type(e).__name__}: "
-        f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}). The "
-        f"last checkpoint in {model_dir} is "
-        f"{os.path.basename(latest) if latest else 'none yet'}: start every "
-        "worker again with the same command to resume from it "
-        "(docs/DISTRIBUTED.md).") from e
+    raise distribute.worker_lost(e, model_dir) from e
   except Exception as e:  # pylint: disable=broad-except
     if files.is_disk_full(e):
       raise _disk_full(model_dir, e) from e
@@ -908,10 +836,7 @@ def parse_config(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.model_dir:
-    raise app.UsageError("--model_dir is required.")
+  cli.check_arguments(argv, required=("model_dir",))
   if not FLAGS.gin_file:
     raise app.UsageError("At least one --gin_file is required.")
   distribute.split_cpu(FLAGS.logical_cpus)
@@ -923,26 +848,23 @@ def main(argv: Sequence[str]) -> None:
   # TensorFlow's own INFO lines (checkpoint sharding, collective all-reduces
   # at every trace) bury the progress lines; its warnings stay.
   tf.get_logger().setLevel("WARNING")
-  try:
-    parse_config(FLAGS.gin_file, params)
-    # The strategy first: MultiWorkerMirroredStrategy must be made before any
-    # TensorFlow op runs, and gin builds train's arguments (an evaluator
-    # loads its feature extractor) before train's body.
-    strategy = distribute.make_strategy()
-    train(FLAGS.model_dir, strategy=strategy)
-  except UserInputError as e:
-    logging.error("%s", errors.message(e))
-    sys.exit(2)
-  except KeyboardInterrupt:
-    sys.exit(130)
-  except Interrupted:
-    sys.exit(143)
-  except WorkerLost as e:
-    logging.error("%s", e)
-    sys.exit(EXIT_WORKER_LOST)
+  with cli.exit_on_bad_input():
+    try:
+      parse_config(FLAGS.gin_file, params)
+      # The strategy first: MultiWorkerMirroredStrategy must be made before
+      # any TensorFlow op runs, and gin builds train's arguments (an
+      # evaluator loads its feature extractor) before train's body.
+      strategy = distribute.make_strategy()
+      train(FLAGS.model_dir, strategy=strategy)
+    except KeyboardInterrupt:
+      sys.exit(130)
+    except Interrupted:
+      sys.exit(143)
+    except WorkerLost as e:
+      logging.error("%s", e)
+      sys.exit(EXIT_WORKER_LOST)
 
 
 if __name__ == "__main__":
-  from tfgt import cli  # pylint: disable=g-import-not-at-top
   define_flags()
   cli.run(main)

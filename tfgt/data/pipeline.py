@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Callable, Sequence
 
 from absl import logging
@@ -11,21 +10,9 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from tfgt.data import class_lookup
 from tfgt.data import sources
 from tfgt.errors import UserInputError
-
-
-class DatasetId(int):
-  """A class id that a `ClassSelection` recorded: an id, never a name.
-
-  `resolve_classes` refuses a plain int that a numeric class name could also
-  mean. Ids taken from a selection (the evaluator re-selecting a run's classes
-  from its classes.json) were resolved once already and stay ids.
-  """
-  __slots__ = ()
-
-  def __repr__(self) -> str:
-    return int.__repr__(self)
 
 
 @dataclasses.dataclass
@@ -43,7 +30,7 @@ class ClassSelection:
   label_offset: int = 0
 
   def __post_init__(self):
-    self.source_ids = [DatasetId(i) for i in self.source_ids]
+    self.source_ids = [class_lookup.DatasetId(i) for i in self.source_ids]
 
   def to_json(self) -> dict:
     return dict(dataclasses.asdict(self),
@@ -59,97 +46,6 @@ def split_classes(num_total: int, num_first: int, seed: int
   """
   order = np.random.RandomState(seed).permutation(num_total)
   return sorted(order[:num_first].tolist()), sorted(order[num_first:].tolist())
-
-
-def _numeric_name(name: str) -> int | None:
-  """The integer a class name spells ("7", "007"), or None."""
-  return int(name) if re.fullmatch(r"[0-9]+", name.strip()) else None
-
-
-def class_table(class_names: Sequence[str]) -> str:
-  """The id-to-name table of messages and logs: "0='cat', 1='dog'"."""
-  return ", ".join(f"{i}={n!r}" for i, n in enumerate(class_names))
-
-
-def resolve_classes(requested: Sequence[int | str] | None,
-                    class_names: Sequence[str],
-                    setting: str = "load_training_data.classes",
-                    where: str = "the dataset",
-                    unique: bool = True) -> list[int]:
-  """Maps requested class names or ids to ids; None selects all.
-
-  An int is a class id; a str is an exact class name, or "id:N" for the id N.
-  No request is read in two ways: an int that is also the number a class name
-  spells (folders "1" ... "10") but not that class's id is refused, and so is
-  a name that several classes share. A `DatasetId` is always an id.
-
-  Args:
-    requested: ints and strs, as above.
-    class_names: the names, id i = position i.
-    setting: where the request comes from, for messages.
-    where: what holds the classes, for messages ("the dataset", "the model").
-    unique: refuse a class requested twice.
-
-  Returns:
-    The class ids, in the requested order.
-
-  Raises:
-    UserInputError: for an unknown or ambiguous class, or a repeated one
-      when `unique`.
-  """
-  names = list(class_names)
-  if requested is None:
-    return list(range(len(names)))
-  table = f"Its classes (id=name) are: {class_table(names)}."
-  out_of_range = (f"is out of range: {where} has {len(names)} classes "
-                  f"(0-{len(names) - 1}).")
-  ids = []
-  for c in requested:
-    if isinstance(c, DatasetId):
-      if not 0 <= c < len(names):
-        raise UserInputError(f"{setting}: class id {c} {out_of_range}")
-      ids.append(int(c))
-    elif isinstance(c, (int, np.integer)) and not isinstance(c, bool):
-      c = int(c)
-      as_name = [i for i, n in enumerate(names) if _numeric_name(n) == c]
-      readings = sorted(set(as_name + ([c] if 0 <= c < len(names) else [])))
-      if not readings:
-        raise UserInputError(f"{setting}: class id {c} {out_of_range}")
-      if len(readings) > 1:
-        meanings = ([f"the class with id {c} ({names[c]!r})"]
-                    if 0 <= c < len(names) else [])
-        meanings += [f"the class named {names[i]!r} (id {i})"
-                     for i in as_name]
-        choices = " or ".join(f"'id:{i}' for {names[i]!r}" for i in readings)
-        raise UserInputError(
-            f"{setting}: {c} is ambiguous in {where}: it could mean "
-            f"{' or '.join(meanings)}. Write {choices}; in gin, a quoted name "
-            f"such as '{names[as_name[0]]}' is always a name. {table}")
-      ids.append(readings[0])
-    elif isinstance(c, str) and c in names:
-      same = [i for i, n in enumerate(names) if n == c]
-      if len(same) > 1:
-        raise UserInputError(
-            f"{setting}: {where} has {len(same)} classes named {c!r} (ids "
-            f"{', '.join(map(str, same))}). Select one by id: "
-            f"{' or '.join(f'id:{i}' for i in same)}.")
-      ids.append(same[0])
-    elif isinstance(c, str) and re.fullmatch(r"id:[0-9]+", c.strip()):
-      i = int(c.strip()[3:])
-      if i >= len(names):
-        raise UserInputError(f"{setting}: class id {i} {out_of_range}")
-      ids.append(i)
-    else:
-      hint = ""
-      if isinstance(c, str) and _numeric_name(c) is not None:
-        hint = (f" To select the class with id {_numeric_name(c)}, write it "
-                f"as a number or as 'id:{_numeric_name(c)}'.")
-      raise UserInputError(f"Class {c!r} is not in {where}. Its classes are: "
-                           f"{', '.join(names)}.{hint}")
-  if unique and len(set(ids)) != len(ids):
-    raise UserInputError(f"The class list {list(requested)} names a class "
-                         "twice.")
-  return ids
 
 
 def check_new_class_names(old_names: Sequence[str],
@@ -177,9 +73,9 @@ def check_new_class_names(old_names: Sequence[str],
         "have two classes of one name. Train only classes the source does "
         "not have (it already draws its own), or give the new class another "
         "name (for an image folder, rename its sub-folder). The source's "
-        f"classes (id=name) are: {class_table(old)}.")
+        f"classes (id=name) are: {class_lookup.class_table(old)}.")
   logging.info("Model classes (id=name): %s.",
-               class_table(old + list(selection.names)))
+               class_lookup.class_table(old + list(selection.names)))
 
 
 @gin.configurable(denylist=["resolution", "channels"])
@@ -203,8 +99,8 @@ def load_training_data(
     split: dataset split.
     classes: class names (str) or ids (int, or str "id:N") to keep, in the
       order of their new ids; None keeps all. An id that a numeric class name
-      could also mean is refused (see `resolve_classes`). Mutually exclusive
-      with `random_split`.
+      could also mean is refused (see `class_lookup.resolve_classes`).
+      Mutually exclusive with `random_split`.
     random_split: (num_first, seed, part) picks a seeded random split of all
       classes into `num_first` and the rest, and keeps part "first" or "rest"
       (e.g. CIFAR-100 80/20: (80, 0, "first") to pretrain, (80, 0, "rest") to
@@ -244,7 +140,7 @@ def load_training_data(
           f"and 'rest' the others, so num_first must be in [1, {num_classes}] "
           f"for 'first' and in [0, {num_classes - 1}] for 'rest'.")
   else:
-    ids = resolve_classes(classes, data.class_names)
+    ids = class_lookup.resolve_classes(classes, data.class_names)
     if not ids:
       raise UserInputError(
           "load_training_data.classes is empty: list the classes to train on "
@@ -275,6 +171,84 @@ def load_training_data(
                ", ".join(f"{label_offset + k}={data.class_names[i]!r} [{i}]"
                          for k, i in enumerate(ids)))
   return (np.concatenate(keep_images), np.concatenate(keep_labels), selection)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+  """Where a run's labelled images come from: the settings of
+  `load_training_data` that select its classes, without the few-shot subset.
+
+  An evaluator is given one to read every real image of the classes it
+  scores (`tfgt.eval.evaluator.Evaluator`); `configured_data()` makes the
+  one that the gin configuration of a run describes.
+
+  Attributes:
+    source: the loader, called as source(split=..., resolution=...,
+      channels=...) -> `sources.LabelledImages` (its own settings, such as
+      `image_folder.root`, come from gin).
+    source_name: the loader as the configuration names it ("fashion_mnist",
+      "image_folder"), for cache keys and messages.
+    split: the dataset split.
+    classes: the requested classes, as `load_training_data.classes`; None
+      selects all (or `random_split`'s).
+    random_split: as `load_training_data.random_split`.
+  """
+  source: Callable[..., sources.LabelledImages] = sources.fashion_mnist
+  source_name: str = "fashion_mnist"
+  split: str = "train"
+  classes: Sequence[int | str] | None = None
+  random_split: tuple[int, int, str] | None = None
+
+  def load(self, resolution: int, channels: int,
+           selection: ClassSelection | None = None,
+           split: str | None = None
+           ) -> tuple[np.ndarray, np.ndarray, ClassSelection]:
+    """Every image of the selected classes, labelled from 0.
+
+    Args:
+      resolution: image size.
+      channels: 1 or 3.
+      selection: classes selected before (a run's classes.json): its
+        dataset ids, in its order, instead of `classes` or `random_split`.
+      split: a split other than `split`.
+
+    Returns:
+      (uint8 images [n, R, R, C], int32 labels [n] in [0, k), the
+      ClassSelection with label_offset 0).
+
+    Raises:
+      UserInputError: as `load_training_data`.
+    """
+    classes, random_split = self.classes, self.random_split
+    if selection is not None:
+      classes, random_split = list(selection.source_ids), None
+    return load_training_data(
+        resolution=resolution, channels=channels, source=self.source,
+        split=self.split if split is None else split, classes=classes,
+        random_split=random_split, images_per_class=None, subset_seed=0,
+        label_offset=0)
+
+
+def _bound_text(selector: str, default: str) -> str:
+  """The gin-bound value of `selector` as text (a reference by its name;
+  `default` if unbound)."""
+  try:
+    value = gin.query_parameter(selector)
+  except ValueError:
+    return default
+  return str(getattr(value, "selector", value))
+
+
+def configured_data() -> DataSpec:
+  """The `DataSpec` of the current gin bindings of `load_training_data`
+  (its defaults where unbound): the data a run of this configuration trains
+  on."""
+  bound = gin.get_bindings(load_training_data)
+  return DataSpec(
+      source=bound.get("source", sources.fashion_mnist),
+      source_name=_bound_text("load_training_data.source", "fashion_mnist"),
+      split=bound.get("split", "train"), classes=bound.get("classes"),
+      random_split=bound.get("random_split"))
 
 
 def to_float(images: tf.Tensor) -> tf.Tensor:

@@ -22,6 +22,7 @@ from absl import logging
 import gin
 import numpy as np
 
+from tfgt.data import class_lookup
 from tfgt.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -625,14 +626,13 @@ def merged_classes(split: str = "train", resolution: int = 32,
   Raises:
     UserInputError: an empty name or class list, or an unknown class.
   """
-  from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
   if not isinstance(name, str) or not name.strip():
     raise UserInputError(
         f"merged_classes.name={name!r}: give the merged class a name, e.g. "
         "merged_classes.name = 'fashion-mnist-0-7'.")
   data = source(split=split, resolution=resolution, channels=channels)
-  ids = pipeline.resolve_classes(classes, data.class_names,
-                                 setting="merged_classes.classes")
+  ids = class_lookup.resolve_classes(classes, data.class_names,
+                                     setting="merged_classes.classes")
   if not ids:
     raise UserInputError(
         "merged_classes.classes is empty: list the classes to merge, or leave "

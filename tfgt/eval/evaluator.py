@@ -8,14 +8,16 @@ what the trainer expects of `train.evaluator`:
     Evaluator.metrics = ["fid", "kid", "mfid"]
 
 The reference is every training image of the classes the run trains. The
-evaluator reads them with the trainer's own data configuration: it calls
-`tfgt.data.pipeline.load_training_data` under the same gin bindings, only
-overriding `images_per_class=None` (all images rather than the few-shot
-subset). The selected classes occupy the last model ids of the generator
-(a transfer appends its new classes after the N old ones), so class i of the
-selection is sampled with model id `num_classes - len(selection) + i`.
-The command line (`tfgt.evaluate`) passes the selection recorded in a run's
-classes.json instead.
+evaluator is given its data: a `tfgt.data.pipeline.DataSpec` (where the
+images come from and which classes the run selects, without the few-shot
+subset) and the run's `ClassSelection` (its classes and their model ids).
+The trainer passes both to `prepare`, for every later evaluation; the
+command line (`tfgt.evaluate`) passes its run's, read from the run's
+config.gin and classes.json, to `evaluate`. Without a selection, the data's
+classes occupy the last model ids of the generator (a transfer appends its
+new classes after the N old ones), so class i is sampled with model id
+`num_classes - k + i`; without a DataSpec, the evaluator uses the one of
+the current gin bindings (`pipeline.configured_data()`).
 
 The metrics are the entries of `tfgt.eval.registry`: fid, kid, mfid, mkid,
 kmmd, prdc and mprdc are declared in metrics.py, ppl in ppl.py, and a new
@@ -166,15 +168,6 @@ class EvalResult:
   settings: dict[str, Any]
 
 
-def _bound_value(selector: str, default: Any) -> str:
-  """The gin-bound value of `selector` as text (default if unbound)."""
-  try:
-    value = gin.query_parameter(selector)
-  except ValueError:
-    return str(default)
-  return str(getattr(value, "selector", value))
-
-
 def split_counts(num_samples: int, real_counts: Sequence[int]) -> list[int]:
   """Splits a total over classes in proportion to their real counts.
 
@@ -314,13 +307,35 @@ class Evaluator:
     self._domain_spread: float | None = None
     self._draw = None
     self._draw_generator = None
+    # The data and classes given to `prepare`, for the calls given none.
+    self._data: pipeline.DataSpec | None = None
+    self._selection: pipeline.ClassSelection | None = None
+
+  def _data_for(self, data: pipeline.DataSpec | None) -> pipeline.DataSpec:
+    """`data`, else the one given to `prepare`, else the current gin
+    configuration's."""
+    if data is not None:
+      return data
+    if self._data is not None:
+      return self._data
+    return pipeline.configured_data()
 
   @property
   def extractor(self) -> features_lib.FeatureExtractor:
     """The feature network; by default the shipped Fashion-MNIST classifier,
-    which only Fashion-MNIST data may use."""
+    which only Fashion-MNIST data may use (`extractor_for`)."""
+    return self.extractor_for(None)
+
+  def extractor_for(self, data: pipeline.DataSpec | None
+                    ) -> features_lib.FeatureExtractor:
+    """The feature network for images of `data` (None: see `_data_for`).
+
+    Raises:
+      UserInputError: no extractor configured and data that are not
+        Fashion-MNIST's, which the default extractor cannot see.
+    """
     if self._extractor is None:
-      source = _bound_value("load_training_data.source", "fashion_mnist")
+      source = self._data_for(data).source_name
       if source != "fashion_mnist":
         raise UserInputError(
             f"The data source is {source}, but no Evaluator.extractor is "
@@ -444,65 +459,75 @@ class Evaluator:
     return counts
 
   def _load_real(self, resolution: int, channels: int,
-                 selection: pipeline.ClassSelection | None
+                 selection: pipeline.ClassSelection | None,
+                 data: pipeline.DataSpec
                  ) -> tuple[np.ndarray, np.ndarray, pipeline.ClassSelection]:
     """All real images of the evaluated classes, labels from 0, classes."""
-    overrides: dict[str, Any] = dict(images_per_class=None, label_offset=0)
-    if self.split is not None:
-      overrides["split"] = self.split
-    if selection is not None:
-      overrides.update(classes=list(selection.source_ids), random_split=None)
-    return pipeline.load_training_data(resolution=resolution,
-                                       channels=channels, **overrides)
+    return data.load(resolution, channels, selection, split=self.split)
 
   def prepare(self, resolution: int | None = None,
-              channels: int | None = None) -> None:
+              channels: int | None = None,
+              data: pipeline.DataSpec | None = None,
+              selection: pipeline.ClassSelection | None = None) -> None:
     """Checks, before any training, that the evaluations can run.
 
     Loads the feature extractor, then reads the real images of the
-    evaluated classes with the current data configuration (at a small size,
-    to count them; the trainer calls this before its first step) and checks
-    the counts against every configured metric (`check_counts`). Given the
-    generator's resolution and channels, it also extracts the real features
-    (cached for the evaluations) and runs the feature check
-    (`check_features`), so that its warnings come before training.
+    evaluated classes (at a small size, to count them; the trainer calls
+    this before its first step) and checks the counts against every
+    configured metric (`check_counts`). Given the generator's resolution and
+    channels, it also extracts the real features (cached for the
+    evaluations) and runs the feature check (`check_features`), so that its
+    warnings come before training.
+
+    Args:
+      resolution: the generator's image size, or None.
+      channels: its image channels, or None.
+      data: where the real images come from; None: the current gin
+        configuration's (`pipeline.configured_data()`). Kept for the
+        evaluations that are given none (the trainer's `evaluator(G)`).
+      selection: the run's classes and their model ids (the trainer's
+        `load_training_data` result); None: `data`'s classes at the
+        generator's last model ids. Kept likewise.
 
     Raises:
       UserInputError: an unusable extractor or data, or a class with too
         few images (or too few samples from `num_samples`) for a metric.
     """
-    _ = self.extractor
+    self._data, self._selection = data, selection
+    data = self._data_for(data)
+    _ = self.extractor_for(data)
     _, labels, found = self._load_real(_COUNT_RESOLUTION, _COUNT_CHANNELS,
-                                       None)
+                                       selection, data)
     self.check_counts(found.names,
                       np.bincount(labels, minlength=len(found.names)))
     if self.check_features and resolution is not None:
       feats, labels, found, key = self._real_features(
-          resolution, channels or _COUNT_CHANNELS, None)
+          resolution, channels or _COUNT_CHANNELS, selection, data)
       self.feature_check(feats, labels, dict(enumerate(found.names)), key)
 
   def _real_features(self, resolution: int, channels: int,
-                     selection: pipeline.ClassSelection | None):
+                     selection: pipeline.ClassSelection | None,
+                     data: pipeline.DataSpec):
     """(features float32 [n, D], labels int [n] from 0, the classes found,
     the cache key) of the real images of the evaluated classes (kept in
-    memory per resolution, channels and selection; with a metric that reads
-    pixels, a seeded subset of the images per label goes to
+    memory per resolution, channels, selection and data; with a metric that
+    reads pixels, a seeded subset of the images per label goes to
     `self._real_pixels[memo]`)."""
-    memo = repr((resolution, channels, selection))
+    memo = repr((resolution, channels, selection, data))
     if memo in self._real:
       return self._real[memo]
-    images, labels, found = self._load_real(resolution, channels, selection)
+    images, labels, found = self._load_real(resolution, channels, selection,
+                                            data)
     if self._pixel_rows:
       kept, kept_labels = separability.subset(
           images.reshape(len(images), -1), labels, self._pixel_rows,
           self.seed)
       self._real_pixels[memo] = {int(c): kept[kept_labels == c]
                                  for c in np.unique(kept_labels)}
-    extractor = self.extractor
+    extractor = self.extractor_for(data)
     key = dict(
-        kind="real_features", version=1,
-        source=_bound_value("load_training_data.source", "fashion_mnist"),
-        split=self.split or _bound_value("load_training_data.split", "train"),
+        kind="real_features", version=1, source=data.source_name,
+        split=self.split or str(data.split),
         classes=list(found.source_ids), names=list(found.names),
         resolution=resolution, channels=channels, images=int(len(images)),
         data=cache_lib.array_fingerprint(images, labels),
@@ -533,8 +558,8 @@ class Evaluator:
     return self._real[memo]
 
   def reference(self, resolution: int, channels: int, num_classes: int,
-                selection: pipeline.ClassSelection | None = None
-                ) -> Reference:
+                selection: pipeline.ClassSelection | None = None,
+                data: pipeline.DataSpec | None = None) -> Reference:
     """Real features of the evaluated classes (cached in memory and on disk).
 
     Args:
@@ -542,14 +567,22 @@ class Evaluator:
       channels: image channels of the generator.
       num_classes: classes of the generator.
       selection: the classes to use, as recorded by the trainer in
-        classes.json; None selects them with the current gin configuration,
-        as the trainer does, and puts them at the last model ids.
+        classes.json; None: the one given to `prepare`, else `data`'s
+        classes, put at the last model ids.
+      data: where the real images come from; None: the one given to
+        `prepare`, else the current gin configuration's.
+
+    Raises:
+      UserInputError: data that do not fit the generator or the selection.
     """
-    memo = repr((resolution, channels, num_classes, selection))
+    data = self._data_for(data)
+    if selection is None:
+      selection = self._selection
+    memo = repr((resolution, channels, num_classes, selection, data))
     if memo in self._references:
       return self._references[memo]
     feats, labels, found, key = self._real_features(resolution, channels,
-                                                    selection)
+                                                    selection, data)
     if selection is not None:
       if found.names != list(selection.names):
         raise UserInputError(
@@ -567,7 +600,8 @@ class Evaluator:
     found = pipeline.ClassSelection(list(found.source_ids), list(found.names),
                                     offset)
     model_ids = (labels + offset).astype(np.int32)
-    pixels = self._real_pixels.get(repr((resolution, channels, selection)))
+    pixels = self._real_pixels.get(repr((resolution, channels, selection,
+                                         data)))
     if pixels is not None:
       pixels = {label + offset: x for label, x in pixels.items()}
     reference = Reference(feats, model_ids, found, key, pixels)
@@ -666,16 +700,19 @@ class Evaluator:
 
   def evaluate(self, generator,
                selection: pipeline.ClassSelection | None = None,
-               class_names: Sequence[str] | None = None) -> EvalResult:
+               class_names: Sequence[str] | None = None,
+               data: pipeline.DataSpec | None = None) -> EvalResult:
     """Computes the configured metrics for `generator`.
 
     Args:
       generator: plain class-conditional generator (see the class docstring).
-      selection: classes to evaluate (from classes.json); None derives them
-        from the gin data configuration, as the trainer does.
+      selection: classes to evaluate (from classes.json); None: the one
+        given to `prepare`, else `data`'s classes at the last model ids.
       class_names: the generator's class names (a bundle's model.json), if
         known; the evaluated classes must carry the same names at their model
         ids, which catches a data config that does not match the model.
+      data: where the real images come from (`pipeline.DataSpec`); None:
+        the one given to `prepare`, else the current gin configuration's.
 
     Returns:
       The metrics (all finite), per-class values and settings.
@@ -694,7 +731,7 @@ class Evaluator:
             "generator contract of tfgt.models.architectures).")
     start = time.time()
     ref = self.reference(generator.resolution, generator.channels,
-                         generator.num_classes, selection)
+                         generator.num_classes, selection, data)
     class_ids = ref.class_ids()
     if class_names is not None:
       have = [class_names[c] for c in class_ids]

@@ -37,38 +37,12 @@ from tfgt.layers import batch_norm
 
 SCORE_INITS = ("uniform", "random")
 RESIDUAL_MODES = ("zeros", "random", "none")
-# How the M new rows of a class table (old rows [N, ...], then new rows) start,
-# for every method and table (G's BN rows or shared embedding, D's projection):
-#   "mean"   each new row is the mean of the N old rows (a new class starts
-#            at the average of the old ones);
-#   "zeros"  zero rows;
-#   "random" the rows the table's own initialiser drew, kept (random for
-#            embeddings; BigGAN's BN tables initialise to zero, so for them it
-#            gives zero rows). BSA's independent rows, set from the old rows
-#            by the transfer generator, do not offer it.
-NEW_ROW_INITS = ("mean", "zeros", "random")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
   """Options usually come from gin: a wrong one is a UserInputError."""
   if value not in choices:
     raise UserInputError(f"{name} must be one of {choices}, got {value!r}.")
-
-
-def check_row_init(name: str, value: str, random: bool = True) -> None:
-  """Checks a new-row initialisation (`NEW_ROW_INITS`).
-
-  Args:
-    name: the option, as the user sets it (e.g. "BSA.row_init").
-    value: its value.
-    random: whether the option offers "random".
-
-  Raises:
-    UserInputError: naming the option and the words it takes.
-  """
-  allowed = NEW_ROW_INITS if random else tuple(
-      kind for kind in NEW_ROW_INITS if kind != "random")
-  check_choice(name, value, allowed)
 
 
 def _score_initializer(kind: str,
@@ -257,7 +231,7 @@ class IndependentRows(keras.layers.Layer):
   """New-class rows as free parameters (BSA): `new_gain_offset`, `new_shift`.
 
   `reset(gain, shift)` sets their initial values once the old rows are known
-  (see `initial_rows`).
+  (see `tfgt.models.weights.initial_rows`).
   """
 
   def __init__(self, num_old_classes: int, num_new_classes: int, **kwargs):
@@ -287,37 +261,6 @@ class IndependentRows(keras.layers.Layer):
 
   def l2(self) -> tf.Tensor:
     return tf.constant(0.0)
-
-
-def initial_rows(old_rows: tf.Tensor, num_new: int, kind: str,
-                 initialised: tf.Tensor | None = None) -> tf.Tensor:
-  """Initial rows [M, ...] of M new classes (`NEW_ROW_INITS`).
-
-  Args:
-    old_rows: the N old classes' rows [N, ...].
-    num_new: M.
-    kind: "mean", "zeros" or "random".
-    initialised: the new rows as the table's initialiser drew them [M, ...];
-      needed for "random" (returned as they are).
-
-  Returns:
-    [M, ...] rows of old_rows' dtype.
-
-  Raises:
-    UserInputError: an unknown kind.
-    ValueError: "random" without `initialised`.
-  """
-  check_row_init("new row init", kind)
-  old_rows = tf.convert_to_tensor(old_rows)
-  if kind == "random":
-    if initialised is None:
-      raise ValueError("'random' new rows keep the table's initial rows: pass "
-                       "them as `initialised`.")
-    return tf.convert_to_tensor(initialised)
-  if kind == "zeros":
-    return tf.zeros([num_new] + list(old_rows.shape[1:]), old_rows.dtype)
-  return tf.repeat(tf.reduce_mean(old_rows, axis=0, keepdims=True), num_new,
-                   axis=0)
 
 
 def make_new_class_rows(kind: str, num_old: int, num_new: int,

@@ -32,7 +32,7 @@ def build_transfer_models(method: source_lib.TransferMethod,
     class_names: all N + M class names, the source's N first.
     new_class_rows: "propagated" (cGANTransfer) or "independent" (BSA).
     d_new_rows: initial projection rows of the new classes in D
-      (`knowledge_transfer.NEW_ROW_INITS`).
+      (`tfgt.models.weights.NEW_ROW_INITS`).
     row_init: start of independent rows (see
       `KnowledgeTransferGenerator.load_source`).
     **generator_kwargs: further `KnowledgeTransferGenerator` options.

@@ -15,10 +15,10 @@ from absl import logging
 import gin
 import numpy as np
 
-from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.methods import bn_transfer
 from tfgt.methods import source as source_lib
+from tfgt.models import weights
 
 
 @gin.configurable
@@ -30,7 +30,7 @@ class BSA(source_lib.TransferMethod):
     checkpoint: checkpoint of the source bundle.
     row_init: initial new rows: "mean" of the old classes' rows (the same
       start as cGANTransfer with uniform scores) or "zeros" (plain BN); see
-      `knowledge_transfer.NEW_ROW_INITS` ("random" is not offered: these
+      `weights.NEW_ROW_INITS` ("random" is not offered: these
       rows have no random initialiser).
     tune_noise_projection: as `CGANTransfer` (shared-embedding sources).
     d_new_rows: initial projection rows of the new classes in D: "random",
@@ -47,9 +47,9 @@ class BSA(source_lib.TransferMethod):
                tune_noise_projection: bool | None = None,
                d_new_rows: str = "random"):
     super().__init__(source, checkpoint)
-    kt.check_row_init(f"{type(self).__name__}.row_init", row_init,
+    weights.check_row_init(f"{type(self).__name__}.row_init", row_init,
                       random=False)
-    kt.check_row_init(f"{type(self).__name__}.d_new_rows", d_new_rows)
+    weights.check_row_init(f"{type(self).__name__}.d_new_rows", d_new_rows)
     self.row_init = row_init
     self.tune_noise_projection = tune_noise_projection
     self.d_new_rows = d_new_rows

@@ -42,6 +42,7 @@ from tfgt.methods import base
 from tfgt.methods import bn_transfer
 from tfgt.methods import source as source_lib
 from tfgt.models import transfer_generator as tg
+from tfgt.models import weights
 
 
 @gin.configurable
@@ -71,7 +72,7 @@ class CGANTransfer(source_lib.TransferMethod):
     init_from: a cGANTransfer training run (its model_dir) whose latest
       training checkpoint (EMA generator and discriminator) starts this run.
     d_new_rows: initial projection rows of the new classes in D: "random",
-      "mean" or "zeros" (`knowledge_transfer.NEW_ROW_INITS`).
+      "mean" or "zeros" (`weights.NEW_ROW_INITS`).
 
   Raises:
     UserInputError: an unknown score_init, residual or d_new_rows, a negative
@@ -90,7 +91,7 @@ class CGANTransfer(source_lib.TransferMethod):
     super().__init__(source, checkpoint)
     kt.check_choice("score_init", score_init, kt.SCORE_INITS)
     kt.check_choice("residual", residual, kt.RESIDUAL_MODES)
-    kt.check_row_init(f"{type(self).__name__}.d_new_rows", d_new_rows)
+    weights.check_row_init(f"{type(self).__name__}.d_new_rows", d_new_rows)
     if lambda_scores < 0 or lambda_residuals < 0:
       raise UserInputError("lambda_scores and lambda_residuals must be >= 0.")
     if fine_tune and not init_from:

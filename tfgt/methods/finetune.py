@@ -17,7 +17,6 @@ import gin
 import numpy as np
 
 from tfgt.errors import UserInputError
-from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.methods import source as source_lib
 from tfgt.models import biggan
@@ -33,7 +32,7 @@ class TransferGAN(source_lib.TransferMethod):
     checkpoint: checkpoint of the source bundle.
     g_new_rows: initial new rows of G's class tables (BN rows or shared
       embedding): "mean" of the old rows, "zeros" or "random"
-      (`knowledge_transfer.NEW_ROW_INITS`; BigGAN's BN tables initialise to
+      (`weights.NEW_ROW_INITS`; BigGAN's BN tables initialise to
       zero, so "random" gives zero BN rows).
     d_new_rows: initial new projection rows of D, as g_new_rows.
     frozen_d_blocks: the first K discriminator blocks do not train (FreezeD),
@@ -51,7 +50,7 @@ class TransferGAN(source_lib.TransferMethod):
                d_new_rows: str = "random", frozen_d_blocks: int = 0):
     super().__init__(source, checkpoint)
     for arg, value in (("g_new_rows", g_new_rows), ("d_new_rows", d_new_rows)):
-      kt.check_row_init(f"{type(self).__name__}.{arg}", value)
+      weights.check_row_init(f"{type(self).__name__}.{arg}", value)
     if frozen_d_blocks < 0:
       raise UserInputError("frozen_d_blocks must be >= 0.")
     self.g_new_rows = g_new_rows

@@ -42,6 +42,26 @@ def _count(variables) -> int:
   return int(sum(np.prod(v.shape) for v in variables))
 
 
+def check_stylegan_source(src: source_lib.SourceModel, path: str) -> None:
+  """Refuses a source that is not an unconditional StyleGAN.
+
+  Args:
+    src: the loaded source bundle.
+    path: where it was loaded from, as the config names it (for messages).
+
+  Raises:
+    UserInputError: a source of another architecture or with more than one
+      class.
+  """
+  g = src.generator
+  if not isinstance(g, stylegan.StyleGANGenerator) or g.num_classes != 1:
+    raise UserInputError(
+        f"Hyper-Modulation starts from an unconditional StyleGAN; {path!r} "
+        f"holds a {getattr(g, 'architecture', type(g).__name__)} generator "
+        f"with {g.num_classes} classes. Use a StyleGAN trained on one "
+        "(merged) class, such as 'pretrained:fashion_mnist_stylegan'.")
+
+
 def load_stylegan_source(path: str, checkpoint: str | int = "latest"
                          ) -> source_lib.SourceModel:
   """The source bundle at `path`, checked to be an unconditional StyleGAN.
@@ -50,13 +70,7 @@ def load_stylegan_source(path: str, checkpoint: str | int = "latest"
     UserInputError: no bundle there, or one of another kind.
   """
   src = source_lib.load(path, checkpoint)
-  g = src.generator
-  if not isinstance(g, stylegan.StyleGANGenerator) or g.num_classes != 1:
-    raise UserInputError(
-        f"Hyper-Modulation starts from an unconditional StyleGAN; {path!r} "
-        f"holds a {getattr(g, 'architecture', type(g).__name__)} generator "
-        f"with {g.num_classes} classes. Use a StyleGAN trained on one "
-        "(merged) class, such as 'pretrained:fashion_mnist_stylegan'.")
+  check_stylegan_source(src, path)
   return src
 
 
@@ -299,7 +313,7 @@ ALIGNED_WEIGHTS = ("raw", "ema")
 
 
 @gin.configurable
-class HyperModulation(base.Method):
+class HyperModulation(source_lib.TransferMethod):
   """Hyper-Modulation's transfer (paper 3.2-3.4) and GAN Memory.
 
   The generator is the frozen source with per-class modulation of every
@@ -371,9 +385,7 @@ class HyperModulation(base.Method):
       raise UserInputError(f"HyperModulation.aligned_weights must be one of "
                            f"{ALIGNED_WEIGHTS}, got {aligned_weights!r}.")
     self.aligned_weights = aligned_weights
-    self.source = source
-    self.checkpoint = bundle.parse_checkpoint(checkpoint,
-                                              "HyperModulation.checkpoint")
+    super().__init__(source, checkpoint)
     self.mode = mode
     self.aligned = aligned if mode == "hypernetwork" else None
     self.options = dict(mode=mode, class_width=class_width,
@@ -385,19 +397,13 @@ class HyperModulation(base.Method):
     self.from_scratch = from_scratch
     self.objective = objective
 
-  def source_info(self) -> base.SourceInfo:
-    info, _ = source_lib.read_info(self.source)
-    return info
+  def check_source(self, src: source_lib.SourceModel) -> None:
+    """Refuses a source that is not an unconditional StyleGAN."""
+    check_stylegan_source(src, self.source)
 
   def build(self, class_names: list[str]) -> base.GANSetup:
-    src = load_stylegan_source(self.source, self.checkpoint)
+    src, num_new = self.load_source(class_names)
     num_old = len(src.class_names)
-    if list(class_names[:num_old]) != src.class_names:
-      raise ValueError("The class list must start with the source classes.")
-    if len(class_names) <= num_old:
-      raise UserInputError(
-          f"{type(self).__name__} needs at least one new class; select the "
-          "target classes with load_training_data.classes.")
     aligned = None
     if self.aligned is not None:
       aligned = load_aligned(self.aligned, src.generator,
@@ -439,7 +445,7 @@ class HyperModulation(base.Method):
           "source", list(generator.source.trainable_variables)))
     logging.info("%s: %d old + %d new classes; %d modulator, %d "
                  "class-network, %d source and %d D values train%s.",
-                 self.name, num_old, len(class_names) - num_old,
+                 self.name, num_old, num_new,
                  _count(mods), _count(c),
                  _count(generator.source.trainable_variables)
                  if self.train_source else 0, _count(d_variables),

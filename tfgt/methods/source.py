@@ -1,8 +1,10 @@
 """Loading a source bundle and carrying its weights into target models.
 
 Every transfer method starts from a bundle (`tfgt.models.bundle`): a plain
-BigGAN generator and discriminator for N old classes. The target models have
-N + M classes; their class tables (conditional BN rows, class embeddings, the
+generator and discriminator for N old classes, of any registered
+architecture (`tfgt.models.architectures`; a method that needs one kind says
+so in `TransferMethod.check_source`). The target models have N + M classes;
+their class tables (conditional BN rows, class embeddings, the
 discriminator's projection embedding) grow by M rows after the N old ones, so
 an old class keeps its id.
 """
@@ -19,22 +21,24 @@ import tensorflow as tf
 
 from tfgt.errors import UserInputError
 from tfgt.methods import base
-from tfgt.models import biggan
+from tfgt.models import architectures
 from tfgt.models import bundle
 from tfgt.models import weights
+
 
 @dataclasses.dataclass
 class SourceModel:
   """A loaded source bundle.
 
   Attributes:
-    generator: plain `BigGANGenerator` for the N old classes.
-    discriminator: its `BigGANDiscriminator`.
+    generator: the plain generator for the N old classes, of the bundle's
+      architecture (the contract of `tfgt.models.architectures`).
+    discriminator: its discriminator (untrained when the bundle held none).
     class_names: the N old class names.
     directory: the bundle folder.
   """
-  generator: biggan.BigGANGenerator
-  discriminator: biggan.BigGANDiscriminator
+  generator: architectures.Generator
+  discriminator: architectures.Discriminator
   class_names: list[str]
   directory: str
 
@@ -144,19 +148,31 @@ def load(path: str, checkpoint: str | int = "latest") -> SourceModel:
   return model
 
 
-def extend_discriminator(source_d: biggan.BigGANDiscriminator,
+def extend_discriminator(source_d: architectures.Discriminator,
                          num_classes: int, new_rows: str = "random"
-                         ) -> biggan.BigGANDiscriminator:
-  """The source D for `num_classes` classes: new projection rows appended.
+                         ) -> architectures.Discriminator:
+  """The source D for `num_classes` classes: new class rows appended.
+
+  The new D is built as the source's architecture builds it (a BigGAN D
+  gets M new projection rows); every variable but the class tables' new
+  rows is the source's.
 
   Args:
     source_d: built discriminator for N classes.
     num_classes: N + M.
-    new_rows: `knowledge_transfer.NEW_ROW_INITS`: "random" (the layer's
+    new_rows: `weights.NEW_ROW_INITS`: "random" (the layer's
       initialiser, as the official cGANTransfer code's new embedding), "mean"
       or "zeros".
+
+  Returns:
+    The built discriminator for N + M classes.
+
+  Raises:
+    ValueError: a source variable that the new D lacks or cannot hold.
+    UserInputError: an unknown new_rows.
   """
-  d = biggan.BigGANDiscriminator(num_classes, **source_d.ctor_kwargs)
+  architecture = architectures.get(source_d.architecture)
+  d = architecture.discriminator(num_classes, **source_d.ctor_kwargs)
   d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
      tf.zeros([1], tf.int32)), training=False)
   unmatched = weights.copy_weights(source_d, d, source_d.num_classes,
@@ -188,13 +204,28 @@ class TransferMethod(base.Method):
     info, _ = read_info(self.source)
     return info
 
+  def check_source(self, src: SourceModel) -> None:
+    """Refuses a source this method cannot start from (any, by default).
+
+    Raises:
+      UserInputError: in a method that needs another kind of source.
+    """
+    del src
+
   def load_source(self, class_names: list[str]) -> tuple[SourceModel, int]:
-    """Loads the source and checks `class_names` = old names + new names.
+    """Loads the source, checks it (`check_source`) and that `class_names`
+    = old names + new names.
 
     Returns:
       (source model, M = number of new classes).
+
+    Raises:
+      UserInputError: a missing source, one that `check_source` refuses, or
+        no new class.
+      ValueError: class names that do not start with the source's.
     """
     src = load(self.source, self.checkpoint)
+    self.check_source(src)
     num_old = len(src.class_names)
     if list(class_names[:num_old]) != src.class_names:
       raise ValueError("The class list must start with the source classes.")

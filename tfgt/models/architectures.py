@@ -3,7 +3,10 @@ architectures that bundles name.
 
 The trainer, sampling, evaluation and export see models only through this
 contract (compare google/compare_gan's `abstract_arch.py`), so that a new
-architecture is a new module plus one `register` call.
+architecture is a new module plus one `register` call. The modules of
+tfgt/models are the built-in architectures: `get` imports them
+(`import_built_in`) when it meets a name not registered yet, and
+`tfgt.config` does for their gin configurables, so that no list names them.
 
 Generator, a `keras.Model` with
   num_classes, dim_z, resolution, channels   ints;
@@ -50,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import tensorflow as tf
@@ -115,16 +119,22 @@ class Architecture:
 
 
 _REGISTRY: dict[str, Architecture] = {}
-# The architectures of the package: name -> the module that registers it.
-_BUILT_IN = {"biggan": "tfgt.models.biggan",
-             "stylegan": "tfgt.models.stylegan",
-             "hypermod": "tfgt.models.hypermod"}
+# The package whose modules hold the built-in architectures.
+_BUILT_IN_PACKAGE = "tfgt.models"
 
 
 def register(architecture: Architecture) -> Architecture:
   """Adds an architecture; registering the same name again replaces it."""
   _REGISTRY[architecture.name] = architecture
   return architecture
+
+
+def import_built_in() -> None:
+  """Imports every module of tfgt/models, so that each built-in
+  architecture registers itself (and its gin configurables). Idempotent."""
+  package = importlib.import_module(_BUILT_IN_PACKAGE)
+  for module in pkgutil.iter_modules(package.__path__):
+    importlib.import_module(f"{_BUILT_IN_PACKAGE}.{module.name}")
 
 
 def get(name: str | None) -> Architecture:
@@ -134,16 +144,15 @@ def get(name: str | None) -> Architecture:
     UserInputError: no architecture of that name, listing the known ones.
   """
   name = name or DEFAULT_ARCHITECTURE
-  if name in _BUILT_IN and name not in _REGISTRY:
-    # Built-in modules register themselves on import; imported here to avoid
-    # an import cycle.
-    importlib.import_module(_BUILT_IN[name])
+  if name not in _REGISTRY:
+    # Built-in modules register themselves on import; imported here, not at
+    # the top, since they import this module.
+    import_built_in()
   if name not in _REGISTRY:
     raise UserInputError(
         f"Unknown model architecture {name!r}; known: "
-        f"{', '.join(sorted(set(_REGISTRY) | set(_BUILT_IN)))}. Import the "
-        "module that registers it (tfgt.models.architectures.register) "
-        "first.")
+        f"{', '.join(names())}. Import the module that registers it "
+        "(tfgt.models.architectures.register) first.")
   return _REGISTRY[name]
 
 

@@ -171,7 +171,7 @@ class KnowledgeTransferGenerator(biggan.BigGANGenerator):
       source_generator: built plain generator for the N old classes, of the
         same architecture.
       row_init: start of independent new rows, "mean" or "zeros"
-        (`knowledge_transfer.NEW_ROW_INITS`; these rows have no random
+        (`weights.NEW_ROW_INITS`; these rows have no random
         initialiser). Propagated rows start from their scores and residuals.
 
     Raises:
@@ -209,15 +209,15 @@ class KnowledgeTransferGenerator(biggan.BigGANGenerator):
   def initialize_new_classes(self, row_init: str = "mean") -> None:
     """Pseudo-classes <- old rows; independent rows <- `row_init`."""
     if self.new_class_rows != "propagated":
-      kt.check_row_init("row_init", row_init, random=False)
+      weights.check_row_init("row_init", row_init, random=False)
     for layer in self.transfer_layers():
       gain, shift = self.old_class_rows(layer)
       if self.new_class_rows == "propagated":
         layer.new_classes.reset_prior(gain, shift)
       else:
         layer.new_classes.reset(
-            kt.initial_rows(gain, self.num_new_classes, row_init),
-            kt.initial_rows(shift, self.num_new_classes, row_init))
+            weights.initial_rows(gain, self.num_new_classes, row_init),
+            weights.initial_rows(shift, self.num_new_classes, row_init))
 
   # --------------------------------------------------------------- variables
   def transfer_variables(self) -> list:

@@ -4,7 +4,8 @@ Variables are matched on their path without the model's name
 ('block0/bn1/shift'), so that a source, a transfer and a folded generator (or
 a model and its EMA copy) line up whatever their names. Per-class tables (the
 `CLASS_TABLE_NAMES`) may grow by M rows from an N-class model to an
-N + M-class one: an old class keeps its id and its row.
+N + M-class one: an old class keeps its id and its row, and the new rows
+start as `NEW_ROW_INITS` says, the words every method's row options take.
 """
 
 from __future__ import annotations
@@ -12,10 +13,68 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tfgt.layers import knowledge_transfer as kt
+from tfgt.errors import UserInputError
 
 # Variable names (last path component) of per-class tables [num_classes, ...].
 CLASS_TABLE_NAMES = ("gain_offset", "shift", "embeddings")
+# How the M new rows of a class table (old rows [N, ...], then new rows) start,
+# for every method and table (G's BN rows or shared embedding, D's projection):
+#   "mean"   each new row is the mean of the N old rows (a new class starts
+#            at the average of the old ones);
+#   "zeros"  zero rows;
+#   "random" the rows the table's own initialiser drew, kept (random for
+#            embeddings; BigGAN's BN tables initialise to zero, so for them it
+#            gives zero rows). BSA's independent rows, set from the old rows
+#            by the transfer generator, do not offer it.
+NEW_ROW_INITS = ("mean", "zeros", "random")
+
+
+def check_row_init(name: str, value: str, random: bool = True) -> None:
+  """Checks a new-row initialisation (`NEW_ROW_INITS`).
+
+  Args:
+    name: the option, as the user sets it (e.g. "BSA.row_init").
+    value: its value.
+    random: whether the option offers "random".
+
+  Raises:
+    UserInputError: naming the option and the words it takes.
+  """
+  allowed = NEW_ROW_INITS if random else tuple(
+      kind for kind in NEW_ROW_INITS if kind != "random")
+  if value not in allowed:
+    raise UserInputError(f"{name} must be one of {allowed}, got {value!r}.")
+
+
+def initial_rows(old_rows: tf.Tensor, num_new: int, kind: str,
+                 initialised: tf.Tensor | None = None) -> tf.Tensor:
+  """Initial rows [M, ...] of M new classes (`NEW_ROW_INITS`).
+
+  Args:
+    old_rows: the N old classes' rows [N, ...].
+    num_new: M.
+    kind: "mean", "zeros" or "random".
+    initialised: the new rows as the table's initialiser drew them [M, ...];
+      needed for "random" (returned as they are).
+
+  Returns:
+    [M, ...] rows of old_rows' dtype.
+
+  Raises:
+    UserInputError: an unknown kind.
+    ValueError: "random" without `initialised`.
+  """
+  check_row_init("new row init", kind)
+  old_rows = tf.convert_to_tensor(old_rows)
+  if kind == "random":
+    if initialised is None:
+      raise ValueError("'random' new rows keep the table's initial rows: pass "
+                       "them as `initialised`.")
+    return tf.convert_to_tensor(initialised)
+  if kind == "zeros":
+    return tf.zeros([num_new] + list(old_rows.shape[1:]), old_rows.dtype)
+  return tf.repeat(tf.reduce_mean(old_rows, axis=0, keepdims=True), num_new,
+                   axis=0)
 
 
 def relative_path(variable) -> str:
@@ -49,7 +108,7 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
 
   Class tables (see CLASS_TABLE_NAMES) may have M more rows in the target:
   their first N rows are copied and the new rows are set by `new_rows`
-  (`knowledge_transfer.NEW_ROW_INITS`: "mean" of the old rows, "zeros", or
+  (`NEW_ROW_INITS`: "mean" of the old rows, "zeros", or
   "random": left as the target's initialiser drew them).
 
   Args:
@@ -66,7 +125,7 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
     ValueError: when a variable of both models has incompatible shapes.
     UserInputError: an unknown new_rows.
   """
-  kt.check_row_init("new_rows", new_rows)
+  check_row_init("new_rows", new_rows)
   by_path = variables_by_path(source)
   unmatched = []
   for t in target.variables:
@@ -86,7 +145,7 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
       raise ValueError(f"Cannot carry {path} {tuple(s.shape)} from the source "
                        f"into {tuple(t.shape)}.")
     old = tf.convert_to_tensor(s)
-    rest = kt.initial_rows(old, t.shape[0] - num_old, new_rows,
+    rest = initial_rows(old, t.shape[0] - num_old, new_rows,
                            initialised=tf.convert_to_tensor(t)[num_old:])
     t.assign(tf.concat([old, rest], axis=0))
   return unmatched
