@@ -72,3 +72,35 @@ def test_thread_settings_parse_and_show_in_the_table():
   # Ratios divide by the setting's first tf.function, 1-device row.
   assert "| cifar | function | 1 | 1/1 x2 processes | 9.000 | 1.50 | 30.00 | " \
          "270 | 135% |" in text
+
+
+def test_memopt_mode_gives_back_tensorflows_default_and_the_trainer_not():
+  import threading  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import config_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow.python.eager import context  # pylint: disable=g-import-not-at-top
+  from tfgt import steps  # pylint: disable=g-import-not-at-top
+
+  def memory_optimization():
+    proto = config_pb2.ConfigProto()
+    proto.ParseFromString(
+        context.context().function_call_options.config_proto_serialized)
+    return proto.graph_options.rewrite_options.memory_optimization
+
+  seen = []
+
+  def body():  # Function call options are per thread: not this test's.
+    seen.append(memory_optimization())
+    steps.fixed_summation_order()
+    seen.append(memory_optimization())
+    benchmark_step._default_memory_optimizer()  # pylint: disable=protected-access
+    seen.append(memory_optimization())
+    steps.fixed_summation_order()
+    seen.append(memory_optimization())
+
+  thread = threading.Thread(target=body)
+  thread.start()
+  thread.join()
+  config = rewriter_config_pb2.RewriterConfig
+  assert seen == [config.DEFAULT_MEM_OPT, config.NO_MEM_OPT,
+                  config.DEFAULT_MEM_OPT, config.NO_MEM_OPT]

@@ -1,7 +1,7 @@
 r"""Images per second of a full GAN training step (one D and one G update).
 
     python -m tools.benchmark_step [--settings=fashion_mnist,cifar]
-        [--modes=eager,function,xla] [--devices=1,2] [--steps=6] [--out=FILE.md]
+        [--modes=eager,function,xla,function_memopt] [--devices=1,2] [--steps=6] [--out=FILE.md]
         [--threads=0:0,1:1,2:1,1:2,1:1x2]
 
 Runs the real trainer (`tfgt.train.train`) for a few steps per case on
@@ -29,6 +29,12 @@ first (tracing) step. Settings:
                  compares in one run;
   cgantransfer_diffaugment: the main job with DiffAugment on D's inputs
                  (its cost over cgantransfer's).
+Modes: eager (`tf.config.run_functions_eagerly`), function (the trainer's
+compiled step), xla (the step's gradients compiled with XLA), function_memopt
+(the compiled step with Grappler's memory optimizer at TensorFlow's default,
+which the trainer turns off so that gradient sums repeat bit for bit:
+`tfgt.steps.fixed_summation_order`; its cost is function's rate over this
+one).
 Devices: 1 = one logical CPU device, 2 = MirroredStrategy over the CPU split
 into two logical devices (same global batch). Ratios within one run are the
 figures to compare; absolute rates move with the load of the machine.
@@ -71,6 +77,7 @@ from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 from tfgt import distribute
 from tfgt import files
@@ -86,12 +93,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 gin.add_config_file_search_path(REPO)
 
 
+MODES = ("eager", "function", "xla", "function_memopt")
+
+
 def define_flags() -> None:
   """Defines the flags (only when run as a program, so that tests can
   import several tools; `tools.benchmark_workers` takes them too)."""
   flags.DEFINE_list("settings", ["fashion_mnist", "cifar"],
                     "Settings to run.")
-  flags.DEFINE_list("modes", ["eager", "function", "xla"], "Execution modes.")
+  flags.DEFINE_list("modes", ["eager", "function", "xla"],
+                    "Execution modes: eager, function, xla, function_memopt.")
   flags.DEFINE_list("devices", ["1", "2"], "Logical CPU devices.")
   flags.DEFINE_integer("steps", 6, "Measured steps per case (after 1 "
                        "warm-up).")
@@ -281,6 +292,14 @@ def step_float_ops(step: steps_lib.TrainStep) -> float:
   return total / step.global_batch_size
 
 
+def _default_memory_optimizer() -> None:
+  """Function calls of this thread with Grappler's options as TensorFlow
+  sets them (mode function_memopt)."""
+  ctx = context.context()
+  ctx.function_call_options = context.FunctionCallOptions(
+      config_proto=ctx.config)
+
+
 def run_case(setting: str, mode: str, devices: int,
              steps: int) -> tuple[float, float]:
   """Images per second of one case over `steps` measured steps, and its
@@ -297,6 +316,9 @@ def run_case(setting: str, mode: str, devices: int,
         cross_device_ops=tf.distribute.ReductionToOneDevice())
   tf.config.run_functions_eagerly(mode == "eager")
   original, steps_lib.TrainStep = steps_lib.TrainStep, _RecordingStep
+  summation = steps_lib.fixed_summation_order
+  if mode == "function_memopt":
+    steps_lib.fixed_summation_order = _default_memory_optimizer
   try:
     with tempfile.TemporaryDirectory() as model_dir:
       start = time.time()
@@ -306,6 +328,7 @@ def run_case(setting: str, mode: str, devices: int,
   finally:
     tf.config.run_functions_eagerly(False)
     steps_lib.TrainStep = original
+    steps_lib.fixed_summation_order = summation
   flops = float("nan")
   if mode == "function" and devices == 1:
     flops = step_float_ops(_RecordingStep.last)
@@ -408,6 +431,10 @@ def main(argv):
     rows = run_cases()
     files.write_text(FLAGS.child_rows, json.dumps(rows))
     return
+  unknown = sorted(set(FLAGS.modes) - set(MODES))
+  if unknown:
+    raise app.UsageError(f"--modes: unknown {', '.join(unknown)}; the modes "
+                         f"are {', '.join(MODES)}.")
   for entry in FLAGS.threads:
     parse_threads(entry)  # Refuse a bad entry before any run.
   rows = (run_cases() if not FLAGS.threads else
