@@ -10,7 +10,7 @@ has its own Adam optimizer (`make_optimizers`).
 The step runs with Grappler's memory optimizer off (`fixed_summation_order`):
 its scheduling heuristic makes the sum of a variable's gradient contributions
 depend on which thread finishes first, so that two runs of one configuration
-would part by round-off (docs/RESULTS.md, "Bit for bit across processes").
+would part by round-off (docs/RESULTS.md, "The cause, found").
 """
 
 from __future__ import annotations
