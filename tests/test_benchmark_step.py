@@ -76,27 +76,19 @@ def test_thread_settings_parse_and_show_in_the_table():
 
 def test_memopt_mode_gives_back_tensorflows_default_and_the_trainer_not():
   import threading  # pylint: disable=g-import-not-at-top
-  from tensorflow.core.protobuf import config_pb2  # pylint: disable=g-import-not-at-top
   from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
-  from tensorflow.python.eager import context  # pylint: disable=g-import-not-at-top
   from tfgt import steps  # pylint: disable=g-import-not-at-top
-
-  def memory_optimization():
-    proto = config_pb2.ConfigProto()
-    proto.ParseFromString(
-        context.context().function_call_options.config_proto_serialized)
-    return proto.graph_options.rewrite_options.memory_optimization
 
   seen = []
 
   def body():  # Function call options are per thread: not this test's.
-    seen.append(memory_optimization())
+    seen.append(steps.memory_optimization())
     steps.fixed_summation_order()
-    seen.append(memory_optimization())
+    seen.append(steps.memory_optimization())
     benchmark_step._default_memory_optimizer()  # pylint: disable=protected-access
-    seen.append(memory_optimization())
+    seen.append(steps.memory_optimization())
     steps.fixed_summation_order()
-    seen.append(memory_optimization())
+    seen.append(steps.memory_optimization())
 
   thread = threading.Thread(target=body)
   thread.start()

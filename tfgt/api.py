@@ -51,6 +51,7 @@ import tensorflow as tf
 from tfgt import checkpoints
 from tfgt import export as export_lib
 from tfgt import images as images_lib
+from tfgt import run_events
 from tfgt import run_folder
 from tfgt import sample as sample_lib
 from tfgt.data import class_lookup
@@ -592,21 +593,7 @@ class Run:
       {step: {metric: float}}, steps ascending; {} without evaluations.
       KID and mKID as computed (not x100).
     """
-    directory = os.path.join(self.model_dir, run_folder.EVENTS)
-    names = sorted(n for n in os.listdir(directory)
-                   if "tfevents" in n) if os.path.isdir(directory) else []
-    found = {}
-    for name in names:
-      try:
-        for record in tf.data.TFRecordDataset(os.path.join(directory, name)):
-          event = tf.compat.v1.Event.FromString(record.numpy())
-          for value in event.summary.value:
-            if value.tag.startswith("eval/"):
-              found.setdefault(int(event.step), {})[value.tag[5:]] = float(
-                  tf.make_ndarray(value.tensor))
-      except tf.errors.DataLossError:
-        continue
-    return dict(sorted(found.items()))
+    return run_events.scores(self.model_dir)
 
   def score_heatmaps(self, checkpoint: str | int = "latest") -> np.ndarray:
     """The similarity scores a cGANTransfer run learned, as heatmaps.

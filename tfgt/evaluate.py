@@ -305,6 +305,46 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
   return result, path
 
 
+def old_class_fid(model_dir: str, num_samples: int | None = None
+                  ) -> float | None:
+  """FID of a run's final generator on the source's old classes.
+
+  What a class extension keeps: a method with a frozen generator draws the
+  old classes exactly as the source does, full fine-tuning overwrites them.
+  The old classes are taken to be the dataset's ids 0..N-1 (as in the
+  Fashion-MNIST split); the evaluator checks their names against the
+  model's, so another layout is an error, not a wrong number. Runs on an
+  empty gin config (the evaluator's defaults), the caller's is put back.
+
+  Args:
+    model_dir: a training run's folder.
+    num_samples: generated images (None: the evaluator's default).
+
+  Returns:
+    The FID (>= 0), or None for a run without old classes (from scratch) or
+    from an unconditional source (a hyper-modulated StyleGAN: its one old
+    class merges several dataset classes, and is modulated too).
+
+  Raises:
+    UserInputError: the run folder or its bundle cannot be read.
+  """
+  with config_lib.isolated():
+    new = read_run(model_dir)
+    if not new.label_offset:
+      return None
+    generator, _, spec = bundle.load(
+        os.path.join(model_dir, run_folder.BUNDLE))
+    if spec["architecture"] == "hypermod":
+      return None
+    names = spec["class_names"][:new.label_offset]
+    old = pipeline.ClassSelection(list(range(new.label_offset)), names, 0)
+    evaluator = evaluator_lib.Evaluator(num_samples=num_samples,
+                                        metrics=["fid"])
+    return float(evaluator.evaluate(generator, old,
+                                    class_names=spec["class_names"])
+                 .metrics["fid"])
+
+
 def default_output(model_dir: str, prefix: str) -> str:
   """Where results go without --output: beside the checkpoint
   (`<prefix>.eval.json`), except for a model shipped in the package

@@ -68,15 +68,31 @@ def fixed_summation_order() -> None:
   Grappler passes stay on. Idempotent; per thread (TensorFlow keeps function
   call options per thread).
   """
+  set_memory_optimization(rewriter_config_pb2.RewriterConfig.NO_MEM_OPT)
+
+
+def _call_config() -> config_pb2.ConfigProto:
+  proto = config_pb2.ConfigProto()
+  proto.ParseFromString(
+      context.context().function_call_options.config_proto_serialized)
+  return proto
+
+
+def memory_optimization() -> int:
+  """Grappler's memory-optimizer mode for the functions this thread calls: a
+  `RewriterConfig.MemOptType` (`DEFAULT_MEM_OPT` unless set here)."""
+  return _call_config().graph_options.rewrite_options.memory_optimization
+
+
+def set_memory_optimization(mode: int) -> None:
+  """Sets Grappler's memory-optimizer mode (a `RewriterConfig.MemOptType`)
+  for the functions this thread calls; a no-op when it is already `mode`."""
+  if memory_optimization() == mode:
+    return
+  proto = _call_config()
+  proto.graph_options.rewrite_options.memory_optimization = mode
   ctx = context.context()
   options = ctx.function_call_options
-  proto = config_pb2.ConfigProto()
-  proto.ParseFromString(options.config_proto_serialized)
-  rewrites = proto.graph_options.rewrite_options
-  off = rewriter_config_pb2.RewriterConfig.NO_MEM_OPT
-  if rewrites.memory_optimization == off:
-    return
-  rewrites.memory_optimization = off
   options.config_proto_serialized = proto
   ctx.function_call_options = options
 

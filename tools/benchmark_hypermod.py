@@ -55,11 +55,11 @@ import numpy as np
 from tfgt import config as config_lib
 from tfgt import distribute
 from tfgt import files
+from tfgt import run_events
 from tfgt import run_folder
 from tfgt import train as train_lib
 from tools.benchlib import cells as cells_lib
 from tools.benchlib import cli
-from tools.benchlib import events
 from tools.benchlib import figures
 from tools.benchlib import measures
 from tools.benchlib import report
@@ -155,11 +155,11 @@ def run_alignment(out_dir: str, key: str, num_steps: int | None,
       train_lib.train(model_dir)
     finally:
       gin.clear_config()
-  history = events.eval_history(model_dir)
+  history = run_events.history(model_dir)
   best = min(history, key=lambda sv: sv[1]) if history else None
   return dict(key=key, model_dir=model_dir, fid_history=history,
               first_fid=history[0] if history else None, best_fid=best,
-              wall_time_s=events.training_wall_time(model_dir))
+              wall_time_s=run_events.training_wall_time(model_dir))
 
 
 def draw_alignment(aligned_dir: str, source: str, num: int = 8,

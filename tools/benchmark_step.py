@@ -1,7 +1,8 @@
 r"""Images per second of a full GAN training step (one D and one G update).
 
     python -m tools.benchmark_step [--settings=fashion_mnist,cifar]
-        [--modes=eager,function,xla,function_memopt] [--devices=1,2] [--steps=6] [--out=FILE.md]
+        [--modes=eager,function,xla,function_memopt] [--devices=1,2]
+        [--steps=6] [--out=FILE.md]
         [--threads=0:0,1:1,2:1,1:2,1:1x2]
 
 Runs the real trainer (`tfgt.train.train`) for a few steps per case on
@@ -77,7 +78,7 @@ from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.eager import context
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 from tfgt import distribute
 from tfgt import files
@@ -293,11 +294,10 @@ def step_float_ops(step: steps_lib.TrainStep) -> float:
 
 
 def _default_memory_optimizer() -> None:
-  """Function calls of this thread with Grappler's options as TensorFlow
-  sets them (mode function_memopt)."""
-  ctx = context.context()
-  ctx.function_call_options = context.FunctionCallOptions(
-      config_proto=ctx.config)
+  """Function calls of this thread with Grappler's memory optimizer as
+  TensorFlow sets it (mode function_memopt)."""
+  steps_lib.set_memory_optimization(
+      rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT)
 
 
 def run_case(setting: str, mode: str, devices: int,

@@ -23,9 +23,9 @@ from absl import logging
 import numpy as np
 
 from tfgt import errors
+from tfgt import run_events
 from tfgt import run_folder
 from tfgt.errors import UserInputError
-from tools.benchlib import events
 from tools.benchlib import figures
 
 
@@ -60,7 +60,7 @@ def curves(runs: Sequence[tuple[str, str]], metric: str
   """
   out = {}
   for label, model_dir in runs:
-    history = events.eval_history(model_dir, f"eval/{metric}")
+    history = run_events.history(model_dir, metric)
     if not history:
       raise UserInputError(
           f"{model_dir!r} ({label}) has no eval/{metric} in its TensorBoard "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from typing import Callable, Sequence
 
 import keras
@@ -141,3 +142,37 @@ class Method(abc.ABC):
       class_names: all N + M class names: the source's N old classes (those
         of `source_info()`), then the M classes of the training data.
     """
+
+
+def trainable_values(method: Method, class_names: list[str]) -> dict:
+  """How many values of G a method trains, for a run's classes.
+
+  Builds the method's models (under the current strategy's scope) to count
+  them.
+
+  Args:
+    method: the method of the run.
+    class_names: the run's N + M class names (the bundle's model spec).
+
+  Returns:
+    {"g_trainable": all trained G values, "g_per_new_class": that over M,
+    "g_class_specific": the values of one row of every trained variable
+    with a row per class (one per new class, as cGANTransfer's, or one per
+    class, as Hyper-Modulation's class embedding)}.
+  """
+  num_new = len(class_names) - len(method.source_info().class_names)
+  setup = method.build(class_names)
+  total = sum(math.prod(v.shape) for v in setup.g_variables)
+  specific = sum(math.prod(v.shape[1:]) for v in setup.g_variables
+                 if _class_rows(v.shape, num_new, len(class_names)))
+  return {"g_trainable": int(total), "g_per_new_class": total / num_new,
+          "g_class_specific": int(specific)}
+
+
+def _class_rows(shape, num_new: int, num_classes: int) -> bool:
+  """A variable with one row per new class or per class: a matrix or more
+  whose first dimension is one of those counts, and not a k x k
+  convolution kernel [k, k, in, out]."""
+  shape = tuple(shape)
+  return (len(shape) >= 2 and shape[0] in (num_new, num_classes) and
+          not (len(shape) == 4 and shape[0] == shape[1]))

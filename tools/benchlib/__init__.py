@@ -10,7 +10,6 @@ rest is here, one concern a module:
   runs       one cell trained, resumed or read back, and scored
   records    finished rows: where they are kept, when one counts as done
   measures   the scores a benchmark adds to a finished run
-  events     a run's TensorBoard events: evaluations and wall time
   rows       the values a report reads from a row
   stats      mean ± std over seeds, paired comparisons
   report     the Markdown tables, results files and curves

@@ -11,14 +11,15 @@ from typing import Callable, Sequence
 from absl import logging
 import gin
 
+from tfgt import evaluate
 from tfgt import files
+from tfgt import run_events
 from tfgt import run_folder
 from tfgt import train as train_lib
 from tfgt.errors import UserInputError
 from tools import machine
 from tools.benchlib import cells as cells_lib
 from tools.benchlib import cli
-from tools.benchlib import events
 from tools.benchlib import measures
 from tools.benchlib import processes
 from tools.benchlib import records
@@ -33,7 +34,7 @@ def _trained_row(cell: cells_lib.Cell, model_dir: str, config: str,
   row = dict(method=cell.name, images_per_class=cell.images_per_class,
              seed=cell.seed, model_dir=model_dir, num_steps=steps,
              gin_config=config,
-             wall_time_s=events.training_wall_time(model_dir),
+             wall_time_s=run_events.training_wall_time(model_dir),
              steps_per_sec=metrics.get("steps_per_sec"),
              intra_op_threads=measures.intra_op_threads(),
              cpu=machine.cpu_description(),
@@ -43,7 +44,7 @@ def _trained_row(cell: cells_lib.Cell, model_dir: str, config: str,
     with open(best_path) as f:
       best = json.load(f)
     row.update(best_fid=best.get("fid"), best_step=best.get("step"))
-  history = events.eval_history(model_dir)
+  history = run_events.history(model_dir)
   if history:
     row["final_fid"] = history[-1][1]
     row["fid_history"] = history
@@ -110,7 +111,7 @@ def run_one(cell: cells_lib.Cell, out_dir: str, num_steps: int | None,
         "gone. Delete the record to train the run again, or run without the "
         "options that ask for those scores.")
   scorers = {"rescored": lambda d: measures.rescore(d, rescore_samples),
-             "old_class_fid": lambda d: measures.old_class_fid(
+             "old_class_fid": lambda d: evaluate.old_class_fid(
                  d, rescore_samples),
              **(extra_scores or {})}
   for key in missing:
