@@ -16,6 +16,7 @@ from tests.conftest import FASHION_MNIST_DIR
 from tests.conftest import assert_from_z_matches
 from tests.conftest import REPO
 from tests.conftest import events
+from tfgt import export as export_lib
 from tfgt import run_folder
 from tfgt import sample as sample_lib
 from tfgt import train as train_lib
@@ -134,9 +135,8 @@ def test_a_tiny_unconditional_stylegan_trains_evaluates_samples_and_exports(
 
   # The export truncates in w: psi = 1 is the generator's own image, and
   # the same seed gives the same image in any batch.
-  _cli("tfgt.export", f"--model_dir={run}",
-       f"--export_dir={tmp_path / 'export'}")
-  target = str(tmp_path / "export" / "1")
+  target = export_lib.export(str(run), str(tmp_path / "export"))
+  assert target == str(tmp_path / "export" / "1")
   loaded = tf.saved_model.load(target)
   z = tf.constant(np.random.RandomState(0).randn(3, 8), tf.float32)
   labels = tf.zeros([3], tf.int32)
