@@ -30,6 +30,8 @@ tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 from tfgt import train as train_lib  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder of the tests.
+TESTS = os.path.join(REPO, "tests")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 # Gin bindings that shrink the Fashion-MNIST configs to test size.
@@ -45,7 +47,7 @@ TINY = [
 ]
 
 
-# Test files by decreasing run time (their tests' durations summed, measured
+# Test files (paths under tests/) by decreasing run time (their tests' durations summed, measured
 # on 2 cores). `make test` runs each file on one of several workers
 # (pytest-xdist --dist loadfile --no-loadscope-reorder) in collection order:
 # starting the longest first keeps every worker busy until the end. Without
@@ -55,24 +57,25 @@ TINY = [
 # the Hyper-Modulation benchmark's) are kept apart, with test_methods.py
 # between them: side by side they put four processes on two cores and took
 # 1.4x and 2x their time alone.
-_LONGEST_FIRST = ("test_train_multi_worker.py", "test_methods.py",
-                  "test_hypermod.py", "test_train.py", "test_notebook.py",
+_LONGEST_FIRST = ("test_train_multi_worker.py", "methods/test_methods.py",
+                  "methods/test_hypermod.py", "test_train.py", "test_notebook.py",
                   "test_train_cli.py", "test_api.py",
-                  "test_import_tfhub_biggan.py", "test_train_eval.py",
-                  "test_stylegan_train.py", "test_diffaugment.py",
-                  "test_check_determinism.py",
-                  "test_export.py", "test_run_safety.py", "test_eval_cli.py",
-                  "test_hypermod_256.py", "test_benchmark_step.py",
-                  "test_eval_registry.py", "test_import_biggan.py",
-                  "test_import_stylegan.py", "test_eval_features.py",
-                  "test_stylegan.py", "test_architectures.py",
-                  "test_import_hostile_hub.py", "test_import_rosinality.py",
-                  "test_knowledge_transfer.py", "test_biggan.py")
+                  "importers/test_tfhub_biggan.py", "test_train_eval.py",
+                  "models/test_stylegan_train.py", "data/test_augment.py",
+                  "tools/test_check_determinism.py",
+                  "test_export.py", "test_run_safety.py", "test_evaluate.py",
+                  "methods/test_hypermod_256.py", "tools/test_benchmark_step.py",
+                  "eval/test_registry.py", "importers/test_biggan.py",
+                  "importers/test_stylegan.py", "eval/test_features.py",
+                  "models/test_stylegan.py", "models/test_architectures.py",
+                  "importers/test_hostile_hub.py", "importers/test_rosinality.py",
+                  "layers/test_knowledge_transfer.py", "models/test_biggan.py",
+                  "models/test_contract.py")
 
 
 def pytest_collection_modifyitems(items):
   def rank(item):
-    name = os.path.basename(str(item.fspath))
+    name = os.path.relpath(str(item.fspath), TESTS).replace(os.sep, "/")
     return (_LONGEST_FIRST.index(name) if name in _LONGEST_FIRST
             else len(_LONGEST_FIRST))
   items.sort(key=rank)  # Stable: tests keep their order within a file.

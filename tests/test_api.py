@@ -29,7 +29,7 @@ from tfgt.errors import UserInputError
 
 PRETRAINED = "pretrained:fashion_mnist_biggan"
 BASE = os.path.join(REPO, "gin_configs/fashion_mnist/base.gin")
-# A 2-step Scratch run on Bag and Ankle boot (as tests/test_eval_cli.py's).
+# A 2-step Scratch run on Bag and Ankle boot (as tests/test_evaluate.py's).
 RUN_DATA = TINY + [
     f"fashion_mnist.data_dir = '{FASHION_MNIST_DIR}'",
     "train.method = @Scratch()",
@@ -387,7 +387,7 @@ def test_score_heatmaps_are_the_tools_picture(tiny_run, tmp_path,
   assert picture.dtype == np.uint8 and picture.ndim == 3
   assert picture.shape[2] == 3 and min(picture.shape[:2]) > 300
   tool = load_tool("plot_similarity")
-  # Its two other pictures (tests/test_methods.py's) would take a third of
+  # Its two other pictures (tests/methods/test_methods.py's) would take a third of
   # this test's time.
   for name in ("pseudo_class_grid", "layer_substitution_grid"):
     monkeypatch.setattr(tool, name, lambda *args: np.zeros((1, 1, 3),

@@ -10,7 +10,7 @@ order of TensorFlow Datasets' imagenet2012 labels. Each line of the output is
 that synset's lemmas, joined by ", " ("tench, Tinca tinca"), read from the
 WordNet 3.0 noun database (Debian: `apt-get install wordnet-base`).
 tfgt's BigGAN importers give these names to an imported model of 1000 classes
-(tfgt.importers.biggan.default_class_names); tests/test_import_tfhub_biggan.py
+(tfgt.importers.biggan.default_class_names); tests/importers/test_tfhub_biggan.py
 checks the shipped file against a fresh run of this command.
 """
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.test_eval_evaluator import PooledPixels, bind_data
+from tests.eval.test_evaluator import PooledPixels, bind_data
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.eval import ppl

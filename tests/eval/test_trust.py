@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from tests.test_eval_evaluator import PooledPixels, bind_folder, make_folder
+from tests.eval.test_evaluator import PooledPixels, bind_folder, make_folder
 from tfgt.eval import evaluator as evaluator_lib
 
 

@@ -1,5 +1,5 @@
 """The contrastive discriminator's pieces: seeded views (tfgt.data.augment;
-the official pair's blur and solarisation: tests/test_contrastive_views.py),
+the official pair's blur and solarisation: tests/data/test_augment_views.py),
 the Barlow Twins loss (eq. 7) against NumPy and across two replicas, and a
 contrastive term that reaches D only."""
 

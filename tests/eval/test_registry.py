@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import ScriptedEvaluator, event_values, run_evaluated
-from tests.test_eval_evaluator import (LinearGenerator, PooledPixels,
+from tests.eval.test_evaluator import (LinearGenerator, PooledPixels,
                                        bind_folder, make_folder)
-from tests.test_eval_ppl import _ClassMixGenerator
+from tests.eval.test_ppl import _ClassMixGenerator
 from tfgt import evaluate as evaluate_lib
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib

@@ -115,7 +115,7 @@ def _documents() -> dict[str, str]:
   patterns = ["README.md", "Makefile", "BUILD", ".ci/*", "docs/**/*.md",
               "docs/**/*.ipynb", "gin_configs/**/*.gin", "tools/**/*.py",
               "tools/*.sh", "tfgt/**/*.py", "tfgt/**/*.md", "tfgt/**/*.json",
-              "tests/*.py"]
+              "tests/**/*.py"]
   out = {}
   for pattern in patterns:
     for path in glob.glob(os.path.join(REPO, pattern), recursive=True):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import test_import_tfhub_biggan as hub_case
+from tests.importers import test_tfhub_biggan as hub_case
 from tfgt import import_source
 from tfgt.importers import checkpoint_files
 from tfgt.importers import tfhub_biggan as importer

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import test_import_biggan as pytorch_case
+from tests.importers import test_biggan as pytorch_case
 from tests.conftest import REPO
 from tests.conftest import import_source_cli as _cli
 from tfgt import import_source

@@ -420,7 +420,7 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
     assert best["mfid"] > 0 and 0 <= best["mcoverage"] <= 1
     assert row["old_class_fid"] is None  # An unconditional source.
     # Table 3's path length between Bag and Ankle boot, of the best G (two
-    # steps from identical classes: tiny; tests/test_eval_ppl.py checks
+    # steps from identical classes: tiny; tests/eval/test_ppl.py checks
     # its values).
     assert set(row["ppl"]) == {"ppl_full", "ppl_end"}
     assert all(np.isfinite(v) and v >= 0 for v in row["ppl"].values())

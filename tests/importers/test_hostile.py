@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from tests import checkpoint_writers as writers
-from tests import test_import_biggan as biggan_case
-from tests import test_import_stylegan as stylegan_case
+from tests.importers import test_biggan as biggan_case
+from tests.importers import test_stylegan as stylegan_case
 from tests.conftest import import_source_cli as _cli
 from tfgt import import_source
 from tfgt.errors import UserInputError
