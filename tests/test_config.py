@@ -104,6 +104,25 @@ def test_dynamic_registration_errors_show_the_text(tmp_path):
       "quotes, references as @name or @name() and macros as %NAME.")
 
 
+def test_repository_configs_parse_from_any_working_directory(
+    tmp_path, monkeypatch):
+  # cgantransfer.gin includes "gin_configs/fashion_mnist/transfer_base.gin",
+  # which includes base.gin: found from the folder that holds gin_configs/.
+  monkeypatch.chdir(tmp_path)
+  config.parse([os.path.join(REPO, "gin_configs", "fashion_mnist",
+                             "cgantransfer.gin")], ["train.num_steps = 3"])
+  assert gin.query_parameter("train.num_steps") == 3
+  assert gin.query_parameter("train.batch_size") == 64  # From base.gin.
+  gin.clear_config()
+  # A config outside any gin_configs/ still includes from the working
+  # directory only.
+  (tmp_path / "mine.gin").write_text(
+      'include "gin_configs/fashion_mnist/base.gin"\n')
+  with pytest.raises(UserInputError, match="the included file gin_configs/"
+                     "fashion_mnist/base.gin does not exist"):
+    config.parse([str(tmp_path / "mine.gin")])
+
+
 def test_no_message_shows_an_object_address():
   assert config._readable(
       "f is <function f at 0x7f3a2c1d0540>, x is <ast.Name object at "

@@ -111,11 +111,22 @@ def _restore_state(state: _GinState) -> None:
   g._set_config_is_locked(state.locked)
 
 
-def _include_candidates(path: str) -> list[str]:
-  """Where gin looks for an included file (its search path)."""
+def _include_candidates(path: str, including: str | None = None
+                        ) -> list[str]:
+  """Where an included file is looked for: gin's search path (the working
+  directory first), then, for an including file inside a `gin_configs/`
+  folder, the folder that holds `gin_configs/` (so that a repository's
+  configs, which include each other as "gin_configs/...", parse from any
+  working directory)."""
   if os.path.isabs(path):
     return [path]
-  prefixes = getattr(gin.config, "_LOCATION_PREFIXES", [""])
+  prefixes = list(getattr(gin.config, "_LOCATION_PREFIXES", [""]))
+  folder = os.path.dirname(including) if including else ""
+  while folder and os.path.dirname(folder) != folder:
+    if os.path.basename(folder) == "gin_configs":
+      prefixes.append(os.path.dirname(folder))
+      break
+    folder = os.path.dirname(folder)
   return [os.path.join(prefix, path) for prefix in prefixes]
 
 
@@ -530,14 +541,16 @@ class _Parser:
           "install what provides it, or remove the import.")
 
   def _include(self, statement, where: str) -> None:
-    for path in _include_candidates(statement.filename):
+    including = self.files[-1] if self.files else None
+    for path in _include_candidates(statement.filename, including):
       if os.path.isfile(path):
         self.parse_file(path, where)
         return
     raise UserInputError(
         f"{where}: the included file {statement.filename} does not exist; "
         "include paths are relative to the working directory "
-        f"({os.getcwd()}), not to the including file.")
+        f"({os.getcwd()}) or, in a file under gin_configs/, to the folder "
+        "that holds gin_configs/, not to the including file.")
 
   def _parse_with_gin(self, source: _Source) -> None:
     """Leaves a config that registers configurables by import (gin's
@@ -607,7 +620,8 @@ def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = (), *,
 
   Args:
     gin_files: paths of gin files, parsed in order (an `include` inside is
-      relative to the working directory, as in gin).
+      relative to the working directory, as in gin, or, in a file under a
+      `gin_configs/` folder, to the folder that holds it).
     gin_params: bindings such as "train.num_steps = 100", parsed after the
       files; each is named alone in an error message.
     skip_unknown: skip, with a warning, each binding that names a

@@ -48,7 +48,15 @@ import tfgt, tensorflow, gin
 sys.exit(0 if all(importlib.util.find_spec(m) for m in
                   ("tensorflow_gan", "tensorflow_hub", "pytest", "xdist",
                    "nbclient", "ipykernel")) else 1)'
+# Which checkout the environment's tfgt is (looked up outside this folder, so
+# that the working directory does not answer for it): another clone's
+# `pip install -e` moves it there, and this checkout's stamp cannot tell.
+installed_at="$(cd / && "$PYTHON" -c 'import os, tfgt; print(os.path.dirname(os.path.dirname(os.path.abspath(tfgt.__file__))))' 2>/dev/null || true)"
+if [[ -n "$installed_at" && "$installed_at" != "$(pwd -P)" ]]; then
+  echo "setup: this Python's tfgt is the checkout at $installed_at; installing this one ($(pwd -P)) instead"
+fi
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]] || \
+   [[ "$installed_at" != "$(pwd -P)" ]] || \
    ! "$PYTHON" -c "$installed_check" 2>/dev/null; then
   # Debian 12 / Ubuntu 23.04+ system Pythons refuse pip installs (PEP 668).
   if "$PYTHON" -c 'import sys, sysconfig, os; sys.exit(0 if sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)'; then
