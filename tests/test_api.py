@@ -143,7 +143,10 @@ def test_load_refuses_bad_paths_and_checkpoints(tiny_run, tmp_path):
     tfgt.load(tmp_path)
   with pytest.raises(UserInputError, match="path=3: give a training run"):
     tfgt.load(3)
-  with pytest.raises(UserInputError, match="does not exist"):
+  with pytest.raises(UserInputError, match="pretrained:no_such_model is not "
+                     "a model shipped with tfgt; the shipped ones are "
+                     "pretrained:fashion_mnist_biggan, "
+                     "pretrained:fashion_mnist_stylegan."):
     tfgt.load("pretrained:no_such_model")
   with pytest.raises(UserInputError, match="does not exist"):
     tfgt.Run(tmp_path / "nothing")
@@ -211,6 +214,8 @@ def test_draw_refuses_bad_arguments(pretrained):
     g.draw([])
   with pytest.raises(UserInputError, match="per_class=0: draw at least 1"):
     g.draw(0, per_class=0)
+  with pytest.raises(UserInputError, match="as_uint8='no': give True"):
+    g.draw(0, per_class=1, as_uint8="no")
   with pytest.raises(UserInputError, match="per_class=2.5: give a whole"):
     g.draw(0, per_class=2.5)
   for seed in (1.5, True, "1", 2 ** 63, -2 ** 63 - 1):
@@ -289,10 +294,18 @@ def test_train_errors_are_raised_and_gin_is_put_back(tiny_run, tmp_path):
   # One trainer per run folder, as the command: refused at once.
   with run_lock.RunLock(run.model_dir):
     with pytest.raises(UserInputError, match=f"{re.escape(run.model_dir)} "
-                       f"is being trained by process {os.getpid()}"):
+                       f"is being trained by process {os.getpid()}") as info:
       tfgt.train(BASE, RUN_DATA + ["load_training_data.classes = [8, 9]"],
                  model_dir=run.model_dir,
                  strategy=tf.distribute.get_strategy(), verbose=False)
+  # The command's one line: raised inside the gin-configured trainer, without
+  # gin's "In call to configurable 'train' (<function ...>)" lines.
+  assert "\n" not in str(info.value), str(info.value)
+  with pytest.raises(UserInputError, match="log_every must be >= 1") as info:
+    tfgt.train(BASE, RUN_DATA + ["train.log_every = 0"],
+               model_dir=tmp_path / "new")
+  assert "In call to configurable" not in str(info.value)
+  assert not os.path.exists(tmp_path / "new")
   assert gin.query_parameter("Evaluator.seed") == 5
   assert run.steps() == [2]
 
@@ -412,7 +425,7 @@ def test_score_heatmaps_are_the_tools_picture(tiny_run, tmp_path,
 
 # -------------------------------------------------------------- import
 def test_import_source_writes_a_bundle_that_loads(tmp_path):
-  from tests import test_import_biggan as biggan_files  # pylint: disable=g-import-not-at-top
+  from tests.importers import test_biggan as biggan_files  # pylint: disable=g-import-not-at-top
   weights = tmp_path / "weights"
   weights.mkdir()
   biggan_files.save(biggan_files.g_state_dict(32, 4, 3, 16, 8, False, True),

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import numbers
 import os
@@ -49,6 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import checkpoints
+from tfgt import errors
 from tfgt import export as export_lib
 from tfgt import images as images_lib
 from tfgt import run_events
@@ -154,6 +156,26 @@ def _strings(value: Any, name: str, example: str) -> list[str]:
   return items
 
 
+def _command_errors(function):
+  """`function` raising the command lines' one-line UserInputError messages:
+  without the "In call to configurable ..." lines that gin adds on the way
+  out of a configured function (`errors.message`, as `tfgt.cli` prints)."""
+  @functools.wraps(function)
+  def wrapper(*args, **kwargs):
+    try:
+      return function(*args, **kwargs)
+    except UserInputError as e:
+      text = errors.message(e)
+      if text == str(e):
+        raise
+      try:
+        clean = type(e)(text)
+      except TypeError:
+        clean = UserInputError(text)
+      raise clean.with_traceback(e.__traceback__) from None
+  return wrapper
+
+
 @contextlib.contextmanager
 def _command_logging(verbose: bool) -> Iterator[None]:
   """What a command line shows on the terminal, during the block: absl's
@@ -185,7 +207,14 @@ def _in_batches(draw, inputs: tf.Tensor) -> np.ndarray:
 
 def _output(images: np.ndarray, as_uint8: bool) -> np.ndarray:
   """float32 images in [-1, 1] as returned: uint8 as tfgt.sample converts
-  them (`pipeline.to_uint8`), or float32 as drawn."""
+  them (`pipeline.to_uint8`), or float32 as drawn.
+
+  Raises:
+    UserInputError: `as_uint8` is not True or False.
+  """
+  if not isinstance(as_uint8, (bool, np.bool_)):
+    raise UserInputError(f"as_uint8={as_uint8!r}: give True (uint8 in "
+                         "[0, 255]) or False (float32 in [-1, 1]).")
   if as_uint8:
     return pipeline.to_uint8(tf.constant(images)).numpy()
   return images.astype(np.float32, copy=False)
@@ -336,7 +365,7 @@ class Generator:
     Raises:
       UserInputError: a bad class (see `class_ids`), per_class < 1, a seed
         that is not a whole number in int64's range, a truncation that is
-        not a number > 0.
+        not a number > 0, an as_uint8 that is not True or False.
     """
     ids = self.class_ids(classes)
     per_class = _whole(per_class, "per_class", 1, "draw at least 1")
@@ -415,6 +444,15 @@ def _is_export(directory: str) -> bool:
       for d in os.listdir(directory) if d.isdigit())
 
 
+def _shipped_models() -> list[str]:
+  """The NAMEs of the generators shipped in the package, loadable as
+  "pretrained:NAME" (sorted)."""
+  root = bundle.PRETRAINED_DIR
+  return sorted(name for name in os.listdir(root) if os.path.isfile(
+      os.path.join(root, name, bundle.SPEC_FILE)))
+
+
+@_command_errors
 def load(path: PathLike | "Run", checkpoint: str | int = "latest"
          ) -> Generator:
   """Loads the generator of a run, a bundle or a shipped model.
@@ -442,6 +480,12 @@ def load(path: PathLike | "Run", checkpoint: str | int = "latest"
   path = _model_path(path)
   choice = bundle.parse_checkpoint(checkpoint, "checkpoint")
   directory = bundle.resolve_directory(path)
+  if (path.startswith(bundle.PRETRAINED_PREFIX) and
+      not os.path.isdir(directory)):
+    raise UserInputError(
+        f"{path} is not a model shipped with tfgt; the shipped ones are " +
+        ", ".join(bundle.PRETRAINED_PREFIX + name
+                  for name in _shipped_models()) + ".")
   if _is_export(directory):
     raise UserInputError(
         f"{path} is a TF Serving export (saved_model.pb), which serves "
@@ -628,6 +672,7 @@ class Run:
     return similarity.score_heatmaps(generator, class_names)
 
 
+@_command_errors
 def train(gin_files: PathLike | Sequence[PathLike],
           bindings: str | Sequence[str] = (), *, model_dir: PathLike,
           seed: int | None = None,
@@ -733,6 +778,7 @@ def _source(model: Any, checkpoint: str | int | None, default: str
           default if checkpoint is None else checkpoint, None)
 
 
+@_command_errors
 def evaluate(model: PathLike | Generator | Run,
              checkpoint: str | int | None = None, *,
              metrics: str | Sequence[str] | None = None,
@@ -800,6 +846,7 @@ def evaluate(model: PathLike | Generator | Run,
                     settings=dict(result.settings), path=written)
 
 
+@_command_errors
 def export(model: PathLike | Generator | Run, out: PathLike,
            checkpoint: str | int | None = None, *,
            version: int | None = None, verify: bool = True) -> str:
@@ -837,6 +884,7 @@ def export(model: PathLike | Generator | Run, out: PathLike,
                            version, bool(verify))
 
 
+@_command_errors
 def import_source(source_format: str, input_path: PathLike, out: PathLike, *,
                   network: str | None = None,
                   class_names: Sequence[str] | None = None,

@@ -642,7 +642,7 @@ def rgb_sources(tmp_path_factory):
   checkpoint (128 px, shared embedding, hierarchical z; without attention,
   which transfer does not touch, to keep the build short)."""
   # pylint: disable=g-import-not-at-top
-  from tests import test_import_biggan as biggan_files
+  from tests.importers import test_biggan as biggan_files
   from tfgt import import_source
   # pylint: enable=g-import-not-at-top
   cifar = str(tmp_path_factory.mktemp("cifar_source"))
