@@ -47,30 +47,30 @@ TINY = [
 ]
 
 
-# Test files (paths under tests/) by decreasing run time (their tests' durations summed, measured
-# on 2 cores). `make test` runs each file on one of several workers
-# (pytest-xdist --dist loadfile --no-loadscope-reorder) in collection order:
-# starting the longest first keeps every worker busy until the end. Without
-# --no-loadscope-reorder, pytest-xdist 3.8 orders files by their number of
-# tests instead, and a long file of few tests starts last. The two files
-# whose tests run two training processes at once (the multi-worker test,
-# the Hyper-Modulation benchmark's) are kept apart, with test_methods.py
-# between them: side by side they put four processes on two cores and took
-# 1.4x and 2x their time alone.
-_LONGEST_FIRST = ("test_train_multi_worker.py", "methods/test_methods.py",
-                  "methods/test_hypermod.py", "test_train.py", "test_notebook.py",
-                  "test_train_cli.py", "test_api.py",
-                  "importers/test_tfhub_biggan.py", "test_train_eval.py",
-                  "models/test_stylegan_train.py", "data/test_augment.py",
-                  "tools/test_check_determinism.py",
-                  "test_export.py", "test_run_safety.py", "test_evaluate.py",
-                  "methods/test_hypermod_256.py", "tools/test_benchmark_step.py",
-                  "eval/test_registry.py", "importers/test_biggan.py",
-                  "importers/test_stylegan.py", "eval/test_features.py",
-                  "models/test_stylegan.py", "models/test_architectures.py",
-                  "importers/test_hostile_hub.py", "importers/test_rosinality.py",
-                  "layers/test_knowledge_transfer.py", "models/test_biggan.py",
-                  "models/test_contract.py")
+# Test files (paths under tests/) by decreasing run time (their tests'
+# durations summed, measured on 2 cores). `make test` runs each file on one
+# of several workers (pytest-xdist --dist loadfile --no-loadscope-reorder) in
+# collection order: starting the longest first keeps every worker busy until
+# the end. Without --no-loadscope-reorder, pytest-xdist 3.8 orders files by
+# their number of tests instead, and a long file of few tests starts last.
+# The two files whose tests run two training processes at once (the
+# multi-worker test, the Hyper-Modulation benchmark's) are kept apart, with
+# methods/test_methods.py between them: side by side they put four processes
+# on two cores and took 1.4x and 2x their time alone.
+_LONGEST_FIRST = (
+    "test_train_multi_worker.py", "methods/test_methods.py",
+    "methods/test_hypermod.py", "test_train.py", "test_notebook.py",
+    "test_train_cli.py", "test_api.py", "importers/test_tfhub_biggan.py",
+    "test_train_eval.py", "models/test_stylegan_train.py",
+    "data/test_augment.py", "tools/test_check_determinism.py",
+    "test_export.py", "test_run_safety.py", "test_evaluate.py",
+    "tools/test_benchlib.py", "models/test_contract.py",
+    "methods/test_hypermod_256.py", "tools/test_benchmark_step.py",
+    "eval/test_registry.py", "importers/test_biggan.py",
+    "importers/test_stylegan.py", "eval/test_features.py",
+    "models/test_stylegan.py", "models/test_architectures.py",
+    "importers/test_hostile_hub.py", "importers/test_rosinality.py",
+    "layers/test_knowledge_transfer.py", "models/test_biggan.py")
 
 
 def pytest_collection_modifyitems(items):
