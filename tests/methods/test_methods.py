@@ -50,8 +50,9 @@ FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
 # Configs of other features in the same folder.
 NOT_TRANSFER = ("base.gin", "pretrain_biggan.gin", "eval.gin",
                 "trust_scores.gin",
-                # Trained at tiny width in test_stylegan_train.py.
-                "pretrain_stylegan.gin",
+                # Trained at tiny width in models/test_stylegan_train.py
+                # and models/test_stylegan2.py.
+                "pretrain_stylegan.gin", "pretrain_stylegan2.gin",
                 # The StyleGAN family, built and trained in test_hypermod.py.
                 "hypermod_align.gin", "hypermod.gin", "hypermod_base.gin",
                 "gan_memory.gin")

@@ -153,7 +153,7 @@ def test_built_in_architectures_are_found_by_their_registration_alone():
       if name.endswith(".py") and "architectures.register(" in open(
           os.path.join(os.path.dirname(architectures.__file__), name),
           encoding="utf-8").read() and name != "architectures.py")
-  assert registering == ["biggan", "hypermod", "stylegan"]
+  assert registering == ["biggan", "hypermod", "stylegan", "stylegan2"]
   code = ("import sys\n"
           "from tfgt.models import architectures\n"
           "assert not [m for m in sys.modules if m in ("

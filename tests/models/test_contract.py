@@ -29,6 +29,10 @@ TINY = {
                dict(ch=4, resolution=32, channels=1)),
     "stylegan": (_STYLE, _STYLE_D),
     "hypermod": (dict(source=_STYLE, class_width=4, class_depth=1), _STYLE_D),
+    "stylegan2": (dict(resolution=8, channels=1, dim_z=8, w_dim=8,
+                       mapping_layers=1, channel_base=32, channel_max=8),
+                  dict(resolution=8, channels=1, channel_base=32,
+                       channel_max=8, mapping_layers=1)),
 }
 NUM_CLASSES = 3
 
