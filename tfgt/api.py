@@ -897,8 +897,8 @@ def import_source(source_format: str, input_path: PathLike, out: PathLike, *,
 
   Args:
     source_format: --from, a format of tfgt.importers.registry:
-      "stylegan_nvlabs", "stylegan_rosinality", "biggan_pytorch",
-      "tfhub_biggan", ...
+      "stylegan_nvlabs", "stylegan_rosinality", "stylegan2_ada_pytorch",
+      "biggan_pytorch", "tfhub_biggan", ...
     input_path: --input, the file (or folder, handle or URL) to import.
     out: --out, a new or empty folder for the bundle.
     network: the generator to import (default: the format's, e.g. Gs,

@@ -234,6 +234,9 @@ def summary(imported) -> str:
           f"({shown})")
   if "fmap_base" in g:
     text += f", fmap_base {g['fmap_base']}, fmap_max {g['fmap_max']}"
+  elif "channel_base" in g:
+    text += (f", channel_base {g['channel_base']}, channel_max "
+             f"{g['channel_max']}, dim_z {g['dim_z']}, w_dim {g['w_dim']}")
   else:
     text += (f", ch {g['ch']}, dim_z {g['dim_z']}, {g['conditioning']}"
              f"{' with hierarchical z' if g.get('hierarchical_z') else ''}, "

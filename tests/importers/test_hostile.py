@@ -424,3 +424,63 @@ def test_pickles_are_bounded_in_opcodes(tmp_path, monkeypatch):
   path.write_bytes(writers.Ops().raw(b"N0" * 600).none().stop())
   refused(files.load_nvlabs_pickle, path, r"the pickle has more than 1000 "
           r"opcodes \(MAX_PICKLE_OPS\)")
+
+
+# --- stylegan2-ada-pytorch pickles (persistence objects). ------------------
+
+
+def _persistence(path, tensor):
+  """A stylegan2-ada-pytorch pickle whose G_ema holds `tensor` as a
+  buffer (its storage pickled as the bytes of a legacy torch.save)."""
+  writers.save_persistence(dict(G_ema=writers.Persistent(
+      "Generator", buffers={"w": tensor})), str(path))
+  return path
+
+
+def test_persistence_pickle_storages_are_checked_before_reading(tmp_path):
+  path = tmp_path / "snapshot.pkl"
+  for tensor, match in (
+      # A storage that declares 2^60 values (and stores 16).
+      (writers.Tensor(writers.Declared(STORAGE, numel=2**60), 0, (4,)),
+       r"storage '0' declares 2\^62\+ bytes"),
+      # One that declares more values than its bytes hold.
+      (writers.Tensor(writers.Declared(STORAGE, numel=2**20), 0, (4,)),
+       r"storage '0' declares 4194304 bytes \(1048576 FloatStorage values\); "
+       r"64 follow"),
+      # A count before the values that is not the declared one.
+      (writers.Tensor(writers.Declared(STORAGE, count=2**60), 0, (4,)),
+       r"storage '0' is stored with 2\^60\+ values; its reference declares "
+       "16"),
+      # A view that reaches past its storage.
+      (writers.Tensor(STORAGE, 10, (4, 4)),
+       r"tensor 'G_ema.state._buffers.w' of size \[4, 4\] .* reaches value "
+       r"25 of a storage of 16")):
+    _persistence(path, tensor)
+    refused(files.load_persistence_pickle, path, "is not a stylegan2-ada-"
+            f"pytorch network pickle tfgt can read: {match}")
+  # The same pickle with a tensor that fits is read.
+  _persistence(path, writers.Tensor(STORAGE, 4, (3, 4)))
+  data = files.load_persistence_pickle(str(path))
+  np.testing.assert_array_equal(data["G_ema"].tensors["w"],
+                                STORAGE[4:].reshape(3, 4))
+
+
+def test_persistence_pickle_names_outside_the_format_are_refused(tmp_path):
+  path = tmp_path / "snapshot.pkl"
+  # exec as the "reconstruct" function, and an unknown persistence helper.
+  for module, name in (("builtins", "exec"),
+                       ("torch_utils.persistence", "_src_to_module")):
+    path.write_bytes(writers.Ops().global_(module, name).mark().text(
+        "open('pwned', 'w')").tuple().reduce().stop())
+    refused(files.load_persistence_pickle, path, f"asks for the Python "
+            f"object {module}.{name}, which a stylegan2-ada-pytorch network "
+            "pickle does not hold", unsafe=True)
+  # A persistence object described by other than a dict.
+  path.write_bytes(writers.Ops().global_(
+      "torch_utils.persistence", "_reconstruct_persistent_obj").mark().text(
+          "open('pwned', 'w')").tuple().reduce().stop())
+  refused(files.load_persistence_pickle, path, "described by a str, not by "
+          "a dict")
+  # Persistent references belong to torch.save files, not to these.
+  path.write_bytes(writers.Ops().text("x").persid().stop())
+  refused(files.load_persistence_pickle, path, "a persistent reference")

@@ -14,10 +14,10 @@ reaches outside its storage). These files are therefore not given to Python's
     out-of-band buffers);
   * resolves only the names in a fixed list of what such checkpoints hold
     (containers, NumPy arrays, dtypes and scalars, PyTorch's tensor and
-    storage rebuilders, NVlabs' `Network` state, `argparse.Namespace`), each
-    to a function of this module that checks its arguments: any other name
-    raises `UnsafeCheckpointError` before it is looked up, and nothing the
-    file names is ever called;
+    storage rebuilders, NVlabs' `Network` state and `torch_utils.persistence`
+    objects, `argparse.Namespace`), each to a function of this module that
+    checks its arguments: any other name raises `UnsafeCheckpointError`
+    before it is looked up, and nothing the file names is ever called;
   * makes NumPy arrays only of plain numeric dtypes (bool, integers, floats)
     from bytes whose length it has checked: no object, structured, void or
     string dtype comes out of a file, however the pickle spells it;
@@ -38,9 +38,10 @@ whose entries would inflate beyond the file's own size is refused:
 `torch.save` stores them uncompressed.
 
 NVlabs pickles carry the Python source of their networks
-(`build_module_src`), which dnnlib executes on load; here it stays a string
-in the returned state and is never run. Neither PyTorch nor TensorFlow 1 nor
-dnnlib is needed.
+(`build_module_src`, or `module_src` in stylegan2-ada-pytorch's
+`torch_utils.persistence`), which dnnlib or torch_utils executes on load;
+here it stays a string in the returned state and is never run. Neither
+PyTorch nor TensorFlow 1 nor dnnlib is needed.
 
 Formats:
   * PyTorch zip (torch >= 1.6): a zip archive `<name>/data.pkl`, with each
@@ -52,6 +53,13 @@ Formats:
   * NVlabs pickle: a pickled tuple of `dnnlib.tflib.network.Network`
     objects (StyleGAN's `G, D, Gs`), each read as `NetworkState`: its name,
     static keyword arguments, components and variables {name: array}.
+  * stylegan2-ada-pytorch pickle: a pickled dict (`G`, `D`, `G_ema`, ...)
+    whose networks are `torch_utils.persistence` objects, each read as
+    `PersistentObject`: class name, constructor arguments, source text and
+    tensors {dotted name: array}. Each tensor's storage is pickled as the
+    bytes of a legacy-format torch.save of that storage alone
+    (`torch.storage._load_from_bytes`), read with the legacy format's
+    checks.
 
 Tensors come back as NumPy arrays in PyTorch's layout (e.g. conv weights
 [out, in, kh, kw]); `flatten` turns nested state dicts into
@@ -242,6 +250,29 @@ class _NetworkProxy:
 
   def __init__(self):
     self.state: Any = None
+
+
+class _PersistentProxy:
+  """An object of NVlabs' `torch_utils.persistence` (the networks of
+  stylegan2-ada-pytorch) while a pickle builds it: what the pickle passes
+  to `_reconstruct_persistent_obj`, kept as data. The class source in it is
+  never run; it becomes a PersistentObject once its tensors are read."""
+
+  def __init__(self, meta: dict):
+    self.meta = meta
+
+
+def _reconstruct_persistent(meta: Any) -> _PersistentProxy:
+  """torch_utils.persistence._reconstruct_persistent_obj(meta), as data.
+
+  Raises:
+    _Malformed: `meta` is not a dict (the rest is checked when the object
+      is read, by PersistentObject).
+  """
+  if not isinstance(meta, dict):
+    raise _Malformed(f"a torch_utils.persistence object described by a "
+                     f"{type(meta).__name__}, not by a dict")
+  return _PersistentProxy(meta)
 
 
 def _new_dtype(code: Any, align: Any = False, copy: Any = True) -> _DtypeProxy:
@@ -746,6 +777,70 @@ def _storage_array(raw: np.ndarray, storage_type: _StorageType
       values.dtype.newbyteorder("="))
 
 
+def _storage_types() -> dict[tuple[str, str], Any]:
+  """The names of PyTorch's storage classes (torch.FloatStorage, ...)."""
+  return {("torch", name): _StorageType(name) for name in _STORAGE_DTYPES}
+
+
+def _storage_from_bytes(data: Any) -> _StorageRef:
+  """torch.storage._load_from_bytes(data): one storage that a plain pickle
+  (not torch.save) holds as the bytes of a legacy-format torch.save of it
+  alone (magic number, protocol, system info, a pickle of one persistent
+  reference, the list of its key, the int64 count and the values).
+
+  The values stay in `data` (a read-only view, no copy); the storage's
+  declared size is checked against the bytes that follow before the view
+  is made.
+
+  Raises:
+    _Malformed: anything else than such bytes (another protocol, big-endian,
+      more or fewer than one storage, a count or size that does not fit,
+      bytes after the values).
+  """
+  if not isinstance(data, (bytes, bytearray)):
+    raise _Malformed(f"a storage given as a {type(data).__name__}, not as "
+                     "the bytes of torch.save")
+  source = _Source(io.BytesIO(data), len(data))
+
+  def header() -> Any:
+    return _Unpickler(source, {}).load()
+
+  magic = header()
+  if not _is_int(magic) or magic != _LEGACY_MAGIC:
+    raise _Malformed("a storage whose bytes have no torch.save magic number")
+  protocol = header()
+  if protocol != _LEGACY_PROTOCOL:
+    raise _Malformed(f"a storage saved with PyTorch legacy protocol "
+                     f"{_kind(protocol)}; only {_LEGACY_PROTOCOL} is read")
+  info = header()
+  if not isinstance(info, dict) or info.get("little_endian") is not True:
+    raise _Malformed("a storage saved big-endian (or without system "
+                     "information); only little-endian storages are read")
+  roots: dict[str, _Root] = {}
+  obj = _Unpickler(source, _storage_types(),
+                   lambda pid: _storage_ref(pid, roots, True)).load()
+  if not isinstance(obj, _StorageRef) or len(roots) != 1:
+    raise _Malformed("the bytes of a storage hold something else than one "
+                     "storage")
+  (root,) = roots.values()
+  keys = header()
+  if keys != [root.key]:
+    raise _Malformed(f"the bytes of storage {root.key!r} list the storages "
+                     f"{_text(keys)}")
+  (count,) = struct.unpack("<q", source.read(8))
+  if count != root.numel:
+    raise _Malformed(f"storage {root.key!r} is stored with {_num(count)} "
+                     f"values; its reference declares {root.numel}")
+  if root.nbytes != source.end - source.pos:
+    raise _Malformed(
+        f"storage {root.key!r} declares {_num(root.nbytes)} bytes "
+        f"({root.numel} {root.storage_type.name} values); "
+        f"{source.end - source.pos} follow")
+  raw = np.frombuffer(data, np.uint8, count=root.nbytes, offset=source.pos)
+  root.array = _storage_array(raw, root.storage_type)
+  return obj
+
+
 # --- The pickle reader. -------------------------------------------------
 
 
@@ -1126,11 +1221,17 @@ class _Walker:
   """Copies what a pickle built into plain containers, at most MAX_NESTING
   deep and with at most MAX_PICKLE_OPS containers and items visited (shared
   containers are visited once per reference). NumPy arrays and dtypes
-  replace their proxies, NVlabs Networks become NetworkState, and PyTorch's
-  tensors and storages become `tensor(name, ref)`."""
+  replace their proxies, NVlabs Networks become NetworkState, persistence
+  objects PersistentObject, and PyTorch's tensors and storages become
+  `tensor(name, ref)`."""
 
-  def __init__(self, tensor: Callable[[str, Any], Any] | None = None):
+  def __init__(self, tensor: Callable[[str, Any], Any] | None = None,
+               persistent: bool = True):
+    """`persistent`: whether persistence objects become PersistentObject
+    (False in the pass that only checks the tensors: their descriptions
+    stay dicts)."""
     self._tensor = tensor
+    self._persistent = persistent
     self._visits = 0
 
   def walk(self, obj: Any, name: str = "", depth: int = 0) -> Any:
@@ -1138,8 +1239,9 @@ class _Walker:
 
     Raises:
       _Malformed: deeper than MAX_NESTING (or self-containing), more than
-        MAX_PICKLE_OPS visits, an array without its data, a Network that is
-        not one, or a tensor in a format that has none.
+        MAX_PICKLE_OPS visits, an array without its data, a Network or
+        persistence object that is not one, or a tensor in a format that
+        has none.
     """
     self._visits += 1
     if self._visits > MAX_PICKLE_OPS:
@@ -1161,6 +1263,9 @@ class _Walker:
       return self._tensor(name, obj)
     if isinstance(obj, _NetworkProxy):
       return NetworkState(self.walk(obj.state, name, depth + 1), name)
+    if isinstance(obj, _PersistentProxy):
+      meta = self.walk(obj.meta, name, depth + 1)
+      return PersistentObject(meta, name) if self._persistent else meta
     if isinstance(obj, dict):
       out = (collections.OrderedDict()
              if isinstance(obj, collections.OrderedDict) else {})
@@ -1238,6 +1343,104 @@ class NetworkState:
       self.variables[pair[0]] = np.asarray(value)
     self.build_func_name = state.get("build_func_name")
     self.build_module_src = state.get("build_module_src")
+
+
+_MODULE_NAME = re.compile(r"[^.]{1,100}")
+_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+
+
+class PersistentObject:
+  """An object of NVlabs' `torch_utils.persistence` (the networks of
+  stylegan2-ada-pytorch pickles, each a `torch.nn.Module`), as data.
+
+  The pickle describes it by `meta`: the class's module source, its name,
+  and the object's `__dict__` (its state: the module's `_parameters`,
+  `_buffers` and `_modules`, the constructor's arguments `_init_args` and
+  `_init_kwargs`, and plain attributes). NVlabs' loader executes the source
+  to rebuild the class; here it stays a string and is never run.
+
+  Attributes:
+    class_name: the class's name ("Generator", "SynthesisLayer", ...).
+    version: the persistence format's version (NVlabs' 6).
+    module_src: the Python source the pickle carries; text, never executed.
+    init_args: the constructor's positional arguments (tuple).
+    init_kwargs: its keyword arguments (dict; nested EasyDicts as dicts).
+    state: the object's state as pickled (arrays already read).
+    modules: the sub-modules {name: PersistentObject} (None left out).
+    tensors: {dotted name: np.ndarray} of the parameters and buffers of the
+      object and of its sub-modules ("mapping.fc0.weight"), in PyTorch's
+      layout; None parameters (a layer without bias) are left out.
+  """
+
+  def __init__(self, meta: Any, where: str = ""):
+    """Reads a persistence object's description (its tensors already read).
+
+    Raises:
+      _Malformed: a description that is not one of torch_utils.persistence
+        (fields missing or of other types, module or tensor names that are
+        not names, parameters that are not arrays, sub-modules that are not
+        persistence objects).
+    """
+    what = (f"the torch_utils.persistence object {_text(where)!r}" if where
+            else "a torch_utils.persistence object")
+    if not isinstance(meta, dict):
+      raise _Malformed(f"{what} is described by a {type(meta).__name__}")
+    for field, kind in (("type", str), ("version", int), ("module_src", str),
+                        ("class_name", str), ("state", dict)):
+      if not isinstance(meta.get(field), kind) or isinstance(
+          meta.get(field), bool):
+        raise _Malformed(f"{what} has no {field} of type {kind.__name__}")
+    if meta["type"] != "class":
+      raise _Malformed(f"{what} is of type {_text(meta['type'])!r}, not "
+                       "'class'")
+    if not _CLASS_NAME.fullmatch(meta["class_name"]):
+      raise _Malformed(f"{what} has a class name that is not a Python "
+                       f"name ({_text(meta['class_name'])!r})")
+    state = meta["state"]
+    self.class_name: str = meta["class_name"]
+    self.version: int = meta["version"]
+    self.module_src: str = meta["module_src"]
+    self.state = state
+    what = f"{what} ({self.class_name})"
+    init_args = state.get("_init_args", meta.get("init_args", ()))
+    init_kwargs = state.get("_init_kwargs", meta.get("init_kwargs", {}))
+    if not isinstance(init_args, (tuple, list)):
+      raise _Malformed(f"{what} has init_args of type "
+                       f"{type(init_args).__name__}")
+    if not isinstance(init_kwargs, dict) or not all(
+        isinstance(k, str) for k in init_kwargs):
+      raise _Malformed(f"{what} has init_kwargs that are not a dict by name")
+    self.init_args = tuple(init_args)
+    self.init_kwargs = dict(init_kwargs)
+    self.modules: dict[str, PersistentObject] = {}
+    self.tensors: dict[str, np.ndarray] = {}
+    for field in ("_parameters", "_buffers", "_modules"):
+      entries = state.get(field, {})
+      if not isinstance(entries, dict):
+        raise _Malformed(f"{what} has {field} of type "
+                         f"{type(entries).__name__}")
+      for key, value in entries.items():
+        if not isinstance(key, str) or not _MODULE_NAME.fullmatch(key):
+          raise _Malformed(f"{what} has {field} named {_kind(key)}")
+        if value is None:
+          continue
+        if field == "_modules":
+          if not isinstance(value, PersistentObject):
+            raise _Malformed(f"{what} has a sub-module {_text(key)!r} of "
+                             f"type {type(value).__name__}, not a "
+                             "torch_utils.persistence object")
+          self.modules[key] = value
+          items = [(f"{key}.{n}", v) for n, v in value.tensors.items()]
+        elif isinstance(value, np.ndarray):
+          items = [(key, value)]
+        else:
+          raise _Malformed(f"{what} has {field[1:-1]} {_text(key)!r} of "
+                           f"type {type(value).__name__}, not a tensor")
+        for name, array in items:
+          if name in self.tensors:
+            raise _Malformed(f"{what} holds two tensors named "
+                             f"{_text(name)!r}")
+          self.tensors[name] = array
 
 
 def _read(path: str, what: str, reader: Callable[[], Any]) -> Any:
@@ -1474,6 +1677,61 @@ def load_nvlabs_pickle(path: str) -> tuple[NetworkState, ...]:
         f"{path}: expected NVlabs networks (G, D, Gs), found "
         f"{type(obj).__name__}.")
   return networks
+
+
+def load_persistence_pickle(path: str) -> Any:
+  """What a stylegan2-ada-pytorch pickle holds (`network-snapshot-*.pkl`:
+  a dict of G, D, G_ema, augment_pipe and training_set_kwargs), without
+  PyTorch or NVlabs' code, and without running the source code it carries.
+
+  The networks are `torch_utils.persistence` objects, which the pickle
+  rebuilds by calling `_reconstruct_persistent_obj(meta)` (NVlabs' loader
+  then executes the class source in `meta`); each is read as a
+  PersistentObject, its source kept as text. The names the file may use are
+  those of such pickles: that function (as a data constructor), PyTorch's
+  tensor and parameter rebuilders and `torch.storage._load_from_bytes`
+  (each storage as the bytes of a legacy torch.save of it alone, read by
+  the checks of the legacy format), containers, `dnnlib.util.EasyDict`,
+  NumPy scalars and arrays of numeric dtypes. Tensor views are checked
+  against their storages as in `load_torch`; arrays stored in native byte
+  order are read-only views of the bytes read.
+
+  Args:
+    path: the pickle.
+
+  Returns:
+    The pickled object (normally a dict), each network a PersistentObject,
+    each tensor a NumPy array in PyTorch's layout.
+
+  Raises:
+    UnsafeCheckpointError: the file names an object outside the format, or
+      asks for an array of Python objects.
+    UserInputError: no such file, or not such a pickle (truncated, a
+      storage whose sizes do not fit, a tensor outside its storage, sizes
+      above the limits, a persistence object that is not one).
+  """
+  if not os.path.isfile(path):
+    raise UserInputError(_missing(path, "pickle"))
+  allowed = _torch_allowed()
+  allowed.update({
+      ("torch.storage", "_load_from_bytes"): _Global(
+          "torch.storage._load_from_bytes", _storage_from_bytes),
+      ("torch_utils.persistence", "_reconstruct_persistent_obj"): _Global(
+          "torch_utils.persistence._reconstruct_persistent_obj",
+          _reconstruct_persistent),
+      ("dnnlib.util", "EasyDict"): _Global("dnnlib.util.EasyDict",
+                                           _EasyDict, _EasyDict),
+  })
+
+  def read() -> Any:
+    with open(path, "rb") as f:
+      obj = _Unpickler(_Source(f, os.fstat(f.fileno()).st_size),
+                       allowed).load()
+    views = _TensorViews()
+    _Walker(views.check, persistent=False).walk(obj)
+    return _Walker(views.array).walk(obj)
+
+  return _read(path, "stylegan2-ada-pytorch network pickle", read)
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, np.ndarray]:
