@@ -1,6 +1,6 @@
 """The checkpoint readers under fuzzing: valid
 stand-in files (a PyTorch zip and legacy file, NVlabs pickles of protocols 3
-and 4) mutated at random, seeded, a fixed number of times each: bytes
+and 4, a stylegan2-ada-pytorch snapshot) mutated at random, seeded, a fixed number of times each: bytes
 flipped, opcodes replaced, integers (sizes, strides, offsets, counts) and
 length fields set to boundary values, files cut short or spliced, zip entries
 cut or grown. Every mutated file must be read or refused with a one-line
@@ -265,6 +265,34 @@ def _fuzz_files(tmp_path):
 
     out[f"nvlabs_protocol_{protocol}"] = (files.load_nvlabs_pickle, path,
                                           nvlabs_case)
+
+  # A stylegan2-ada-pytorch snapshot: persistence objects whose storages are
+  # small legacy torch.save files inside the pickle.
+  rng = np.random.RandomState(2)
+  inner = writers.Persistent(
+      "MappingNetwork", (), dict(z_dim=4, w_dim=4),
+      parameters=dict(weight=rng.randn(4, 4).astype(np.float32)),
+      buffers=dict(w_avg=np.zeros(4, np.float32)))
+  snapshot = dict(G_ema=writers.Persistent(
+      "Generator", (), dict(z_dim=4, c_dim=0, w_dim=4),
+      buffers=dict(steps=np.array(7, np.int64)),
+      modules=dict(mapping=inner), attributes=dict(num_ws=2)),
+                  training_set_kwargs=dict(resolution=8))
+  persistence_path = str(tmp_path / "persistence.pkl")
+  writers.save_persistence(snapshot, persistence_path)
+  with open(persistence_path, "rb") as f:
+    persistence = f.read()
+  persistence_ops = _opcodes(persistence)
+
+  def persistence_case(rng):
+    what, mutated = mutate_pickle(rng, persistence, persistence_ops)
+    path = str(tmp_path / "persistence_mutated.pkl")
+    with open(path, "wb") as f:
+      f.write(mutated)
+    return what, path
+
+  out["stylegan2_ada_persistence"] = (files.load_persistence_pickle,
+                                      persistence_path, persistence_case)
   return out
 
 
