@@ -303,6 +303,26 @@ def test_next_version(tmp_path):
   assert export.next_version(str(tmp_path)) == 13
 
 
+def test_a_version_of_another_model_is_warned_of(tmp_path, caplog):
+  meta = dict(class_names=["a", "b"], generator=dict(num_classes=2))
+  extra = tmp_path / "1" / "assets.extra"
+  extra.mkdir(parents=True)
+  (extra / export.METADATA_FILE).write_text(json.dumps(meta))
+  (tmp_path / "7").mkdir()  # A later version is not what clients had.
+  with caplog.at_level("WARNING"):
+    export._warn_if_another_model(str(tmp_path), 2, meta)
+    assert not caplog.records  # The same model: a new version of it.
+    export._warn_if_another_model(
+        str(tmp_path), 2, dict(meta, class_names=["a", "b", "c"]))
+  (record,) = caplog.records
+  assert ("serves another model than this export (class_names differ)"
+          in record.getMessage())
+  # A folder that is not a tfgt export is left alone.
+  caplog.clear()
+  export._warn_if_another_model(str(tmp_path / "none"), 2, meta)
+  assert not caplog.records
+
+
 def test_export_refuses_bad_requests(exported, model_dir):
   export_dir, _, _, _ = exported
   with pytest.raises(UserInputError, match="exists"):

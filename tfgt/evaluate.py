@@ -42,6 +42,7 @@ import os
 from typing import Sequence
 
 from absl import flags
+from absl import logging
 
 from tfgt import checkpoints
 from tfgt import cli
@@ -250,7 +251,10 @@ def run(model_dir: str, checkpoint: str = "auto",
           f"--model_dir {model_dir} is a file, not a run folder: give the "
           "folder of a training run (the --model_dir of tfgt.train), its "
           "'model' sub-folder or pretrained:NAME.")
-    raise UserInputError(f"--model_dir {model_dir} does not exist.")
+    raise UserInputError(
+        f"--model_dir {model_dir} does not exist: give the folder of a "
+        "training run (the --model_dir of tfgt.train), a bundle folder or "
+        "pretrained:NAME.")
   extractor_bindings = features_bindings(features)
   with config_lib.isolated():
     return _evaluate(model_dir, directory, checkpoint, overrides, gin_files,
@@ -295,6 +299,9 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
                          checkpoint=prefix,
                          generator_classes=spec["class_names"])
   path = output or default_output(model_dir, prefix)
+  if os.path.exists(path):
+    logging.info("Replacing the earlier results in %s (give --output to keep "
+                 "them).", path)
   try:
     files.write_json(path, dict(metrics=result.metrics,
                                 per_class=result.per_class,

@@ -389,6 +389,33 @@ def next_version(export_dir: str) -> int:
   return max(versions, default=0) + 1
 
 
+def _warn_if_another_model(export_dir: str, version: int,
+                           metadata: dict) -> None:
+  """Warns when the highest version below `version` in export_dir serves
+  another model (other classes or generator): TF Serving serves the highest
+  version, so its clients would switch models without a sign."""
+  versions = [int(d) for d in (os.listdir(export_dir)
+                               if os.path.isdir(export_dir) else ())
+              if re.fullmatch(r"\d+", d) and int(d) < version]
+  if not versions:
+    return
+  previous = os.path.join(export_dir, str(max(versions)))
+  try:
+    with open(os.path.join(previous, "assets.extra", METADATA_FILE),
+              encoding="utf-8") as f:
+      old = json.load(f)
+  except (OSError, ValueError):
+    return  # Not a tfgt export: nothing to compare.
+  changed = [key for key in ("class_names", "generator")
+             if old.get(key) != metadata[key]]
+  if changed:
+    logging.warning(
+        "%s serves another model than this export (%s differ): TF Serving "
+        "serves the highest version, so clients of %s switch to this one. "
+        "Give another --export_dir to serve both.", previous,
+        " and ".join(changed), export_dir)
+
+
 def _make_folders(path: str) -> list[str]:
   """Creates `path` and its missing parents.
 
@@ -499,6 +526,7 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
           "seeds: N(0, 1) restricted to [-t, t]; z: clipped to [-t, t]"
           if architectures.truncates_z(generator)
           else generator.truncation_meaning))
+  _warn_if_another_model(export_dir, version, metadata)
   created = []
   try:
     created = _make_folders(export_dir)
