@@ -372,3 +372,22 @@ def test_every_command_checks_its_arguments_alike(flag_values, caplog):
       raise UserInputError("No such run.\n  In call to configurable 'x'")
   assert exit_.value.code == 2
   assert [r.getMessage() for r in caplog.records] == ["No such run."]
+
+
+def test_tensorflows_own_info_lines_are_hidden_and_its_warnings_kept():
+  import logging as pylogging  # pylint: disable=g-import-not-at-top
+  from tfgt import cli  # pylint: disable=g-import-not-at-top
+  cli.hide_tensorflow_info()
+  cli.hide_tensorflow_info()  # Idempotent: one filter.
+  logger = pylogging.getLogger("absl")
+  assert logger.filters.count(cli._TF_INFO_FILTER) == 1  # pylint: disable=protected-access
+
+  def record(level, path):
+    return pylogging.LogRecord("absl", level, path, 1, "m", None, None)
+
+  saver = os.path.join(os.sep, "site-packages", "tensorflow", "python",
+                       "checkpoint", "functional_saver.py")
+  assert not logger.filter(record(pylogging.INFO, saver))
+  assert logger.filter(record(pylogging.WARNING, saver))
+  assert logger.filter(record(pylogging.INFO, os.path.join(
+      os.sep, "work", "tfgt", "train.py")))

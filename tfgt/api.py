@@ -50,6 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import checkpoints
+from tfgt import cli
 from tfgt import errors
 from tfgt import export as export_lib
 from tfgt import images as images_lib
@@ -187,6 +188,7 @@ def _command_logging(verbose: bool) -> Iterator[None]:
   tf_level = tf_logger.level
   if verbose:
     logging.set_verbosity(logging.INFO)
+    cli.hide_tensorflow_info()
   tf_logger.setLevel("WARNING")
   try:
     yield

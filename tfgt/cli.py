@@ -21,6 +21,7 @@ command exits 2.
 from __future__ import annotations
 
 import contextlib
+import logging as pylogging
 import os
 import sys
 from typing import Any, Callable, Iterator, NoReturn, Sequence
@@ -187,6 +188,27 @@ def define_help_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       flags.DEFINE_flag(flag, flag_values, module_name=app.__name__)
 
 
+class _TensorFlowInfoFilter(pylogging.Filter):
+  """Drops the INFO lines that TensorFlow's own Python code logs through
+  absl (a checkpoint save's "Sharding callback duration: N microseconds"),
+  which would bury tfgt's progress lines; its warnings and errors pass."""
+
+  def filter(self, record: pylogging.LogRecord) -> bool:
+    return not (record.levelno < pylogging.WARNING and
+                f"{os.sep}tensorflow{os.sep}" in record.pathname)
+
+
+_TF_INFO_FILTER = _TensorFlowInfoFilter()
+
+
+def hide_tensorflow_info() -> None:
+  """Keeps TensorFlow's own INFO lines off absl's log (idempotent); tfgt's
+  INFO lines (progress, evaluations) stay."""
+  logger = pylogging.getLogger("absl")
+  if _TF_INFO_FILTER not in logger.filters:
+    logger.addFilter(_TF_INFO_FILTER)
+
+
 def run(main: Callable[[list[str]], Any],
         argv: Sequence[str] | None = None) -> NoReturn:
   """Runs `main` as `absl.app.run` does, with tfgt's exit codes (module
@@ -200,5 +222,6 @@ def run(main: Callable[[list[str]], Any],
     SystemExit: always, as app.run.
   """
   define_help_flags()
+  hide_tensorflow_info()
   app.run(exit_on_usage_errors(main), argv=argv, flags_parser=parse_flags)
   sys.exit(0)  # app.run always exits; this line is for type checkers.
