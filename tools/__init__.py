@@ -8,6 +8,7 @@ with tfgt installed (`bash tools/setup.sh` installs it editable):
   benchmark_transfer    cGANTransfer's Table 1 over seeds (docs/RESULTS.md)
   benchmark_hypermod    Hyper-Modulation's Tables 2-5 and Fig. 7
   benchmark_recall      settings of the main job against it, recall and FID
+  benchmark_domain      the transfers scored on a second domain (glyphs)
   benchmark_step        images/s and FLOPs of a training step
   benchmark_workers     one process against two local workers
   benchmark_export      the TF Serving export against the in-process G
