@@ -114,12 +114,19 @@ def test_repository_configs_parse_from_any_working_directory(
   assert gin.query_parameter("train.num_steps") == 3
   assert gin.query_parameter("train.batch_size") == 64  # From base.gin.
   gin.clear_config()
-  # A config outside any gin_configs/ still includes from the working
-  # directory only.
-  (tmp_path / "mine.gin").write_text(
-      'include "gin_configs/fashion_mnist/base.gin"\n')
+  # In a tree of one's own: found from the folder that holds gin_configs/,
+  # and from a config outside any gin_configs/ only by the working directory
+  # (and gin's search path).
+  configs = tmp_path / "project" / "gin_configs"
+  configs.mkdir(parents=True)
+  (configs / "part.gin").write_text("train.num_steps = 7\n")
+  (configs / "whole.gin").write_text('include "gin_configs/part.gin"\n')
+  config.parse([str(configs / "whole.gin")])
+  assert gin.query_parameter("train.num_steps") == 7
+  gin.clear_config()
+  (tmp_path / "mine.gin").write_text('include "gin_configs/part.gin"\n')
   with pytest.raises(UserInputError, match="the included file gin_configs/"
-                     "fashion_mnist/base.gin does not exist"):
+                     "part.gin does not exist"):
     config.parse([str(tmp_path / "mine.gin")])
 
 
