@@ -1,5 +1,8 @@
 """GAN losses. Each returns per-example values [B]; the trainer averages them
 over the global batch so that results do not depend on the number of replicas.
+
+Losses are computed in float32 whatever the precision of the models
+(`tfgt.precision`): logits are cast to float32 first.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from typing import Callable
 
 import gin
 import tensorflow as tf
+
+from tfgt import precision
 
 LOSSES = ("hinge", "non_saturating")
 
@@ -20,8 +25,11 @@ def _check(name: str) -> None:
 @gin.configurable(allowlist=["name"])
 def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor,
                        name: str = "hinge") -> tf.Tensor:
-  """D loss per example: hinge (default) or non-saturating (softplus)."""
+  """D loss per example: hinge (default) or non-saturating (softplus);
+  float32 [B]."""
   _check(name)
+  real_logits = precision.float32(real_logits)
+  fake_logits = precision.float32(fake_logits)
   if name == "hinge":
     return tf.nn.relu(1.0 - real_logits) + tf.nn.relu(1.0 + fake_logits)
   return tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits)
@@ -29,26 +37,36 @@ def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor,
 
 @gin.configurable(allowlist=["name"])
 def generator_loss(fake_logits: tf.Tensor, name: str = "hinge") -> tf.Tensor:
-  """G loss per example: -D(G(z)) (hinge) or softplus(-D(G(z)))."""
+  """G loss per example: -D(G(z)) (hinge) or softplus(-D(G(z))); float32
+  [B]."""
   _check(name)
+  fake_logits = precision.float32(fake_logits)
   if name == "hinge":
     return -fake_logits
   return tf.nn.softplus(-fake_logits)
 
 
 def r1_penalty(discriminator_fn: Callable[[tf.Tensor], tf.Tensor],
-               real_images: tf.Tensor) -> tf.Tensor:
+               real_images: tf.Tensor, scale: tf.Tensor | None = None
+               ) -> tf.Tensor:
   """R1 (Mescheder et al., 2018): squared gradient norm of D at real images.
 
   Args:
     discriminator_fn: images [B, H, W, C] -> logits [B].
     real_images: [B, H, W, C].
+    scale: None, or a loss scale (float32 scalar > 0, mixed_float16): the
+      gradient is taken of scale * D(x) and divided by the scale in float32
+      before it is squared, so that it does not underflow in float16.
 
   Returns:
-    ||d D(x) / d x||^2 per example, [B]. Multiply by gamma / 2.
+    ||d D(x) / d x||^2 per example, float32 [B]. Multiply by gamma / 2.
   """
   with tf.GradientTape() as tape:
     tape.watch(real_images)
-    total = tf.reduce_sum(discriminator_fn(real_images))
-  grads = tape.gradient(total, real_images)
+    total = tf.reduce_sum(precision.float32(discriminator_fn(real_images)))
+    if scale is not None:
+      total *= scale
+  grads = precision.float32(tape.gradient(total, real_images))
+  if scale is not None:
+    grads /= scale
   return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])

@@ -54,6 +54,10 @@ class Batch:
       any further randomness, with `tf.random.stateless_*`.
     global_batch_size: B times the number of replicas.
     num_replicas: replicas of the strategy.
+    loss_scale: None, or the loss scale (a float32 scalar) of the network
+      this batch updates, under mixed_float16 (`tfgt.precision`): the R1
+      penalty's inner gradient is taken of the scaled logits and unscaled
+      before it is squared.
   """
   images: tf.Tensor
   labels: tf.Tensor
@@ -64,6 +68,7 @@ class Batch:
   index: tf.Tensor
   global_batch_size: int
   num_replicas: int
+  loss_scale: tf.Tensor | None = None
 
   def step_index(self) -> tf.Tensor:
     """The batch's index as an int64 scalar."""
@@ -113,6 +118,9 @@ class Objective(abc.ABC):
 @gin.configurable
 class Adversarial(Objective):
   """The class-conditional GAN game, with an optional R1 penalty.
+
+  Losses are float32 under every precision (D's logits are float32,
+  `tfgt.precision`).
 
   D: mean over the batch of `losses.discriminator_loss` (hinge by default,
   non-saturating with `discriminator_loss.name = 'non_saturating'`) on real
@@ -206,7 +214,7 @@ class Adversarial(Objective):
         penalty = losses.r1_penalty(
             lambda x: discriminator((self.d_input(x, batch.z_d, 0),
                                      batch.labels), training=not lazy),
-            batch.images)
+            batch.images, scale=batch.loss_scale)
         return (0.5 * self.r1_gamma * self.r1_every *
                 tf.reduce_sum(penalty) / batch.global_batch_size)
       if not lazy:

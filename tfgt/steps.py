@@ -7,6 +7,13 @@ step counter. The losses come from the method's objective
 (`tfgt.objectives`); each variable group (`tfgt.methods.base.VariableGroup`)
 has its own Adam optimizer (`make_optimizers`).
 
+Under `train.precision = "mixed_float16"` each network's loss is scaled by
+its `tfgt.precision.DynamicLossScale` before the backward pass and its
+gradients unscaled after; a step whose gradients are not finite on some
+replica skips that network's update on every replica (its optimizers do not
+move) and halves the scale. Other precisions take the float32 path: the
+loss as it is, every update applied.
+
 The step runs with Grappler's memory optimizer off (`fixed_summation_order`):
 its scheduling heuristic makes the sum of a variable's gradient contributions
 depend on which thread finishes first, so that two runs of one configuration
@@ -27,6 +34,7 @@ from tensorflow.python.eager import context
 
 from tfgt import ema as ema_lib
 from tfgt import objectives
+from tfgt import precision
 from tfgt.errors import UserInputError
 from tfgt.methods import base
 
@@ -106,6 +114,30 @@ def _apply(groups, optimizers, grads) -> None:
     start = end
 
 
+def _apply_if_finite(groups, optimizers, grads,
+                     loss_scale: precision.DynamicLossScale) -> None:
+  """`_apply` on every replica if every replica's gradients are finite,
+  else nothing (the optimizers' moments and iterations stay); then the loss
+  scale's update. Called in a replica context."""
+  finite = loss_scale.all_finite(grads)
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    tf.cond(finite, lambda: _apply(groups, optimizers, grads), lambda: None)
+  else:
+    # An optimizer's update synchronises the replicas, which cannot happen
+    # inside a conditional of a replica function: decide in the
+    # cross-replica context (every replica has the same `finite`) and run
+    # the update per replica from there.
+    def cross_replica(strategy, finite, grads):
+      def update():
+        strategy.extended.call_for_each_replica(
+            lambda g: _apply(groups, optimizers, g), args=(grads,))
+      tf.cond(strategy.experimental_local_results(finite)[0], update,
+              lambda: None)
+    ctx.merge_call(cross_replica, args=(finite, grads))
+  loss_scale.update(finite)
+
+
 class TrainStep:
   """The compiled step of a run.
 
@@ -118,6 +150,8 @@ class TrainStep:
     d_steps: D updates per G update (ignored without a discriminator).
     global_batch_size: rows of a batch over all replicas.
     use_xla: compile the gradient computations with XLA.
+    loss_scales: {"g": scale, "d": scale} of `precision.DynamicLossScale`
+      (mixed_float16), or None (no loss scaling).
 
   Calling it with a distributed iterator of batch dicts (images, labels,
   z_d, y_d, z_g, y_g, index; see `objectives.Batch`) returns
@@ -127,8 +161,11 @@ class TrainStep:
   def __init__(self, strategy: tf.distribute.Strategy, setup: base.GANSetup,
                optimizers: dict, ema: ema_lib.ExponentialMovingAverage,
                step: tf.Variable, d_steps: int, global_batch_size: int,
-               use_xla: bool = False):
+               use_xla: bool = False,
+               loss_scales: dict[str, precision.DynamicLossScale] | None
+               = None):
     self.strategy = strategy
+    self.loss_scales = dict(loss_scales or {})
     self.setup = setup
     self.optimizers = optimizers
     self.ema = ema
@@ -150,33 +187,48 @@ class TrainStep:
     """Batches an iterator gives per call."""
     return max(self.d_steps, 1)
 
-  def _batch(self, batch: dict) -> objectives.Batch:
+  def _batch(self, batch: dict, player: str) -> objectives.Batch:
+    scale = self.loss_scales.get(player)
+    extra = {} if scale is None else {"loss_scale": scale.scale}
     return objectives.Batch(
         **batch, global_batch_size=self.global_batch_size,
-        num_replicas=self.strategy.num_replicas_in_sync)
+        num_replicas=self.strategy.num_replicas_in_sync, **extra)
 
   def _gradients_fn(self, player: str, use_xla: bool):
     setup = self.setup
     loss_fn = (setup.objective.d_loss if player == "d"
                else setup.objective.g_loss)
     variables = setup.d_variables if player == "d" else setup.g_variables
+    scale = self.loss_scales.get(player)
 
     def gradients(batch):
       with tf.GradientTape() as tape:
-        loss, parts = loss_fn(self._batch(batch), setup.generator,
+        loss, parts = loss_fn(self._batch(batch, player), setup.generator,
                               setup.discriminator)
-      return loss, parts, tape.gradient(loss, variables)
+        target = loss if scale is None else scale.scale_loss(loss)
+      grads = tape.gradient(target, variables)
+      if scale is not None:
+        grads = scale.unscale(grads)
+      return loss, parts, grads
 
     return tf.function(gradients, jit_compile=True) if use_xla else gradients
 
+  def _update(self, player: str, grads) -> None:
+    groups = self.setup.d_groups if player == "d" else self.setup.g_groups
+    scale = self.loss_scales.get(player)
+    if scale is None:
+      _apply(groups, self.optimizers, grads)
+    else:
+      _apply_if_finite(groups, self.optimizers, grads, scale)
+
   def _d_replica_step(self, batch):
     loss, parts, grads = self._d_gradients(batch)
-    _apply(self.setup.d_groups, self.optimizers, grads)
+    self._update("d", grads)
     return loss, parts
 
   def _g_replica_step(self, batch):
     loss, parts, grads = self._g_gradients(batch)
-    _apply(self.setup.g_groups, self.optimizers, grads)
+    self._update("g", grads)
     return loss, parts
 
   def _sum(self, value):

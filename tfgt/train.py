@@ -40,6 +40,7 @@ from tfgt import distribute
 from tfgt import ema as ema_lib
 from tfgt import files
 from tfgt import images as image_utils
+from tfgt import precision as precision_lib
 from tfgt import run_folder
 from tfgt import run_lock
 from tfgt import steps as steps_lib
@@ -107,7 +108,8 @@ def _check_types(settings: dict) -> None:
   anything runs."""
   kinds = dict({n: "int" for n in _INTEGER_SETTINGS},
                **{n: "real" for n in _REAL_SETTINGS},
-               **{n: "bool" for n in _BOOL_SETTINGS}, best_metric="str")
+               **{n: "bool" for n in _BOOL_SETTINGS}, best_metric="str",
+               precision="str")
   more = []
   if not isinstance(settings["method"], base.Method):
     more.append(f"train.method = {settings['method']!r} (give a method such "
@@ -188,8 +190,12 @@ class _Models:
   ema: ema_lib.ExponentialMovingAverage
   optimizers: dict
   step: tf.Variable
+  # {"g": ..., "d": ...} under mixed_float16 (`precision.DynamicLossScale`).
+  loss_scales: dict = dataclasses.field(default_factory=dict)
 
-  def checkpoint(self) -> tf.train.Checkpoint:
+  def checkpoint(self, loss_scales: bool = True) -> tf.train.Checkpoint:
+    """The training checkpoint; with `loss_scales` (and some to save), the
+    loss scales too, under `loss_scales/`."""
     objects = dict(generator=self.setup.generator,
                    ema_generator=self.ema.average, step=self.step,
                    # Nested so that variables are named by their model paths,
@@ -198,14 +204,19 @@ class _Models:
                    optimizers=tf.train.Checkpoint(**self.optimizers))
     if self.setup.discriminator is not None:
       objects["discriminator"] = self.setup.discriminator
+    if loss_scales and self.loss_scales:
+      objects["loss_scales"] = tf.train.Checkpoint(**self.loss_scales)
     return tf.train.Checkpoint(**objects)
 
 
 def _build_models(strategy: tf.distribute.Strategy, method: base.Method,
                   class_names: list[str], seed: int, g_lr: float, d_lr: float,
                   beta1: float, beta2: float, ema_decay: float,
-                  ema_start: int) -> _Models:
-  with strategy.scope():
+                  ema_start: int, precision: str = "float32") -> _Models:
+  """The method's models under the dtype policy of `precision` (variables
+  float32, computation in its compute dtype), their EMA, optimizers, step
+  counter and, under mixed_float16, one loss scale per network."""
+  with strategy.scope(), precision_lib.policy_scope(precision):
     keras.utils.set_random_seed(seed)
     setup = method.build(class_names)
     average = setup.clone_generator()
@@ -216,7 +227,12 @@ def _build_models(strategy: tf.distribute.Strategy, method: base.Method,
     optimizers.update(steps_lib.make_optimizers(setup.d_groups, d_lr, beta1,
                                                 beta2))
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-  return _Models(setup, ema, optimizers, step)
+    loss_scales = {}
+    if precision_lib.needs_loss_scaling(precision):
+      loss_scales["g"] = precision_lib.DynamicLossScale(name="g_loss_scale")
+      if setup.discriminator is not None:
+        loss_scales["d"] = precision_lib.DynamicLossScale(name="d_loss_scale")
+  return _Models(setup, ema, optimizers, step, loss_scales)
 
 
 def _restore(path: str, checkpoint: tf.train.Checkpoint,
@@ -224,10 +240,16 @@ def _restore(path: str, checkpoint: tf.train.Checkpoint,
   """Restores the latest checkpoint, with this session's learning rates.
 
   A Keras optimizer checkpoints its learning rate; the rates of the config
-  win, so that a resumed run may change them.
+  win, so that a resumed run may change them. The loss scales of a
+  mixed_float16 run are restored when the checkpoint has them (it may come
+  from a run in another precision) and start afresh otherwise.
   """
   rates = {name: float(opt.learning_rate.numpy())
            for name, opt in models.optimizers.items()}
+  if models.loss_scales:
+    checkpoint = models.checkpoint(loss_scales=False)
+    tf.train.Checkpoint(loss_scales=tf.train.Checkpoint(
+        **models.loss_scales)).restore(path).expect_partial()
   try:
     checkpoint.restore(path).assert_existing_objects_matched()
   except AssertionError as e:
@@ -360,7 +382,10 @@ class _Outputs:
   def evaluate(self, step: int) -> None:
     """Scores the exported generator; keeps its bundle if it is the best."""
     self.refresh()
-    results = self.evaluator(self.exported)
+    # The evaluator's feature extractors are float32 whatever the
+    # generator's precision (its images are float32).
+    with precision_lib.policy_scope("float32"):
+      results = self.evaluator(self.exported)
     # The metrics by name, then the feature check's numbers.
     logging.info("Step %d evaluation: %s", step, evaluator_lib.format_results(
         dict(sorted(results.items(), key=lambda kv: (
@@ -472,9 +497,25 @@ def _diverged(step: int, what: str, last_saved: int) -> _Diverged:
       "check the data, then run again.")
 
 
-def _check_finite_losses(step: int, losses: dict, last_saved: int) -> None:
+def _check_finite_losses(step: int, losses: dict, last_saved: int,
+                         loss_scales: dict | None = None,
+                         skipped_before: int = 0) -> None:
+  """Raises _Diverged on a NaN or infinite loss, except in a mixed_float16
+  step whose update was skipped for an overflow (`loss_scales`: the run's
+  `precision.DynamicLossScale`s; `skipped_before`: their skipped updates
+  before the step), unless a loss scale fell below its minimum."""
   bad = {k: float(v) for k, v in losses.items()
          if not math.isfinite(float(v))}
+  if loss_scales:
+    skipped = sum(int(s.skipped.numpy()) for s in loss_scales.values())
+    if skipped > skipped_before:
+      scales = {k: float(s.scale.numpy()) for k, s in loss_scales.items()}
+      logging.info("Step %d: float16 gradients overflowed, the update was "
+                   "skipped; loss scales now %s.", step, scales)
+      if min(scales.values()) < precision_lib.DynamicLossScale.MIN_SCALE:
+        bad["loss scale"] = min(scales.values())
+      else:
+        bad = {}
   if bad:
     raise _diverged(step, ", ".join(f"{k} {v}" for k, v in bad.items()),
                     last_saved)
@@ -522,7 +563,8 @@ def train(model_dir: str,
           samples_per_class: int = 8,
           evaluator: Callable[[keras.Model], dict] | None = None,
           eval_every: int = 0,
-          best_metric: str = "fid") -> dict:
+          best_metric: str = "fid",
+          precision: str = precision_lib.DEFAULT) -> dict:
   """Trains `method`'s GAN for `num_steps` G updates, resuming if possible.
 
   The method's objective gives the losses (`tfgt.objectives`; the R1 penalty
@@ -544,6 +586,9 @@ def train(model_dir: str,
     random_flip: horizontal flips of the real images.
     seed: seed of initialisation, data order and latent samples.
     use_xla: compile the gradient computations with XLA.
+    precision: "float32", "mixed_bfloat16" or "mixed_float16"
+      (`tfgt.precision`): the models' compute dtype; variables, checkpoints
+      and bundles stay float32, so a run may change it when it resumes.
     checkpoint_every: steps between checkpoints (also saved at the end and on
       interruption).
     keep_checkpoints: checkpoints kept.
@@ -567,6 +612,7 @@ def train(model_dir: str,
       a loss that becomes NaN or infinite (the run stops before saving it).
   """
   _check_types(dict(locals()))
+  precision_lib.check(precision)
   _check_arguments(num_steps, batch_size, d_steps, ema_decay, log_every,
                    dict(checkpoint_every=checkpoint_every,
                         sample_every=sample_every, eval_every=eval_every),
@@ -615,7 +661,8 @@ def train(model_dir: str,
       else:
         evaluator.prepare()
     models = _build_models(strategy, method, data.class_names, seed, g_lr,
-                           d_lr, beta1, beta2, ema_decay, ema_start)
+                           d_lr, beta1, beta2, ema_decay, ema_start,
+                           precision)
     setup = models.setup
     folder.check_model(bundle.spec_of(setup.fold(models.ema.average),
                                       setup.discriminator, data.class_names,
@@ -651,21 +698,24 @@ def train(model_dir: str,
 
     step_fn = steps_lib.TrainStep(strategy, setup, models.optimizers,
                                   models.ema, models.step, d_steps, batch_size,
-                                  use_xla)
+                                  use_xla, loss_scales=models.loss_scales)
     iterator = _distributed_batches(
         strategy, data, batch_size, seed, random_flip, setup.generator.dim_z,
         skip=start_step * step_fn.batches_per_step)
     summary_writer = tf.summary.create_file_writer(
         folder.path(run_folder.EVENTS))
     class_names = data.class_names
-    outputs = _Outputs(
-        folder, models, class_names, method.name, keep_checkpoints,
-        grid_ids=(list(range(len(class_names))) if len(class_names) <= 16
-                  else data.train_ids[:16].tolist()),
-        grid_z=tf.random.stateless_normal(
-            [samples_per_class, setup.generator.dim_z], seed=[seed + 5, 0]),
-        evaluator=evaluator, best_metric=best_metric,
-        summary_writer=summary_writer)
+    with precision_lib.policy_scope(precision):
+      # The plain generator that is exported (a fold may build a new one).
+      outputs = _Outputs(
+          folder, models, class_names, method.name, keep_checkpoints,
+          grid_ids=(list(range(len(class_names))) if len(class_names) <= 16
+                    else data.train_ids[:16].tolist()),
+          grid_z=tf.random.stateless_normal(
+              [samples_per_class, setup.generator.dim_z],
+              seed=[seed + 5, 0]),
+          evaluator=evaluator, best_metric=best_metric,
+          summary_writer=summary_writer)
     # Decided from the chief's folder, so that every worker saves alike.
     bundle_step = tf.train.latest_checkpoint(
         os.path.join(model_dir, run_folder.BUNDLE))
@@ -798,9 +848,12 @@ class _Loop:
     metrics = {"step": float(self.start_step)}
     run_start = time.time()
     progress = self.progress
+    loss_scales = self.models.loss_scales
     while self.current < self.num_steps:
+      skipped = sum(int(s.skipped.numpy()) for s in loss_scales.values())
       losses = _named_losses(*self.step_fn(self.iterator))
-      _check_finite_losses(self.current + 1, losses, self.last_saved)
+      _check_finite_losses(self.current + 1, losses, self.last_saved,
+                           loss_scales, skipped)
       self.current += 1
       current = self.current
       progress.window_steps += 1

@@ -4,6 +4,7 @@ r"""Images per second of a full GAN training step (one D and one G update).
         [--modes=eager,function,xla,function_memopt] [--devices=1,2]
         [--steps=6] [--out=FILE.md]
         [--threads=0:0,1:1,2:1,1:2,1:1x2]
+        [--precisions=float32,mixed_bfloat16,mixed_float16] [--rounds=1]
 
 Runs the real trainer (`tfgt.train.train`) for a few steps per case on
 synthetic data of the right shape and reports the rate measured after the
@@ -37,8 +38,12 @@ which the trainer turns off so that gradient sums repeat bit for bit:
 `tfgt.steps.fixed_summation_order`; its cost is function's rate over this
 one).
 Devices: 1 = one logical CPU device, 2 = MirroredStrategy over the CPU split
-into two logical devices (same global batch). Ratios within one run are the
-figures to compare; absolute rates move with the load of the machine.
+into two logical devices (same global batch). Precisions (`--precisions`,
+`train.precision`, `tfgt.precision`): each case runs in every precision
+given, one after the other, and `--rounds=R` repeats that R times, so that
+the precisions alternate under the same load of the machine. Ratios within
+one run are the figures to compare; absolute rates move with the load of the
+machine.
 
 FLOP accounting (per setting): the floating-point operations of one step per
 image, counted by TensorFlow's profiler (`tf.compat.v1.profiler`,
@@ -48,7 +53,9 @@ their outputs do not need, as TensorFlow's graph optimiser does at run time;
 the optimizer updates and the EMA (a few operations per weight) are not
 counted. Achieved GFLOP/s = that count x images/s, beside the rate of a
 float32 2048 x 2048 matmul measured in the same run (`--matmul_size`), the
-machine's practical peak for dense work.
+machine's practical peak for dense work. A mixed-precision row is given the
+float32 step's count (the same operations) and compared with a matmul in its
+compute dtype (bfloat16 or float16), measured in the same run.
 
 Threads (`--threads`): each entry INTRA:INTER sets TensorFlow's intra-op and
 inter-op thread pools (0: TensorFlow's choice, one per core), optionally
@@ -82,9 +89,11 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from tfgt import distribute
 from tfgt import files
+from tfgt import precision as precision_lib
 from tfgt import steps as steps_lib
 from tfgt import train as train_lib
 from tfgt.data import sources
+from tfgt.errors import UserInputError
 from tools import machine
 
 FLAGS = flags.FLAGS
@@ -113,6 +122,11 @@ def define_flags() -> None:
                        "measures the machine's dense rate (0: skip).")
   flags.DEFINE_list("threads", [], "Thread settings INTRA:INTER[xP] to "
                     "compare, each in child processes (e.g. 0:0,1:1,1:1x2).")
+  flags.DEFINE_list("precisions", ["float32"], "train.precision values to "
+                    "measure each case in: float32, mixed_bfloat16, "
+                    "mixed_float16.")
+  flags.DEFINE_integer("rounds", 1, "Times every case runs in all its "
+                       "precisions, alternating.")
   flags.DEFINE_string("child_rows", None, "Internal: a child process writes "
                       "its rows (JSON) here.")
 
@@ -194,10 +208,11 @@ def synthetic_images(split: str = "train", resolution: int = 32,
       [f"class{i}" for i in range(num_classes)])
 
 
-def case_bindings(setting: str, steps: int, use_xla: bool = False
-                  ) -> list[str]:
+def case_bindings(setting: str, steps: int, use_xla: bool = False,
+                  precision: str = "float32") -> list[str]:
   """Gin bindings that train `setting` from scratch on synthetic images for
-  one tracing step and `steps` measured ones, with no periodic work."""
+  one tracing step and `steps` measured ones, with no periodic work, in
+  `precision` (`train.precision`)."""
   batch, classes, model_bindings = SETTINGS[setting]
   if classes is None:  # A config's own method and data, not evaluated.
     data = ["train.evaluator = None", "train.eval_every = 0"]
@@ -206,7 +221,9 @@ def case_bindings(setting: str, steps: int, use_xla: bool = False
             "load_training_data.source = @synthetic_images",
             f"synthetic_images.num_classes = {classes}",
             f"synthetic_images.per_class = {max(64, batch)}"]
-  return model_bindings + data + [
+  mixed = ([] if precision == "float32" else
+           [f"train.precision = '{precision}'"])
+  return model_bindings + data + mixed + [
       f"train.batch_size = {batch}",
       f"train.num_steps = {steps + 1}",
       f"train.use_xla = {use_xla}",
@@ -217,13 +234,15 @@ def case_bindings(setting: str, steps: int, use_xla: bool = False
   ]
 
 
-def matmul_gflops(size: int, seconds: float = 3.0) -> float:
-  """GFLOP/s of a float32 [size, size] x [size, size] matmul on this CPU
+def matmul_gflops(size: int, seconds: float = 3.0,
+                  dtype: tf.DType = tf.float32) -> float:
+  """GFLOP/s of a [size, size] x [size, size] matmul in `dtype` on this CPU
   (2 size^3 operations each; the best of repeated timings over about
   `seconds`)."""
-  a = tf.random.stateless_normal([size, size], seed=[0, 1])
-  b = tf.random.stateless_normal([size, size], seed=[0, 2])
-  product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+  a = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 1]), dtype)
+  b = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 2]), dtype)
+  product = tf.function(lambda: tf.reduce_sum(
+      tf.cast(tf.matmul(a, b), tf.float32)))
   product().numpy()  # Traces and warms up.
   best, spent = float("inf"), 0.0
   while spent < seconds or best == float("inf"):
@@ -300,13 +319,14 @@ def _default_memory_optimizer() -> None:
       rewriter_config_pb2.RewriterConfig.DEFAULT_MEM_OPT)
 
 
-def run_case(setting: str, mode: str, devices: int,
-             steps: int) -> tuple[float, float]:
+def run_case(setting: str, mode: str, devices: int, steps: int,
+             precision: str = "float32") -> tuple[float, float]:
   """Images per second of one case over `steps` measured steps, and its
-  FLOPs per image (counted on the one-device function mode only; NaN
-  otherwise)."""
+  FLOPs per image (counted on the one-device function mode in float32 only;
+  NaN otherwise)."""
   gin.clear_config()
-  gin.parse_config(case_bindings(setting, steps, use_xla=mode == "xla"))
+  gin.parse_config(case_bindings(setting, steps, use_xla=mode == "xla",
+                                 precision=precision))
   cpus = tf.config.list_logical_devices("CPU")
   if devices == 1:
     strategy = tf.distribute.OneDeviceStrategy(cpus[0].name)
@@ -330,38 +350,59 @@ def run_case(setting: str, mode: str, devices: int,
     steps_lib.TrainStep = original
     steps_lib.fixed_summation_order = summation
   flops = float("nan")
-  if mode == "function" and devices == 1:
+  if mode == "function" and devices == 1 and precision == "float32":
     flops = step_float_ops(_RecordingStep.last)
   return metrics["images_per_sec"], flops
 
 
-def table(rows: list, cpu: str, matmul: float, matmul_size: int) -> str:
+def _row(row) -> tuple:
+  """(setting, mode, devices, images/s, FLOPs per image, threads label or
+  "", precision) of a table row of 5, 6 or 7 fields."""
+  threads = row[5] if len(row) > 5 and row[5] else ""
+  precision = row[6] if len(row) > 6 else "float32"
+  return (*row[:5], threads, precision)
+
+
+def table(rows: list, cpu: str, matmul: float, matmul_size: int,
+          low_matmul: dict | None = None) -> str:
   """The Markdown table of (setting, mode, devices, images/s, FLOPs per
-  image[, threads]) rows, the CPU and its matmul rate in the header. The
-  ratio column divides by the setting's first tf.function, 1-device row
-  (with threads: the first thread setting's). `matmul`: GFLOP/s of a
-  float32 matmul of side `matmul_size`."""
+  image[, threads[, precision]]) rows, the CPU and its matmul rates in the
+  header. The ratio column divides by the setting's first tf.function,
+  1-device, float32 row (with threads: the first thread setting's).
+  `matmul`: GFLOP/s of a float32 matmul of side `matmul_size`;
+  `low_matmul`: {precision: GFLOP/s of a matmul in its compute dtype}, the
+  rate a mixed-precision row is compared with."""
+  rows = [_row(r) for r in rows]
+  low_matmul = low_matmul or {}
   peak = f"{matmul:.0f} GFLOP/s" if matmul > 0 else "not measured"
-  threaded = any(len(r) > 5 for r in rows)
+  for name, rate in low_matmul.items():
+    peak += (f"; {precision_lib.compute_dtype(name).name} matmul: "
+             f"{rate:.0f} GFLOP/s")
+  threaded = any(r[5] for r in rows)
+  mixed = any(r[6] != "float32" for r in rows)
   lines = [f"CPU: {cpu}, {os.cpu_count()} cores; float32 "
            f"{matmul_size}^2 matmul in the same run: {peak}.", "",
            "| setting | mode | devices |" + (" threads |" if threaded else "")
+           + (" precision |" if mixed else "")
            + " images/s | x tf.function, 1 device "
            "| GFLOP/image | GFLOP/s | of matmul rate |",
            "|---|---|---|" + ("---|" if threaded else "") +
-           "---|---|---|---|---|"]
-  for setting, mode, devices, rate, _, *threads in rows:
+           ("---|" if mixed else "") + "---|---|---|---|---|"]
+  for setting, mode, devices, rate, _, threads, precision in rows:
     base = [(r[3], r[4]) for r in rows if r[0] == setting
-            and r[1] == "function" and r[2] == 1]
+            and r[1] == "function" and r[2] == 1 and r[6] == "float32"]
     ratio = f"{rate / base[0][0]:.2f}" if base else "-"
     flops = base[0][1] if base else float("nan")
+    peak = (matmul if precision == "float32"
+            else low_matmul.get(precision, matmul))
     if np.isfinite(flops):
       achieved = flops * rate / 1e9
-      share = f"{achieved / matmul:.0%}" if matmul > 0 else "-"
+      share = f"{achieved / peak:.0%}" if peak > 0 else "-"
       counts = f"{flops / 1e9:.2f} | {achieved:.0f} | {share}"
     else:
       counts = "- | - | -"
-    shown = f" {threads[0]} |" if threads else ""
+    shown = f" {threads} |" if threaded else ""
+    shown += f" {precision} |" if mixed else ""
     lines.append(f"| {setting} | {mode} | {devices} |{shown} {rate:.3f} | "
                  f"{ratio} | {counts} |")
   return "\n".join(lines)
@@ -369,19 +410,27 @@ def table(rows: list, cpu: str, matmul: float, matmul_size: int) -> str:
 
 def run_cases() -> list:
   """(setting, mode, devices, images/s, FLOPs per image) of every case of
-  the flags, in this process."""
+  the flags, in this process; with --precisions other than float32 alone,
+  (..., "", precision) rows, each case in every precision in turn,
+  --rounds times."""
   rows = []
+  precisions = list(FLAGS.precisions)
+  mixed = precisions != ["float32"]
   for setting in FLAGS.settings:
     for mode in FLAGS.modes:
       for devices in (int(d) for d in FLAGS.devices):
         if mode == "xla" and devices > 1:
           continue  # the trainer refuses XLA with several replicas
-        rate, flops = run_case(
-            setting, mode, devices,
-            FLAGS.eager_steps if mode == "eager" else FLAGS.steps)
-        rows.append((setting, mode, devices, rate, flops))
-        print(f"{setting:14s} {mode:9s} {devices} device(s): "
-              f"{rate:8.3f} images/s", flush=True)
+        for _ in range(FLAGS.rounds if mixed else 1):
+          for precision in precisions:
+            rate, flops = run_case(
+                setting, mode, devices,
+                FLAGS.eager_steps if mode == "eager" else FLAGS.steps,
+                precision)
+            rows.append((setting, mode, devices, rate, flops) +
+                        (("", precision) if mixed else ()))
+            print(f"{setting:14s} {mode:9s} {devices} device(s) "
+                  f"{precision:14s}: {rate:8.3f} images/s", flush=True)
   return rows
 
 
@@ -437,9 +486,27 @@ def main(argv):
                          f"are {', '.join(MODES)}.")
   for entry in FLAGS.threads:
     parse_threads(entry)  # Refuse a bad entry before any run.
+  try:
+    for name in FLAGS.precisions:
+      precision_lib.check(name)
+  except UserInputError as e:
+    raise app.UsageError(f"--precisions: {e}") from e
+  if FLAGS.rounds < 1:
+    raise app.UsageError(f"--rounds must be >= 1, got {FLAGS.rounds}.")
+  mixed = [p for p in dict.fromkeys(FLAGS.precisions) if p != "float32"]
+  if mixed and FLAGS.threads:
+    raise app.UsageError("--threads measures float32 only: run it without "
+                         "--precisions, or --precisions without --threads.")
+  low_matmul = {}
+  if FLAGS.matmul_size:
+    for name in mixed:
+      low_matmul[name] = matmul_gflops(
+          FLAGS.matmul_size, dtype=precision_lib.compute_dtype(name))
+      print(f"{precision_lib.compute_dtype(name).name} matmul "
+            f"{low_matmul[name]:.0f} GFLOP/s", flush=True)
   rows = (run_cases() if not FLAGS.threads else
           [row for entry in FLAGS.threads for row in run_threads(entry)])
-  text = table(rows, cpu, matmul, FLAGS.matmul_size)
+  text = table(rows, cpu, matmul, FLAGS.matmul_size, low_matmul)
   print(text)
   if FLAGS.out:
     files.write_text(FLAGS.out, text + "\n")

@@ -34,6 +34,11 @@ gradients:
 
 `tools.benchmark_modulation` measures them side by side; "auto" picks the
 measured fastest (`AUTO_FORMULATION`).
+
+Under a mixed precision policy (`tfgt.precision`) the statistics and the
+modulation are float32 whatever the dtype of their inputs (a division by a
+per-slice deviation of a few taps); `modulated_conv2d` casts the kernels to
+the dtype of the feature maps.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from __future__ import annotations
 import math
 
 import tensorflow as tf
+
+from tfgt import precision
 
 FORMULATIONS = ("auto", "partition", "stacked", "patches")
 
@@ -62,6 +69,7 @@ def kernel_statistics(kernel: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
   if taps < 2:
     raise ValueError(f"AdaFM standardises a kernel over its taps; a "
                      f"{kernel.shape[0]}x{kernel.shape[1]} kernel has one.")
+  kernel = precision.float32(kernel)
   mu = tf.reduce_mean(kernel, axis=[0, 1])
   variance = tf.reduce_sum(tf.square(kernel - mu), axis=[0, 1]) / (taps - 1)
   return mu, tf.sqrt(variance)
@@ -70,8 +78,9 @@ def kernel_statistics(kernel: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 def standardize_kernel(kernel: tf.Tensor) -> tf.Tensor:
   """(W - mu) / sigma per (in, out) slice: eq. 4's normalised source kernel.
 
-  kernel: float32 [k, k, in, out] -> the same shape.
+  kernel: float32 [k, k, in, out] -> the same shape (float32).
   """
+  kernel = precision.float32(kernel)
   mu, sigma = kernel_statistics(kernel)
   return (kernel - mu) / sigma
 
@@ -89,6 +98,7 @@ def modulate_kernel(kernel: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
   Returns:
     float32 [..., k, k, in, out]: one kernel per leading index.
   """
+  kernel, gamma, beta = (precision.float32(t) for t in (kernel, gamma, beta))
   mu, sigma = statistics or kernel_statistics(kernel)
   a = gamma / sigma
   b = beta - mu * a
@@ -141,6 +151,7 @@ def fused_upsampling_kernel(kernel: tf.Tensor, gamma: tf.Tensor,
   if tuple(kernel.shape[:2]) != (3, 3):
     raise ValueError(f"The fused upsampling modulation is defined for 3x3 "
                      f"kernels; got {tuple(kernel.shape[:2])}.")
+  kernel, gamma, beta = (precision.float32(t) for t in (kernel, gamma, beta))
   mu, sigma = statistics or kernel_statistics(kernel)
   normalised = (kernel - mu) / sigma
   corners = tf.constant([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0]],
@@ -154,8 +165,9 @@ def standardize_bias(bias: tf.Tensor) -> tf.Tensor:
   """The bias standardised over its channels (mean 0, unbiased std 1), as
   the official Hyper-Modulation code does before adding the shift.
 
-  bias: float32 [out] with out >= 2 -> [out].
+  bias: float32 [out] with out >= 2 -> float32 [out].
   """
+  bias = precision.float32(bias)
   mean, variance = tf.nn.moments(bias, axes=[0])
   n = tf.cast(tf.size(bias), bias.dtype)
   return (bias - mean) / tf.sqrt(variance * n / (n - 1.0))
@@ -255,6 +267,7 @@ def modulated_conv2d(x: tf.Tensor, kernels: tf.Tensor,
   if formulation not in FORMULATIONS:
     raise ValueError(f"formulation must be one of {FORMULATIONS}, got "
                      f"{formulation!r}.")
+  kernels = precision.like(kernels, x)
   if labels is None:
     return conv_patches(x, kernels)
   if formulation == "auto":

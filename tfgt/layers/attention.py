@@ -1,10 +1,17 @@
-"""Self-attention block of SAGAN / BigGAN."""
+"""Self-attention block of SAGAN / BigGAN.
+
+Under a mixed precision policy (`tfgt.precision`) the attention logits and
+their softmax are float32 (a softmax of large logits saturates in bfloat16
+and overflows in float16); the attention weights are cast back to the
+compute dtype for the weighted sum of the values.
+"""
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
+from tfgt import precision
 from tfgt.layers import spectral_norm
 
 
@@ -44,6 +51,8 @@ class SelfAttention(keras.layers.Layer):
                      [b, -1, c // 8])
     value = tf.reshape(pool(self.value(inputs, training=training)),
                        [b, -1, c // 2])
-    attention = tf.nn.softmax(tf.matmul(query, key, transpose_b=True), axis=-1)
+    logits = tf.matmul(precision.float32(query), precision.float32(key),
+                       transpose_b=True)
+    attention = precision.like(tf.nn.softmax(logits, axis=-1), value)
     attended = tf.reshape(tf.matmul(attention, value), [b, h, w, c // 2])
     return inputs + self.gate * self.output_conv(attended, training=training)

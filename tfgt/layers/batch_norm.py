@@ -14,6 +14,11 @@ The conditional layers take a second input, `cond`:
     class embedding, optionally concatenated with a chunk of z), linearly
     projected per layer: gain = 1 + cond @ W_gain, shift = cond @ W_shift
     (BigGAN's ImageNet generator).
+
+Under a mixed precision policy (`tfgt.precision`) the statistics, their sums
+across replicas, the moving averages and the normalisation are float32; the
+normalised values are cast back to the compute dtype before the gain and
+shift.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfgt import precision
 from tfgt.layers import spectral_norm
 
 
@@ -35,11 +41,12 @@ def batch_moments(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
   """Mean and variance of `x` over all axes but the last, across replicas.
 
   Args:
-    x: float tensor [B, ..., C].
+    x: float tensor [B, ..., C] (of any float dtype: the sums are float32).
 
   Returns:
-    (mean, variance), each of shape [C].
+    (mean, variance), each float32 of shape [C].
   """
+  x = precision.float32(x)
   axes = list(range(len(x.shape) - 1))
   count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
   local_sum = tf.reduce_sum(x, axis=axes)
@@ -70,10 +77,10 @@ class SyncBatchNorm(keras.layers.Layer):
   def _build_stats(self, channels: int) -> None:
     self.moving_mean = self.add_weight(
         name="moving_mean", shape=(channels,), initializer="zeros",
-        trainable=False, aggregation="mean")
+        trainable=False, aggregation="mean", autocast=False)
     self.moving_variance = self.add_weight(
         name="moving_variance", shape=(channels,), initializer="ones",
-        trainable=False, aggregation="mean")
+        trainable=False, aggregation="mean", autocast=False)
 
   def build(self, input_shape):
     channels = int(input_shape[-1])
@@ -85,7 +92,10 @@ class SyncBatchNorm(keras.layers.Layer):
                                   initializer="zeros")
 
   def standardize(self, x: tf.Tensor, training) -> tf.Tensor:
-    """(x - mean) / sqrt(var + eps) with batch or moving statistics."""
+    """(x - mean) / sqrt(var + eps) with batch or moving statistics,
+    computed in float32 and returned in x's dtype."""
+    inputs = x
+    x = precision.float32(x)
     if training:
       mean, variance = batch_moments(x)
       m = self.momentum
@@ -95,7 +105,8 @@ class SyncBatchNorm(keras.layers.Layer):
     else:
       mean = tf.convert_to_tensor(self.moving_mean)
       variance = tf.convert_to_tensor(self.moving_variance)
-    return (x - mean) * tf.math.rsqrt(variance + self.epsilon)
+    return precision.like((x - mean) * tf.math.rsqrt(variance + self.epsilon),
+                          inputs)
 
   def call(self, inputs, training=None):
     x = self.standardize(inputs, training)
@@ -150,7 +161,7 @@ class ClassConditionalBatchNorm(SyncBatchNorm):
           f"{self.name}: class weights have {class_weights.shape[-1]} columns "
           f"but the layer has {self.num_classes} classes.")
     x = self.standardize(inputs, training)
-    gain_offset, shift = self.class_tables()
+    gain_offset, shift = (precision.like(t, x) for t in self.class_tables())
     rank = len(inputs.shape)
     gain = 1.0 + _broadcast(tf.matmul(class_weights, gain_offset), rank)
     bias = _broadcast(tf.matmul(class_weights, shift), rank)

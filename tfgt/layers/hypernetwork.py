@@ -85,7 +85,7 @@ class ClassNetwork(keras.layers.Layer):
     self.built = True
 
   def call(self, class_weights):
-    v = tf.matmul(tf.cast(class_weights, tf.float32), self.embedding)
+    v = tf.matmul(tf.cast(class_weights, self.compute_dtype), self.embedding)
     if self.embedding_scale != 1.0:
       v *= self.embedding_scale
     for i in range(self.depth):

@@ -5,12 +5,18 @@ call time. sigma is obtained by power iteration with a persistent vector `u`
 (non-trainable state, one iteration per training call). Unlike
 `keras.layers.SpectralNormalization`, the stored kernel is never overwritten and
 the gradient flows through sigma (only `u` and `v` are treated as constants).
+
+Under a mixed precision policy (`tfgt.precision`) the kernel and `u` are read
+in float32, the power iteration and sigma are float32, and W / sigma is cast
+to the compute dtype for the matmul or convolution.
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from tfgt import precision
 
 _EPS = 1e-12
 
@@ -40,17 +46,18 @@ def spectral_normalize(matrix: tf.Tensor, u: tf.Variable, num_iterations: int,
   """Divides a 2-D `matrix` [rows, cols] by its estimated top singular value.
 
   Args:
-    matrix: float tensor of shape [rows, cols].
-    u: variable of shape [1, cols], the running estimate of the top right
-      singular vector of `matrix`.
+    matrix: float tensor of shape [rows, cols] (computed in float32).
+    u: float32 variable of shape [1, cols], the running estimate of the top
+      right singular vector of `matrix`.
     num_iterations: power iterations run in this call (0 reuses `u` as is).
     update_u: whether the refined `u` is written back.
 
   Returns:
-    `matrix / sigma`, where sigma = v^T W u with `u`, `v` held constant, so
-    gradients reach `matrix` through sigma too.
+    `matrix / sigma`, float32, where sigma = v^T W u with `u`, `v` held
+    constant, so gradients reach `matrix` through sigma too.
   """
-  u_hat = tf.math.l2_normalize(tf.convert_to_tensor(u), epsilon=_EPS)
+  matrix = precision.float32(matrix)
+  u_hat = tf.math.l2_normalize(precision.float32(u), epsilon=_EPS)
   for _ in range(num_iterations):
     v_hat = tf.math.l2_normalize(tf.matmul(u_hat, matrix, transpose_b=True),
                                  epsilon=_EPS)
@@ -72,14 +79,22 @@ class _SpectralNormMixin:
       self.sn_u = self.add_weight(
           name="sn_u", shape=(1, cols),
           initializer=keras.initializers.RandomNormal(stddev=1.0),
-          trainable=False, aggregation="mean")
+          trainable=False, aggregation="mean", autocast=False)
 
   def _normalized(self, matrix: tf.Tensor, training: bool | None) -> tf.Tensor:
+    """The (normalised) float32 `matrix`, read without autocasting."""
     if not self.use_sn:
       return matrix
     return spectral_normalize(matrix, self.sn_u,
                               self.power_iterations if training else 0,
                               update_u=bool(training))
+
+  def _weight(self, name: str, shape, init: str):
+    # Read as float32 inside the layer (no autocast): spectral norm runs on
+    # the float32 values; `call` casts the result to the compute dtype.
+    return self.add_weight(name=name, shape=shape,
+                           initializer=kernel_initializer(init),
+                           autocast=False)
 
 
 class SNDense(_SpectralNormMixin, keras.layers.Layer):
@@ -99,15 +114,14 @@ class SNDense(_SpectralNormMixin, keras.layers.Layer):
 
   def build(self, input_shape):
     in_features = int(input_shape[-1])
-    self.kernel = self.add_weight(name="kernel", shape=(in_features, self.units),
-                                  initializer=kernel_initializer(self.init))
+    self.kernel = self._weight("kernel", (in_features, self.units), self.init)
     if self.use_bias:
       self.bias = self.add_weight(name="bias", shape=(self.units,),
                                   initializer="zeros")
     self._build_sn(self.units)
 
   def call(self, inputs, training=None):
-    kernel = self._normalized(self.kernel, training)
+    kernel = precision.like(self._normalized(self.kernel, training), inputs)
     outputs = tf.matmul(inputs, kernel)
     if self.use_bias:
       outputs = outputs + self.bias
@@ -135,9 +149,8 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Layer):
   def build(self, input_shape):
     in_channels = int(input_shape[-1])
     k = self.kernel_size
-    self.kernel = self.add_weight(
-        name="kernel", shape=(k, k, in_channels, self.filters),
-        initializer=kernel_initializer(self.init))
+    self.kernel = self._weight("kernel", (k, k, in_channels, self.filters),
+                               self.init)
     if self.use_bias:
       self.bias = self.add_weight(name="bias", shape=(self.filters,),
                                   initializer="zeros")
@@ -149,7 +162,8 @@ class SNConv2D(_SpectralNormMixin, keras.layers.Layer):
       shape = tf.shape(kernel)
       matrix = tf.reshape(kernel, [-1, self.filters])
       kernel = tf.reshape(self._normalized(matrix, training), shape)
-    outputs = tf.nn.conv2d(inputs, kernel, strides=1, padding="SAME")
+    outputs = tf.nn.conv2d(inputs, precision.like(kernel, inputs), strides=1,
+                           padding="SAME")
     if self.use_bias:
       outputs = outputs + self.bias
     return outputs
@@ -172,14 +186,14 @@ class SNEmbedding(_SpectralNormMixin, keras.layers.Layer):
     self.power_iterations = power_iterations
 
   def build(self, input_shape):
-    self.embeddings = self.add_weight(
-        name="embeddings", shape=(self.num_classes, self.dim),
-        initializer=kernel_initializer(self.init))
+    self.embeddings = self._weight("embeddings", (self.num_classes, self.dim),
+                                   self.init)
     self._build_sn(self.dim)
 
   def normalized_table(self, training=None) -> tf.Tensor:
-    """The (normalised) table, shape [num_classes, dim]."""
+    """The (normalised) table, float32 [num_classes, dim]."""
     return self._normalized(self.embeddings, training)
 
   def call(self, class_weights, training=None):
-    return tf.matmul(class_weights, self.normalized_table(training))
+    return tf.matmul(class_weights, precision.like(
+        self.normalized_table(training), class_weights))

@@ -8,6 +8,10 @@ network) learns 100x slower with one optimizer. Biases are stored divided by
 `lr_multiplier` too.
 
 Shapes: images and feature maps are float32 [B, H, W, C]; w is [B, w_dim].
+Under a mixed precision policy (`tfgt.precision`) they are in the compute
+dtype; pixel norm, instance norm and the minibatch standard deviation take
+their statistics in float32, and a convolution's kernel is read in float32
+(AdaFM standardises it) and cast for the convolution.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfgt import precision
 
 LEAKY_RELU_SLOPE = 0.2
 # He gain for leaky ReLU layers (sqrt(2)), as NVlabs' StyleGAN uses.
@@ -29,16 +35,21 @@ def leaky_relu(x: tf.Tensor) -> tf.Tensor:
 
 
 def pixel_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
-  """x / sqrt(mean(x^2) + eps) over the last axis (Karras et al. 2018, 4.2)."""
-  return x * tf.math.rsqrt(
-      tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + epsilon)
+  """x / sqrt(mean(x^2) + eps) over the last axis (Karras et al. 2018, 4.2),
+  computed in float32 and returned in x's dtype."""
+  inputs, x = x, precision.float32(x)
+  return precision.like(x * tf.math.rsqrt(
+      tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + epsilon), inputs)
 
 
 def instance_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
-  """Per-sample, per-channel normalisation over H and W of [B, H, W, C]."""
+  """Per-sample, per-channel normalisation over H and W of [B, H, W, C],
+  computed in float32 and returned in x's dtype."""
+  inputs, x = x, precision.float32(x)
   x = x - tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-  return x * tf.math.rsqrt(
+  x *= tf.math.rsqrt(
       tf.reduce_mean(tf.square(x), axis=[1, 2], keepdims=True) + epsilon)
+  return precision.like(x, inputs)
 
 
 def upsample_nearest(x: tf.Tensor) -> tf.Tensor:
@@ -60,7 +71,8 @@ def blur(x: tf.Tensor) -> tf.Tensor:
   k = np.outer(k, k)
   k /= k.sum()
   channels = x.shape[-1]
-  kernel = tf.constant(np.tile(k[:, :, None, None], [1, 1, channels, 1]))
+  kernel = tf.constant(np.tile(k[:, :, None, None], [1, 1, channels, 1]),
+                       dtype=x.dtype)
   return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME")
 
 
@@ -138,22 +150,25 @@ class EqualizedConv2D(keras.layers.Layer):
 
   def build(self, input_shape):
     fan_in = int(input_shape[-1]) * self.kernel_size ** 2
+    # Read as float32 inside layers (no autocast): AdaFM standardises it;
+    # `call` casts it to the compute dtype.
     self.kernel = self.add_weight(
         name="kernel",
         shape=(self.kernel_size, self.kernel_size, int(input_shape[-1]),
                self.filters),
-        initializer=keras.initializers.RandomNormal(stddev=1.0))
+        initializer=keras.initializers.RandomNormal(stddev=1.0),
+        autocast=False)
     self.runtime_scale = self.gain / math.sqrt(fan_in)
     self.bias = (self.add_weight(name="bias", shape=(self.filters,),
                                  initializer="zeros")
                  if self.use_bias else None)
 
   def scaled_kernel(self) -> tf.Tensor:
-    """The kernel as the convolution uses it, [k, k, in, filters]."""
+    """The kernel as the convolution uses it, float32 [k, k, in, filters]."""
     return self.kernel * self.runtime_scale
 
   def call(self, x):
-    y = tf.nn.conv2d(x, self.scaled_kernel(), 1, "SAME")
+    y = tf.nn.conv2d(x, precision.like(self.scaled_kernel(), x), 1, "SAME")
     return y if self.bias is None else y + self.bias
 
 
@@ -165,11 +180,13 @@ class Bias(keras.layers.Layer):
     self.lr_multiplier = lr_multiplier
 
   def build(self, input_shape):
+    # Float32 under every precision (no autocast): Hyper-Modulation
+    # standardises it; `call` casts it to the compute dtype.
     self.bias = self.add_weight(name="bias", shape=(int(input_shape[-1]),),
-                                initializer="zeros")
+                                initializer="zeros", autocast=False)
 
   def call(self, x):
-    return x + self.bias * self.lr_multiplier
+    return x + precision.like(self.bias * self.lr_multiplier, x)
 
 
 class NoiseStrength(keras.layers.Layer):
@@ -243,9 +260,9 @@ class MinibatchStddev(keras.layers.Layer):
     if c % f:
       raise ValueError(f"{c} channels do not divide into {f} groups.")
     g = b if self.group_size is None else _group_size(b, self.group_size)
-    y = tf.reshape(x, [g, -1, h, w, f, c // f])
+    y = tf.reshape(precision.float32(x), [g, -1, h, w, f, c // f])
     y -= tf.reduce_mean(y, axis=0, keepdims=True)
     y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)
     y = tf.reduce_mean(y, axis=[1, 2, 4])  # [B / g, f]
     y = tf.tile(y[:, None, None, :], [g, h, w, 1])
-    return tf.concat([x, y], axis=-1)
+    return tf.concat([x, precision.like(y, x)], axis=-1)

@@ -34,6 +34,7 @@ import gin
 import tensorflow as tf
 
 from tfgt import objectives
+from tfgt import precision
 from tfgt.data import augment as augment_lib
 from tfgt.errors import UserInputError
 from tfgt.layers import batch_norm
@@ -58,8 +59,9 @@ def barlow_twins_loss(z1: tf.Tensor, z2: tf.Tensor,
   """Eq. 7 over the global batch (see the module docstring).
 
   Args:
-    z1, z2: float32 [B, F], the features of the two views of B images (this
-      replica's rows).
+    z1, z2: [B, F], the features of the two views of B images (this
+      replica's rows), of any float dtype: the normalisation and the
+      cross-correlation are float32 (`tfgt.precision`).
     off_diagonal_weight: lambda_off (5e-3 in Barlow Twins and the official
       code).
     epsilon: added to the variance.
@@ -67,6 +69,7 @@ def barlow_twins_loss(z1: tf.Tensor, z2: tf.Tensor,
   Returns:
     The scalar loss, the same on every replica.
   """
+  z1, z2 = precision.float32(z1), precision.float32(z2)
   count = _global_sum(tf.cast(tf.shape(z1)[0], tf.float32))
 
   def normalise(z):

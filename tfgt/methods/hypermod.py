@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import objectives
+from tfgt import precision
 from tfgt import run_folder
 from tfgt.errors import UserInputError
 from tfgt.methods import base
@@ -142,6 +143,8 @@ class SelfAlignmentLoss(objectives.Objective):
     parts = {}
     total = None
     for t, s in zip(teacher, student):
+      # Float32 under every precision (`tfgt.precision`): a loss.
+      t, s = precision.float32(t), precision.float32(s)
       per_example = tf.reduce_mean(tf.abs(s - tf.stop_gradient(t)),
                                    axis=[1, 2, 3])
       size = t.shape[1]

@@ -21,6 +21,7 @@ import gin
 import keras
 import tensorflow as tf
 
+from tfgt import precision
 from tfgt.layers import attention
 from tfgt.layers import batch_norm
 from tfgt.layers import spectral_norm
@@ -113,6 +114,8 @@ class BigGANGenerator(keras.Model):
   `attention_resolution` places self-attention after the block whose output
   has that resolution (0: none); `bn_epsilon` is the batch norms' epsilon
   (1e-4 as in compare_gan; BigGAN-PyTorch uses 1e-5, which its imports keep).
+  Under a mixed precision policy the layers compute in its dtype and the
+  images are float32 (`tfgt.precision`).
 
   Attributes:
     num_classes: number of classes N; labels run over [0, N).
@@ -128,7 +131,8 @@ class BigGANGenerator(keras.Model):
                attention_resolution: int = 0, init: str = "orthogonal",
                bn_momentum: float = 0.9, bn_epsilon: float = 1e-4,
                name: str = "generator"):
-    super().__init__(name=name)
+    # autocast=False: the inputs stay as given; each layer casts its own.
+    super().__init__(name=name, autocast=False)
     _check_resolution(resolution)
     if conditioning not in CONDITIONINGS:
       raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got "
@@ -218,7 +222,7 @@ class BigGANGenerator(keras.Model):
 
   def call(self, inputs, training=None):
     z, y = inputs
-    z = tf.convert_to_tensor(z, tf.float32)
+    z = tf.cast(tf.convert_to_tensor(z), self.compute_dtype)
     if z.shape[-1] is not None and z.shape[-1] != self.dim_z:
       raise ValueError(f"z has width {z.shape[-1]}, the generator expects "
                        f"{self.dim_z}.")
@@ -231,7 +235,7 @@ class BigGANGenerator(keras.Model):
       if i == self.attention_index:
         h = self.attention(h, training=training)
     h = tf.nn.relu(self.output_bn(h, training=training))
-    return tf.tanh(self.output_conv(h, training=training))
+    return tf.tanh(precision.output(self.output_conv(h, training=training)))
 
 
 @gin.configurable(denylist=["num_classes", "name"])
@@ -239,7 +243,8 @@ class BigGANDiscriminator(keras.Model):
   """BigGAN projection discriminator: logits [B] for (images, y).
 
   `attention_resolution` places self-attention after the first block whose
-  output has that resolution (0: none), as BigGAN does.
+  output has that resolution (0: none), as BigGAN does. The logits are
+  float32 under every precision (`tfgt.precision`).
 
   Attributes:
     blocks: the residual down-blocks, highest resolution first (FreezeD
@@ -252,7 +257,7 @@ class BigGANDiscriminator(keras.Model):
   def __init__(self, num_classes: int, resolution: int = 32, channels: int = 1,
                ch: int = 16, attention_resolution: int = 0,
                init: str = "orthogonal", name: str = "discriminator"):
-    super().__init__(name=name)
+    super().__init__(name=name, autocast=False)
     _check_resolution(resolution)
     self.ctor_kwargs: dict[str, Any] = dict(
         resolution=resolution, channels=channels, ch=ch,
@@ -307,8 +312,11 @@ class BigGANDiscriminator(keras.Model):
     images, y = inputs
     y = inputs_lib.class_weights(y, self.num_classes)
     h = self.features(images, training=training)
-    projection = tf.reduce_sum(self.embedding(y, training=training) * h, axis=-1)
-    return tf.squeeze(self.linear(h, training=training), -1) + projection
+    projection = tf.reduce_sum(
+        precision.float32(self.embedding(y, training=training)) *
+        precision.float32(h), axis=-1)
+    return (tf.squeeze(precision.output(self.linear(h, training=training)), -1)
+            + projection)
 
 
 def build_models(generator: BigGANGenerator,

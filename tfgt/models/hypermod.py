@@ -56,6 +56,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from tfgt import precision
 from tfgt.layers import adafm
 from tfgt.layers import hypernetwork
 from tfgt.models import architectures
@@ -110,13 +111,14 @@ class ModulatedLayer(keras.layers.Layer):
       self.modulator.build((None, width))
     else:
       shape = (self.num_classes, self.fan_in, self.fan_out)
+      # Float32 under every precision (no autocast): AdaFM's input.
       self.gamma = self.add_weight(name="gamma", shape=shape,
-                                   initializer="ones")
+                                   initializer="ones", autocast=False)
       self.beta = self.add_weight(name="beta", shape=shape,
-                                  initializer="zeros")
+                                  initializer="zeros", autocast=False)
       self.shift = self.add_weight(name="shift",
                                    shape=(self.num_classes, self.fan_out),
-                                   initializer="zeros")
+                                   initializer="zeros", autocast=False)
     self.built = True
 
   def parameters(self, v: tf.Tensor | None, class_weights: tf.Tensor | None):
@@ -189,7 +191,7 @@ class HyperModGenerator(keras.Model):
                bias: str = "shift", scale: str = "official",
                fused_modulation: str = "auto", formulation: str = "auto",
                track_w_avg: bool = False, name: str = "generator"):
-    super().__init__(name=name)
+    super().__init__(name=name, autocast=False)
     if num_classes < 1:
       raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
     if mode not in MODES:
@@ -348,6 +350,7 @@ class HyperModGenerator(keras.Model):
     result = [None] * self.source.num_ws
     for i, (layer, _), (kernels, shift) in zip(
         self.modulated, self.modulated_layers, table):
+      shift = precision.float32(shift)
       if labels is not None:
         shift = tf.gather(shift, labels)
       if self.bias_mode == "standardized":

@@ -48,6 +48,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt import precision
 from tfgt.layers import style
 from tfgt.models import architectures
 from tfgt.models import inputs as inputs_lib
@@ -160,7 +161,7 @@ class SynthesisLayer(keras.layers.Layer):
   def _add_bias(self, x, modulation: "Modulation | None"):
     x = self.bias(x)
     if modulation is not None and modulation.bias_shift is not None:
-      x += modulation.bias_shift[:, None, None, :]
+      x += precision.like(modulation.bias_shift[:, None, None, :], x)
     return x
 
 
@@ -314,7 +315,7 @@ class StyleGANGenerator(keras.Model):
                block_noise: bool = False,
                instance_norm_epsilon: float = 1e-8,
                name: str = "generator"):
-    super().__init__(name=name)
+    super().__init__(name=name, autocast=False)
     _check_widths(resolution, fmap_base, fmap_max, fmap_decay)
     _check_channels(channels)
     if dim_z < 2:
@@ -366,9 +367,10 @@ class StyleGANGenerator(keras.Model):
                               else min(truncation_cutoff, self.num_ws))
 
   def build(self, input_shape=None):
+    # Float32 under every precision: a slow running mean (decay 0.995).
     self.w_avg = self.add_weight(name="dlatent_avg", shape=(self.w_dim,),
                                  initializer="zeros", trainable=False,
-                                 aggregation="mean")
+                                 aggregation="mean", autocast=False)
     z = tf.zeros([1, self.dim_z])
     self.mapping.build(z.shape)
     w = self.mapping(z, tf.zeros([1, self.num_classes]))
@@ -416,7 +418,8 @@ class StyleGANGenerator(keras.Model):
     return self._random_draws(z)[0]
 
   def map(self, z: tf.Tensor, y) -> tf.Tensor:
-    """w [B, w_dim] of z [B, dim_z] and labels [B] or class weights [B, N]."""
+    """w [B, w_dim] (in the compute dtype) of z float32 [B, dim_z] and
+    labels [B] or class weights [B, N]."""
     z = tf.convert_to_tensor(z, tf.float32)
     if z.shape[-1] is not None and z.shape[-1] != self.dim_z:
       raise ValueError(f"z has width {z.shape[-1]}, the generator expects "
@@ -447,6 +450,7 @@ class StyleGANGenerator(keras.Model):
     out = self.synthesis(ws, noise, return_blocks=return_blocks,
                          modulation=modulation)
     images, blocks = out if return_blocks else (out, None)
+    images = precision.output(images)
     if not training:
       images = tf.clip_by_value(images, -1.0, 1.0)
     return (images, blocks) if return_blocks else images
@@ -489,7 +493,7 @@ class StyleGANGenerator(keras.Model):
     return self.synthesize(ws, z, training=training, noise=noise)
 
   def _update_w_avg(self, w: tf.Tensor) -> None:
-    batch_mean = tf.reduce_mean(w, axis=0)
+    batch_mean = tf.reduce_mean(precision.float32(w), axis=0)
     self.w_avg.assign(batch_mean + self.w_avg_decay *
                       (self.w_avg - batch_mean))
 
@@ -519,7 +523,7 @@ class StyleGANGenerator(keras.Model):
     psi = tf.reshape(tf.cast(truncation, tf.float32), [-1, 1, 1])
     layer = tf.range(self.num_ws)[None, :, None]
     psi = tf.where(layer < self.truncation_cutoff, psi, 1.0)
-    return self.w_avg + psi * (ws - self.w_avg)
+    return self.w_avg + psi * (precision.float32(ws) - self.w_avg)
 
   def truncated_call(self, inputs, truncation) -> tf.Tensor:
     """Images [B, R, R, C] in [-1, 1] of untruncated z with truncation psi
@@ -559,7 +563,7 @@ class StyleGANDiscriminator(keras.Model):
                mbstd_num_features: int = 1,
                from_rgb_activation: bool = True,
                widen_in_conv0: bool = False, name: str = "discriminator"):
-    super().__init__(name=name)
+    super().__init__(name=name, autocast=False)
     log2 = _log2_resolution(resolution)
     _check_widths(resolution, fmap_base, fmap_max, fmap_decay)
     _check_channels(channels)
@@ -623,7 +627,8 @@ class StyleGANDiscriminator(keras.Model):
 
   def call(self, inputs, training=None):
     images, y = inputs
-    outputs = self.dense1(self.features(images, training=training))
+    outputs = precision.output(
+        self.dense1(self.features(images, training=training)))
     if self.num_classes == 1:
       return outputs[:, 0]  # Unconditional: y is ignored, as by NVlabs.
     return tf.reduce_sum(outputs * inputs_lib.class_weights(y, self.num_classes),
