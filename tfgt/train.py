@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from absl import app
 from absl import flags
@@ -540,6 +540,140 @@ def _check_finite_weights(step: int, models: _Models, last_saved: int) -> None:
     raise _diverged(step, "weights became NaN or infinite", last_saved)
 
 
+@dataclasses.dataclass
+class _Begun:
+  """A run ready to train: its data, models (restored when resuming), the
+  checkpoint manager and the step it starts from."""
+  data: _Data
+  models: _Models
+  manager: tf.train.CheckpointManager
+  start_step: int
+
+
+def _begin(strategy: tf.distribute.Strategy, method: base.Method,
+           evaluator, folder: run_folder.RunFolder, latest: str | None,
+           role, model_dir: str, write_dir: str, *, seed: int, g_lr: float,
+           d_lr: float, beta1: float, beta2: float, ema_decay: float,
+           ema_start: int, precision: str, batch_size: int, d_steps: int,
+           random_flip: bool, keep_checkpoints: int) -> _Begun:
+  """Loads the data, prepares the evaluator, builds (and restores) the
+  models, checks that the folder holds this run, and writes the run's
+  identity, classes and config (`train`'s arguments; raises what it
+  raises)."""
+  # Seeds Python, NumPy, TensorFlow and Keras' initialisers, so that the
+  # initial weights do not depend on the strategy.
+  keras.utils.set_random_seed(seed)
+  data = _load_data(method)
+  if hasattr(evaluator, "prepare"):
+    # Loads the feature extractor now: a missing or unsuitable one fails
+    # before any training, not at the first evaluation; tfgt's evaluator
+    # also checks there that its features can see the classes.
+    if isinstance(evaluator, evaluator_lib.Evaluator):
+      evaluator.prepare(resolution=int(data.images.shape[1]),
+                        channels=int(data.images.shape[-1]),
+                        data=data.spec, selection=data.selection)
+    else:
+      evaluator.prepare()
+  models = _build_models(strategy, method, data.class_names, seed, g_lr,
+                         d_lr, beta1, beta2, ema_decay, ema_start,
+                         precision)
+  setup = models.setup
+  folder.check_model(bundle.spec_of(setup.fold(models.ema.average),
+                                    setup.discriminator, data.class_names,
+                                    method.name))
+  identity = dict(
+      method=method.name, seed=seed, batch_size=batch_size, d_steps=d_steps,
+      random_flip=random_flip, classes=data.selection.to_json(),
+      images=int(len(data.images)),
+      data=cache_lib.array_fingerprint(data.images, data.labels))
+  new_identity = folder.check_identity(identity, resuming=latest is not None)
+  if evaluator is not None:
+    folder.read(run_folder.BEST)  # A torn or edited file stops here.
+
+  checkpoint = models.checkpoint()
+  if latest:
+    _restore(latest, checkpoint, models)
+    logging.info("Resumed from %s at step %d.", latest,
+                 int(models.step.numpy()))
+  # After the resume: it may have written the state file the manager reads.
+  manager = tf.train.CheckpointManager(checkpoint, write_dir,
+                                       max_to_keep=keep_checkpoints)
+  if role.num_workers > 1:
+    distribute.check_workers_agree(
+        strategy, models.step, distribute.cluster_fingerprint(identity),
+        model_dir)
+  start_step = int(models.step.numpy())
+  # Written once the run is known to continue (a failed start changes nothing).
+  if new_identity:
+    folder.write_identity(identity)
+  files.write_json(folder.path(run_folder.CLASSES), data.selection.to_json())
+  files.write_text(folder.path(run_folder.CONFIG), gin.config_str())
+  return _Begun(data, models, manager, start_step)
+
+
+def _make_loop(begun: _Begun, strategy: tf.distribute.Strategy,
+               method: base.Method, evaluator, folder: run_folder.RunFolder,
+               latest: str | None, role, model_dir: str, *, seed: int,
+               precision: str, num_steps: int, batch_size: int,
+               d_steps: int, use_xla: bool, random_flip: bool,
+               keep_checkpoints: int, samples_per_class: int,
+               best_metric: str, g_lr: float, d_lr: float, log_every: int,
+               sample_every: int, checkpoint_every: int, eval_every: int
+               ) -> tuple["_Loop", _Outputs, Any]:
+  """The step function, the batches from the start step, the outputs
+  (bundles, grids, evaluations) and the loop over the steps of a begun run;
+  writes the bundle of a checkpoint that lacks one. Returns (loop, outputs,
+  summary writer)."""
+  data, models, manager = begun.data, begun.models, begun.manager
+  start_step = begun.start_step
+  setup = models.setup
+  step_fn = steps_lib.TrainStep(strategy, setup, models.optimizers,
+                                models.ema, models.step, d_steps, batch_size,
+                                use_xla, loss_scales=models.loss_scales)
+  iterator = _distributed_batches(
+      strategy, data, batch_size, seed, random_flip, setup.generator.dim_z,
+      skip=start_step * step_fn.batches_per_step)
+  summary_writer = tf.summary.create_file_writer(
+      folder.path(run_folder.EVENTS))
+  class_names = data.class_names
+  with precision_lib.policy_scope(precision):
+    # The plain generator that is exported (a fold may build a new one).
+    outputs = _Outputs(
+        folder, models, class_names, method.name, keep_checkpoints,
+        grid_ids=(list(range(len(class_names))) if len(class_names) <= 16
+                  else data.train_ids[:16].tolist()),
+        grid_z=tf.random.stateless_normal(
+            [samples_per_class, setup.generator.dim_z],
+            seed=[seed + 5, 0]),
+        evaluator=evaluator, best_metric=best_metric,
+        summary_writer=summary_writer)
+  # Decided from the chief's folder, so that every worker saves alike.
+  bundle_step = tf.train.latest_checkpoint(
+      os.path.join(model_dir, run_folder.BUNDLE))
+  if start_step and (bundle_step is None or
+                     not bundle_step.endswith(f"-{start_step}")):
+    # Interrupted between the checkpoint and its bundle: write the bundle the
+    # checkpoint stands for, so that sampling and export see this step.
+    logging.info("Writing the model bundle of step %d.", start_step)
+    outputs.save_bundle(start_step)
+  learning_rates = {"g_lr": g_lr}
+  if setup.discriminator is not None:
+    learning_rates["d_lr"] = d_lr
+  progress = _Progress(summary_writer, num_steps, batch_size, learning_rates,
+                       evaluator, eval_every)
+  loop = _Loop(step_fn, models, iterator, manager, outputs, progress, folder,
+               resumed=latest is not None,
+               num_steps=num_steps, start_step=start_step,
+               log_every=log_every, sample_every=sample_every,
+               checkpoint_every=checkpoint_every, eval_every=eval_every)
+  logging.info("Training from step %d to %d, global batch %d on %d "
+               "replica(s)%s.", start_step, num_steps, batch_size,
+               strategy.num_replicas_in_sync,
+               (f" of {role.num_workers} worker processes"
+                if role.num_workers > 1 else ""))
+  return loop, outputs, summary_writer
+
+
 @gin.configurable(denylist=["model_dir", "strategy"])
 def train(model_dir: str,
           strategy: tf.distribute.Strategy | None = None,
@@ -646,100 +780,23 @@ def train(model_dir: str,
     # checkpoints cannot be read stops here, before any model is built.
     latest = run_folder.RunFolder(model_dir).resume_checkpoint(
         repair=role.is_chief)
-    # Seeds Python, NumPy, TensorFlow and Keras' initialisers, so that the
-    # initial weights do not depend on the strategy.
-    keras.utils.set_random_seed(seed)
-    data = _load_data(method)
-    if hasattr(evaluator, "prepare"):
-      # Loads the feature extractor now: a missing or unsuitable one fails
-      # before any training, not at the first evaluation; tfgt's evaluator
-      # also checks there that its features can see the classes.
-      if isinstance(evaluator, evaluator_lib.Evaluator):
-        evaluator.prepare(resolution=int(data.images.shape[1]),
-                          channels=int(data.images.shape[-1]),
-                          data=data.spec, selection=data.selection)
-      else:
-        evaluator.prepare()
-    models = _build_models(strategy, method, data.class_names, seed, g_lr,
-                           d_lr, beta1, beta2, ema_decay, ema_start,
-                           precision)
-    setup = models.setup
-    folder.check_model(bundle.spec_of(setup.fold(models.ema.average),
-                                      setup.discriminator, data.class_names,
-                                      method.name))
-    identity = dict(
-        method=method.name, seed=seed, batch_size=batch_size, d_steps=d_steps,
-        random_flip=random_flip, classes=data.selection.to_json(),
-        images=int(len(data.images)),
-        data=cache_lib.array_fingerprint(data.images, data.labels))
-    new_identity = folder.check_identity(identity, resuming=latest is not None)
-    if evaluator is not None:
-      folder.read(run_folder.BEST)  # A torn or edited file stops here.
-
-    checkpoint = models.checkpoint()
-    if latest:
-      _restore(latest, checkpoint, models)
-      logging.info("Resumed from %s at step %d.", latest,
-                   int(models.step.numpy()))
-    # After the resume: it may have written the state file the manager reads.
-    manager = tf.train.CheckpointManager(checkpoint, write_dir,
-                                         max_to_keep=keep_checkpoints)
-    if role.num_workers > 1:
-      distribute.check_workers_agree(
-          strategy, models.step, distribute.cluster_fingerprint(identity),
-          model_dir)
-    start_step = int(models.step.numpy())
-    # Written once the run is known to continue (a failed start changes nothing).
-    if new_identity:
-      folder.write_identity(identity)
-    files.write_json(folder.path(run_folder.CLASSES), data.selection.to_json())
-    files.write_text(folder.path(run_folder.CONFIG), gin.config_str())
+    begun = _begin(strategy, method, evaluator, folder, latest, role,
+                   model_dir, write_dir, seed=seed, g_lr=g_lr, d_lr=d_lr,
+                   beta1=beta1, beta2=beta2, ema_decay=ema_decay,
+                   ema_start=ema_start, precision=precision,
+                   batch_size=batch_size, d_steps=d_steps,
+                   random_flip=random_flip,
+                   keep_checkpoints=keep_checkpoints)
     started = True
-
-    step_fn = steps_lib.TrainStep(strategy, setup, models.optimizers,
-                                  models.ema, models.step, d_steps, batch_size,
-                                  use_xla, loss_scales=models.loss_scales)
-    iterator = _distributed_batches(
-        strategy, data, batch_size, seed, random_flip, setup.generator.dim_z,
-        skip=start_step * step_fn.batches_per_step)
-    summary_writer = tf.summary.create_file_writer(
-        folder.path(run_folder.EVENTS))
-    class_names = data.class_names
-    with precision_lib.policy_scope(precision):
-      # The plain generator that is exported (a fold may build a new one).
-      outputs = _Outputs(
-          folder, models, class_names, method.name, keep_checkpoints,
-          grid_ids=(list(range(len(class_names))) if len(class_names) <= 16
-                    else data.train_ids[:16].tolist()),
-          grid_z=tf.random.stateless_normal(
-              [samples_per_class, setup.generator.dim_z],
-              seed=[seed + 5, 0]),
-          evaluator=evaluator, best_metric=best_metric,
-          summary_writer=summary_writer)
-    # Decided from the chief's folder, so that every worker saves alike.
-    bundle_step = tf.train.latest_checkpoint(
-        os.path.join(model_dir, run_folder.BUNDLE))
-    if start_step and (bundle_step is None or
-                       not bundle_step.endswith(f"-{start_step}")):
-      # Interrupted between the checkpoint and its bundle: write the bundle the
-      # checkpoint stands for, so that sampling and export see this step.
-      logging.info("Writing the model bundle of step %d.", start_step)
-      outputs.save_bundle(start_step)
-    learning_rates = {"g_lr": g_lr}
-    if setup.discriminator is not None:
-      learning_rates["d_lr"] = d_lr
-    progress = _Progress(summary_writer, num_steps, batch_size, learning_rates,
-                         evaluator, eval_every)
-    loop = _Loop(step_fn, models, iterator, manager, outputs, progress, folder,
-                 resumed=latest is not None,
-                 num_steps=num_steps, start_step=start_step,
-                 log_every=log_every, sample_every=sample_every,
-                 checkpoint_every=checkpoint_every, eval_every=eval_every)
-    logging.info("Training from step %d to %d, global batch %d on %d "
-                 "replica(s)%s.", start_step, num_steps, batch_size,
-                 strategy.num_replicas_in_sync,
-                 (f" of {role.num_workers} worker processes"
-                  if role.num_workers > 1 else ""))
+    loop, outputs, summary_writer = _make_loop(
+        begun, strategy, method, evaluator, folder, latest, role, model_dir,
+        seed=seed, precision=precision, num_steps=num_steps,
+        batch_size=batch_size, d_steps=d_steps, use_xla=use_xla,
+        random_flip=random_flip, keep_checkpoints=keep_checkpoints,
+        samples_per_class=samples_per_class, best_metric=best_metric,
+        g_lr=g_lr, d_lr=d_lr, log_every=log_every, sample_every=sample_every,
+        checkpoint_every=checkpoint_every, eval_every=eval_every)
+    class_names = begun.data.class_names
     metrics = loop.run()
     summary_writer.flush()
     if role.is_chief:
