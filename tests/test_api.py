@@ -123,6 +123,7 @@ def test_load_pretrained(pretrained):
   assert g.dim_z == 64 and g.step == 5000 and g.method == "scratch"
   assert g.class_ids(["Sneaker", 0, "id:3"]) == [7, 0, 3]
   assert "biggan 32x32x1, 8 classes" in repr(g)
+  assert g.precision == "float32"
 
 
 def test_load_refuses_bad_paths_and_checkpoints(tiny_run, tmp_path):
@@ -316,9 +317,9 @@ def test_evaluate_gives_the_commands_numbers(tiny_run, tmp_path,
   run, cache_dir = tiny_run
   calls, command_run = [], evaluate_lib.run
 
-  def spy(*args):
-    calls.append(args)
-    return command_run(*args)
+  def spy(*args, **kwargs):
+    calls.append((args, kwargs))
+    return command_run(*args, **kwargs)
 
   monkeypatch.setattr(evaluate_lib, "run", spy)
   g = run.generator()
@@ -327,9 +328,10 @@ def test_evaluate_gives_the_commands_numbers(tiny_run, tmp_path,
   # The command's own function, with what `python -m tfgt.evaluate
   # --model_dir=RUN --checkpoint=2 --metrics=fid --num_samples=30
   # --cache_dir=C --output=O` passes it (the step as a number).
-  assert calls == [(run.model_dir, 2, dict(
+  assert calls == [((run.model_dir, 2, dict(
       num_samples=30, batch_size=None, seed=None, cache_dir=cache_dir,
-      metrics="fid"), [], [], str(tmp_path / "api.json"))]
+      metrics="fid"), [], [], str(tmp_path / "api.json")),
+                    dict(precision="float32"))]
   # FID and the feature check's numbers (docs/EVALUATION.md).
   assert set(got.metrics) == {"fid", "features_separation",
                               "features_min_spread"}
@@ -377,6 +379,14 @@ def test_export_round_trip(tiny_run, tmp_path):
       z=tf.concat([z, z], 0), truncation=tf.constant(100.0))["images"]
   drawn = g.draw([1, 0], per_class=per_class)
   assert np.abs(served.numpy().astype(int) - drawn.astype(int)).max() <= 1
+  # A Generator loaded in bfloat16 exports in bfloat16 (docs/TRAINING.md).
+  g16 = tfgt.load(run, "best", precision="mixed_bfloat16")
+  assert g16.precision == "mixed_bfloat16"
+  version = tfgt.export(g16, tmp_path / "serving16", verify=False)
+  with open(os.path.join(version, "assets.extra", "tfgt_model.json")) as f:
+    assert json.load(f)["precision"] == "mixed_bfloat16"
+  with pytest.raises(UserInputError, match="Unknown precision 'half'"):
+    tfgt.load(run, precision="half")
 
 
 # ---------------------------------------------------------- similarity

@@ -64,7 +64,8 @@ def test_evaluate_command(tiny_run):
   out = subprocess.run(
       [sys.executable, "-m", "tfgt.evaluate", f"--model_dir={model_dir}",
        "--checkpoint=best", "--metrics=fid,kid,mfid,kmmd,prdc",
-       "--num_samples=40", f"--cache_dir={cache_dir}"],
+       "--num_samples=40", f"--cache_dir={cache_dir}",
+       "--precision=mixed_bfloat16"],
       capture_output=True, text=True, env=env, cwd=REPO, timeout=600,
       check=False)
   assert out.returncode == 0, out.stderr[-3000:]
@@ -78,6 +79,7 @@ def test_evaluate_command(tiny_run):
                                      "precision", "recall", "density",
                                      "coverage"}
   assert written["settings"]["generated"] == 40
+  assert written["settings"]["precision"] == "mixed_bfloat16"
   assert written["settings"]["real"] == 2000
   assert written["settings"]["model_ids"] == [0, 1]
   assert list(written["per_class"]) == ["Bag", "Ankle boot"]
@@ -94,6 +96,7 @@ def test_evaluate_in_process_and_bad_input(tiny_run, tmp_path):
                                  "features_min_spread"}
   assert os.path.exists(path)
   assert result.settings["seed"] == 0
+  assert result.settings["precision"] == "float32"
   assert "fid" in evaluate.format_table(result)
   with pytest.raises(UserInputError, match="config.gin"):
     evaluate.run(str(tmp_path))

@@ -80,6 +80,7 @@ def exported(model_dir, tmp_path_factory):
   assert result.returncode == 0, result.stderr[-3000:]
   path = os.path.join(export_dir, "3")
   assert "SavedModel: " + path in result.stdout
+  assert "precision:  float32" in result.stdout
   first, _, _ = bundle.load(model_dir, checkpoint=1)
   latest, _, _ = bundle.load(model_dir)
   return export_dir, path, first, latest
@@ -487,15 +488,21 @@ def test_export_benchmark_times_every_signature(tmp_path):
   from tests.conftest import load_tool  # pylint: disable=g-import-not-at-top
   tool = load_tool("benchmark_export")
   rows = tool.benchmark("pretrained:fashion_mnist_biggan", "latest", [2], 1,
-                        0.01, str(tmp_path / "serving"))
+                        0.01, str(tmp_path / "serving"),
+                        ["float32", "mixed_bfloat16"])
   by_case = {r["case"]: r for r in rows}
-  assert set(by_case) == {"in_process", "saved_model/z", "saved_model/seed",
-                          "tf1_session/seed", "in_process/weights",
-                          "saved_model/weights"}
-  # Each ratio is to the in-process case with the same input.
+  cases = {"in_process", "saved_model/z", "saved_model/seed",
+           "tf1_session/seed", "in_process/weights", "saved_model/weights"}
+  assert set(by_case) == cases | {c + " mixed_bfloat16" for c in cases}
+  assert {r["precision"] for r in rows} == {"float32", "mixed_bfloat16"}
+  # Each ratio is to the in-process case with the same input, in float32.
   assert by_case["in_process"]["ratio"] == 1.0
   assert by_case["in_process/weights"]["ratio"] == 1.0
+  assert by_case["in_process mixed_bfloat16"]["ratio"] != 1.0
   assert all(r["images_per_sec"] > 0 and r["batch_size"] == 2 for r in rows)
+  with open(tmp_path / "serving" / "mixed_bfloat16" / "1" / "assets.extra" /
+            export.METADATA_FILE) as f:
+    assert json.load(f)["precision"] == "mixed_bfloat16"
 
 
 def test_serving_name_is_the_export_folder_name():

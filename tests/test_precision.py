@@ -399,3 +399,70 @@ def test_a_run_changes_precision_when_it_resumes(runs):
   # The evaluation of the mixed_bfloat16 run ran under the float32 policy
   # on float32 images.
   assert runs["evaluator"].seen == [("float32", tf.float32)]
+
+
+# The commands that read a bundle: tfgt.load, tfgt.sample, tfgt.export (and
+# tfgt.evaluate, in tests/test_evaluate.py) build the generator in a chosen
+# precision from the same float32 weights.
+PRETRAINED = "pretrained:fashion_mnist_biggan"
+
+
+def test_a_bundle_loads_in_each_precision():
+  from tfgt.models import bundle  # pylint: disable=g-import-not-at-top
+  g32, _, _ = bundle.load(PRETRAINED)
+  g16, _, _ = bundle.load(PRETRAINED, precision=BF16)
+  assert precision.current() == "float32"  # The scope is left.
+  assert {layer.dtype_policy.name for layer in g16._flatten_layers()} == {BF16}
+  assert {layer.dtype_policy.name
+          for layer in g32._flatten_layers()} == {"float32"}
+  for a, b in zip(g32.variables, g16.variables):
+    assert b.dtype == "float32"
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  z = tf.random.stateless_normal([4, g32.dim_z], seed=[1, 2])
+  y = tf.constant([0, 1, 2, 3])
+  x32, x16 = g32((z, y), training=False), g16((z, y), training=False)
+  assert x16.dtype == tf.float32
+  difference = np.abs(x32.numpy() - x16.numpy())
+  # bfloat16 rounds (8 bits of mantissa): close to float32's images, not
+  # the same.
+  assert 0 < difference.mean() < 0.05, difference.mean()
+  with pytest.raises(UserInputError, match="mixed_bfloat16"):
+    bundle.load(PRETRAINED, precision="bfloat16")
+
+
+def test_sample_draws_in_bfloat16():
+  from tfgt import sample  # pylint: disable=g-import-not-at-top
+  a, ids, _ = sample.draw_grid(PRETRAINED, classes=["0", "1"], per_class=3)
+  b, ids_b, _ = sample.draw_grid(PRETRAINED, classes=["0", "1"], per_class=3,
+                                 precision=BF16)
+  assert ids == ids_b and a.dtype == b.dtype == np.uint8
+  assert a.shape == b.shape
+  difference = np.abs(a.astype(int) - b.astype(int))
+  assert difference.max() > 0 and difference.mean() < 4, difference.mean()
+
+
+def test_export_in_bfloat16_serves_through_the_tf1_loader(tmp_path):
+  from tfgt import export  # pylint: disable=g-import-not-at-top
+  paths = {p: export.export(PRETRAINED, str(tmp_path / p), precision=p)
+           for p in ("float32", BF16)}  # Each verified against its own G.
+  with open(os.path.join(paths[BF16], "assets.extra",
+                         export.METADATA_FILE)) as f:
+    assert json.load(f)["precision"] == BF16
+  served = {}
+  for p, path in paths.items():
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+      meta = tf.compat.v1.saved_model.load(session, ["serve"], path)
+      types = {node.attr["T"].type
+               for f in graph.as_graph_def().library.function
+               for node in f.node_def if "T" in node.attr}
+      assert (tf.bfloat16.as_datatype_enum in types) == (p == BF16), p
+      sig = meta.signature_def["serving_default"]
+      served[p] = session.run(sig.outputs["images"].name, {
+          sig.inputs["labels"].name: [0, 1, 2, 3],
+          sig.inputs["seeds"].name: [1, 2, 3, 4],
+          sig.inputs["truncation"].name: 1.0})
+  assert served[BF16].dtype == np.uint8
+  assert served[BF16].shape == served["float32"].shape
+  difference = np.abs(served[BF16].astype(int) - served["float32"].astype(int))
+  assert difference.max() > 0 and difference.mean() < 4, difference.mean()

@@ -242,6 +242,8 @@ class Generator:
     path: str, the path it was loaded from, as given.
     checkpoint: str, the checkpoint prefix read (`<bundle>/ckpt-<step>`).
     step: int, that checkpoint's training step.
+    precision: str, the precision its layers compute in (float32,
+      mixed_bfloat16, mixed_float16; `tfgt.precision`).
     model: the Keras generator (`tfgt.models.architectures.Generator`):
       (z [B, dim_z], labels int32 [B] or class weights [B, N]) -> float32
       images [B, R, R, C] in [-1, 1]; `model((z, y), training=False)`.
@@ -269,6 +271,10 @@ class Generator:
                    doc="int: the width of the latents z.")
   architecture = property(lambda self: str(self.model.architecture),
                           doc="str: the architecture's registry name.")
+  precision = property(
+      lambda self: str(self.model.dtype_policy.name),
+      doc="str: the precision its layers compute in (`tfgt.load`'s "
+      "precision): float32, mixed_bfloat16 or mixed_float16.")
 
   @property
   def directory(self) -> str:
@@ -455,8 +461,8 @@ def _shipped_models() -> list[str]:
 
 
 @_command_errors
-def load(path: PathLike | "Run", checkpoint: str | int = "latest"
-         ) -> Generator:
+def load(path: PathLike | "Run", checkpoint: str | int = "latest",
+         precision: str = "float32") -> Generator:
   """Loads the generator of a run, a bundle or a shipped model.
 
   Args:
@@ -466,6 +472,9 @@ def load(path: PathLike | "Run", checkpoint: str | int = "latest"
       fashion_mnist_biggan, fashion_mnist_stylegan), or a `Run`.
     checkpoint: "latest", "best" (the run's best evaluation, `model/best`)
       or a step number (int, or a str of digits).
+    precision: "float32", "mixed_bfloat16" or "mixed_float16": the dtype
+      the generator's layers compute in (`tfgt.precision`, docs/TRAINING.md);
+      the weights are float32 and images come out as in float32.
 
   Returns:
     A `Generator`.
@@ -499,7 +508,8 @@ def load(path: PathLike | "Run", checkpoint: str | int = "latest"
   prefix = bundle.checkpoint_path(directory, choice)
   model, _ = bundle.restore(spec, prefix,
                             spec_file=os.path.join(directory,
-                                                   bundle.SPEC_FILE))
+                                                   bundle.SPEC_FILE),
+                            precision=precision)
   return Generator(model, spec, path, prefix)
 
 
@@ -780,6 +790,14 @@ def _source(model: Any, checkpoint: str | int | None, default: str
           default if checkpoint is None else checkpoint, None)
 
 
+def _precision(precision: str | None, generator: Generator | None) -> str:
+  """The precision a command builds its generator in: `precision`, else a
+  given Generator's own, else float32."""
+  if precision is not None:
+    return str(precision)
+  return generator.precision if generator is not None else "float32"
+
+
 @_command_errors
 def evaluate(model: PathLike | Generator | Run,
              checkpoint: str | int | None = None, *,
@@ -788,7 +806,8 @@ def evaluate(model: PathLike | Generator | Run,
              seed: int | None = None, cache_dir: PathLike | None = None,
              gin_files: Sequence[PathLike] = (),
              bindings: Sequence[str] = (),
-             output: PathLike | None = None) -> Evaluation:
+             output: PathLike | None = None,
+             precision: str | None = None) -> Evaluation:
   """Scores a generator, as `python -m tfgt.evaluate` (`tfgt.evaluate.run`).
 
   A run is scored on the data of its config.gin and classes.json; a bare
@@ -816,6 +835,9 @@ def evaluate(model: PathLike | Generator | Run,
     output: the JSON file to write (default: beside the checkpoint,
       `<checkpoint>.eval.json`; `NAME-<checkpoint>.eval.json` in the working
       directory for "pretrained:NAME").
+    precision: the precision the generator draws in (float32,
+      mixed_bfloat16, mixed_float16); default: a Generator's own, else
+      float32. The scores are computed in float32 whatever it is.
 
   Returns:
     An `Evaluation`.
@@ -828,7 +850,7 @@ def evaluate(model: PathLike | Generator | Run,
       written; a checkpoint given with a Generator.
   """
   from tfgt import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-  path, checkpoint, _ = _source(model, checkpoint, "auto")
+  path, checkpoint, generator = _source(model, checkpoint, "auto")
   if metrics is not None and not isinstance(metrics, str):
     metrics = _strings(metrics, "metrics", "'fid,kid'")
   # As the command: the Evaluator checks the metric names once the gin files
@@ -842,7 +864,8 @@ def evaluate(model: PathLike | Generator | Run,
       _strings(gin_files, "gin_files", "['gin_configs/fashion_mnist/"
                "pretrain_biggan.gin']"),
       _strings(bindings, "bindings", "['Evaluator.num_samples = 1000']"),
-      None if output is None else _folder_path(output, "output"))
+      None if output is None else _folder_path(output, "output"),
+      precision=_precision(precision, generator))
   return Evaluation(metrics=dict(result.metrics),
                     per_class=dict(result.per_class),
                     settings=dict(result.settings), path=written)
@@ -851,7 +874,8 @@ def evaluate(model: PathLike | Generator | Run,
 @_command_errors
 def export(model: PathLike | Generator | Run, out: PathLike,
            checkpoint: str | int | None = None, *,
-           version: int | None = None, verify: bool = True) -> str:
+           version: int | None = None, verify: bool = True,
+           precision: str | None = None) -> str:
   """Exports a generator for TF Serving, as `python -m tfgt.export`
   (`tfgt.export.export`; docs/SERVING.md lists the signatures).
 
@@ -863,6 +887,9 @@ def export(model: PathLike | Generator | Run, out: PathLike,
     checkpoint: "latest" (default), "best" or a step; not with a Generator.
     version: the version (>= 1); default: one more than the highest there.
     verify: reload the export and compare its images with the generator's.
+    precision: the precision the exported generator computes in (float32,
+      mixed_bfloat16, mixed_float16); default: a Generator's own, else
+      float32.
 
   Returns:
     The new version's folder, a str: `tf.saved_model.load(it)` serves
@@ -877,13 +904,14 @@ def export(model: PathLike | Generator | Run, out: PathLike,
       with a Generator.
   """
   path, checkpoint, generator = _source(model, checkpoint, "latest")
+  precision = _precision(precision, generator)
   if generator is not None:
     # The very checkpoint it holds: its bundle folder and step.
     path, checkpoint = generator.directory, generator.step
   if version is not None:
     version = _whole(version, "version")
   return export_lib.export(path, _folder_path(out, "out"), checkpoint,
-                           version, bool(verify))
+                           version, bool(verify), precision)
 
 
 @_command_errors

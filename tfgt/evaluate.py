@@ -3,7 +3,8 @@ r"""Scores a trained generator: FID, KID, mFID, KMMD, precision/recall/...
     python -m tfgt.evaluate --model_dir=/tmp/run [--checkpoint=best|latest|N] \
         [--metrics=fid,kid,mfid,kmmd,prdc] [--num_samples=10000] \
         [--gin_file=gin_configs/fashion_mnist/eval.gin] [--gin_param=...] \
-        [--features=classifier|inception|/path/model.keras|/path/saved_model]
+        [--features=classifier|inception|/path/model.keras|/path/saved_model] \
+        [--precision=float32|mixed_bfloat16|mixed_float16]
 
     # A shipped bundle has no run config: give the data config it trained on.
     python -m tfgt.evaluate --model_dir=pretrained:fashion_mnist_biggan \
@@ -32,6 +33,10 @@ or parameter removed or renamed since) is skipped with a warning; a mistake in
 --gin_file/--gin_param stops the command with a one-line message and exit
 code 2. Training bindings (`train.*`) are accepted and ignored, so that
 training configs can be given as they are.
+
+--precision=mixed_bfloat16 (or mixed_float16) draws the samples with the
+generator computing in that dtype (`tfgt.precision`); the features and the
+scores are float32 whatever it is, and the JSON's settings record it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from tfgt import checkpoints
 from tfgt import cli
 from tfgt import config as config_lib
 from tfgt import files
+from tfgt import precision as precision_lib
 from tfgt import run_folder
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
@@ -91,6 +97,7 @@ def define_flags() -> None:
                       "or the path of a .keras file or SavedModel folder "
                       "(LocalModel; settings as --gin_param='LocalModel.*'). "
                       "Default: the config's Evaluator.extractor.")
+  precision_lib.define_flag("The generator draws the samples in")
 
 
 # Bindings for the trainer, which this command does not run.
@@ -211,7 +218,7 @@ def format_table(result: evaluator_lib.EvalResult) -> str:
 def run(model_dir: str, checkpoint: str = "auto",
         overrides: dict | None = None, gin_files: Sequence[str] = (),
         gin_params: Sequence[str] = (), output: str | None = None,
-        features: str | None = None
+        features: str | None = None, precision: str = precision_lib.DEFAULT
         ) -> tuple[evaluator_lib.EvalResult, str]:
   """Evaluates a run or bundle; returns the result and the JSON path written.
 
@@ -234,6 +241,9 @@ def run(model_dir: str, checkpoint: str = "auto",
       `Evaluator.extractor`), "classifier", "inception", or the path of a
       .keras file or SavedModel folder (`LocalModel`, configured by
       `gin_params`); its bindings come after `gin_params`.
+    precision: the precision the generator draws in (`tfgt.precision`),
+      recorded in the settings; the features are computed in float32
+      whatever it is.
 
   Returns:
     (the result, the path of the JSON file written).
@@ -256,15 +266,17 @@ def run(model_dir: str, checkpoint: str = "auto",
         "training run (the --model_dir of tfgt.train), a bundle folder or "
         "pretrained:NAME.")
   extractor_bindings = features_bindings(features)
+  precision_lib.check(precision)
   with config_lib.isolated():
     return _evaluate(model_dir, directory, checkpoint, overrides, gin_files,
-                     gin_params, output, extractor_bindings)
+                     gin_params, output, extractor_bindings, precision)
 
 
 def _evaluate(model_dir: str, directory: str, checkpoint: str,
               overrides: dict | None, gin_files: Sequence[str],
               gin_params: Sequence[str], output: str | None,
-              extractor_bindings: Sequence[str] = ()
+              extractor_bindings: Sequence[str] = (),
+              precision: str = precision_lib.DEFAULT
               ) -> tuple[evaluator_lib.EvalResult, str]:
   """`run` on an empty gin config."""
   if os.path.exists(os.path.join(model_dir, run_folder.CONFIG)):
@@ -289,14 +301,14 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
                    ignore=TRAINING_ONLY)
   directory, prefix = resolve_checkpoint(model_dir, checkpoint)
   step = int(os.path.basename(prefix).rsplit("-", 1)[-1])
-  generator, _, spec = bundle.load(directory, step)
+  generator, _, spec = bundle.load(directory, step, precision=precision)
   evaluator = evaluator_lib.Evaluator(
       **{k: v for k, v in (overrides or {}).items() if v is not None})
   result = evaluator.evaluate(generator, selection,
                               class_names=spec["class_names"],
                               data=pipeline.configured_data())
   result.settings.update(model_dir=os.path.abspath(model_dir),
-                         checkpoint=prefix,
+                         checkpoint=prefix, precision=precision,
                          generator_classes=spec["class_names"])
   path = output or default_output(model_dir, prefix)
   if os.path.exists(path):
@@ -373,7 +385,7 @@ def main(argv: Sequence[str]) -> None:
   with cli.exit_on_bad_input():
     result, path = run(FLAGS.model_dir, FLAGS.checkpoint, overrides,
                        FLAGS.gin_file, FLAGS.gin_param, FLAGS.output,
-                       FLAGS.features)
+                       FLAGS.features, FLAGS.precision)
   print(f"{result.settings['checkpoint']}: {result.settings['generated']} "
         f"samples of {', '.join(result.settings['classes'])} against "
         f"{result.settings['real']} real images "

@@ -1,13 +1,19 @@
 r"""Exports a trained generator as a SavedModel for TF Serving.
 
     python -m tfgt.export --model_dir=/tmp/run --export_dir=/tmp/serving/gan \
-        [--checkpoint=best|latest|N] [--version=N]
+        [--checkpoint=best|latest|N] [--version=N] [--precision=float32]
 
 writes `<export_dir>/<version>/`, the layout `tensorflow_model_server
 --model_base_path=<export_dir>` watches (version: one more than the highest
 version already there, 1 for an empty folder). The exported generator is the
 EMA generator of the run's bundle, with any transfer block already folded: no
 training-only parameter is in the export.
+
+`--precision=mixed_bfloat16` (or mixed_float16) exports a generator whose
+layers compute in that dtype (`tfgt.precision`): the same signatures, inputs
+and uint8 images, the weights stored float32; worth it where the serving CPU
+has bfloat16 instructions (`tools/benchmark_export.py --precisions` measures
+it). The metadata records the precision.
 
 Signatures (B is the batch size, N the number of classes, old then new):
 
@@ -71,6 +77,7 @@ import tensorflow as tf
 
 from tfgt import cli
 from tfgt import files
+from tfgt import precision as precision_lib
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
@@ -379,14 +386,19 @@ def verify_saved_model(path: str, generator: architectures.Generator,
                        f"generator (max pixel difference {diff.max()}).")
 
 
+def _versions(export_dir: str) -> list[int]:
+  """The numeric sub-folders of export_dir (TF Serving's versions); none if
+  it does not exist."""
+  if not os.path.isdir(export_dir):
+    return []
+  return [int(d) for d in os.listdir(export_dir)
+          if re.fullmatch(r"\d+", d)
+          and os.path.isdir(os.path.join(export_dir, d))]
+
+
 def next_version(export_dir: str) -> int:
   """One more than the highest numeric sub-folder of export_dir, or 1."""
-  if not os.path.isdir(export_dir):
-    return 1
-  versions = [int(d) for d in os.listdir(export_dir)
-              if re.fullmatch(r"\d+", d)
-              and os.path.isdir(os.path.join(export_dir, d))]
-  return max(versions, default=0) + 1
+  return max(_versions(export_dir), default=0) + 1
 
 
 def _warn_if_another_model(export_dir: str, version: int,
@@ -394,9 +406,7 @@ def _warn_if_another_model(export_dir: str, version: int,
   """Warns when the highest version below `version` in export_dir serves
   another model (other classes or generator): TF Serving serves the highest
   version, so its clients would switch models without a sign."""
-  versions = [int(d) for d in (os.listdir(export_dir)
-                               if os.path.isdir(export_dir) else ())
-              if re.fullmatch(r"\d+", d) and int(d) < version]
+  versions = [v for v in _versions(export_dir) if v < version]
   if not versions:
     return
   previous = os.path.join(export_dir, str(max(versions)))
@@ -457,7 +467,8 @@ def _export_dir_error(export_dir: str, error: OSError) -> UserInputError:
 
 
 def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
-           version: int | None = None, verify: bool = True) -> str:
+           version: int | None = None, verify: bool = True,
+           precision: str = precision_lib.DEFAULT) -> str:
   """Exports the generator of a run for TF Serving.
 
   Args:
@@ -468,6 +479,8 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
     checkpoint: "latest", "best" or a step number.
     version: version number (>= 1); default: `next_version(export_dir)`.
     verify: reload the export and compare its images with the generator's.
+    precision: the exported generator's compute precision
+      (`tfgt.precision`); its weights are float32 in every one.
 
   Returns:
     The folder of the new version.
@@ -484,6 +497,7 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
       cannot be written.
   """
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
+  precision_lib.check(precision)
   if version is None:
     try:
       version = next_version(export_dir)
@@ -502,7 +516,8 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
   # at any time, and the metadata must name the checkpoint exported.
   prefix = bundle.checkpoint_path(directory, checkpoint)
   generator, _ = bundle.restore(
-      spec, prefix, spec_file=os.path.join(directory, bundle.SPEC_FILE))
+      spec, prefix, spec_file=os.path.join(directory, bundle.SPEC_FILE),
+      precision=precision)
   broken = [v.path for v in generator.variables
             if not np.all(np.isfinite(np.asarray(v)))]
   if broken:
@@ -522,6 +537,7 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
                   checkpoint=os.path.abspath(prefix),
                   method=spec.get("method")),
       generator=spec["generator"], class_names=spec["class_names"],
+      precision=precision,
       truncation=(
           "seeds: N(0, 1) restricted to [-t, t]; z: clipped to [-t, t]"
           if architectures.truncates_z(generator)
@@ -571,13 +587,14 @@ def define_flags() -> None:
                        "one in export_dir).")
   flags.DEFINE_bool("verify", True, "Reload the export and compare its images "
                     "with the in-process generator's.")
+  precision_lib.define_flag("The exported generator computes in")
 
 
 def main(argv: Sequence[str]) -> None:
   cli.check_arguments(argv, required=("model_dir", "export_dir"))
   with cli.exit_on_bad_input():
     target = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint,
-                    FLAGS.version, FLAGS.verify)
+                    FLAGS.version, FLAGS.verify, FLAGS.precision)
   with open(os.path.join(target, "assets.extra", METADATA_FILE)) as f:
     metadata = json.load(f)
   g = metadata["generator"]
@@ -590,6 +607,7 @@ def main(argv: Sequence[str]) -> None:
   print(f"  images:     {shape.get('resolution')}x{shape.get('resolution')}x"
         f"{shape.get('channels')} uint8, dim_z {shape.get('dim_z')}")
   print(f"  signatures: {', '.join(metadata['signatures'])}")
+  print(f"  precision:  {metadata['precision']}")
   base_path = os.path.abspath(FLAGS.export_dir)
   name = serving_name(base_path)
   print("Serve with: tensorflow_model_server --rest_api_port=8501 "

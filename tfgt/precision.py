@@ -62,6 +62,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator, Sequence
 
+from absl import flags
 import gin
 import keras
 import tensorflow as tf
@@ -81,8 +82,20 @@ def check(name: str) -> str:
   if name not in PRECISIONS:
     raise UserInputError(
         f"Unknown precision {name!r}: use one of {', '.join(PRECISIONS)} "
-        "(train.precision).")
+        "(train.precision in gin, --precision of tfgt.sample, tfgt.evaluate "
+        "and tfgt.export, precision= of tfgt.load).")
   return name
+
+
+def define_flag(use: str) -> None:
+  """Defines `--precision` (an enum of PRECISIONS, default float32) for a
+  command that builds a generator from a bundle; `use` says what computes
+  in it (e.g. "The generator draws in")."""
+  flags.DEFINE_enum(
+      "precision", DEFAULT, PRECISIONS,
+      f"{use} this precision (docs/TRAINING.md): mixed_bfloat16 on CPUs "
+      "with bfloat16 instructions, mixed_float16 on GPUs; the weights are "
+      "float32 in each, images come out float32/uint8.")
 
 
 def compute_dtype(name: str) -> tf.DType:

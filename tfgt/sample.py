@@ -2,7 +2,7 @@ r"""Draws a grid of samples from a trained model, one row per class.
 
     python -m tfgt.sample --model_dir=/tmp/run --out=grid.png \
         [--checkpoint=latest|best|N] [--classes=8,9] [--per_class=8] [--seed=0]
-        [--truncation=1,0.7,0.5]
+        [--truncation=1,0.7,0.5] [--precision=float32]
 
 `--model_dir` may be a training run's folder, its `model/` bundle, or a shipped
 model such as `pretrained:fashion_mnist_biggan`. `--classes` takes model ids,
@@ -26,6 +26,10 @@ images are drawn 32 at a time.
 in every row: for a BigGAN a threshold t on every component of z (z clipped
 to [-t, t]), for a StyleGAN psi in w (1 = none, 0 = the average image); see
 `tfgt.models.architectures.generate`. Without it nothing is truncated.
+
+`--precision=mixed_bfloat16` (or mixed_float16) draws with the generator's
+layers computing in that dtype (`tfgt.precision`), from the same float32
+weights; the images differ from float32's by a few grey levels.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import tensorflow as tf
 
 from tfgt import cli
 from tfgt import images
+from tfgt import precision as precision_lib
 from tfgt.data import class_lookup
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
@@ -74,6 +79,7 @@ def define_flags() -> None:
   flags.DEFINE_integer("rows", 4, "Rows (latents) of --interpolate.")
   flags.DEFINE_list("truncation", None, "Truncation values, one row each per "
                     "class (default: none).")
+  precision_lib.define_flag("The generator draws in")
 
 
 def parse_truncations(values: Sequence[str] | None) -> list[float] | None:
@@ -156,7 +162,8 @@ def _in_batches(draw: Callable[[tf.Tensor], tf.Tensor], inputs: tf.Tensor
 
 def draw_grid(model_dir: str, checkpoint: str | int = "latest",
               classes: Sequence[str] | None = None, per_class: int = 8,
-              seed: int = 0, truncations: Sequence[float] | None = None
+              seed: int = 0, truncations: Sequence[float] | None = None,
+              precision: str = precision_lib.DEFAULT
               ) -> tuple[np.ndarray, list[int], list[str]]:
   """A grid of samples of a run or bundle, one row per class (and per
   truncation value, classes first).
@@ -168,18 +175,20 @@ def draw_grid(model_dir: str, checkpoint: str | int = "latest",
     per_class: columns (>= 1); column k has the same latent in every row.
     seed: seed of the latents.
     truncations: values > 0 (see the module docstring); None: untruncated.
+    precision: the generator's compute precision (`tfgt.precision`).
 
   Returns:
     (uint8 image [H, W, C], the rows' model ids, the model's class names).
 
   Raises:
     UserInputError: no such model or checkpoint, an unknown or ambiguous
-      class, per_class < 1, or a grid of more than `MAX_GRID_PIXELS`.
+      class, per_class < 1, an unknown precision, or a grid of more than
+      `MAX_GRID_PIXELS`.
   """
   if per_class < 1:
     raise UserInputError(f"--per_class={per_class}: draw at least 1.")
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
-  generator, _, spec = bundle.load(model_dir, checkpoint)
+  generator, _, spec = bundle.load(model_dir, checkpoint, precision=precision)
   names = spec["class_names"]
   ids = class_ids(classes, names)
   row_ids = [c for c in ids for _ in (truncations or [None])]
@@ -233,7 +242,8 @@ def draw_rows(generator, ids: Sequence[int], z: tf.Tensor,
 
 def draw_interpolation(model_dir: str, pair: Sequence[str],
                        checkpoint: str | int = "latest", steps: int = 8,
-                       rows: int = 4, seed: int = 0
+                       rows: int = 4, seed: int = 0,
+                       precision: str = precision_lib.DEFAULT
                        ) -> tuple[np.ndarray, list[int], list[str]]:
   """A grid from class A (first column) to class B (last column).
 
@@ -244,6 +254,7 @@ def draw_interpolation(model_dir: str, pair: Sequence[str],
     steps: columns (>= 2): class weights (1 - a) A + a B, a = 0 ... 1.
     rows: latents (>= 1), one per row.
     seed: seed of the latents.
+    precision: the generator's compute precision (`tfgt.precision`).
 
   Returns:
     (uint8 image [H, W, C], the two classes' ids, the model's class names).
@@ -260,7 +271,7 @@ def draw_interpolation(model_dir: str, pair: Sequence[str],
     raise UserInputError(f"--per_class={steps} and --rows={rows}: an "
                          "interpolation needs at least 2 columns and 1 row.")
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
-  generator, _, spec = bundle.load(model_dir, checkpoint)
+  generator, _, spec = bundle.load(model_dir, checkpoint, precision=precision)
   names = spec["class_names"]
   ids = class_ids(pair, names)
   if ids[0] == ids[1]:
@@ -286,14 +297,15 @@ def main(argv: Sequence[str]) -> None:
     if FLAGS.interpolate:
       picture, ids, names = draw_interpolation(
           FLAGS.model_dir, FLAGS.interpolate, FLAGS.checkpoint,
-          FLAGS.per_class, FLAGS.rows, FLAGS.seed)
+          FLAGS.per_class, FLAGS.rows, FLAGS.seed, FLAGS.precision)
       message = (f"{FLAGS.rows} latents x {FLAGS.per_class} steps from "
                  f"{ids[0]}={names[ids[0]]} to {ids[1]}={names[ids[1]]}")
     else:
       truncations = parse_truncations(FLAGS.truncation)
       picture, ids, names = draw_grid(FLAGS.model_dir, FLAGS.checkpoint,
                                       FLAGS.classes, FLAGS.per_class,
-                                      FLAGS.seed, truncations)
+                                      FLAGS.seed, truncations,
+                                      FLAGS.precision)
       rows = [f"{i}={names[i]}" for i in ids]
       if truncations:
         rows = [f"{r} t={t:g}" for r, t in zip(

@@ -2,7 +2,8 @@ r"""Images per second of the TF Serving export against the in-process generator.
 
     python -m tools.benchmark_export \
         --model_dir=pretrained:fashion_mnist_biggan [--checkpoint=latest] \
-        [--batch_sizes=1,64] [--rounds=5] [--seconds=1]
+        [--batch_sizes=1,64] [--rounds=5] [--seconds=1] \
+        [--precisions=float32,mixed_bfloat16]
 
 Exports the model's generator (tfgt.export) to a temporary folder, loads it
 back and times, at each batch size:
@@ -17,11 +18,17 @@ back and times, at each batch size:
                       per image: Hyper-Modulation's per-sample kernels)
   saved_model/weights the export's from_class_weights signature
 
+With several --precisions the model is exported once per precision
+(`tfgt.export --precision`) and every case runs in each; a case of a
+precision other than the first is named with it ("tf1_session/seed
+mixed_bfloat16").
+
 Cases are timed in interleaved rounds so that a load from other processes
 weighs on all of them alike; the table gives the median over rounds of the
 images per second and of the process CPU time per image, each also as a ratio
 to the in-process case with the same input (in_process, or
-in_process/weights for the /weights cases) at the same batch size (for
+in_process/weights for the /weights cases) of the first precision at the
+same batch size (for
 images/s, > 1 is faster; for CPU, > 1 costs more). All cases draw without
 truncation.
 """
@@ -41,9 +48,11 @@ import tensorflow as tf
 
 from tfgt import export
 from tfgt import files
+from tfgt import precision as precision_lib
 from tfgt.data import pipeline
 from tfgt.models import architectures
 from tfgt.models import bundle
+from tools import machine
 
 FLAGS = flags.FLAGS
 
@@ -57,9 +66,13 @@ def define_flags() -> None:
   flags.DEFINE_list("batch_sizes", ["1", "64"], "Batch sizes to time.")
   flags.DEFINE_integer("rounds", 5, "Interleaved timing rounds per case.")
   flags.DEFINE_float("seconds", 1.0, "Minimum time per case and round.")
-  flags.DEFINE_string("export_dir", None, "Keep the export here (default: a "
-                      "temporary folder, deleted afterwards).")
+  flags.DEFINE_string("export_dir", None, "Keep the exports here, one "
+                      "folder per precision (default: a temporary folder, "
+                      "deleted afterwards).")
   flags.DEFINE_string("output", None, "Also write the results as JSON here.")
+  flags.DEFINE_list("precisions", [precision_lib.DEFAULT],
+                    "Precisions to export and time (tfgt.precision); ratios "
+                    "are to the first.")
 
 
 def _time_calls(fn: Callable[[], object], seconds: float
@@ -124,17 +137,38 @@ def _tf1_runner(saved_model_path: str):
   return run
 
 
+def _case_name(case: str, precision: str, first: str) -> str:
+  return case if precision == first else f"{case} {precision}"
+
+
 def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
-              rounds: int, seconds: float, export_dir: str) -> list[dict]:
-  """Rows {case, batch_size, images_per_sec, ratio, cpu_ms_per_image,
-  cpu_ratio}; ratios are to the in-process case with the same input at the
-  same batch size."""
-  path = export.export(model_dir, export_dir, checkpoint=checkpoint)
-  generator, _, _ = bundle.load(model_dir, checkpoint=checkpoint)
-  session_run = _tf1_runner(path)
+              rounds: int, seconds: float, export_dir: str,
+              precisions: Sequence[str] = (precision_lib.DEFAULT,)
+              ) -> list[dict]:
+  """Rows {case, precision, batch_size, images_per_sec, ratio,
+  cpu_ms_per_image, cpu_ratio}; ratios are to the in-process case with the
+  same input, of the first precision, at the same batch size.
+
+  Raises:
+    UserInputError: an unknown precision, or what `tfgt.export.export`
+      raises.
+  """
+  models = []
+  for precision in precisions:
+    path = export.export(model_dir, os.path.join(export_dir, precision),
+                         checkpoint=checkpoint, precision=precision)
+    generator, _, _ = bundle.load(model_dir, checkpoint=checkpoint,
+                                  precision=precision)
+    models.append((precision, generator, path, _tf1_runner(path)))
+  first = precisions[0]
   rows = []
   for batch_size in batch_sizes:
-    cases = _cases(generator, path, batch_size, session_run)
+    cases, precision_of = {}, {}
+    for precision, generator, path, session_run in models:
+      for case, fn in _cases(generator, path, batch_size,
+                             session_run).items():
+        name = _case_name(case, precision, first)
+        cases[name], precision_of[name] = fn, precision
     for fn in cases.values():  # Tracing and first-call costs.
       fn()
       fn()
@@ -146,13 +180,14 @@ def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
         times[name].append(wall_time)
         cpu[name].append(cpu_time)
     for name, values in times.items():
-      reference = ("in_process/weights" if name.endswith("/weights")
-                   else "in_process")
+      reference = ("in_process/weights" if name.split()[0].endswith(
+          "/weights") else "in_process")
       base = batch_size / statistics.median(times[reference])
       base_cpu = statistics.median(cpu[reference])
       rate = batch_size / statistics.median(values)
       cpu_time = statistics.median(cpu[name])
-      rows.append(dict(case=name, batch_size=batch_size, images_per_sec=rate,
+      rows.append(dict(case=name, precision=precision_of[name],
+                       batch_size=batch_size, images_per_sec=rate,
                        ratio=rate / base,
                        cpu_ms_per_image=1000 * cpu_time / batch_size,
                        cpu_ratio=cpu_time / base_cpu))
@@ -168,7 +203,8 @@ def main(argv: Sequence[str]) -> None:
   with tempfile.TemporaryDirectory() as scratch:
     rows = benchmark(FLAGS.model_dir, FLAGS.checkpoint, batch_sizes,
                      FLAGS.rounds, FLAGS.seconds,
-                     FLAGS.export_dir or os.path.join(scratch, "serving"))
+                     FLAGS.export_dir or os.path.join(scratch, "serving"),
+                     FLAGS.precisions)
   spec = bundle.read_spec(bundle.resolve_directory(FLAGS.model_dir))
   g = spec["generator"]
   # The generator's options as model.json has them (any architecture).
@@ -176,12 +212,12 @@ def main(argv: Sequence[str]) -> None:
                       if k != "num_classes" and not isinstance(v, dict))
   print(f"Model {FLAGS.model_dir} ({FLAGS.checkpoint}): "
         f"{spec.get('architecture', 'biggan')}, {g['num_classes']} classes, "
-        f"{options}; load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} CPUs")
-  print(f"{'case':<20} {'batch':>5} {'images/s':>10} {'x in_process':>13} "
+        f"{options}; {machine.cpu_description()}, load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+  print(f"{'case':<35} {'batch':>5} {'images/s':>10} {'x in_process':>13} "
         f"{'CPU ms/image':>13} {'x in_process':>13}")
   for r in rows:
-    print(f"{r['case']:<20} {r['batch_size']:>5} {r['images_per_sec']:>10.1f} "
+    print(f"{r['case']:<35} {r['batch_size']:>5} {r['images_per_sec']:>10.1f} "
           f"{r['ratio']:>13.2f} {r['cpu_ms_per_image']:>13.2f} "
           f"{r['cpu_ratio']:>13.2f}")
   if FLAGS.output:

@@ -18,14 +18,16 @@ import cpuinfo
 
 # Instruction sets that change TensorFlow's CPU speed several-fold, in the
 # order they are named: (cpuinfo flag, name in the description).
-_FEATURES = (("avx512f", "AVX-512"), ("amx_tile", "AMX"))
+_FEATURES = (("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
+             ("amx_tile", "AMX"))
 
 
 @functools.cache
 def cpu_description() -> str:
   """The CPU as docs/RESULTS.md names it: `lscpu`'s model name, the
   instruction sets of _FEATURES it has, and the cores this process sees,
-  e.g. "Intel(R) Xeon(R) Processor with AVX-512 and AMX, 2 cores".
+  e.g. "Intel(R) Xeon(R) Processor with AVX-512, AVX512-BF16 and AMX, 2
+  cores".
 
   Never raises: an unreadable CPU is "an unknown CPU".
   """
@@ -36,7 +38,9 @@ def cpu_description() -> str:
   name = info.get("brand_raw") or "an unknown CPU"
   flags = set(info.get("flags", ()))
   features = [label for flag, label in _FEATURES if flag in flags]
-  with_features = f" with {' and '.join(features)}" if features else ""
+  listed = (", ".join(features[:-1]) + " and " if len(features) > 1
+            else "") + (features[-1] if features else "")
+  with_features = f" with {listed}" if features else ""
   return f"{name}{with_features}, {os.cpu_count()} cores"
 
 

@@ -8,7 +8,7 @@ from tools import machine
 
 
 def test_the_cpu_is_named_as_lscpu_names_it():
-  """`tools.machine`: the model name, AVX-512 and AMX as /proc/cpuinfo
+  """`tools.machine`: the model name, AVX-512, AVX512-BF16 and AMX as /proc/cpuinfo
   gives them, and the cores."""
   description = machine.cpu_description()
   with open("/proc/cpuinfo") as f:
@@ -18,4 +18,6 @@ def test_the_cpu_is_named_as_lscpu_names_it():
   assert description.startswith(model)
   assert ("AVX-512" in description) == ("avx512f" in cpu_flags)
   assert ("AMX" in description) == ("amx_tile" in cpu_flags)
+  # bfloat16 instructions (mixed_bfloat16, docs/TRAINING.md).
+  assert ("AVX512-BF16" in description) == ("avx512_bf16" in cpu_flags)
   assert description.endswith(f", {os.cpu_count()} cores")

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from tfgt import checkpoints
 from tfgt import files
+from tfgt import precision as precision_lib
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
 
@@ -302,13 +303,16 @@ def checkpoint_path(directory: str, checkpoint: str | int = "latest") -> str:
   return path
 
 
-def load(path: str, checkpoint: str | int = "latest", with_discriminator=False):
+def load(path: str, checkpoint: str | int = "latest", with_discriminator=False,
+         precision: str = precision_lib.DEFAULT):
   """Loads a bundle.
 
   Args:
     path: a run's model_dir or a bundle folder.
     checkpoint: "latest", "best" or a step number.
     with_discriminator: also build and restore the discriminator.
+    precision: the models' compute precision (`tfgt.precision`: float32,
+      mixed_bfloat16, mixed_float16); the weights are float32 in every one.
 
   Returns:
     (generator, discriminator or None, spec dict).
@@ -322,7 +326,7 @@ def load(path: str, checkpoint: str | int = "latest", with_discriminator=False):
   prefix = checkpoint_path(directory, checkpoint)
   generator, discriminator = restore(
       spec, prefix, with_discriminator,
-      spec_file=os.path.join(directory, SPEC_FILE))
+      spec_file=os.path.join(directory, SPEC_FILE), precision=precision)
   return generator, discriminator, spec
 
 
@@ -367,7 +371,8 @@ def _unreadable(prefix: str, detail: str) -> str:
 
 
 def restore(spec: dict, prefix: str, with_discriminator=False, *,
-            spec_file: str | None = None):
+            spec_file: str | None = None,
+            precision: str = precision_lib.DEFAULT):
   """Builds the models of a bundle's spec and reads one checkpoint into them.
 
   The whole checkpoint is read first (`tfgt.checkpoints.verify`), so that a
@@ -379,6 +384,10 @@ def restore(spec: dict, prefix: str, with_discriminator=False, *,
     with_discriminator: also build and restore the discriminator.
     spec_file: the model.json that `spec` was read from, for messages
       (default: the one beside the checkpoint).
+    precision: the dtype policy the models are built under
+      (`tfgt.precision`); their variables are float32 whatever it is, so
+      every checkpoint reads into every precision, and images and logits
+      come out float32.
 
   Returns:
     (generator, discriminator or None).
@@ -386,10 +395,11 @@ def restore(spec: dict, prefix: str, with_discriminator=False, *,
   Raises:
     UnreadableCheckpoint: a checkpoint file that is missing, truncated or
       corrupt (a `UserInputError`).
-    UserInputError: an unknown architecture, options of the spec that build
-      no model, a checkpoint whose variables do not fit the models of the
-      spec, or a discriminator asked of a bundle that has none.
+    UserInputError: an unknown architecture or precision, options of the
+      spec that build no model, a checkpoint whose variables do not fit the
+      models of the spec, or a discriminator asked of a bundle that has none.
   """
+  precision_lib.check(precision)
   spec_file = spec_file or os.path.join(os.path.dirname(prefix), SPEC_FILE)
   try:
     checkpoints.verify(prefix)
@@ -412,12 +422,13 @@ def restore(spec: dict, prefix: str, with_discriminator=False, *,
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     try:
-      generator = arch.generator(**architectures.with_defaults(
-          arch.generator, spec["generator"]))
-      discriminator = (arch.discriminator(**architectures.with_defaults(
-          arch.discriminator, spec["discriminator"]))
-                       if with_discriminator else None)
-      arch.build(generator, discriminator)
+      with precision_lib.policy_scope(precision):
+        generator = arch.generator(**architectures.with_defaults(
+            arch.generator, spec["generator"]))
+        discriminator = (arch.discriminator(**architectures.with_defaults(
+            arch.discriminator, spec["discriminator"]))
+                         if with_discriminator else None)
+        arch.build(generator, discriminator)
     except (TypeError, ValueError, KeyError, AttributeError,
             tf.errors.OpError) as e:
       raise UserInputError(
