@@ -400,7 +400,11 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
             "train.log_every = 1", "train.sample_every = 0",
             "train.checkpoint_every = 2", "train.eval_every = 2",
             "Evaluator.split = 'test'", "Evaluator.num_samples = 40",
-            "Evaluator.metrics = ['fid']"]
+            "Evaluator.metrics = ['fid']",
+            # The alignment, in this process, on one device (the children
+            # are not split); test_alignment_then_transfer_through_the_
+            # trainer aligns on two replicas.
+            "make_strategy.name = 'default'"]
   flags = ["--methods=gan_memory,hypermod_b", "--images_per_class=8",
            "--seeds=0", "--num_steps=2", "--align_steps=2",
            f"--out_dir={out_dir}", "--rescore_samples=60", "--jobs=2",

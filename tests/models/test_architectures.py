@@ -272,7 +272,7 @@ def _train_toy(model_dir, steps, *params):
        "train.log_every = 1", "train.checkpoint_every = 2",
        "train.sample_every = 2", "train.samples_per_class = 2",
        f"train.num_steps = {steps}"] + list(params))
-  return train_lib.train(str(model_dir))
+  return train_lib.train(str(model_dir), strategy=tf.distribute.get_strategy())
 
 
 def _toy_checkpoint(model_dir):
