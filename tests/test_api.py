@@ -217,6 +217,8 @@ def test_draw_refuses_bad_arguments(pretrained):
     g.draw(0, per_class=0)
   with pytest.raises(UserInputError, match="as_uint8='no': give True"):
     g.draw(0, per_class=1, as_uint8="no")
+  with pytest.raises(UserInputError, match="as_uint8=1: give True"):
+    g.interpolate(0, 1, as_uint8=1)
   with pytest.raises(UserInputError, match="per_class=2.5: give a whole"):
     g.draw(0, per_class=2.5)
   for seed in (1.5, True, "1", 2 ** 63, -2 ** 63 - 1):

@@ -207,6 +207,18 @@ def _in_batches(draw, inputs: tf.Tensor) -> np.ndarray:
                          for i in range(0, int(inputs.shape[0]), size)])
 
 
+def _check_as_uint8(as_uint8: Any) -> bool:
+  """`as_uint8` if it is True or False (checked before anything is drawn).
+
+  Raises:
+    UserInputError: any other value.
+  """
+  if not isinstance(as_uint8, (bool, np.bool_)):
+    raise UserInputError(f"as_uint8={as_uint8!r}: give True (uint8 in "
+                         "[0, 255]) or False (float32 in [-1, 1]).")
+  return bool(as_uint8)
+
+
 def _output(images: np.ndarray, as_uint8: bool) -> np.ndarray:
   """float32 images in [-1, 1] as returned: uint8 as tfgt.sample converts
   them (`pipeline.to_uint8`), or float32 as drawn.
@@ -214,10 +226,7 @@ def _output(images: np.ndarray, as_uint8: bool) -> np.ndarray:
   Raises:
     UserInputError: `as_uint8` is not True or False.
   """
-  if not isinstance(as_uint8, (bool, np.bool_)):
-    raise UserInputError(f"as_uint8={as_uint8!r}: give True (uint8 in "
-                         "[0, 255]) or False (float32 in [-1, 1]).")
-  if as_uint8:
+  if _check_as_uint8(as_uint8):
     return pipeline.to_uint8(tf.constant(images)).numpy()
   return images.astype(np.float32, copy=False)
 
@@ -375,6 +384,7 @@ class Generator:
         that is not a whole number in int64's range, a truncation that is
         not a number > 0, an as_uint8 that is not True or False.
     """
+    _check_as_uint8(as_uint8)
     ids = self.class_ids(classes)
     per_class = _whole(per_class, "per_class", 1, "draw at least 1")
     seed = _seed(seed)
@@ -416,8 +426,9 @@ class Generator:
 
     Raises:
       UserInputError: an unknown class, the same class twice, steps < 2,
-        rows < 1 or a bad seed.
+        rows < 1, a bad seed or an as_uint8 that is not True or False.
     """
+    _check_as_uint8(as_uint8)
     first = self.class_ids([class_a], "class_a")[0]
     last = self.class_ids([class_b], "class_b")[0]
     if first == last:

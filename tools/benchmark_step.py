@@ -380,7 +380,7 @@ def table(rows: list, cpu: str, matmul: float, matmul_size: int,
              f"{rate:.0f} GFLOP/s")
   threaded = any(r[5] for r in rows)
   mixed = any(r[6] != "float32" for r in rows)
-  lines = [f"CPU: {cpu}, {os.cpu_count()} cores; float32 "
+  lines = [f"CPU: {cpu}; float32 "
            f"{matmul_size}^2 matmul in the same run: {peak}.", "",
            "| setting | mode | devices |" + (" threads |" if threaded else "")
            + (" precision |" if mixed else "")
