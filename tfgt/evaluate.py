@@ -98,6 +98,8 @@ def define_flags() -> None:
                       "(LocalModel; settings as --gin_param='LocalModel.*'). "
                       "Default: the config's Evaluator.extractor.")
   precision_lib.define_flag("The generator draws the samples in")
+  # Listed in --help with the command's own flags.
+  flags.adopt_module_key_flags(precision_lib)
 
 
 # Bindings for the trainer, which this command does not run.

@@ -604,6 +604,8 @@ def define_flags() -> None:
   flags.DEFINE_bool("verify", True, "Reload the export and compare its images "
                     "with the in-process generator's.")
   precision_lib.define_flag("The exported generator computes in")
+  # Listed in --help with the command's own flags.
+  flags.adopt_module_key_flags(precision_lib)
 
 
 def main(argv: Sequence[str]) -> None:

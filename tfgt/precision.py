@@ -90,7 +90,8 @@ def check(name: str) -> str:
 def define_flag(use: str) -> None:
   """Defines `--precision` (an enum of PRECISIONS, default float32) for a
   command that builds a generator from a bundle; `use` says what computes
-  in it (e.g. "The generator draws in")."""
+  in it (e.g. "The generator draws in"). The command lists it in its --help
+  with `flags.adopt_module_key_flags(tfgt.precision)`."""
   flags.DEFINE_enum(
       "precision", DEFAULT, PRECISIONS,
       f"{use} this precision (docs/TRAINING.md): mixed_bfloat16 on CPUs "

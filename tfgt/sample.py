@@ -80,6 +80,8 @@ def define_flags() -> None:
   flags.DEFINE_list("truncation", None, "Truncation values, one row each per "
                     "class (default: none).")
   precision_lib.define_flag("The generator draws in")
+  # Listed in --help with the command's own flags.
+  flags.adopt_module_key_flags(precision_lib)
 
 
 def parse_truncations(values: Sequence[str] | None) -> list[float] | None:
