@@ -1,7 +1,11 @@
 """Shared test set-up.
 
 The CPU is split into two logical devices before TensorFlow starts, so that
-tests can run MirroredStrategy over two replicas on a CPU-only machine.
+tests can run MirroredStrategy over two replicas on a CPU-only machine. The
+in-process training runs of `run_training` and `run_evaluated` still train
+on one device (TensorFlow's default strategy, what `python -m tfgt.train`
+uses without --logical_cpus): the tests of the replicas give a
+MirroredStrategy, or bind `make_strategy.name`, themselves.
 
 Graphs traced in the test processes run without Grappler's rewrites: on the
 tiny test models they cost more than they save (a two-step training run took
