@@ -54,7 +54,6 @@ from absl import app
 from absl import flags
 import gin
 
-from tfgt import distribute
 from tfgt import run_folder
 from tfgt.errors import UserInputError
 from tools import benchmark_hypermod
@@ -403,23 +402,9 @@ def define_flags() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  cli.fix_addresses_if_asked()
-  distribute.split_cpu(FLAGS.logical_cpus)
-  with cli.command_line_errors():
-    run_benchmark(
-        FLAGS.out_dir, FLAGS.methods,
-        cli.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
-        cli.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
-        [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
-        command=cli.command_text(), rescore_samples=cli.rescore_flag(),
-        jobs=FLAGS.jobs, only=FLAGS.only, argv=cli.own_command(),
-        aligned=FLAGS.aligned, align_steps=FLAGS.align_steps,
-        glyph_classifier=FLAGS.glyph_classifier,
-        report_only=FLAGS.report_only, record_dir=FLAGS.record_dir)
-  if not FLAGS.only:
-    report.print_results(FLAGS.out_dir)
+  cli.run_main(argv, run_benchmark, methods=FLAGS.methods,
+               aligned=FLAGS.aligned, align_steps=FLAGS.align_steps,
+               glyph_classifier=FLAGS.glyph_classifier)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ import gin
 import numpy as np
 
 from tfgt import config as config_lib
-from tfgt import distribute
 from tfgt import files
 from tfgt import run_events
 from tfgt import run_folder
@@ -365,23 +364,8 @@ def define_flags() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  cli.fix_addresses_if_asked()
-  distribute.split_cpu(FLAGS.logical_cpus)
-  with cli.command_line_errors():
-    run_benchmark(
-        FLAGS.out_dir, FLAGS.methods,
-        cli.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
-        cli.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
-        FLAGS.align_steps,
-        [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
-        command=cli.command_text(), rescore_samples=cli.rescore_flag(),
-        jobs=FLAGS.jobs, only=FLAGS.only, argv=cli.own_command(),
-        ppl_samples=FLAGS.ppl_samples, report_only=FLAGS.report_only,
-        record_dir=FLAGS.record_dir)
-  if not FLAGS.only:
-    report.print_results(FLAGS.out_dir)
+  cli.run_main(argv, run_benchmark, methods=FLAGS.methods,
+               align_steps=FLAGS.align_steps, ppl_samples=FLAGS.ppl_samples)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ from absl import app
 from absl import flags
 import gin
 
-from tfgt import distribute
 from tools.benchlib import cells as cells_lib
 from tools.benchlib import cli
 from tools.benchlib import measures
@@ -149,21 +148,7 @@ def define_flags() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  cli.fix_addresses_if_asked()
-  distribute.split_cpu(FLAGS.logical_cpus)
-  with cli.command_line_errors():
-    run_benchmark(
-        FLAGS.out_dir, FLAGS.settings,
-        cli.whole_numbers("images_per_class", FLAGS.images_per_class, 1),
-        cli.whole_numbers("seeds", FLAGS.seeds), FLAGS.num_steps,
-        [g for g in FLAGS.eval_gin if g], FLAGS.gin_param,
-        command=cli.command_text(), rescore_samples=cli.rescore_flag(),
-        jobs=FLAGS.jobs, only=FLAGS.only, argv=cli.own_command(),
-        report_only=FLAGS.report_only, record_dir=FLAGS.record_dir)
-  if not FLAGS.only:
-    report.print_results(FLAGS.out_dir)
+  cli.run_main(argv, run_benchmark, settings=FLAGS.settings)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,20 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
+from absl import app
 from absl import flags
 from absl import logging
 
+from tfgt import distribute
 from tfgt import errors
 from tfgt import train as train_lib
 from tfgt.errors import UserInputError
 from tools import machine
 from tools.benchlib import cells as cells_lib
 from tools.benchlib import measures
+from tools.benchlib import report
 
 FLAGS = flags.FLAGS
 
@@ -161,3 +164,33 @@ def fix_addresses_if_asked() -> None:
   sys.stdout.flush()
   sys.stderr.flush()
   os.execv(command[0], command)
+
+
+def run_main(argv: Sequence[str], run_benchmark: Callable[..., Any],
+             **own: Any) -> None:
+  """The `main` of a benchmark over seeds: refuses extra arguments, honours
+  --fixed_addresses and --logical_cpus, calls `run_benchmark` with the
+  shared flags (`define_common_flags`) as its keyword arguments and `own`
+  (the benchmark's own flags), exits as `command_line_errors` says, and
+  prints the results unless --only ran one cell.
+
+  Raises:
+    app.UsageError: arguments besides the flags.
+  """
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  fix_addresses_if_asked()
+  distribute.split_cpu(FLAGS.logical_cpus)
+  with command_line_errors():
+    run_benchmark(
+        FLAGS.out_dir,
+        sizes=whole_numbers("images_per_class", FLAGS.images_per_class, 1),
+        seeds=whole_numbers("seeds", FLAGS.seeds),
+        num_steps=FLAGS.num_steps,
+        eval_gin=[g for g in FLAGS.eval_gin if g],
+        gin_params=FLAGS.gin_param, command=command_text(),
+        rescore_samples=rescore_flag(), jobs=FLAGS.jobs, only=FLAGS.only,
+        argv=own_command(), report_only=FLAGS.report_only,
+        record_dir=FLAGS.record_dir, **own)
+  if not FLAGS.only:
+    report.print_results(FLAGS.out_dir)
