@@ -7,10 +7,11 @@ layer-wise transfer.
 cGANTransfer learns, per conditional batch norm, each new class's gain and
 shift as a combination of the old classes' (its similarity scores), of
 updated copies of the old classes' rows (the pseudo-classes) and of
-residuals. The run's training checkpoints (`ckpt-<step>`) hold them in the
-EMA generator, a `KnowledgeTransferGenerator`; the bundles in `model/` do
-not: they hold the generator folded into plain class-conditional batch
-norms. `load_run` reads that generator back; the other functions draw what
+residuals; from a class-conditional StyleGAN2 it learns each new class's
+label embedding so (`tfgt.models.stylegan2_transfer`). The run's training
+checkpoints (`ckpt-<step>`) hold them in the EMA generator, a
+`KnowledgeTransferGenerator` or `StyleGAN2TransferGenerator`; the bundles
+in `model/` do not: they hold the generator folded into a plain one. `load_run` reads that generator back; the other functions draw what
 it learned:
 
   score_heatmaps           the scores, new classes x old classes, per layer;
@@ -18,7 +19,7 @@ it learned:
                            Fig. 8);
   layer_substitution_grid  per new class, the learned scores of the first
                            layers and the first layer's scores beyond (paper
-                           Fig. 9).
+                           Fig. 9; a BigGAN's, `has_layer_substitution`).
 
 `tools.plot_similarity` writes them as PNG files; `tfgt.Run.score_heatmaps`
 returns the first. The pictures are drawn with matplotlib's default style,
@@ -47,12 +48,48 @@ from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.methods import cgantransfer
 from tfgt.models import bundle
+from tfgt.models import stylegan2_transfer as sg2t
 from tfgt.models import transfer_generator as tg
 # Registers the evaluator, which the run's config may bind.
 import tfgt.eval  # pylint: disable=unused-import,g-bad-import-order
 
-__all__ = ["load_run", "score_heatmaps", "pseudo_class_grid",
-           "layer_substitution_grid"]
+__all__ = ["load_run", "score_tables", "score_heatmaps", "pseudo_class_grid",
+           "has_layer_substitution", "layer_substitution_grid"]
+
+# The transfer generators of cGANTransfer runs: a BigGAN's (scores per
+# conditional BN) and a class-conditional StyleGAN2's (one table of scores,
+# its label embedding).
+TransferGenerator = (tg.KnowledgeTransferGenerator |
+                     sg2t.StyleGAN2TransferGenerator)
+
+
+def score_tables(generator: TransferGenerator
+                 ) -> list[tuple[str, dict[str, np.ndarray]]]:
+  """The learned scores by layer: [(layer name, {kind: float32 [M, N]})].
+
+  A BigGAN's: one entry per conditional BN layer in forward order (one,
+  "all layers (shared)", for shared scores), kinds "gain" and "shift". A
+  StyleGAN2's: one entry, "mapping/embed", kind "embedding". Score biases
+  are included.
+
+  Raises:
+    ValueError: a generator whose new classes have no scores (BSA's).
+  """
+  if isinstance(generator, sg2t.StyleGAN2TransferGenerator):
+    return [(sg2t.EMBED, {"embedding": generator.score_tables()[0].numpy()})]
+  tables = generator.score_tables()
+  names = generator.layer_names()
+  if generator.similarity_scores is not None:
+    tables, names = tables[:1], ["all layers (shared)"]
+  return [(name, {"gain": g.numpy(), "shift": s.numpy()})
+          for name, (g, s) in zip(names, tables)]
+
+
+def has_layer_substitution(generator: TransferGenerator) -> bool:
+  """Whether `layer_substitution_grid` applies: a BigGAN transfer with
+  scores of its own per layer."""
+  return (isinstance(generator, tg.KnowledgeTransferGenerator) and
+          generator.similarity_scores is None)
 
 
 def _training_step(model_dir: str, checkpoint: str | int) -> str:
@@ -103,7 +140,7 @@ def _read_whole(path: str) -> str:
 
 def load_run(model_dir: str, checkpoint: str | int = "latest",
              gin_params: Sequence[str] = ()
-             ) -> tuple[tg.KnowledgeTransferGenerator, list[str]]:
+             ) -> tuple[TransferGenerator, list[str]]:
   """The EMA transfer generator of a cGANTransfer run and its class names.
 
   The run's config.gin is read on a gin config of its own (the caller's is
@@ -124,7 +161,8 @@ def load_run(model_dir: str, checkpoint: str | int = "latest",
       found it.
 
   Returns:
-    (generator, class_names): the built `KnowledgeTransferGenerator` of N
+    (generator, class_names): the built transfer generator
+    (`KnowledgeTransferGenerator` or `StyleGAN2TransferGenerator`) of N
     old + M new classes with the checkpoint's EMA weights (call it with
     (z float32 [B, dim_z], labels int32 [B]) for float32 images [B, R, R, C]
     in [-1, 1]), and the N + M class names, old classes first.
@@ -179,19 +217,19 @@ def _render(draw) -> np.ndarray:
     return image_utils.figure_to_array(draw())
 
 
-def score_heatmaps(generator: tg.KnowledgeTransferGenerator,
+def score_heatmaps(generator: TransferGenerator,
                    class_names: Sequence[str]) -> np.ndarray:
   """Heatmaps of the learned similarity scores (the picture scores.png).
 
-  One row per conditional BN layer in forward order (one row, "all layers
-  (shared)", for shared scores), gain scores on the left and shift scores on
-  the right, each an M x N table: new classes (rows) x old classes
-  (columns), with every score written in its cell. One colour scale, from
-  the lowest to the highest score of all tables (widened by 1e-3 either side
-  when they are all equal), and a colour bar.
+  One row per entry of `score_tables` (a BigGAN's conditional BN layers in
+  forward order, gain scores on the left and shift scores on the right; a
+  StyleGAN2's label embedding, one table), each an M x N table: new classes
+  (rows) x old classes (columns), with every score written in its cell. One
+  colour scale, from the lowest to the highest score of all tables (widened
+  by 1e-3 either side when they are all equal), and a colour bar.
 
   Args:
-    generator: a `KnowledgeTransferGenerator` with propagated new classes
+    generator: a transfer generator with propagated new classes
       (cGANTransfer's; `load_run` gives it).
     class_names: its N + M class names, old classes first.
 
@@ -205,24 +243,24 @@ def score_heatmaps(generator: tg.KnowledgeTransferGenerator,
   """
   n = generator.num_old_classes
   old, new = list(class_names[:n]), list(class_names[n:])
-  tables = generator.score_tables()
-  names = generator.layer_names()
-  if generator.similarity_scores is not None:
-    tables, names = tables[:1], ["all layers (shared)"]
-  values = np.stack([[g.numpy(), s.numpy()] for g, s in tables])
+  tables = score_tables(generator)
+  names = [name for name, _ in tables]
+  kinds = list(tables[0][1])
+  values = np.stack([[kinds_of[k] for k in kinds] for _, kinds_of in tables])
   low, high = float(values.min()), float(values.max())
   if high - low < 1e-6:
     low, high = low - 1e-3, high + 1e-3
   rows = len(tables)
+  columns = len(kinds)
 
   def draw():
     fig = figure_lib.Figure(
-        figsize=(3 + 0.7 * n * 2, 0.9 + (0.35 * len(new) + 0.45) * rows),
+        figsize=(3 + 0.7 * n * columns, 0.9 + (0.35 * len(new) + 0.45) * rows),
         constrained_layout=True)
-    axes = fig.subplots(rows, 2, squeeze=False)
+    axes = fig.subplots(rows, columns, squeeze=False)
     middle = (low + high) / 2
     for r in range(rows):
-      for c, kind in enumerate(("gain", "shift")):
+      for c, kind in enumerate(kinds):
         ax = axes[r, c]
         image = ax.imshow(values[r, c], cmap="viridis", vmin=low, vmax=high,
                           aspect="auto")
@@ -292,17 +330,18 @@ def _draw(generator, labels: Sequence[int], z: tf.Tensor) -> np.ndarray:
   return np.stack(rows)
 
 
-def pseudo_class_grid(generator: tg.KnowledgeTransferGenerator,
+def pseudo_class_grid(generator: TransferGenerator,
                       class_names: Sequence[str], z: tf.Tensor
                       ) -> np.ndarray:
   """Each old class's samples above its pseudo-class's (paper Fig. 8).
 
-  A pseudo-class is the updated copy of an old class's BN rows that the new
-  classes combine (`prior_gain_offset`, `prior_shift`); the old class itself
-  keeps the source's rows.
+  A pseudo-class is the updated copy of an old class's BN rows (a BigGAN's
+  `prior_gain_offset`, `prior_shift`) or label embedding row (a StyleGAN2's
+  `pseudo_classes`) that the new classes combine; the old class itself
+  keeps the source's.
 
   Args:
-    generator: a `KnowledgeTransferGenerator` with propagated new classes.
+    generator: a transfer generator with propagated new classes.
     class_names: its N + M class names, old classes first.
     z: float32 [columns, dim_z], the latents of every row.
 
@@ -310,14 +349,18 @@ def pseudo_class_grid(generator: tg.KnowledgeTransferGenerator,
     np.ndarray uint8 [H, W, 3]: 2N labelled rows (old class, then
     "pseudo <old class>") of `columns` images each.
   """
-  priors = []
-  for layer in generator.transfer_layers():
-    p = layer.new_classes
-    priors.append((tf.convert_to_tensor(p.prior_gain_offset),
-                   tf.convert_to_tensor(p.prior_shift)))
   n = generator.num_old_classes
   # Classes 0..N-1: the old classes; N..2N-1: their pseudo-classes.
-  folded = tg.fold_generator(generator, new_rows=priors)
+  if isinstance(generator, sg2t.StyleGAN2TransferGenerator):
+    folded = sg2t.fold_generator(
+        generator, new_rows=generator.embedding.pseudo_classes)
+  else:
+    priors = []
+    for layer in generator.transfer_layers():
+      p = layer.new_classes
+      priors.append((tf.convert_to_tensor(p.prior_gain_offset),
+                     tf.convert_to_tensor(p.prior_shift)))
+    folded = tg.fold_generator(generator, new_rows=priors)
   labels, names = [], []
   for c in range(n):
     labels += [c, n + c]

@@ -11,13 +11,15 @@ as PNG files in --out_dir and as images in TensorBoard (<out_dir>/events):
 
   scores.png             heatmaps of the learned similarity scores, one row per
                          conditional BN layer (one row if shared), gain and
-                         shift side by side: new classes x old classes;
+                         shift side by side: new classes x old classes (a
+                         StyleGAN2 source: one table, its label embedding);
   pseudo_classes.png     samples of every old class (source parameters) above
                          samples of its pseudo-class (the updated copy the new
                          classes combine; paper Fig. 8);
   layer_substitution.png per new class, row k uses the learned scores of
                          layers 1..k+1 and the first layer's scores above
-                         (paper Fig. 9: the last row is the trained model).
+                         (paper Fig. 9: the last row is the trained model;
+                         BigGAN sources with per-layer scores).
 
 The pictures are drawn by tfgt/similarity.py (`tfgt.Run.score_heatmaps`
 returns the first from Python); this tool writes them, their TensorBoard
@@ -60,7 +62,7 @@ def plot(model_dir: str, out_dir: str | None = None,
   z = tf.random.stateless_normal([samples, generator.dim_z], seed=[seed, 0])
   pictures = {"scores": score_heatmaps(generator, class_names),
               "pseudo_classes": pseudo_class_grid(generator, class_names, z)}
-  if generator.similarity_scores is None:
+  if similarity.has_layer_substitution(generator):
     pictures["layer_substitution"] = layer_substitution_grid(
         generator, class_names, z)
   paths = {}
@@ -71,9 +73,8 @@ def plot(model_dir: str, out_dir: str | None = None,
       image_utils.save_png(picture, paths[name])
       tf.summary.image(f"similarity/{name}", picture[None], max_outputs=1)
   writer.flush()
-  scores = {name: {"gain": g.numpy().tolist(), "shift": s.numpy().tolist()}
-            for name, (g, s) in zip(generator.layer_names(),
-                                    generator.score_tables())}
+  scores = {name: {kind: table.tolist() for kind, table in kinds.items()}
+            for name, kinds in similarity.score_tables(generator)}
   paths["scores_json"] = os.path.join(out_dir, "scores.json")
   files.write_json(paths["scores_json"], {
       "old_classes": class_names[:generator.num_old_classes],

@@ -45,8 +45,8 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     raise UserInputError(f"{name} must be one of {choices}, got {value!r}.")
 
 
-def _score_initializer(kind: str,
-                       num_old: int) -> keras.initializers.Initializer:
+def score_initializer(kind: str,
+                      num_old: int) -> keras.initializers.Initializer:
   """1/N everywhere (a new class starts at the old classes' mean) or random.
 
   "random" draws U(0, 2/N): the same mean as "uniform", but every new class
@@ -83,7 +83,7 @@ class SimilarityScores(keras.layers.Layer):
   def build(self, input_shape=None):
     del input_shape
     shape = (self.num_new_classes, self.num_old_classes)
-    init = _score_initializer(self.score_init, self.num_old_classes)
+    init = score_initializer(self.score_init, self.num_old_classes)
     self.gain_scores = self.add_weight(name="gain_scores", shape=shape,
                                        initializer=init)
     self.shift_scores = self.add_weight(name="shift_scores", shape=shape,

@@ -13,6 +13,7 @@ those choices stay in `tfgt.methods.cgantransfer` and `tfgt.methods.bsa`.
 from __future__ import annotations
 
 from tfgt import objectives
+from tfgt.errors import UserInputError
 from tfgt.methods import base
 from tfgt.methods import source as source_lib
 from tfgt.models import biggan
@@ -42,11 +43,18 @@ def build_transfer_models(method: source_lib.TransferMethod,
     M new projection rows).
 
   Raises:
-    UserInputError: a missing source, no new class or an unknown
-      d_new_rows (see `TransferMethod.load_source`).
+    UserInputError: a missing source, one that is not a BigGAN, no new
+      class or an unknown d_new_rows (see `TransferMethod.load_source`).
     ValueError: class names that do not start with the source's.
   """
   src, num_new = method.load_source(class_names)
+  if src.generator.architecture != "biggan":
+    raise UserInputError(
+        f"{type(method).__name__} transfers the class-conditional BN "
+        f"parameters of a BigGAN, and {method.source!r} is a "
+        f"{src.generator.architecture}: CGANTransfer, TransferGAN and FreezeD "
+        "take a class-conditional StyleGAN2, HyperModulation and GANMemory an "
+        "unconditional StyleGAN (docs/CGANTRANSFER.md).")
   num_old = len(src.class_names)
   generator = tg.KnowledgeTransferGenerator(
       num_old, num_new, new_class_rows, **generator_kwargs,
@@ -70,21 +78,27 @@ def tuned_noise_projections(generator: tg.KnowledgeTransferGenerator,
   return generator.noise_projection_variables() if tune else []
 
 
-def make_setup(generator: tg.KnowledgeTransferGenerator,
-               discriminator: biggan.BigGANDiscriminator,
-               g_variables: list, class_names: list[str],
-               objective: objectives.Objective | None = None
-               ) -> base.GANSetup:
+def make_setup(generator, discriminator, g_variables: list,
+               class_names: list[str],
+               objective: objectives.Objective | None = None,
+               fold_generator=tg.fold_generator) -> base.GANSetup:
   """A GANSetup whose clone and fold know the transfer generator.
 
-  D trains entirely; `objective` None is `objectives.Adversarial()`.
+  Args:
+    generator: a transfer generator (`KnowledgeTransferGenerator`, or
+      `StyleGAN2TransferGenerator` with its `fold_generator`).
+    discriminator: trains entirely.
+    g_variables: the generator variables that train.
+    class_names: all N + M names.
+    objective: None is `objectives.Adversarial()`.
+    fold_generator: fold(generator, into=None) -> the plain generator.
   """
   cache = {}
 
   def fold(g):
     # The trainer folds its EMA generator at every save; refill one model
     # rather than building a new one each time.
-    result = tg.fold_generator(g, into=cache.get(id(g)))
+    result = fold_generator(g, into=cache.get(id(g)))
     cache[id(g)] = result
     return result
 

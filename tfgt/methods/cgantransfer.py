@@ -13,6 +13,12 @@ one plus the L1 of the scores and the L2 of the residuals (eq. 7). Labels run
 over [0, N + M): the old classes keep their ids and, with a frozen backbone,
 their exact images.
 
+A class-conditional StyleGAN2 source has no conditional BN: the class
+enters through its mapping network's label embedding, and the new classes'
+embedding rows are propagated the same way (scores over pseudo-classes plus
+a residual, the same L1 and L2; `tfgt.models.stylegan2_transfer`,
+docs/STYLEGAN2.md); everything else of G and the old rows stay frozen.
+
 After training, `transfer_generator.fold_generator` turns the generator into
 a plain `BigGANGenerator` for N + M classes (scores, pseudo-classes and
 residuals are dropped, as the paper says), so inference costs nothing extra.
@@ -41,7 +47,7 @@ from tfgt.layers import knowledge_transfer as kt
 from tfgt.methods import base
 from tfgt.methods import bn_transfer
 from tfgt.methods import source as source_lib
-from tfgt.models import transfer_generator as tg
+from tfgt.models import stylegan2_transfer as sg2t
 from tfgt.models import weights
 
 
@@ -112,6 +118,9 @@ class CGANTransfer(source_lib.TransferMethod):
     self.d_new_rows = d_new_rows
 
   def build(self, class_names: list[str]) -> base.GANSetup:
+    src, _ = self.load_source(class_names)
+    if src.generator.architecture == "stylegan2":
+      return self._build_stylegan2(src, class_names)
     generator, discriminator = bn_transfer.build_transfer_models(
         self, class_names, "propagated", self.d_new_rows,
         train_backbone=self.fine_tune, **self.transfer_kwargs)
@@ -138,8 +147,56 @@ class CGANTransfer(source_lib.TransferMethod):
     return bn_transfer.make_setup(generator, discriminator, g_variables,
                                   class_names, self._objective(generator))
 
-  def _objective(self, generator: tg.KnowledgeTransferGenerator
-                ) -> objectives.Objective:
+  def _build_stylegan2(self, src: source_lib.SourceModel,
+                       class_names: list[str]) -> base.GANSetup:
+    """cGANTransfer on a class-conditional StyleGAN2: the new classes' label
+    embeddings are propagated (`tfgt.models.stylegan2_transfer`)."""
+    if src.generator.num_classes == 1:
+      raise UserInputError(
+          f"CGANTransfer propagates the label embeddings of a "
+          f"class-conditional StyleGAN2, and {self.source!r} is unconditional "
+          "(one class, no embedding): start from a class-conditional source "
+          "(HyperModulation and GANMemory make an unconditional StyleGAN "
+          "conditional, docs/HYPERMOD.md).")
+    if self.transfer_kwargs["shared_scores"]:
+      raise UserInputError(
+          "CGANTransfer.shared_scores shares scores across BN layers; a "
+          "StyleGAN2 source has one table of scores (its label embedding): "
+          "leave shared_scores False.")
+    if self.tune_noise_projection:
+      raise UserInputError(
+          "CGANTransfer.tune_noise_projection trains a BigGAN's projections "
+          "of z to BN parameters; a StyleGAN2 has none: leave it None.")
+    num_old = len(src.class_names)
+    num_new = len(class_names) - num_old
+    kwargs = {k: v for k, v in self.transfer_kwargs.items()
+              if k != "shared_scores"}
+    generator = sg2t.StyleGAN2TransferGenerator(
+        num_old, num_new, train_backbone=self.fine_tune, **kwargs,
+        **src.generator.ctor_kwargs)
+    generator.load_source(src.generator)
+    discriminator = source_lib.extend_discriminator(
+        src.discriminator, num_old + num_new, self.d_new_rows)
+    if self.init_from:
+      path = run_folder.restore_models(
+          self.init_from, class_names, ema_generator=generator,
+          discriminator=discriminator)
+      logging.info("Started from %s.", path)
+    if self.fine_tune:
+      frozen = {id(v) for v in generator.propagation_variables()}
+      g_variables = [v for v in generator.trainable_variables
+                     if id(v) not in frozen]
+    else:
+      g_variables = [v for v in generator.transfer_variables() if v.trainable]
+    logging.info("%s (StyleGAN2 label embedding): %d old + %d new classes, "
+                 "%d trainable G variables (%d values).", self.name, num_old,
+                 num_new, len(g_variables),
+                 sum(int(np.prod(v.shape)) for v in g_variables))
+    return bn_transfer.make_setup(
+        generator, discriminator, g_variables, class_names,
+        self._objective(generator), fold_generator=sg2t.fold_generator)
+
+  def _objective(self, generator) -> objectives.Objective:
     """The adversarial loss, plus eq. 7's regularisers of `generator`.
 
     G's loss gains lambda_scores * L1(scores) + lambda_residuals * L2

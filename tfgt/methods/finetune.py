@@ -3,9 +3,11 @@
 TransferGAN (Wang et al., ECCV 2018): start from the source generator and
 discriminator and fine-tune all of both on the target data. FreezeD (Mo et
 al., 2020): the same with the first K (highest-resolution) discriminator
-blocks frozen. Both models are plain BigGANs for N + M classes: the old
-classes' rows are copied, the new classes' rows are appended. Old classes are
-not protected: they drift as the shared weights adapt.
+blocks frozen. Both models are the source's architecture for N + M classes
+(a BigGAN, or a class-conditional StyleGAN2 whose label embeddings in G's
+mapping network and D's label mapping grow): the old classes' rows are
+copied, the new classes' rows are appended. Old classes are not protected:
+they drift as the shared weights adapt.
 
 Training from scratch on the target classes is `tfgt.methods.scratch.Scratch`.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from tfgt.errors import UserInputError
 from tfgt.methods import base
 from tfgt.methods import source as source_lib
-from tfgt.models import biggan
+from tfgt.models import architectures
 from tfgt.models import weights
 
 
@@ -57,12 +59,28 @@ class TransferGAN(source_lib.TransferMethod):
     self.d_new_rows = d_new_rows
     self.frozen_d_blocks = frozen_d_blocks
 
+  def check_source(self, src: source_lib.SourceModel) -> None:
+    """Refuses an unconditional StyleGAN: it has no class table to grow.
+
+    Raises:
+      UserInputError: saying which methods start from such a source.
+    """
+    if src.generator.num_classes == 1 and src.generator.architecture in (
+        "stylegan", "stylegan2"):
+      raise UserInputError(
+          f"{type(self).__name__} grows the class tables of a "
+          f"class-conditional source, and {self.source!r} is an unconditional "
+          f"{src.generator.architecture}: start from a class-conditional source "
+          "(HyperModulation and GANMemory make an unconditional StyleGAN "
+          "conditional, docs/HYPERMOD.md).")
+
   def build(self, class_names: list[str]) -> base.GANSetup:
     src, num_new = self.load_source(class_names)
     num_old = len(src.class_names)
-    generator = biggan.BigGANGenerator(num_old + num_new,
+    architecture = architectures.get(src.generator.architecture)
+    generator = architecture.generator(num_old + num_new,
                                        **src.generator.ctor_kwargs)
-    biggan.build_models(generator)
+    architecture.build(generator, None)
     unmatched = weights.copy_weights(src.generator, generator, num_old,
                                         self.g_new_rows)
     if unmatched:

@@ -420,6 +420,12 @@ class StyleGAN2Generator(keras.Model):
     return StyleGAN2Generator(num_classes or self.num_classes,
                               name=name or self.name, **self.ctor_kwargs)
 
+  def equalized_class_tables(self) -> tuple[str, ...]:
+    """The label embedding's weight [num_classes, embed_features], scaled at
+    run time by 1 / sqrt(num_classes) (`tfgt.models.weights`); none in an
+    unconditional model."""
+    return ("mapping/embed/weight",) if self.num_classes > 1 else ()
+
   def ema_copies(self, variable) -> bool:
     """w_avg and the fixed noise buffers are state, not weights: an EMA
     generator copies them (NVlabs' G_ema copies its buffers). `variable` is
@@ -713,6 +719,17 @@ class StyleGAN2Discriminator(keras.Model):
     """A new, unbuilt discriminator with the same options."""
     return StyleGAN2Discriminator(num_classes or self.num_classes,
                                   name=name or self.name, **self.ctor_kwargs)
+
+  @property
+  def blocks(self) -> list[keras.layers.Layer]:
+    """The blocks from the input on: bR, ..., b8, then the epilogue b4 (the
+    first K are those FreezeD freezes)."""
+    return [getattr(self, f"b{res}") for res in self.resolutions] + [self.b4]
+
+  def equalized_class_tables(self) -> tuple[str, ...]:
+    """The label mapping's embedding weight [num_classes, cmap_dim] (see the
+    generator's); none in an unconditional model."""
+    return ("mapping/embed/weight",) if self.num_classes > 1 else ()
 
   def build(self, input_shape=None):
     images = tf.zeros([1, self.resolution, self.resolution, self.channels])

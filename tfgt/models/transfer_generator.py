@@ -34,8 +34,8 @@ from tfgt.models import weights
 BN_NAMES = ("bn1", "bn2")
 
 
-def _replace_sublayer(parent: keras.layers.Layer, attr: str,
-                      layer: keras.layers.Layer) -> None:
+def replace_sublayer(parent: keras.layers.Layer, attr: str,
+                     layer: keras.layers.Layer) -> None:
   """Swaps an unbuilt sub-layer for another of the same name.
 
   BigGANGenerator builds its conditional BNs itself; the transfer generator
@@ -122,9 +122,9 @@ class KnowledgeTransferGenerator(biggan.BigGANGenerator):
               num_old_classes, num_new_classes, new_class_rows,
               momentum=momentum, epsilon=epsilon,
               init=self.ctor_kwargs["init"], name=attr, **propagation_kwargs)
-        _replace_sublayer(block, attr, layer)
+        replace_sublayer(block, attr, layer)
     if self.conditioning == "shared_embedding":
-      _replace_sublayer(self, "shared_embedding", spectral_norm.SNEmbedding(
+      replace_sublayer(self, "shared_embedding", spectral_norm.SNEmbedding(
           num_old_classes, self.ctor_kwargs["shared_dim"], use_sn=False,
           init=self.ctor_kwargs["init"], name="shared_embedding"))
 

@@ -3,12 +3,21 @@
 Variables are matched on their path without the model's name
 ('block0/bn1/shift'), so that a source, a transfer and a folded generator (or
 a model and its EMA copy) line up whatever their names. Per-class tables (the
-`CLASS_TABLE_NAMES`) may grow by M rows from an N-class model to an
+`CLASS_TABLE_NAMES`, and the tables a model lists in
+`equalized_class_tables()`) may grow by M rows from an N-class model to an
 N + M-class one: an old class keeps its id and its row, and the new rows
 start as `NEW_ROW_INITS` says, the words every method's row options take.
+
+An equalised class table (StyleGAN2's label embedding, a dense layer on the
+class weights whose stored weight is multiplied at run time by
+lr_multiplier / sqrt(rows), Karras et al. 2018, section 4.1) changes its run
+time scale when it grows: its old rows are stored times sqrt((N + M) / N), so
+that every old class keeps its effective row (to float32 rounding).
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import tensorflow as tf
@@ -102,14 +111,24 @@ def pair_variables(target: keras.Model, source: keras.Model) -> list[tuple]:
   return pairs
 
 
+def equalized_class_tables(model: keras.Model) -> frozenset:
+  """Relative paths of the model's equalised class tables [num_classes, ...]
+  (run-time scale 1 / sqrt(num_classes)); none unless the model has an
+  `equalized_class_tables()` method that lists them."""
+  tables = getattr(model, "equalized_class_tables", None)
+  return frozenset(tables()) if tables is not None else frozenset()
+
+
 def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
                  new_rows: str = "mean", skip=()) -> list:
   """Copies source variables into the target variables of the same path.
 
-  Class tables (see CLASS_TABLE_NAMES) may have M more rows in the target:
-  their first N rows are copied and the new rows are set by `new_rows`
-  (`NEW_ROW_INITS`: "mean" of the old rows, "zeros", or
-  "random": left as the target's initialiser drew them).
+  Class tables (see CLASS_TABLE_NAMES and `equalized_class_tables`) may have
+  M more rows in the target: their first N rows are copied (an equalised
+  table's times sqrt((N + M) / N), which keeps the old classes' effective
+  rows) and the new rows are set by `new_rows` (`NEW_ROW_INITS`: "mean" of
+  the old rows, "zeros", or "random": left as the target's initialiser drew
+  them).
 
   Args:
     source: a built model for N classes.
@@ -127,6 +146,7 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
   """
   check_row_init("new_rows", new_rows)
   by_path = variables_by_path(source)
+  equalized = equalized_class_tables(target)
   unmatched = []
   for t in target.variables:
     path = relative_path(t)
@@ -139,12 +159,15 @@ def copy_weights(source: keras.Model, target: keras.Model, num_old: int,
     if tuple(s.shape) == tuple(t.shape):
       t.assign(s)
       continue
-    is_table = path.rsplit("/", 1)[-1] in CLASS_TABLE_NAMES
+    is_table = (path.rsplit("/", 1)[-1] in CLASS_TABLE_NAMES or
+                path in equalized)
     if not (is_table and s.shape[0] == num_old and t.shape[0] > num_old
             and tuple(s.shape[1:]) == tuple(t.shape[1:])):
       raise ValueError(f"Cannot carry {path} {tuple(s.shape)} from the source "
                        f"into {tuple(t.shape)}.")
     old = tf.convert_to_tensor(s)
+    if path in equalized:
+      old = old * math.sqrt(t.shape[0] / num_old)
     rest = initial_rows(old, t.shape[0] - num_old, new_rows,
                            initialised=tf.convert_to_tensor(t)[num_old:])
     t.assign(tf.concat([old, rest], axis=0))
