@@ -7,6 +7,13 @@ on one device (TensorFlow's default strategy, what `python -m tfgt.train`
 uses without --logical_cpus): the tests of the replicas give a
 MirroredStrategy, or bind `make_strategy.name`, themselves.
 
+Every TensorFlow process of the suite (the test workers and the processes
+they start, which inherit the environment) runs its ops on one thread:
+`make test` runs one pytest-xdist worker per core, and the tiny test models
+gain nothing from a second thread (tests/test_export.py alone: 62 s on one
+thread against 72 s on two, AMD EPYC), while two workers of two threads each
+contend for two cores. A variable already set in the environment wins.
+
 Graphs traced in the test processes run without Grappler's rewrites: on the
 tiny test models they cost more than they save (a two-step training run took
 32 s without them against 38 s with them, AMD EPYC). Tests that start
@@ -18,6 +25,9 @@ graphs that users run.
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+for _threads in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                 "OMP_NUM_THREADS"):
+  os.environ.setdefault(_threads, "1")
 
 import glob  # pylint: disable=g-import-not-at-top
 

@@ -56,7 +56,7 @@ def _params(network):
           for name, value in network.tensors().items()}
 
 
-def _check_generator(generator, network, g_kwargs):
+def check_generator(generator, network, g_kwargs):
   """The imported generator against the reference on `network`'s tensors,
   with the noise buffers (noise_mode "const")."""
   c_dim = g_kwargs["c_dim"]
@@ -83,7 +83,7 @@ def _check_generator(generator, network, g_kwargs):
                                 network.tensors()["mapping.w_avg"])
 
 
-def _check_discriminator(discriminator, network, d_kwargs):
+def check_discriminator(discriminator, network, d_kwargs):
   c_dim = d_kwargs["c_dim"]
   images = np.random.RandomState(2).uniform(
       -1, 1, [4, RESOLUTION, RESOLUTION, d_kwargs["img_channels"]])
@@ -95,7 +95,8 @@ def _check_discriminator(discriminator, network, d_kwargs):
       d_kwargs.get("mapping_kwargs", {}).get("num_layers", 8),
       epilogue.get("mbstd_group_size", 4),
       epilogue.get("mbstd_num_channels", 1),
-      d_kwargs.get("architecture", "resnet"), d_kwargs.get("conv_clamp"))
+      d_kwargs.get("architecture", "resnet"), d_kwargs.get("conv_clamp"),
+      d_kwargs.get("mapping_kwargs", {}).get("lr_multiplier", 0.01))
   images = images.astype(np.float32)
   logits = discriminator((images, labels)).numpy()
   assert reference.relative_error(logits, expected) < TOLERANCE
@@ -112,8 +113,8 @@ def test_imported_networks_compute_nvlabs_stylegan2(case, tmp_path):
   snapshot = _snapshot(path, g_kwargs, d_kwargs,
                        protocol=3 if case == "conditional" else 4)
   imported = importer.import_pytorch(str(path), noise_mode="const")
-  _check_generator(imported.generator, snapshot["G_ema"], g_kwargs)
-  _check_discriminator(imported.discriminator, snapshot["D"], d_kwargs)
+  check_generator(imported.generator, snapshot["G_ema"], g_kwargs)
+  check_discriminator(imported.discriminator, snapshot["D"], d_kwargs)
   options = imported.generator.ctor_kwargs
   synthesis = g_kwargs["synthesis_kwargs"]
   assert options["block_architecture"] == synthesis.get("architecture",
@@ -126,7 +127,7 @@ def test_imported_networks_compute_nvlabs_stylegan2(case, tmp_path):
     # G, the raw generator, is the other one of the file.
     raw = importer.import_pytorch(str(path), network="G",
                                   noise_mode="const")
-    _check_generator(raw.generator, snapshot["G"], g_kwargs)
+    check_generator(raw.generator, snapshot["G"], g_kwargs)
   else:
     assert imported.class_names == ["network-snapshot-000100"]
   # Every tensor of G_ema and D is in the report: placed, or a filter.

@@ -206,7 +206,8 @@ def np_minibatch_std(x, group_size, num_channels):
 
 
 def np_discriminator(p, img, c, resolution, num_mapping, group_size,
-                     mbstd_channels, architecture="resnet", clamp=None):
+                     mbstd_channels, architecture="resnet", clamp=None,
+                     mapping_lr=0.01):
   """NVlabs' Discriminator.forward in NumPy: (logits [N], features)."""
   f = np_filter()
   x = None
@@ -235,7 +236,7 @@ def np_discriminator(p, img, c, resolution, num_mapping, group_size,
   out = np_fc(p, "b4/out", features)
   if c is None:
     return out[:, 0], features
-  cmap = np_mapping(p, "mapping", None, c, num_mapping)
+  cmap = np_mapping(p, "mapping", None, c, num_mapping, mapping_lr)
   return (out * cmap).sum(axis=1) / np.sqrt(cmap.shape[1]), features
 
 
@@ -395,6 +396,24 @@ def test_discriminator_matches_the_numpy_forward_pass(architecture):
   # One-hot class weights are the labels.
   np.testing.assert_allclose(d((images, np.eye(NUM_CLASSES)[labels])),
                              logits, atol=1e-6)
+
+
+@pytest.mark.parametrize("layers,lr", [(0, 0.1), (1, 0.1)])
+def test_discriminator_label_mapping_of_the_tensorflow_code(layers, lr):
+  """NVlabs' TensorFlow StyleGAN2-ADA maps D's label with no layer after
+  the normalised embedding by default, and at learning rate x0.1."""
+  _, d = _build(d_options=dict(mapping_layers=layers,
+                               mapping_lr_multiplier=lr))
+  assert d.ctor_kwargs["mapping_lr_multiplier"] == lr
+  p = nvlabs_params(d, np.random.RandomState(6))
+  images = np.random.RandomState(7).uniform(-1, 1, [4, 16, 16, 3]).astype(
+      np.float32)
+  labels = np.array([0, 1, 2, 1], np.int32)
+  expected, _ = np_discriminator(
+      p, images.transpose(0, 3, 1, 2).astype(np.float64),
+      np.eye(NUM_CLASSES)[labels], 16, layers, group_size=2,
+      mbstd_channels=2, mapping_lr=lr)
+  assert relative_error(d((images, labels)).numpy(), expected) < 1e-5
 
 
 def test_unconditional_models_ignore_the_labels():
@@ -563,7 +582,8 @@ def test_bad_generator_options_raise(options, message):
     (dict(cmap_dim=0), "cmap_dim"),
     (dict(mbstd_num_channels=5), "mbstd_num_channels"),
     (dict(mbstd_group_size=0), "mbstd_group_size"),
-    (dict(mapping_layers=0), "mapping_layers"),
+    (dict(mapping_layers=-1), "mapping_layers"),
+    (dict(mapping_lr_multiplier=0.0), "mapping_lr_multiplier"),
     (dict(channel_max=0), "leave no channels"),
 ])
 def test_bad_discriminator_options_raise(options, message):

@@ -25,7 +25,8 @@ from tfgt.importers.mapping import Imported
 # tfgt's own importers, each with an `IMPORTER` entry, in the order that
 # --from lists them; registered formats follow.
 BUILTIN_MODULES = ("tfgt.importers.stylegan", "tfgt.importers.rosinality",
-                   "tfgt.importers.stylegan2_ada", "tfgt.importers.biggan",
+                   "tfgt.importers.stylegan2_ada",
+                   "tfgt.importers.stylegan2_ada_tf", "tfgt.importers.biggan",
                    "tfgt.importers.tfhub_biggan")
 
 # The options that only some formats accept, in the order they are checked,

@@ -198,7 +198,21 @@ def generator_options(path: str, label: str,
   if g.class_name != "Generator":
     raise _fail(path, f"{label} is a {g.class_name!r}, not a "
                 "stylegan2-ada-pytorch Generator.")
-  args = _arguments(path, label, g, _G_ARGS)
+  return generator_options_of(path, label, _arguments(path, label, g,
+                                                      _G_ARGS), noise_mode)
+
+
+def generator_options_of(path: str, label: str, given: Mapping[str, Any],
+                         noise_mode: str) -> tuple[int, dict[str, Any]]:
+  """`generator_options` from the arguments of NVlabs' `Generator` as a
+  dict (z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs,
+  synthesis_kwargs), as the TensorFlow pickles' importer derives them.
+
+  Raises:
+    UserInputError: an argument NVlabs' Generator lacks, or arguments tfgt
+      cannot build.
+  """
+  args = _options(path, label, dict(given), _G_ARGS)
   for key in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"):
     if args[key] is None:
       raise _fail(path, f"{label} has no constructor argument {key}.")
@@ -273,7 +287,19 @@ def discriminator_options(path: str, d: checkpoint_files.PersistentObject
   if d.class_name != "Discriminator":
     raise _fail(path, f"D is a {d.class_name!r}, not a stylegan2-ada-pytorch "
                 "Discriminator.")
-  args = _arguments(path, "D", d, _D_ARGS)
+  return discriminator_options_of(path, _arguments(path, "D", d, _D_ARGS))
+
+
+def discriminator_options_of(path: str, given: Mapping[str, Any]
+                             ) -> tuple[int, dict[str, Any]]:
+  """`discriminator_options` from the arguments of NVlabs' `Discriminator`
+  as a dict, as the TensorFlow pickles' importer derives them.
+
+  Raises:
+    UserInputError: an argument NVlabs' Discriminator lacks, or arguments
+      tfgt cannot build.
+  """
+  args = _options(path, "D", dict(given), _D_ARGS)
   for key in ("c_dim", "img_resolution", "img_channels"):
     if args[key] is None:
       raise _fail(path, f"D has no constructor argument {key}.")
@@ -298,13 +324,14 @@ def discriminator_options(path: str, d: checkpoint_files.PersistentObject
            "freeze_layers >= 0 (a training option: the frozen layers' "
            "weights are imported like the others)")
   m = _options(path, "D.mapping_kwargs", args["mapping_kwargs"], _D_MAPPING)
-  _require(path, "D.mapping_kwargs.num_layers", _int(m["num_layers"], 1),
-           m["num_layers"], "at least one mapping layer")
+  _require(path, "D.mapping_kwargs.num_layers", _int(m["num_layers"]),
+           m["num_layers"], "num_layers >= 0")
   _lrelu(path, "D.mapping_kwargs.activation", m["activation"])
   lr = m["lr_multiplier"]
   _require(path, "D.mapping_kwargs.lr_multiplier",
-           isinstance(lr, (float, np.floating)) and lr == 0.01, lr,
-           "the label mapping with lr_multiplier 0.01")
+           isinstance(lr, (int, float, np.integer, np.floating)) and
+           not isinstance(lr, bool) and math.isfinite(lr) and lr > 0, lr,
+           "lr_multiplier > 0")
   nc = lambda r: min(int(args["channel_base"]) // r, int(args["channel_max"]))
   width = nc(4) if cmap_dim is None else cmap_dim
   for key in ("embed_features", "layer_features"):
@@ -333,6 +360,7 @@ def discriminator_options(path: str, d: checkpoint_files.PersistentObject
                             block["resample_filter"]),
       cmap_dim=None if cmap_dim is None else int(cmap_dim),
       mapping_layers=int(m["num_layers"]),
+      mapping_lr_multiplier=float(lr),
       mbstd_group_size=None if group is None else int(group),
       mbstd_num_channels=int(e["mbstd_num_channels"]))
   return num_classes, options

@@ -120,7 +120,9 @@ class MappingNetwork(ops.Float32Layer):
     num_classes: N; 1 means unconditional (no embedding).
     dim_z: 0 for the discriminator's label mapping (no latent).
     w_dim: output width.
-    num_layers: >= 1 dense layers with leaky ReLU.
+    num_layers: dense layers with leaky ReLU, >= 1 (>= 0 for the
+      discriminator's label mapping, whose output is then the normalised
+      embedding).
     embed_features: width of the label embedding (None: w_dim).
     layer_features: width of the hidden layers (None: w_dim).
     lr_multiplier: of the dense layers (the embedding learns at 1).
@@ -648,8 +650,11 @@ class StyleGAN2Discriminator(keras.Model):
     block_architecture: "resnet" (NVlabs' D default), "orig" (its CIFAR-10
       configuration) or "skip".
     cmap_dim: width of the mapped label (None: the 4x4 channels, NVlabs).
-    mapping_layers: >= 1 dense layers of the label's mapping network (8,
-      NVlabs' default; learning-rate multiplier 0.01).
+    mapping_layers: >= 0 dense layers of the label's mapping network after
+      its embedding (8, stylegan2-ada-pytorch's default; 0 in NVlabs'
+      TensorFlow StyleGAN2-ADA: the normalised embedding is the mapping).
+    mapping_lr_multiplier: > 0, those layers' learning-rate multiplier
+      (0.01, stylegan2-ada-pytorch's; 0.1 in the TensorFlow code).
     mbstd_group_size: the minibatch std's largest group (NVlabs: 4; 32 in
       its CIFAR-10 configuration); None: the whole batch.
     mbstd_num_channels: its statistics, 0 leaves the layer out; the 4x4
@@ -667,6 +672,7 @@ class StyleGAN2Discriminator(keras.Model):
                conv_clamp: float | None = None, num_fp16_res: int = 0,
                resample_filter: Sequence[float] = ops.DEFAULT_FILTER,
                cmap_dim: int | None = None, mapping_layers: int = 8,
+               mapping_lr_multiplier: float = 0.01,
                mbstd_group_size: int | None = 4,
                mbstd_num_channels: int = 1, name: str = "discriminator"):
     super().__init__(name=name, dtype="float32")
@@ -678,8 +684,11 @@ class StyleGAN2Discriminator(keras.Model):
     nc = lambda r: num_channels(r, channel_base, channel_max)
     if cmap_dim is not None and cmap_dim < 1:
       raise ValueError(f"cmap_dim must be None or >= 1, got {cmap_dim}.")
-    if mapping_layers < 1:
-      raise ValueError(f"mapping_layers must be >= 1, got {mapping_layers}.")
+    if mapping_layers < 0:
+      raise ValueError(f"mapping_layers must be >= 0, got {mapping_layers}.")
+    if not mapping_lr_multiplier > 0:
+      raise ValueError(f"mapping_lr_multiplier must be > 0, got "
+                       f"{mapping_lr_multiplier}.")
     if mbstd_group_size is not None and mbstd_group_size < 1:
       raise ValueError(f"mbstd_group_size must be None or >= 1, got "
                        f"{mbstd_group_size}.")
@@ -694,6 +703,7 @@ class StyleGAN2Discriminator(keras.Model):
         num_fp16_res=num_fp16_res,
         resample_filter=[float(t) for t in resample_filter],
         cmap_dim=cmap_dim, mapping_layers=mapping_layers,
+        mapping_lr_multiplier=float(mapping_lr_multiplier),
         mbstd_group_size=mbstd_group_size,
         mbstd_num_channels=mbstd_num_channels)
     self.num_classes = num_classes
@@ -709,7 +719,9 @@ class StyleGAN2Discriminator(keras.Model):
     if num_classes > 1:
       self.cmap_dim = cmap_dim or nc(4)
       self.mapping = MappingNetwork(num_classes, 0, self.cmap_dim,
-                                    mapping_layers, name="mapping")
+                                    mapping_layers,
+                                    lr_multiplier=mapping_lr_multiplier,
+                                    name="mapping")
     self.b4 = DiscriminatorEpilogue(
         nc(4), self.cmap_dim or 1, block_architecture, mbstd_group_size,
         mbstd_num_channels, conv_clamp, name="b4")
