@@ -91,9 +91,9 @@ def _command(*args):
 def test_a_registered_format_imports_through_the_command(toy_format,
                                                          tmp_path, capsys):
   assert registry.names()[-1] == "toy_npz"
-  assert registry.names()[:5] == ("stylegan_nvlabs", "stylegan_rosinality",
-                                  "stylegan2_ada_pytorch", "biggan_pytorch",
-                                  "tfhub_biggan")
+  assert registry.names()[:6] == ("stylegan_nvlabs", "stylegan_rosinality",
+                                  "stylegan2_ada_pytorch", "stylegan2_ada_tf",
+                                  "biggan_pytorch", "tfhub_biggan")
   path = str(tmp_path / "toy.npz")
   original = _toy_file(path)
   out = str(tmp_path / "sources" / "toy")
@@ -124,8 +124,8 @@ def test_a_registered_format_is_listed_and_checked(toy_format, tmp_path,
     cli.parse_flags(["import_source", "--from=toy"], values)
   assert exit_.value.code == 2
   assert ("value should be one of <stylegan_nvlabs|stylegan_rosinality|"
-          "stylegan2_ada_pytorch|biggan_pytorch|tfhub_biggan|toy_npz>"
-          ) in capsys.readouterr().err
+          "stylegan2_ada_pytorch|stylegan2_ada_tf|biggan_pytorch|tfhub_biggan|"
+          "toy_npz>") in capsys.readouterr().err
   with pytest.raises(UserInputError, match=r"--from='toy': importable "
                      r"formats are stylegan_nvlabs, .*, tfhub_biggan, "
                      r"toy_npz\."):

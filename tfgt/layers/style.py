@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import precision
+from tfgt.layers import building
 
 LEAKY_RELU_SLOPE = 0.2
 # He gain for leaky ReLU layers (sqrt(2)), as NVlabs' StyleGAN uses.
@@ -201,7 +202,7 @@ class NoiseStrength(keras.layers.Layer):
     return x + noise * self.weight
 
 
-class StyleModulation(keras.layers.Layer):
+class StyleModulation(building.BuildsOnCall, keras.layers.Layer):
   """AdaIN's style: x * (1 + y_s) + y_b with (y_s, y_b) an affine map of w.
 
   x [B, H, W, C], w [B, w_dim] -> [B, H, W, C]. The affine map is an
@@ -229,7 +230,7 @@ def _group_size(batch: tf.Tensor, max_group: int) -> tf.Tensor:
   return size
 
 
-class MinibatchStddev(keras.layers.Layer):
+class MinibatchStddev(building.BuildsOnCall, keras.layers.Layer):
   """Appends the mean standard deviation over a group of samples as extra
   feature maps (Karras et al. 2018, section 3; StyleGAN's D at 4x4).
 

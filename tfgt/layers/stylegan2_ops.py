@@ -33,6 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt.layers import building
+
 LEAKY_RELU_SLOPE = 0.2
 # The gain that keeps the magnitude of a leaky ReLU's output (NVlabs' 'lrelu'
 # def_gain).
@@ -42,7 +44,7 @@ ACTIVATIONS = ("linear", "lrelu")
 DEFAULT_FILTER = (1, 3, 3, 1)
 
 
-class Float32Layer(keras.layers.Layer):
+class Float32Layer(building.BuildsOnCall, keras.layers.Layer):
   """A layer that computes in float32 under every dtype policy."""
 
   def __init__(self, **kwargs):

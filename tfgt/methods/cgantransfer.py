@@ -118,8 +118,11 @@ class CGANTransfer(source_lib.TransferMethod):
     self.d_new_rows = d_new_rows
 
   def build(self, class_names: list[str]) -> base.GANSetup:
-    src, _ = self.load_source(class_names)
-    if src.generator.architecture == "stylegan2":
+    # The architecture from model.json: loading the source here would draw
+    # from the random state before the new rows do.
+    _, spec = source_lib.read_info(self.source)
+    if spec.get("architecture") == "stylegan2":
+      src, _ = self.load_source(class_names)
       return self._build_stylegan2(src, class_names)
     generator, discriminator = bn_transfer.build_transfer_models(
         self, class_names, "propagated", self.d_new_rows,

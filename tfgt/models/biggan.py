@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfgt import precision
 from tfgt.layers import attention
 from tfgt.layers import batch_norm
+from tfgt.layers import building
 from tfgt.layers import spectral_norm
 from tfgt.models import architectures
 from tfgt.models import inputs as inputs_lib
@@ -57,7 +58,7 @@ def _downsample(x: tf.Tensor) -> tf.Tensor:
   return tf.nn.avg_pool2d(x, 2, 2, "VALID")
 
 
-class GeneratorBlock(keras.layers.Layer):
+class GeneratorBlock(building.BuildsOnCall, keras.layers.Layer):
   """Residual up-block: CBN-ReLU-up-conv3-CBN-ReLU-conv3 + up-conv1 shortcut."""
 
   def __init__(self, out_channels: int, make_bn, init: str, **kwargs):
@@ -78,7 +79,7 @@ class GeneratorBlock(keras.layers.Layer):
     return h + self.shortcut(_upsample(inputs), training=training)
 
 
-class DiscriminatorBlock(keras.layers.Layer):
+class DiscriminatorBlock(building.BuildsOnCall, keras.layers.Layer):
   """Residual down-block of the BigGAN discriminator."""
 
   def __init__(self, out_channels: int, downsample: bool, preactivation: bool,
@@ -107,7 +108,7 @@ class DiscriminatorBlock(keras.layers.Layer):
 
 
 @gin.configurable(denylist=["num_classes", "name"])
-class BigGANGenerator(keras.Model):
+class BigGANGenerator(building.BuildsOnCall, keras.Model):
   """Class-conditional BigGAN generator.
 
   Follows the generator contract of `tfgt.models.architectures`.
@@ -239,7 +240,7 @@ class BigGANGenerator(keras.Model):
 
 
 @gin.configurable(denylist=["num_classes", "name"])
-class BigGANDiscriminator(keras.Model):
+class BigGANDiscriminator(building.BuildsOnCall, keras.Model):
   """BigGAN projection discriminator: logits [B] for (images, y).
 
   `attention_resolution` places self-attention after the first block whose

@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt import precision
+from tfgt.layers import building
 from tfgt.layers import style
 from tfgt.models import architectures
 from tfgt.models import inputs as inputs_lib
@@ -117,7 +118,7 @@ class MappingNetwork(keras.layers.Layer):
     return x
 
 
-class SynthesisLayer(keras.layers.Layer):
+class SynthesisLayer(building.BuildsOnCall, keras.layers.Layer):
   """One layer of G_synthesis: [up, conv, blur], noise, bias, leaky ReLU,
   instance norm, style. x [B, H, W, C_in], w [B, w_dim], noise [B or 1,
   H', W', 1] -> [B, H', W', channels] (H' = 2H when upsampling).
@@ -534,7 +535,7 @@ class StyleGANGenerator(keras.Model):
 
 
 @gin.configurable(denylist=["num_classes", "name"])
-class StyleGANDiscriminator(keras.Model):
+class StyleGANDiscriminator(building.BuildsOnCall, keras.Model):
   """StyleGAN discriminator (see the module docstring): (images, y) ->
   logits [B]; `features(images)` -> `4x4_Dense0`'s output [B, nf(0)].
 
