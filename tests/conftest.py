@@ -69,22 +69,22 @@ TINY = [
 # their number of tests instead, and a long file of few tests starts last.
 # The two files whose tests run two training processes at once (the
 # multi-worker test, the Hyper-Modulation benchmark's) are kept apart, with
-# methods/test_methods.py between them: side by side they put four processes
-# on two cores and took 1.4x and 2x their time alone.
+# test_precision.py and test_train.py between them: side by side they put
+# four processes on two cores and took 1.4x and 2x their time alone.
 _LONGEST_FIRST = (
-    "test_train_multi_worker.py", "methods/test_methods.py",
-    "methods/test_hypermod.py", "test_train.py", "test_notebook.py",
-    "test_train_cli.py", "test_api.py", "importers/test_tfhub_biggan.py",
-    "test_train_eval.py", "models/test_stylegan_train.py",
-    "data/test_augment.py", "tools/test_check_determinism.py",
-    "test_export.py", "test_run_safety.py", "test_evaluate.py",
-    "tools/test_benchlib.py", "models/test_contract.py",
-    "methods/test_hypermod_256.py", "tools/test_benchmark_step.py",
-    "eval/test_registry.py", "importers/test_biggan.py",
-    "importers/test_stylegan.py", "eval/test_features.py",
-    "models/test_stylegan.py", "models/test_architectures.py",
-    "importers/test_hostile_hub.py", "importers/test_rosinality.py",
-    "layers/test_knowledge_transfer.py", "models/test_biggan.py")
+    "test_train_multi_worker.py", "test_precision.py", "test_train.py",
+    "methods/test_hypermod.py", "methods/test_methods.py",
+    "test_train_cli.py", "tools/test_check_determinism.py",
+    "test_notebook.py", "test_export.py", "models/test_stylegan_train.py",
+    "test_api.py", "test_evaluate.py", "methods/test_hypermod_256.py",
+    "importers/test_tfhub_biggan.py", "test_run_safety.py", "test_config.py",
+    "test_train_eval.py", "models/test_stylegan2.py", "data/test_augment.py",
+    "tools/test_benchlib.py", "test_cli.py", "models/test_contract.py",
+    "models/test_stylegan2_transfer.py", "models/test_stylegan.py",
+    "importers/test_stylegan.py", "tools/test_benchmark_step.py",
+    "models/test_architectures.py", "eval/test_features.py",
+    "importers/test_biggan.py", "importers/test_rosinality.py",
+    "importers/test_hostile.py", "eval/test_registry.py")
 
 
 def pytest_collection_modifyitems(items):

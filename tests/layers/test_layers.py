@@ -1,5 +1,6 @@
 """Layers: spectral norm, conditional batch norm, attention."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,9 +15,13 @@ def _top_singular_value(matrix):
 
 
 def test_spectral_norm_dense_converges_to_unit_sigma():
+  # Power iteration converges at the rate of the gap between the top two
+  # singular values: 30 steps left 1 in 20 random kernels 1-2 % off, 100
+  # none (seeds 0-19).
+  keras.utils.set_random_seed(0)
   layer = spectral_norm.SNDense(32, init="glorot")
   x = tf.random.normal([4, 48])
-  for _ in range(30):
+  for _ in range(100):
     layer(x, training=True)
   w = spectral_norm.spectral_normalize(layer.kernel, layer.sn_u, 0, False)
   assert _top_singular_value(w) == pytest.approx(1.0, abs=1e-2)
@@ -25,9 +30,10 @@ def test_spectral_norm_dense_converges_to_unit_sigma():
 
 
 def test_spectral_norm_conv_normalises_the_reshaped_kernel():
+  keras.utils.set_random_seed(0)  # 40 steps left seed 8 of 0-19 off; 100 none.
   layer = spectral_norm.SNConv2D(8, 3, init="glorot")
   x = tf.random.normal([2, 6, 6, 5])
-  for _ in range(40):
+  for _ in range(100):
     y = layer(x, training=True)
   assert y.shape == (2, 6, 6, 8)
   matrix = tf.reshape(layer.kernel, [-1, 8])
