@@ -418,6 +418,58 @@ def _networks(path: str) -> dict[str, Any]:
   return data
 
 
+def build_models(path: str, network: str,
+                 generator: tuple[int, dict[str, Any]],
+                 discriminator: tuple[int, dict[str, Any]] | None,
+                 class_names: Sequence[str] | None
+                 ) -> tuple[stylegan2.StyleGAN2Generator,
+                            stylegan2.StyleGAN2Discriminator | None,
+                            list[str]]:
+  """tfgt's StyleGAN2 models of an import, built, and their class names.
+
+  Args:
+    path: the file, for errors.
+    network: the generator's name in the file ("G_ema", "Gs", ...).
+    generator: (num_classes, StyleGAN2Generator options).
+    discriminator: (num_classes, StyleGAN2Discriminator options), or None
+      for a file without D.
+    class_names: the names given, or None: the file's stem for an
+      unconditional model, "class_<i>" for a conditional one.
+
+  Raises:
+    UserInputError: G and D that disagree in resolution, channels or
+      classes, class names of another count, or options tfgt's StyleGAN2
+      refuses.
+  """
+  num_classes, g_options = generator
+  if discriminator is not None:
+    d_classes, d_options = discriminator
+    for key in ("resolution", "channels"):
+      if d_options[key] != g_options[key]:
+        raise _fail(path, f"{network} and D differ in {key} "
+                    f"({g_options[key]} and {d_options[key]}).")
+    if d_classes != num_classes:
+      raise _fail(path, f"{network} has {num_classes} class(es) and D "
+                  f"{d_classes}.")
+  if class_names is None:
+    stem = re.sub(r"\.pkl$", "", path.rstrip("/").rsplit("/", 1)[-1])
+    class_names = ([stem] if num_classes == 1 else
+                   [f"class_{i}" for i in range(num_classes)])
+  class_names = list(class_names)
+  if len(class_names) != num_classes:
+    raise _fail(path, f"the network has {num_classes} class(es); "
+                f"{len(class_names)} class name(s) were given.")
+  try:
+    g = stylegan2.StyleGAN2Generator(num_classes, **g_options)
+    d = (None if discriminator is None else
+         stylegan2.StyleGAN2Discriminator(num_classes, **discriminator[1]))
+  except ValueError as e:
+    raise _fail(path, f"tfgt's StyleGAN2 cannot be built with this "
+                f"network's options: {e}") from None
+  architectures.build_by_calling(g, d)
+  return g, d, class_names
+
+
 def import_pytorch(path: str, network: str = "G_ema",
                    class_names: Sequence[str] | None = None,
                    noise_mode: str = "z") -> Imported:
@@ -456,16 +508,9 @@ def import_pytorch(path: str, network: str = "G_ema",
   num_classes, g_options = generator_options(path, network, g_net,
                                              noise_mode)
   d_net = nets.get("D")
-  d_options = None
+  d_options = d_classes = None
   if d_net is not None:
     d_classes, d_options = discriminator_options(path, d_net)
-    for key in ("resolution", "channels"):
-      if d_options[key] != g_options[key]:
-        raise _fail(path, f"{network} and D differ in {key} "
-                    f"({g_options[key]} and {d_options[key]}).")
-    if d_classes != num_classes:
-      raise _fail(path, f"{network} has {num_classes} class(es) and D "
-                  f"{d_classes}.")
   for child, cls in (("mapping", "MappingNetwork"),
                      ("synthesis", "SynthesisNetwork")):
     found = g_net.modules.get(child)
@@ -473,23 +518,9 @@ def import_pytorch(path: str, network: str = "G_ema",
       raise _fail(path, f"{network}.{child} is "
                   f"{'missing' if found is None else repr(found.class_name)}"
                   f", not a {cls}.")
-  if class_names is None:
-    stem = re.sub(r"\.pkl$", "", path.rstrip("/").rsplit("/", 1)[-1])
-    class_names = ([stem] if num_classes == 1 else
-                   [f"class_{i}" for i in range(num_classes)])
-  class_names = list(class_names)
-  if len(class_names) != num_classes:
-    raise _fail(path, f"the network has {num_classes} class(es); "
-                f"{len(class_names)} class name(s) were given.")
-  try:
-    generator = stylegan2.StyleGAN2Generator(num_classes, **g_options)
-    discriminator = (None if d_options is None else
-                     stylegan2.StyleGAN2Discriminator(num_classes,
-                                                      **d_options))
-  except ValueError as e:
-    raise _fail(path, f"tfgt's StyleGAN2 cannot be built with this "
-                f"network's options: {e}") from None
-  architectures.build_by_calling(generator, discriminator)
+  generator, discriminator, class_names = build_models(
+      path, network, (num_classes, g_options),
+      None if d_options is None else (d_classes, d_options), class_names)
   report: list[Assignment] = []
   unused = _check_filters(path, network, g_net.tensors, _G_RESAMPLING,
                           g_options["resample_filter"])

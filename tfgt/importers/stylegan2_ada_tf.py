@@ -50,8 +50,6 @@ from tfgt.importers import registry
 from tfgt.importers import stylegan2_ada
 from tfgt.importers.mapping import Assignment
 from tfgt.importers.mapping import Imported
-from tfgt.models import architectures
-from tfgt.models import stylegan2
 
 _WHAT = "TensorFlow StyleGAN2 / StyleGAN2-ADA (training/networks_stylegan2.py)"
 GENERATORS = ("Gs", "G")
@@ -312,36 +310,13 @@ def import_tensorflow(path: str, network: str = "Gs",
   num_classes, g_options = stylegan2_ada.generator_options_of(
       path, network, g_args, noise_mode)
   d_net = by_name.get("D")
-  d_options = None
+  d_part = None
   if d_net is not None:
     d_args = discriminator_arguments(path, d_net.static_kwargs,
                                      _has_lod(d_net.variables, "FromRGB"))
-    d_classes, d_options = stylegan2_ada.discriminator_options_of(path,
-                                                                  d_args)
-    for key in ("resolution", "channels"):
-      if d_options[key] != g_options[key]:
-        raise _fail(path, f"{network} and D differ in {key} "
-                    f"({g_options[key]} and {d_options[key]}).")
-    if d_classes != num_classes:
-      raise _fail(path, f"{network} has {num_classes} class(es) and D "
-                  f"{d_classes}.")
-  if class_names is None:
-    stem = re.sub(r"\.pkl$", "", path.rstrip("/").rsplit("/", 1)[-1])
-    class_names = ([stem] if num_classes == 1 else
-                   [f"class_{i}" for i in range(num_classes)])
-  class_names = list(class_names)
-  if len(class_names) != num_classes:
-    raise _fail(path, f"the network has {num_classes} class(es); "
-                f"{len(class_names)} class name(s) were given.")
-  try:
-    generator = stylegan2.StyleGAN2Generator(num_classes, **g_options)
-    discriminator = (None if d_options is None else
-                     stylegan2.StyleGAN2Discriminator(num_classes,
-                                                      **d_options))
-  except ValueError as e:
-    raise _fail(path, f"tfgt's StyleGAN2 cannot be built with this "
-                f"network's options: {e}") from None
-  architectures.build_by_calling(generator, discriminator)
+    d_part = stylegan2_ada.discriminator_options_of(path, d_args)
+  generator, discriminator, class_names = stylegan2_ada.build_models(
+      path, network, (num_classes, g_options), d_part, class_names)
   report: list[Assignment] = []
   resolution = g_options["resolution"]
   top = {n: v for n, v in g_net.variables.items()}

@@ -59,6 +59,26 @@ def score_initializer(kind: str,
   return keras.initializers.RandomUniform(0.0, 2.0 / num_old)
 
 
+def check_propagation(num_old: int, num_new: int, residual: str) -> None:
+  """Checks the options of a knowledge propagation (N, M, residual mode).
+
+  Raises:
+    UserInputError: an unknown residual mode.
+    ValueError: N or M below 1.
+  """
+  check_choice("residual", residual, RESIDUAL_MODES)
+  if num_old < 1 or num_new < 1:
+    raise ValueError("Knowledge propagation needs at least one old and one "
+                     f"new class, got N={num_old}, M={num_new}.")
+
+
+def residual_initializer(kind: str,
+                         stddev: float) -> keras.initializers.Initializer:
+  """Zeros ("zeros") or N(0, stddev) ("random") for residual rows."""
+  return (keras.initializers.Zeros() if kind == "zeros" else
+          keras.initializers.RandomNormal(stddev=stddev))
+
+
 class SimilarityScores(keras.layers.Layer):
   """Scores of M new classes over N old classes, for gain and for shift.
 
@@ -145,11 +165,7 @@ class KnowledgePropagation(keras.layers.Layer):
                score_bias: bool = False,
                shared_scores: SimilarityScores | None = None, **kwargs):
     super().__init__(**kwargs)
-    check_choice("residual", residual, RESIDUAL_MODES)
-    if num_old_classes < 1 or num_new_classes < 1:
-      raise ValueError("Knowledge propagation needs at least one old and one "
-                       f"new class, got N={num_old_classes}, "
-                       f"M={num_new_classes}.")
+    check_propagation(num_old_classes, num_new_classes, residual)
     self.num_old_classes = num_old_classes
     self.num_new_classes = num_new_classes
     self.tune_prior = tune_prior
@@ -180,8 +196,7 @@ class KnowledgePropagation(keras.layers.Layer):
         name="prior_shift", shape=prior_shape, initializer="zeros",
         trainable=self.tune_prior)
     if self.residual != "none":
-      init = (keras.initializers.Zeros() if self.residual == "zeros" else
-              keras.initializers.RandomNormal(stddev=self.residual_stddev))
+      init = residual_initializer(self.residual, self.residual_stddev)
       shape = (self.num_new_classes, channels)
       self.gain_residual = self.add_weight(name="gain_residual", shape=shape,
                                            initializer=init)

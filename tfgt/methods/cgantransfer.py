@@ -48,6 +48,7 @@ from tfgt.methods import base
 from tfgt.methods import bn_transfer
 from tfgt.methods import source as source_lib
 from tfgt.models import stylegan2_transfer as sg2t
+from tfgt.models import transfer_generator as tg
 from tfgt.models import weights
 
 
@@ -121,12 +122,13 @@ class CGANTransfer(source_lib.TransferMethod):
     # The architecture from model.json: loading the source here would draw
     # from the random state before the new rows do.
     _, spec = source_lib.read_info(self.source)
-    if spec.get("architecture") == "stylegan2":
-      src, _ = self.load_source(class_names)
-      return self._build_stylegan2(src, class_names)
-    generator, discriminator = bn_transfer.build_transfer_models(
-        self, class_names, "propagated", self.d_new_rows,
-        train_backbone=self.fine_tune, **self.transfer_kwargs)
+    stylegan = spec.get("architecture") == "stylegan2"
+    if stylegan:
+      generator, discriminator = self._stylegan2_models(class_names)
+    else:
+      generator, discriminator = bn_transfer.build_transfer_models(
+          self, class_names, "propagated", self.d_new_rows,
+          train_backbone=self.fine_tune, **self.transfer_kwargs)
     if self.init_from:
       # The first stage's EMA generator and D (paper 5.4).
       path = run_folder.restore_models(
@@ -140,20 +142,25 @@ class CGANTransfer(source_lib.TransferMethod):
                      if id(v) not in frozen]
     else:
       g_variables = [v for v in generator.transfer_variables() if v.trainable]
-      g_variables += bn_transfer.tuned_noise_projections(
-          generator, self.tune_noise_projection)
-    logging.info("%s: %d old + %d new classes, %d trainable G variables "
-                 "(%d values).", self.name, generator.num_old_classes,
-                 generator.num_new_classes,
+      if not stylegan:
+        g_variables += bn_transfer.tuned_noise_projections(
+            generator, self.tune_noise_projection)
+    logging.info("%s%s: %d old + %d new classes, %d trainable G variables "
+                 "(%d values).", self.name,
+                 " (StyleGAN2 label embedding)" if stylegan else "",
+                 generator.num_old_classes, generator.num_new_classes,
                  len(g_variables),
                  sum(int(np.prod(v.shape)) for v in g_variables))
-    return bn_transfer.make_setup(generator, discriminator, g_variables,
-                                  class_names, self._objective(generator))
+    return bn_transfer.make_setup(
+        generator, discriminator, g_variables, class_names,
+        self._objective(generator),
+        fold_generator=sg2t.fold_generator if stylegan else tg.fold_generator)
 
-  def _build_stylegan2(self, src: source_lib.SourceModel,
-                       class_names: list[str]) -> base.GANSetup:
-    """cGANTransfer on a class-conditional StyleGAN2: the new classes' label
-    embeddings are propagated (`tfgt.models.stylegan2_transfer`)."""
+  def _stylegan2_models(self, class_names: list[str]):
+    """The transfer generator and extended D of a class-conditional
+    StyleGAN2 source: the new classes' label embeddings are propagated
+    (`tfgt.models.stylegan2_transfer`)."""
+    src, num_new = self.load_source(class_names)
     if src.generator.num_classes == 1:
       raise UserInputError(
           f"CGANTransfer propagates the label embeddings of a "
@@ -171,7 +178,6 @@ class CGANTransfer(source_lib.TransferMethod):
           "CGANTransfer.tune_noise_projection trains a BigGAN's projections "
           "of z to BN parameters; a StyleGAN2 has none: leave it None.")
     num_old = len(src.class_names)
-    num_new = len(class_names) - num_old
     kwargs = {k: v for k, v in self.transfer_kwargs.items()
               if k != "shared_scores"}
     generator = sg2t.StyleGAN2TransferGenerator(
@@ -180,24 +186,7 @@ class CGANTransfer(source_lib.TransferMethod):
     generator.load_source(src.generator)
     discriminator = source_lib.extend_discriminator(
         src.discriminator, num_old + num_new, self.d_new_rows)
-    if self.init_from:
-      path = run_folder.restore_models(
-          self.init_from, class_names, ema_generator=generator,
-          discriminator=discriminator)
-      logging.info("Started from %s.", path)
-    if self.fine_tune:
-      frozen = {id(v) for v in generator.propagation_variables()}
-      g_variables = [v for v in generator.trainable_variables
-                     if id(v) not in frozen]
-    else:
-      g_variables = [v for v in generator.transfer_variables() if v.trainable]
-    logging.info("%s (StyleGAN2 label embedding): %d old + %d new classes, "
-                 "%d trainable G variables (%d values).", self.name, num_old,
-                 num_new, len(g_variables),
-                 sum(int(np.prod(v.shape)) for v in g_variables))
-    return bn_transfer.make_setup(
-        generator, discriminator, g_variables, class_names,
-        self._objective(generator), fold_generator=sg2t.fold_generator)
+    return generator, discriminator
 
   def _objective(self, generator) -> objectives.Objective:
     """The adversarial loss, plus eq. 7's regularisers of `generator`.

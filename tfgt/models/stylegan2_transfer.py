@@ -126,11 +126,7 @@ class PropagatedEmbedding(ops.Float32Layer):
                residual_stddev: float = 0.01, **kwargs):
     super().__init__(**kwargs)
     kt.check_choice("score_init", score_init, kt.SCORE_INITS)
-    kt.check_choice("residual", residual, kt.RESIDUAL_MODES)
-    if num_old_classes < 1 or num_new_classes < 1:
-      raise ValueError("Knowledge propagation needs at least one old and one "
-                       f"new class, got N={num_old_classes}, "
-                       f"M={num_new_classes}.")
+    kt.check_propagation(num_old_classes, num_new_classes, residual)
     self.num_old_classes = num_old_classes
     self.num_new_classes = num_new_classes
     self.units = units
@@ -158,10 +154,10 @@ class PropagatedEmbedding(ops.Float32Layer):
         name="pseudo_classes", shape=(n, e), initializer="zeros",
         trainable=self.tune_prior)
     if self.residual != "none":
-      init = (keras.initializers.Zeros() if self.residual == "zeros" else
-              keras.initializers.RandomNormal(stddev=self.residual_stddev))
-      self.residuals = self.add_weight(name="residuals", shape=(m, e),
-                                       initializer=init)
+      self.residuals = self.add_weight(
+          name="residuals", shape=(m, e),
+          initializer=kt.residual_initializer(self.residual,
+                                              self.residual_stddev))
     self.built = True
 
   def old_rows(self) -> tf.Tensor:
