@@ -53,7 +53,7 @@ from tfgt.models import transfer_generator as tg
 # Registers the evaluator, which the run's config may bind.
 import tfgt.eval  # pylint: disable=unused-import,g-bad-import-order
 
-__all__ = ["load_run", "score_tables", "score_heatmaps", "pseudo_class_grid",
+__all__ = ["load_run", "score_heatmaps", "pseudo_class_grid",
            "has_layer_substitution", "layer_substitution_grid"]
 
 # The transfer generators of cGANTransfer runs: a BigGAN's (scores per
@@ -61,28 +61,6 @@ __all__ = ["load_run", "score_tables", "score_heatmaps", "pseudo_class_grid",
 # its label embedding).
 TransferGenerator = (tg.KnowledgeTransferGenerator |
                      sg2t.StyleGAN2TransferGenerator)
-
-
-def score_tables(generator: TransferGenerator
-                 ) -> list[tuple[str, dict[str, np.ndarray]]]:
-  """The learned scores by layer: [(layer name, {kind: float32 [M, N]})].
-
-  A BigGAN's: one entry per conditional BN layer in forward order (one,
-  "all layers (shared)", for shared scores), kinds "gain" and "shift". A
-  StyleGAN2's: one entry, "mapping/embed", kind "embedding". Score biases
-  are included.
-
-  Raises:
-    ValueError: a generator whose new classes have no scores (BSA's).
-  """
-  if isinstance(generator, sg2t.StyleGAN2TransferGenerator):
-    return [(sg2t.EMBED, {"embedding": generator.score_tables()[0].numpy()})]
-  tables = generator.score_tables()
-  names = generator.layer_names()
-  if generator.similarity_scores is not None:
-    tables, names = tables[:1], ["all layers (shared)"]
-  return [(name, {"gain": g.numpy(), "shift": s.numpy()})
-          for name, (g, s) in zip(names, tables)]
 
 
 def has_layer_substitution(generator: TransferGenerator) -> bool:
@@ -221,7 +199,7 @@ def score_heatmaps(generator: TransferGenerator,
                    class_names: Sequence[str]) -> np.ndarray:
   """Heatmaps of the learned similarity scores (the picture scores.png).
 
-  One row per entry of `score_tables` (a BigGAN's conditional BN layers in
+  One row per entry of the generator's `named_score_tables()` (a BigGAN's conditional BN layers in
   forward order, gain scores on the left and shift scores on the right; a
   StyleGAN2's label embedding, one table), each an M x N table: new classes
   (rows) x old classes (columns), with every score written in its cell. One
@@ -243,7 +221,7 @@ def score_heatmaps(generator: TransferGenerator,
   """
   n = generator.num_old_classes
   old, new = list(class_names[:n]), list(class_names[n:])
-  tables = score_tables(generator)
+  tables = generator.named_score_tables()
   names = [name for name, _ in tables]
   kinds = list(tables[0][1])
   values = np.stack([[kinds_of[k] for k in kinds] for _, kinds_of in tables])
@@ -351,16 +329,7 @@ def pseudo_class_grid(generator: TransferGenerator,
   """
   n = generator.num_old_classes
   # Classes 0..N-1: the old classes; N..2N-1: their pseudo-classes.
-  if isinstance(generator, sg2t.StyleGAN2TransferGenerator):
-    folded = sg2t.fold_generator(
-        generator, new_rows=generator.embedding.pseudo_classes)
-  else:
-    priors = []
-    for layer in generator.transfer_layers():
-      p = layer.new_classes
-      priors.append((tf.convert_to_tensor(p.prior_gain_offset),
-                     tf.convert_to_tensor(p.prior_shift)))
-    folded = tg.fold_generator(generator, new_rows=priors)
+  folded = generator.pseudo_class_generator()
   labels, names = [], []
   for c in range(n):
     labels += [c, n + c]

@@ -74,7 +74,7 @@ def plot(model_dir: str, out_dir: str | None = None,
       tf.summary.image(f"similarity/{name}", picture[None], max_outputs=1)
   writer.flush()
   scores = {name: {kind: table.tolist() for kind, table in kinds.items()}
-            for name, kinds in similarity.score_tables(generator)}
+            for name, kinds in generator.named_score_tables()}
   paths["scores_json"] = os.path.join(out_dir, "scores.json")
   files.write_json(paths["scores_json"], {
       "old_classes": class_names[:generator.num_old_classes],

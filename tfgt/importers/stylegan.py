@@ -149,7 +149,9 @@ def infer_widths(channels_by_resolution: dict[int, int],
       "network of standard widths.")
 
 
-def _networks(path: str):
+def networks_by_name(path: str) -> dict:
+  """The dnnlib networks of an NVlabs pickle by name ("G", "D", "Gs"; a
+  tuple of three is in that order when the names are missing)."""
   networks = checkpoint_files.load_nvlabs_pickle(path)
   by_name = {n.name: n for n in networks}
   if len(networks) == 3:  # The tuple's order is G, D, Gs.
@@ -180,7 +182,7 @@ def import_nvlabs(path: str, network: str = "Gs",
     UserInputError: not an NVlabs StyleGAN v1 pickle, or shapes that do not
       fit (checkpoint_files.UnsafeCheckpointError for a hostile file).
   """
-  by_name = _networks(path)
+  by_name = networks_by_name(path)
   if network not in by_name:
     raise UserInputError(f"{path}: no network {network!r}; it has "
                          f"{sorted(by_name)}.")

@@ -44,9 +44,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfgt.errors import UserInputError
-from tfgt.importers import checkpoint_files
 from tfgt.importers import mapping
 from tfgt.importers import registry
+from tfgt.importers import stylegan
 from tfgt.importers import stylegan2_ada
 from tfgt.importers.mapping import Assignment
 from tfgt.importers.mapping import Imported
@@ -92,10 +92,6 @@ def _kwargs(path: str, label: str, static: dict,
   return {**defaults, **{k: v for k, v in static.items() if k in defaults}}
 
 
-def _or(value: Any, default: Any) -> Any:
-  return default if value is None else value
-
-
 def _fmap_base(path: str, label: str, value: Any) -> int:
   if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or (
       value < 1):
@@ -118,7 +114,7 @@ def generator_arguments(path: str, label: str, static: dict,
           activation=k["mapping_nonlinearity"],
           lr_multiplier=k["mapping_lrmul"],
           # None: no tracked average (legacy.py's 1), which tfgt refuses.
-          w_avg_beta=_or(k["w_avg_beta"], 1)),
+          w_avg_beta=1 if k["w_avg_beta"] is None else k["w_avg_beta"]),
       synthesis_kwargs=dict(
           channel_base=_fmap_base(path, label, k["fmap_base"]),
           channel_max=k["fmap_max"], num_fp16_res=k["num_fp16_res"],
@@ -248,15 +244,6 @@ def _has_lod(variables: dict, prefix: str) -> bool:
   return any(re.fullmatch(prefix + r"_lod\d+/.+", n) for n in variables)
 
 
-def _networks(path: str) -> dict:
-  networks = checkpoint_files.load_nvlabs_pickle(path)
-  by_name = {n.name: n for n in networks}
-  if len(networks) == 3:  # The tuple's order is G, D, Gs.
-    for name, net in zip(("G", "D", "Gs"), networks):
-      by_name.setdefault(name, net)
-  return by_name
-
-
 def import_tensorflow(path: str, network: str = "Gs",
                       class_names: Sequence[str] | None = None,
                       noise_mode: str = "z") -> Imported:
@@ -283,7 +270,7 @@ def import_tensorflow(path: str, network: str = "Gs",
       that do not fit (checkpoint_files.UnsafeCheckpointError for a hostile
       file).
   """
-  by_name = _networks(path)
+  by_name = stylegan.networks_by_name(path)
   if network not in GENERATORS:
     raise _fail(path, f"--network={network!r}: a TensorFlow StyleGAN2 "
                 f"pickle's generators are {', '.join(GENERATORS)}.")

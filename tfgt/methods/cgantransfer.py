@@ -118,6 +118,11 @@ class CGANTransfer(source_lib.TransferMethod):
     self.init_from = init_from
     self.d_new_rows = d_new_rows
 
+  def check_source(self, src: source_lib.SourceModel) -> None:
+    """Refuses an unconditional StyleGAN: it has no class table to propagate
+    into (`source.refuse_unconditional_stylegan`)."""
+    source_lib.refuse_unconditional_stylegan(self, src)
+
   def build(self, class_names: list[str]) -> base.GANSetup:
     # The architecture from model.json: loading the source here would draw
     # from the random state before the new rows do.
@@ -161,13 +166,6 @@ class CGANTransfer(source_lib.TransferMethod):
     StyleGAN2 source: the new classes' label embeddings are propagated
     (`tfgt.models.stylegan2_transfer`)."""
     src, num_new = self.load_source(class_names)
-    if src.generator.num_classes == 1:
-      raise UserInputError(
-          f"CGANTransfer propagates the label embeddings of a "
-          f"class-conditional StyleGAN2, and {self.source!r} is unconditional "
-          "(one class, no embedding): start from a class-conditional source "
-          "(HyperModulation and GANMemory make an unconditional StyleGAN "
-          "conditional, docs/HYPERMOD.md).")
     if self.transfer_kwargs["shared_scores"]:
       raise UserInputError(
           "CGANTransfer.shared_scores shares scores across BN layers; a "

@@ -60,19 +60,9 @@ class TransferGAN(source_lib.TransferMethod):
     self.frozen_d_blocks = frozen_d_blocks
 
   def check_source(self, src: source_lib.SourceModel) -> None:
-    """Refuses an unconditional StyleGAN: it has no class table to grow.
-
-    Raises:
-      UserInputError: saying which methods start from such a source.
-    """
-    if src.generator.num_classes == 1 and src.generator.architecture in (
-        "stylegan", "stylegan2"):
-      raise UserInputError(
-          f"{type(self).__name__} grows the class tables of a "
-          f"class-conditional source, and {self.source!r} is an unconditional "
-          f"{src.generator.architecture}: start from a class-conditional source "
-          "(HyperModulation and GANMemory make an unconditional StyleGAN "
-          "conditional, docs/HYPERMOD.md).")
+    """Refuses an unconditional StyleGAN: it has no class table to grow
+    (`source.refuse_unconditional_stylegan`)."""
+    source_lib.refuse_unconditional_stylegan(self, src)
 
   def build(self, class_names: list[str]) -> base.GANSetup:
     src, num_new = self.load_source(class_names)

@@ -183,6 +183,26 @@ def extend_discriminator(source_d: architectures.Discriminator,
   return d
 
 
+def refuse_unconditional_stylegan(method: "TransferMethod",
+                                  src: SourceModel) -> None:
+  """The `check_source` of the methods that learn new classes in a source's
+  class tables (cGANTransfer, TransferGAN, FreezeD): an unconditional
+  StyleGAN or StyleGAN2 has none.
+
+  Raises:
+    UserInputError: such a source, naming the methods that take it.
+  """
+  g = src.generator
+  if g.num_classes == 1 and g.architecture in ("stylegan", "stylegan2"):
+    raise UserInputError(
+        f"{type(method).__name__} learns the new classes in the class tables "
+        "of a class-conditional source (a BigGAN's conditional BN, a "
+        "class-conditional StyleGAN2's label embedding), and "
+        f"{method.source!r} is an unconditional {g.architecture}: start "
+        "from a class-conditional source (HyperModulation and GANMemory "
+        "make an unconditional StyleGAN conditional, docs/HYPERMOD.md).")
+
+
 class TransferMethod(base.Method):
   """Base of the methods that start from a source bundle.
 

@@ -308,9 +308,16 @@ class StyleGAN2TransferGenerator(stylegan2.StyleGAN2Generator):
   def residuals_l2(self) -> tf.Tensor:
     return self.embedding.residuals_l2()
 
-  def score_tables(self) -> list[tf.Tensor]:
-    """The scores [M, N] (one table: the embedding is the only layer)."""
-    return [self.embedding.effective_scores()]
+  def named_score_tables(self) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The scores for pictures and files: one table, the label embedding's:
+    [("mapping/embed", {"embedding": [M, N]})] (score bias included)."""
+    return [(EMBED, {"embedding": self.embedding.effective_scores().numpy()})]
+
+  def pseudo_class_generator(self) -> stylegan2.StyleGAN2Generator:
+    """A plain generator of N + N classes: the old classes, then their
+    pseudo-classes (the trained copies of their embedding rows) in the new
+    classes' places (paper Fig. 8)."""
+    return fold_generator(self, new_rows=self.embedding.pseudo_classes)
 
 
 def fold_generator(generator: StyleGAN2TransferGenerator,

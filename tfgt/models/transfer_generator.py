@@ -272,6 +272,29 @@ class KnowledgeTransferGenerator(biggan.BigGANGenerator):
     return [layer.new_classes.scores.effective()
             for layer in self.transfer_layers()]
 
+  def named_score_tables(self) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The scores by layer for pictures and files: [(layer name, {"gain":
+    [M, N], "shift": [M, N]})] in forward order; one entry, "all layers
+    (shared)", for shared scores.
+
+    Raises:
+      ValueError: independent new rows (no scores).
+    """
+    tables, names = self.score_tables(), self.layer_names()
+    if self.similarity_scores is not None:
+      tables, names = tables[:1], ["all layers (shared)"]
+    return [(name, {"gain": g.numpy(), "shift": s.numpy()})
+            for name, (g, s) in zip(names, tables)]
+
+  def pseudo_class_generator(self) -> biggan.BigGANGenerator:
+    """A plain generator of N + N classes: the old classes, then their
+    pseudo-classes (the trained copies of their BN rows) in the new
+    classes' places (paper Fig. 8)."""
+    return fold_generator(self, new_rows=[
+        (tf.convert_to_tensor(layer.new_classes.prior_gain_offset),
+         tf.convert_to_tensor(layer.new_classes.prior_shift))
+        for layer in self.transfer_layers()])
+
   def new_class_rows_per_layer(self) -> list[tuple[tf.Tensor, tf.Tensor]]:
     """Per layer the new classes' (gain part, shift part), each [M, C]."""
     return [layer.new_classes.new_rows() for layer in self.transfer_layers()]
