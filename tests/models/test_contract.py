@@ -22,6 +22,10 @@ from tfgt.models import bundle
 _STYLE = dict(resolution=8, channels=1, dim_z=8, w_dim=8, mapping_layers=1,
               fmap_base=16, fmap_max=8)
 _STYLE_D = dict(resolution=8, channels=1, fmap_base=16, fmap_max=8)
+_STYLE2 = dict(resolution=8, channels=1, dim_z=8, w_dim=8, mapping_layers=1,
+               channel_base=32, channel_max=8)
+_STYLE2_D = dict(resolution=8, channels=1, channel_base=32, channel_max=8,
+                 mapping_layers=1)
 # Per architecture: (generator options, discriminator options), small enough
 # to build in a second.
 TINY = {
@@ -29,10 +33,10 @@ TINY = {
                dict(ch=4, resolution=32, channels=1)),
     "stylegan": (_STYLE, _STYLE_D),
     "hypermod": (dict(source=_STYLE, class_width=4, class_depth=1), _STYLE_D),
-    "stylegan2": (dict(resolution=8, channels=1, dim_z=8, w_dim=8,
-                       mapping_layers=1, channel_base=32, channel_max=8),
-                  dict(resolution=8, channels=1, channel_base=32,
-                       channel_max=8, mapping_layers=1)),
+    "stylegan2": (_STYLE2, _STYLE2_D),
+    "hypermod_stylegan2": (dict(source=_STYLE2, class_width=4,
+                                class_depth=1),
+                           dict(_STYLE2_D, mapping_layers=0)),
 }
 NUM_CLASSES = 3
 

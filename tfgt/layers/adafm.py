@@ -44,6 +44,7 @@ the dtype of the feature maps.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import tensorflow as tf
 
@@ -177,31 +178,37 @@ def _conv(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
   return tf.nn.conv2d(x, kernel, 1, "SAME")
 
 
-def conv_partition(x: tf.Tensor, kernels: tf.Tensor,
-                   labels: tf.Tensor) -> tf.Tensor:
+def conv_partition(x: tf.Tensor, kernels: tf.Tensor, labels: tf.Tensor,
+                   conv: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None
+                   = None, up: int = 1) -> tf.Tensor:
   """Each sample convolved with its class's kernel, the batch split by class.
 
   Args:
     x: float32 [B, H, W, in].
     kernels: float32 [K, k, k, in, out], one per class (K static).
     labels: int [B] in [0, K).
+    conv: (part [b, H, W, in], kernel [k, k, in, out]) -> [b, H * up,
+      W * up, out]; None: a stride-1 SAME convolution.
+    up: the spatial factor of `conv` (2 for an upsampling convolution).
 
   Returns:
-    float32 [B, H, W, out] (stride 1, SAME padding).
+    float32 [B, H * up, W * up, out].
   """
+  conv = conv or _conv
   num_classes = kernels.shape[0]
   labels = tf.cast(labels, tf.int32)
   positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), labels,
                                    num_classes)
   parts = tf.dynamic_partition(x, labels, num_classes)
   shape = tf.shape(x)
-  empty = tf.zeros([0, shape[1], shape[2], kernels.shape[-1]], x.dtype)
+  empty = tf.zeros([0, shape[1] * up, shape[2] * up, kernels.shape[-1]],
+                   x.dtype)
 
   # An empty part's convolution keeps the input's channels (TF 2.21, CPU),
   # and a reshape to the right shape is optimised away in a graph: a class
   # absent from the batch is not convolved at all.
   def convolve(part, kernel):
-    return tf.cond(tf.shape(part)[0] > 0, lambda: _conv(part, kernel),
+    return tf.cond(tf.shape(part)[0] > 0, lambda: conv(part, kernel),
                    lambda: empty)
   outputs = [convolve(part, kernels[c]) for c, part in enumerate(parts)]
   return tf.dynamic_stitch(positions, outputs)

@@ -27,12 +27,13 @@ Shapes: feature maps float32 [B, H, W, C]; w [B, w_dim].
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt.layers import adafm
 from tfgt.layers import building
 
 LEAKY_RELU_SLOPE = 0.2
@@ -356,6 +357,67 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor,
   return x
 
 
+class KernelModulation(NamedTuple):
+  """What a weight-modulating method (Hyper-Modulation, GAN Memory) puts in
+  place of a `SynthesisLayer`'s shared kernel: per-class kernels with
+  labels, or per-sample kernels, and a per-sample bias shift.
+
+  kernels: float32 [K, k, k, in, out] with `labels` int [B] in [0, K), or
+    [B, k, k, in, out] with labels None.
+  bias_shift: float32 [B, out] added to the layer's bias, or None.
+  """
+  kernels: tf.Tensor
+  labels: tf.Tensor | None
+  bias_shift: tf.Tensor | None = None
+
+
+def _sum_of_squares(kernel: tf.Tensor) -> tf.Tensor:
+  """[k, k, in, out] -> [in, out]: the sum over the taps of the squares."""
+  return tf.reduce_sum(tf.square(kernel), axis=[0, 1])
+
+
+def kernel_modulated_conv2d(x: tf.Tensor, modulation: KernelModulation,
+                            styles: tf.Tensor, f: np.ndarray,
+                            up: int = 1) -> tf.Tensor:
+  """`modulated_conv2d` (demodulated) with a kernel per class or per sample
+  instead of the shared one.
+
+  Per-class kernels: the batch is split by class and each part convolved
+  with its class's kernel (`adafm.conv_partition`); the demodulation
+  coefficients come from each class's kernel by the same operations as the
+  shared kernel's, so a kernel equal to the shared one gives its output
+  bit for bit. Per-sample kernels (class interpolation): one convolution
+  per sample (`tf.map_fn`).
+
+  Args:
+    x: float32 [B, H, W, in].
+    modulation: the kernels (see `KernelModulation`).
+    styles: float32 [B, in].
+    f: the 2D resampling filter.
+    up: 1 or 2.
+
+  Returns:
+    [B, H * up, W * up, out].
+  """
+  kernels, labels = modulation.kernels, modulation.labels
+  x = x * styles[:, None, None, :]
+  conv = lambda part, kernel: conv2d_resample(part, kernel, f, up=up)
+  squares = tf.square(styles)
+  if labels is not None:
+    labels = tf.cast(labels, tf.int32)
+    x = adafm.conv_partition(x, kernels, labels, conv=conv, up=up)
+    # [B, K, out]: every class's coefficients, then each sample's class's.
+    energy = tf.stack([tf.matmul(squares, _sum_of_squares(kernels[c]))
+                       for c in range(kernels.shape[0])], axis=1)
+    energy = tf.gather(energy, labels, axis=1, batch_dims=1)
+  else:
+    x = tf.map_fn(lambda a: conv(a[0][None], a[1])[0], (x, kernels),
+                  fn_output_signature=x.dtype)
+    energy = tf.einsum("bi,bio->bo", squares,
+                       tf.reduce_sum(tf.square(kernels), axis=[1, 2]))
+  return x * tf.math.rsqrt(energy + 1e-8)[:, None, None, :]
+
+
 class SynthesisLayer(Float32Layer):
   """One modulated 3x3 convolution of the synthesis network (NVlabs'
   `SynthesisLayer`): style affine (bias initialised to 1), modulated and
@@ -400,13 +462,22 @@ class SynthesisLayer(Float32Layer):
     self.bias = self.add_weight(name="bias", shape=(self.filters,),
                                 initializer="zeros")
 
-  def call(self, x, w, noise=None, gain: float = 1.0):
+  def call(self, x, w, noise=None, gain: float = 1.0,
+           modulation: KernelModulation | None = None):
+    """`modulation`: None (the layer's own kernel), or the kernels and bias
+    shift of a weight-modulating method (`kernel_modulated_conv2d`)."""
     styles = self.affine(w)
-    x = modulated_conv2d(x, self.weight, styles, self.filter, up=self.up)
+    if modulation is None:
+      x = modulated_conv2d(x, self.weight, styles, self.filter, up=self.up)
+    else:
+      x = kernel_modulated_conv2d(x, modulation, styles, self.filter,
+                                  up=self.up)
     if noise is None and self.use_const_noise:
       noise = self.noise_const[None, :, :, None]
     if noise is not None:
       x = x + noise * self.noise_strength
+    if modulation is not None and modulation.bias_shift is not None:
+      x = x + modulation.bias_shift[:, None, None, :]
     clamp = None if self.conv_clamp is None else self.conv_clamp * gain
     return bias_act(x, self.bias, "lrelu", LRELU_GAIN * gain, clamp)
 

@@ -15,14 +15,16 @@ Two stages, one trainer (docs/HYPERMOD.md):
       per-class parameters (`mode="free"`: GAN Memory, which starts as the
       source exactly and needs no alignment).
 
-The source must be an unconditional StyleGAN bundle (one class), such as
-`pretrained:fashion_mnist_stylegan`.
+The source must be an unconditional StyleGAN or StyleGAN2 bundle (one
+class), such as `pretrained:fashion_mnist_stylegan`; a StyleGAN2 source
+gives `hypermod.HyperModStyleGAN2Generator` (docs/STYLEGAN2.md).
 """
 
 from __future__ import annotations
 
 from absl import logging
 import gin
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -36,7 +38,11 @@ from tfgt.methods import source as source_lib
 from tfgt.models import bundle
 from tfgt.models import hypermod
 from tfgt.models import stylegan
+from tfgt.models import stylegan2
 from tfgt.models import weights
+
+# The source generators Hyper-Modulation modulates (unconditional).
+SOURCE_GENERATORS = (stylegan.StyleGANGenerator, stylegan2.StyleGAN2Generator)
 
 
 def _count(variables) -> int:
@@ -44,7 +50,7 @@ def _count(variables) -> int:
 
 
 def check_stylegan_source(src: source_lib.SourceModel, path: str) -> None:
-  """Refuses a source that is not an unconditional StyleGAN.
+  """Refuses a source that is not an unconditional StyleGAN or StyleGAN2.
 
   Args:
     src: the loaded source bundle.
@@ -55,9 +61,10 @@ def check_stylegan_source(src: source_lib.SourceModel, path: str) -> None:
       class.
   """
   g = src.generator
-  if not isinstance(g, stylegan.StyleGANGenerator) or g.num_classes != 1:
+  if not isinstance(g, SOURCE_GENERATORS) or g.num_classes != 1:
     raise UserInputError(
-        f"Hyper-Modulation starts from an unconditional StyleGAN; {path!r} "
+        f"Hyper-Modulation starts from an unconditional StyleGAN or "
+        f"StyleGAN2; {path!r} "
         f"holds a {getattr(g, 'architecture', type(g).__name__)} generator "
         f"with {g.num_classes} classes. Use a StyleGAN trained on one "
         "(merged) class, such as 'pretrained:fashion_mnist_stylegan'.")
@@ -75,9 +82,9 @@ def load_stylegan_source(path: str, checkpoint: str | int = "latest"
   return src
 
 
-def copy_source(source: stylegan.StyleGANGenerator,
+def copy_source(source: keras.Model,
                 generator: hypermod.HyperModGenerator) -> None:
-  """Copies the source StyleGAN's weights into `generator.source` and sets
+  """Copies the source StyleGAN(2)'s weights into `generator.source` and sets
   the free parameters to match it (`match_source`)."""
   targets = generator.source.variables
   if len(targets) != len(source.variables):
@@ -154,10 +161,10 @@ class SelfAlignmentLoss(objectives.Objective):
     return parts["l1"], parts
 
 
-def _generator(num_classes: int, source: stylegan.StyleGANGenerator,
+def _generator(num_classes: int, source: keras.Model,
                options: dict) -> hypermod.HyperModGenerator:
-  generator = hypermod.HyperModGenerator(num_classes, source.ctor_kwargs,
-                                         **options)
+  generator_class, _ = hypermod.classes_for(source)
+  generator = generator_class(num_classes, source.ctor_kwargs, **options)
   generator.build()
   copy_source(source, generator)
   return generator
@@ -242,7 +249,7 @@ class SelfAlignment(base.Method):
         objective=SelfAlignmentLoss(style_mixing=self.style_mixing))
 
 
-def load_aligned(path: str, source: stylegan.StyleGANGenerator,
+def load_aligned(path: str, source: keras.Model,
                  raw: bool = False) -> hypermod.HyperModGenerator:
   """The generator of a self-alignment run (or bundle) at `path`, checked
   to modulate the same source with a hypernetwork: its EMA (the bundle), or
@@ -266,7 +273,8 @@ def load_aligned(path: str, source: stylegan.StyleGANGenerator,
         f"{path!r} holds no self-aligned hypernetwork (a "
         f"{getattr(generator, 'architecture', '?')} generator); give the "
         "model_dir of a SelfAlignment run.")
-  if generator.ctor_kwargs["source"] != source.ctor_kwargs:
+  if (not isinstance(generator, hypermod.classes_for(source)[0]) or
+      generator.ctor_kwargs["source"] != source.ctor_kwargs):
     raise UserInputError(
         f"{path!r} was aligned on another source StyleGAN "
         f"({generator.ctor_kwargs['source']}) than this run's "
@@ -285,16 +293,21 @@ def load_aligned(path: str, source: stylegan.StyleGANGenerator,
   return generator
 
 
-def conditional_discriminator(source_d: stylegan.StyleGANDiscriminator,
-                              num_classes: int
-                              ) -> hypermod.HyperModDiscriminator:
-  """The source D with a new head of one output per class (read at the
-  label): every other weight is the source's."""
-  d = hypermod.HyperModDiscriminator(num_classes, **source_d.ctor_kwargs)
+def _discriminator_class(source_d: keras.Model) -> type:
+  if isinstance(source_d, stylegan2.StyleGAN2Discriminator):
+    return hypermod.HyperModStyleGAN2Discriminator
+  return hypermod.HyperModDiscriminator
+
+
+def conditional_discriminator(source_d: keras.Model, num_classes: int
+                              ) -> keras.Model:
+  """The source D (StyleGAN or StyleGAN2) with a new head of one output per
+  class (read at the label): every other weight is the source's."""
+  d = _discriminator_class(source_d)(num_classes, **source_d.ctor_kwargs)
   d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
      tf.zeros([1], tf.int32)), training=False)
   head = {weights.relative_path(v) for v in d.variables
-          if weights.relative_path(v).startswith(HEAD)}
+          if weights.relative_path(v).startswith(d.head_prefix)}
   unmatched = weights.copy_weights(source_d, d, source_d.num_classes,
                                    skip=head)
   if unmatched:
@@ -303,12 +316,11 @@ def conditional_discriminator(source_d: stylegan.StyleGANDiscriminator,
   return d
 
 
-# The discriminator's class head, new in the target; its from-RGB layer,
-# frozen in Hyper-Modulation and GAN Memory (the official code's
-# `freeze_layers`), trained in Hyper-Mod-FT and -S (the official code's
-# `--finetune` freezes nothing in D; the paper: all parameters update).
-HEAD = "4x4_Dense1/"
-FROM_RGB = "FromRGB_lod0/"
+# The discriminator's class head (`head_prefix`) is new in the target; its
+# from-RGB layer (`from_rgb_prefixes`) is frozen in Hyper-Modulation and
+# GAN Memory (the official code's `freeze_layers`), trained in Hyper-Mod-FT
+# and -S (the official code's `--finetune` freezes nothing in D; the paper:
+# all parameters update).
 # Which weights of the aligned run the transfer starts from: "raw" (the
 # trained weights; the official code, whose alignment keeps no average) or
 # "ema" (the run's exponential moving average, its bundle).
@@ -401,7 +413,7 @@ class HyperModulation(source_lib.TransferMethod):
     self.objective = objective
 
   def check_source(self, src: source_lib.SourceModel) -> None:
-    """Refuses a source that is not an unconditional StyleGAN."""
+    """Refuses a source that is not an unconditional StyleGAN or StyleGAN2."""
     check_stylegan_source(src, self.source)
 
   def build(self, class_names: list[str]) -> base.GANSetup:
@@ -423,10 +435,12 @@ class HyperModulation(source_lib.TransferMethod):
             "HyperModulation settings to the aligned run's.")
     options = dict(self.options, track_w_avg=self.train_source)
     if self.from_scratch:
-      generator = hypermod.HyperModGenerator(
-          len(class_names), src.generator.ctor_kwargs, **options)
-      discriminator = hypermod.HyperModDiscriminator(
-          len(class_names), **src.discriminator.ctor_kwargs)
+      generator_class, discriminator_class = hypermod.classes_for(
+          src.generator)
+      generator = generator_class(len(class_names),
+                                  src.generator.ctor_kwargs, **options)
+      discriminator = discriminator_class(len(class_names),
+                                          **src.discriminator.ctor_kwargs)
       hypermod.build_models(generator, discriminator)
     else:
       generator = _generator(len(class_names), src.generator, options)
@@ -434,9 +448,10 @@ class HyperModulation(source_lib.TransferMethod):
                                                 len(class_names))
     if aligned is not None:
       _start_from_aligned(aligned, generator)
+    frozen = discriminator.from_rgb_prefixes
     d_variables = [v for v in discriminator.trainable_variables
                    if self.train_source or
-                   not weights.relative_path(v).startswith(FROM_RGB)]
+                   not weights.relative_path(v).startswith(frozen)]
     c, mods = hypernetwork_variables(generator)
     groups = [base.VariableGroup("modulators", mods)]
     if c:

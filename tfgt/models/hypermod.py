@@ -51,7 +51,7 @@ parameters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -59,9 +59,11 @@ import tensorflow as tf
 from tfgt import precision
 from tfgt.layers import adafm
 from tfgt.layers import hypernetwork
+from tfgt.layers import stylegan2_ops
 from tfgt.models import architectures
 from tfgt.models import inputs as inputs_lib
 from tfgt.models import stylegan
+from tfgt.models import stylegan2
 
 MODES = ("hypernetwork", "free")
 # "shift": b + b_shift (eq. 5). "standardized": the official code's
@@ -74,6 +76,22 @@ BIAS_MODES = ("shift", "standardized")
 # "never" none (eq. 4 of the 3x3 kernel before the upsampling).
 FUSED_MODULATION = ("auto", "always", "never")
 FUSED_MIN_RESOLUTION = 128
+
+
+class Convolution(NamedTuple):
+  """One modulated convolution of a source generator.
+
+  position: its index in the source's modulation list; layer: the source
+  layer; name: the ModulatedLayer's name stem; fan_in, fan_out: channels;
+  up: whether it upsamples; size: its output resolution in pixels.
+  """
+  position: int
+  layer: Any
+  name: str
+  fan_in: int
+  fan_out: int
+  up: bool
+  size: int
 
 
 class ModulatedLayer(keras.layers.Layer):
@@ -210,7 +228,7 @@ class HyperModGenerator(keras.Model):
     if formulation not in adafm.FORMULATIONS:
       raise ValueError(f"formulation must be one of {adafm.FORMULATIONS}, "
                        f"got {formulation!r}.")
-    self.source = stylegan.StyleGANGenerator(1, name="source", **source)
+    self.source = self._make_source(source)
     # The source's options as its constructor records them (every option,
     # defaults included), so that equal sources compare equal.
     self.ctor_kwargs: dict[str, Any] = dict(
@@ -232,29 +250,74 @@ class HyperModGenerator(keras.Model):
         num_classes, class_width, class_depth, scale, name="C")
                           if mode == "hypernetwork" else None)
     self.class_width = class_width
-    synthesis = self.source.synthesis
-    # Every layer with a convolution is modulated (4x4_Const has none).
-    self.modulated = [i for i, layer in enumerate(synthesis.layers_in_order)
-                      if layer.conv is not None]
-    channels = [layer.style_mod.channels
-                for layer in synthesis.layers_in_order]
-    fan_ins = [synthesis.const_channels] + channels[:-1]
-    layers = synthesis.layers_in_order
-    for i in self.modulated:
-      fused = (mode == "hypernetwork" and layers[i].up and (
+    convolutions = self._convolutions()
+    # Positions in the source's modulation list (`synthesize`).
+    self.modulated = [c.position for c in convolutions]
+    for c in convolutions:
+      fused = (mode == "hypernetwork" and c.up and (
           fused_modulation == "always" or (
               fused_modulation == "auto" and
-              synthesis.layer_sizes[i] >= FUSED_MIN_RESOLUTION)))
-      setattr(self, f"mod{i}", ModulatedLayer(
-          num_classes, fan_ins[i], channels[i], mode, modulator_hidden,
-          scale, fused, name=f"{synthesis.layer_names[i]}_mod"))
+              c.size >= FUSED_MIN_RESOLUTION)))
+      setattr(self, f"mod{c.position}", ModulatedLayer(
+          num_classes, c.fan_in, c.fan_out, mode, modulator_hidden,
+          scale, fused, name=f"{c.name}_mod"))
+
+  # The hooks of a source architecture: StyleGAN's here,
+  # `HyperModStyleGAN2Generator` for StyleGAN2.
+  def _make_source(self, kwargs: dict[str, Any]) -> keras.Model:
+    """The unconditional source generator, built from its options."""
+    return stylegan.StyleGANGenerator(1, name="source", **kwargs)
+
+  def _convolutions(self) -> list["Convolution"]:
+    """Every modulated convolution of the source (every synthesis layer
+    with a convolution: 4x4_Const has none)."""
+    synthesis = self.source.synthesis
+    layers = synthesis.layers_in_order
+    channels = [layer.style_mod.channels for layer in layers]
+    fan_ins = [synthesis.const_channels] + channels[:-1]
+    return [Convolution(i, layers[i], synthesis.layer_names[i], fan_ins[i],
+                        channels[i], bool(layers[i].up),
+                        synthesis.layer_sizes[i])
+            for i, layer in enumerate(layers) if layer.conv is not None]
+
+  def _modulation_slots(self) -> int:
+    """The length of the source's modulation list."""
+    return self.source.num_ws
+
+  @staticmethod
+  def _source_kernel(layer) -> tf.Variable:
+    """The layer's stored kernel [k, k, in, out] that AdaFM modulates."""
+    return layer.conv.kernel
+
+  @staticmethod
+  def _source_bias(layer) -> tf.Tensor:
+    """The layer's effective bias [out] (learning-rate multiplier applied)."""
+    return layer.bias.bias * layer.bias.lr_multiplier
+
+  def _layer_kernels(self, layer, mod: ModulatedLayer, gamma: tf.Tensor,
+                     beta: tf.Tensor) -> tf.Tensor:
+    """The kernels [K, k, k, in, out] the layer convolves with, its runtime
+    scale included, of gamma and beta [K, in, out]."""
+    if mod.fused:
+      return adafm.fused_upsampling_kernel(layer.conv.kernel, gamma, beta)
+    return (adafm.modulate_kernel(layer.conv.kernel, gamma, beta) *
+            layer.conv.runtime_scale)
+
+  def _layer_modulation(self, kernels: tf.Tensor, labels: tf.Tensor | None,
+                        shift: tf.Tensor):
+    """What the source's layer takes in place of its kernel and bias."""
+    formulation = self.formulation
+    return stylegan.Modulation(
+        conv=lambda layer, x: adafm.modulated_conv2d(x, kernels, labels,
+                                                     formulation),
+        bias_shift=shift)
 
   @property
-  def modulated_layers(self) -> list[tuple[stylegan.SynthesisLayer,
+  def modulated_layers(self) -> list[tuple[keras.layers.Layer,
                                            ModulatedLayer]]:
-    """(source synthesis layer, its ModulatedLayer) per modulated layer."""
-    layers = self.source.synthesis.layers_in_order
-    return [(layers[i], getattr(self, f"mod{i}")) for i in self.modulated]
+    """(source layer, its ModulatedLayer) per modulated convolution."""
+    return [(c.layer, getattr(self, f"mod{c.position}"))
+            for c in self._convolutions()]
 
   @property
   def w_avg(self) -> tf.Variable:
@@ -272,8 +335,8 @@ class HyperModGenerator(keras.Model):
   def clone(self, num_classes: int | None = None,
             name: str | None = None) -> "HyperModGenerator":
     """A new, unbuilt generator of the same architecture."""
-    return HyperModGenerator(num_classes or self.num_classes,
-                             name=name or self.name, **self.ctor_kwargs)
+    return type(self)(num_classes or self.num_classes,
+                      name=name or self.name, **self.ctor_kwargs)
 
   def ema_copies(self, variable) -> bool:
     """The source's state (w_avg, noise buffers) is copied by an EMA."""
@@ -287,7 +350,7 @@ class HyperModGenerator(keras.Model):
     if self.mode != "free":
       return
     for layer, mod in self.modulated_layers:
-      mu, sigma = adafm.kernel_statistics(layer.conv.kernel)
+      mu, sigma = adafm.kernel_statistics(self._source_kernel(layer))
       mod.gamma.assign(tf.tile(sigma[None], [self.num_classes, 1, 1]))
       mod.beta.assign(tf.tile(mu[None], [self.num_classes, 1, 1]))
       mod.shift.assign(tf.zeros_like(mod.shift))
@@ -303,13 +366,7 @@ class HyperModGenerator(keras.Model):
     out = []
     for layer, mod in self.modulated_layers:
       gamma, beta, shift = mod.parameters(v, weights)
-      if mod.fused:
-        kernels = adafm.fused_upsampling_kernel(layer.conv.kernel, gamma,
-                                                beta)
-      else:
-        kernels = (adafm.modulate_kernel(layer.conv.kernel, gamma, beta) *
-                   layer.conv.runtime_scale)
-      out.append((kernels, shift))
+      out.append((self._layer_kernels(layer, mod, gamma, beta), shift))
     return out
 
   def prepare_serving(self) -> None:
@@ -332,10 +389,12 @@ class HyperModGenerator(keras.Model):
         s_var.assign(shift)
     self.serving_prepared = True
 
-  def modulation(self, y) -> list[stylegan.Modulation | None]:
-    """The per-layer `stylegan.Modulation` of labels int [B] in
+  def modulation(self, y) -> list:
+    """The source's modulation list (`synthesize`) of labels int [B] in
     [0, num_classes) (per-class kernels) or class weights float32
-    [B, num_classes] (per-sample kernels)."""
+    [B, num_classes] (per-sample kernels): per modulated layer a
+    `stylegan.Modulation` (StyleGAN) or `KernelModulation` (StyleGAN2),
+    None elsewhere."""
     y = tf.convert_to_tensor(y)
     labels = None
     if y.dtype.is_integer:
@@ -347,23 +406,17 @@ class HyperModGenerator(keras.Model):
     else:
       table = self._kernels_and_shifts(
           inputs_lib.class_weights(y, self.num_classes))
-    result = [None] * self.source.num_ws
+    result = [None] * self._modulation_slots()
     for i, (layer, _), (kernels, shift) in zip(
         self.modulated, self.modulated_layers, table):
       shift = precision.float32(shift)
       if labels is not None:
         shift = tf.gather(shift, labels)
       if self.bias_mode == "standardized":
-        bias = layer.bias.bias * layer.bias.lr_multiplier
+        bias = self._source_bias(layer)
         shift += adafm.standardize_bias(bias) - bias
-      result[i] = stylegan.Modulation(
-          conv=self._conv(kernels, labels), bias_shift=shift)
+      result[i] = self._layer_modulation(kernels, labels, shift)
     return result
-
-  def _conv(self, kernels: tf.Tensor, labels: tf.Tensor | None):
-    formulation = self.formulation
-    return lambda layer, x: adafm.modulated_conv2d(x, kernels, labels,
-                                                   formulation)
 
   def synthesize(self, ws: tf.Tensor, z: tf.Tensor, y, training=None,
                  return_blocks: bool = False, noise=None):
@@ -400,6 +453,120 @@ class HyperModDiscriminator(stylegan.StyleGANDiscriminator):
   `StyleGANDiscriminator`."""
 
   architecture = "hypermod"
+  # Variable paths (`weights.relative_path`) of the class head, new in a
+  # transfer, and of the from-RGB layer(s) that Hyper-Modulation and GAN
+  # Memory keep frozen (the official code's `freeze_layers`).
+  head_prefix = "4x4_Dense1/"
+
+  @property
+  def from_rgb_prefixes(self) -> tuple[str, ...]:
+    return ("FromRGB_lod0/",)
+
+
+class HyperModStyleGAN2Generator(HyperModGenerator):
+  """Hyper-Modulation and GAN Memory on an unconditional StyleGAN2
+  (`tfgt.models.stylegan2.StyleGAN2Generator`): as `HyperModGenerator`,
+  with AdaFM on the stored base weight of every modulated 3x3 convolution
+  of the synthesis network (both of each block), before the style
+  modulation and the demodulation: W_c = AdaFM_c(W), then the usual
+  s * W_c demodulated per sample (`stylegan2_ops.kernel_modulated_conv2d`).
+  The demodulation divides each output channel by its norm, so a gamma
+  that scales a whole output channel's slices alike changes nothing; beta,
+  gamma's pattern over the input channels and the bias shift are what a
+  class can change. The 1x1 to-RGB layers are not modulated (AdaFM
+  standardises over the taps; the official code modulates only the 3x3
+  convolutions too). StyleGAN2 upsamples with an FIR filter, not a fused
+  transposed convolution, so `fused_modulation` may be "auto" or "never"
+  (the same: eq. 4 of the 3x3 kernel).
+
+  Args: as `HyperModGenerator`, with `source` the options of an
+  unconditional `StyleGAN2Generator` (its `ctor_kwargs`).
+
+  Raises:
+    ValueError: an argument out of its range, or fused_modulation="always".
+  """
+
+  architecture = "hypermod_stylegan2"
+  unrecorded_defaults: dict[str, Any] = {}
+  truncation_meaning = stylegan2.StyleGAN2Generator.truncation_meaning
+
+  def __init__(self, num_classes: int, source: dict[str, Any],
+               fused_modulation: str = "auto", **kwargs):
+    if fused_modulation == "always":
+      raise ValueError(
+          'fused_modulation="always" has no meaning for StyleGAN2, which '
+          'upsamples with an FIR filter: use "auto" or "never".')
+    super().__init__(num_classes, source, fused_modulation=fused_modulation,
+                     **kwargs)
+
+  def _make_source(self, kwargs: dict[str, Any]) -> keras.Model:
+    return stylegan2.StyleGAN2Generator(1, name="source", **kwargs)
+
+  def _convolutions(self) -> list[Convolution]:
+    """Both 3x3 convolutions of every synthesis block (`conv_layers`
+    order, the source's modulation list)."""
+    out = []
+    for block in self.source.synthesis.blocks():
+      fan_in = block.in_channels
+      for layer in block.conv_layers():
+        up = layer.up > 1
+        out.append(Convolution(
+            len(out), layer, f"{block.name}_{layer.name}",
+            fan_in if up else block.out_channels, block.out_channels, up,
+            block.resolution))
+    return out
+
+  def _modulation_slots(self) -> int:
+    return self.source.synthesis.num_conv
+
+  @staticmethod
+  def _source_kernel(layer) -> tf.Variable:
+    return layer.weight
+
+  @staticmethod
+  def _source_bias(layer) -> tf.Tensor:
+    return layer.bias
+
+  def _layer_kernels(self, layer, mod: ModulatedLayer, gamma: tf.Tensor,
+                     beta: tf.Tensor) -> tf.Tensor:
+    # No runtime scale: the demodulation normalises the kernel.
+    return adafm.modulate_kernel(layer.weight, gamma, beta)
+
+  def _layer_modulation(self, kernels: tf.Tensor, labels: tf.Tensor | None,
+                        shift: tf.Tensor):
+    return stylegan2_ops.KernelModulation(kernels, labels, shift)
+
+
+class HyperModStyleGAN2Discriminator(stylegan2.StyleGAN2Discriminator):
+  """The source's StyleGAN2 discriminator with one output per class, read
+  at the label (Hyper-Modulation's conditional D, as for StyleGAN), in
+  place of StyleGAN2-ADA's projection; see `StyleGAN2Discriminator`."""
+
+  architecture = "hypermod_stylegan2"
+  conditioning = "heads"
+  head_prefix = "b4/out/"
+
+  @property
+  def from_rgb_prefixes(self) -> tuple[str, ...]:
+    if self.ctor_kwargs["block_architecture"] == "skip":
+      return tuple(f"{block.name}/fromrgb/" for block in self.blocks
+                   if block.fromrgb is not None)
+    return (f"b{self.resolution}/fromrgb/",)
+
+
+def classes_for(source: keras.Model) -> tuple[type, type]:
+  """(generator class, discriminator class) that modulate `source`, an
+  unconditional StyleGAN or StyleGAN2 generator.
+
+  Raises:
+    TypeError: a source of another architecture.
+  """
+  if isinstance(source, stylegan2.StyleGAN2Generator):
+    return HyperModStyleGAN2Generator, HyperModStyleGAN2Discriminator
+  if isinstance(source, stylegan.StyleGANGenerator):
+    return HyperModGenerator, HyperModDiscriminator
+  raise TypeError(f"No hyper-modulated generator for a "
+                  f"{type(source).__name__} source.")
 
 
 def build_models(generator, discriminator=None) -> None:
@@ -414,3 +581,6 @@ def build_models(generator, discriminator=None) -> None:
 architectures.register(architectures.Architecture(
     name="hypermod", generator=HyperModGenerator,
     discriminator=HyperModDiscriminator, build=build_models))
+architectures.register(architectures.Architecture(
+    name="hypermod_stylegan2", generator=HyperModStyleGAN2Generator,
+    discriminator=HyperModStyleGAN2Discriminator, build=build_models))

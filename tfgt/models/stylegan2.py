@@ -173,10 +173,11 @@ class MappingNetwork(ops.Float32Layer):
 class SynthesisBlock(ops.Float32Layer):
   """One resolution of the synthesis network (NVlabs' `SynthesisBlock`).
 
-  call(x, img, ws, noise) -> (x [B, R, R, out], img [B, R, R, C] or None):
-  x is None for b4 (the constant); ws [B, num_conv + num_torgb, w_dim];
-  noise: a map [B or 1, R, R, 1] per convolution, or None (each layer's
-  fixed buffer with `use_const_noise`, else no noise).
+  call(x, img, ws, noise, modulation=None) -> (x [B, R, R, out], img
+  [B, R, R, C] or None): x is None for b4 (the constant); ws [B, num_conv +
+  num_torgb, w_dim]; noise: a map [B or 1, R, R, 1] per convolution, or
+  None (each layer's fixed buffer with `use_const_noise`, else no noise);
+  modulation: None, or per convolution an `ops.KernelModulation` or None.
   """
 
   def __init__(self, in_channels: int, out_channels: int, resolution: int,
@@ -221,18 +222,20 @@ class SynthesisBlock(ops.Float32Layer):
   def conv_layers(self) -> list[ops.SynthesisLayer]:
     return ([self.conv0] if self.in_channels else []) + [self.conv1]
 
-  def call(self, x, img, ws, noise):
+  def call(self, x, img, ws, noise, modulation=None):
+    mod = modulation or [None] * self.num_conv
     if not self.in_channels:
       x = tf.tile(self.const[None], [tf.shape(ws)[0], 1, 1, 1])
-      x = self.conv1(x, ws[:, 0], noise[0])
+      x = self.conv1(x, ws[:, 0], noise[0], modulation=mod[0])
     elif self.architecture == "resnet":
       y = self.skip(x, gain=_SQRT_HALF)
-      x = self.conv0(x, ws[:, 0], noise[0])
-      x = self.conv1(x, ws[:, 1], noise[1], gain=_SQRT_HALF)
+      x = self.conv0(x, ws[:, 0], noise[0], modulation=mod[0])
+      x = self.conv1(x, ws[:, 1], noise[1], gain=_SQRT_HALF,
+                     modulation=mod[1])
       x = y + x
     else:
-      x = self.conv0(x, ws[:, 0], noise[0])
-      x = self.conv1(x, ws[:, 1], noise[1])
+      x = self.conv0(x, ws[:, 0], noise[0], modulation=mod[0])
+      x = self.conv1(x, ws[:, 1], noise[1], modulation=mod[1])
     if img is not None:
       img = ops.upsample2d(img, self.filter)
     if self.torgb is not None:
@@ -276,16 +279,25 @@ class SynthesisNetwork(ops.Float32Layer):
     """Every modulated 3x3 convolution, lowest resolution first."""
     return [layer for block in self.blocks() for layer in block.conv_layers()]
 
-  def call(self, ws, noise):
+  def call(self, ws, noise, return_blocks: bool = False, modulation=None):
+    """Images [B, R, R, C] (linear) of ws [B, num_ws, w_dim] and a noise
+    map (or None) per convolution; with `return_blocks` also every block's
+    features [B, r, r, C_r], lowest resolution first. `modulation`: None,
+    or per convolution (`conv_layers` order) an `ops.KernelModulation` or
+    None: the extension point of weight-modulating methods."""
     x = img = None
     w_index = noise_index = 0
+    features = []
+    modulation = modulation or [None] * self.num_conv
     for block in self.blocks():
       block_ws = ws[:, w_index:w_index + block.num_conv + block.num_torgb]
-      block_noise = noise[noise_index:noise_index + block.num_conv]
-      x, img = block(x, img, block_ws, block_noise)
+      end = noise_index + block.num_conv
+      x, img = block(x, img, block_ws, noise[noise_index:end],
+                     modulation=modulation[noise_index:end])
+      features.append(x)
       w_index += block.num_conv
-      noise_index += block.num_conv
-    return img
+      noise_index = end
+    return (img, features) if return_blocks else img
 
 
 @gin.configurable(denylist=["num_classes", "name"])
@@ -478,7 +490,7 @@ class StyleGAN2Generator(keras.Model):
     return tf.tile(w[:, None], [1, self.num_ws, 1])
 
   def synthesize(self, ws: tf.Tensor, z: tf.Tensor, training=None,
-                 noise=None) -> tf.Tensor:
+                 noise=None, return_blocks: bool = False, modulation=None):
     """Images of per-layer ws with the noise of z.
 
     Args:
@@ -486,16 +498,25 @@ class StyleGAN2Generator(keras.Model):
       z: float32 [B, dim_z], whose bits seed the noise (noise_mode "z").
       training: linear output when true, clipped to [-1, 1] otherwise.
       noise: the noise maps if already drawn (`synthesis_noise(z)`).
+      return_blocks: also return every synthesis block's features
+        (Hyper-Modulation's self-alignment compares them).
+      modulation: None, or per modulated 3x3 convolution
+        (`synthesis.conv_layers()` order) an `ops.KernelModulation` or None:
+        the extension point of weight-modulating methods (Hyper-Modulation,
+        GAN Memory).
 
     Returns:
-      images float32 [B, R, R, C].
+      images float32 [B, R, R, C] (and, with `return_blocks`, a list of
+      [B, r, r, C_r], lowest resolution first).
     """
     if noise is None:
       noise = self.synthesis_noise(z)
-    images = self.synthesis(ws, noise)
+    out = self.synthesis(ws, noise, return_blocks=return_blocks,
+                         modulation=modulation)
+    images, blocks = out if return_blocks else (out, None)
     if not training:
       images = tf.clip_by_value(images, -1.0, 1.0)
-    return images
+    return (images, blocks) if return_blocks else images
 
   def styles(self, z: tf.Tensor, y, training=None,
              update_w_avg: bool = True):
@@ -665,6 +686,10 @@ class StyleGAN2Discriminator(keras.Model):
   """
 
   architecture = "stylegan2"
+  # How a conditional model reads the class: "projection" (StyleGAN2-ADA's
+  # mapped label) or "heads" (one output per class, read at the class
+  # weights: Hyper-Modulation's, `tfgt.models.hypermod`).
+  conditioning = "projection"
 
   def __init__(self, num_classes: int, resolution: int = 32,
                channels: int = 1, channel_base: int = 32768,
@@ -716,21 +741,23 @@ class StyleGAN2Discriminator(keras.Model):
           block_architecture, resample_filter, conv_clamp, name=f"b{res}"))
     self.cmap_dim = 0
     self.mapping = None
-    if num_classes > 1:
+    if num_classes > 1 and self.conditioning == "projection":
       self.cmap_dim = cmap_dim or nc(4)
       self.mapping = MappingNetwork(num_classes, 0, self.cmap_dim,
                                     mapping_layers,
                                     lr_multiplier=mapping_lr_multiplier,
                                     name="mapping")
+    out_units = (num_classes if self.conditioning == "heads"
+                 else self.cmap_dim or 1)
     self.b4 = DiscriminatorEpilogue(
-        nc(4), self.cmap_dim or 1, block_architecture, mbstd_group_size,
+        nc(4), out_units, block_architecture, mbstd_group_size,
         mbstd_num_channels, conv_clamp, name="b4")
 
   def clone(self, num_classes: int | None = None,
             name: str | None = None) -> "StyleGAN2Discriminator":
     """A new, unbuilt discriminator with the same options."""
-    return StyleGAN2Discriminator(num_classes or self.num_classes,
-                                  name=name or self.name, **self.ctor_kwargs)
+    return type(self)(num_classes or self.num_classes,
+                      name=name or self.name, **self.ctor_kwargs)
 
   @property
   def blocks(self) -> list[keras.layers.Layer]:
@@ -741,7 +768,7 @@ class StyleGAN2Discriminator(keras.Model):
   def equalized_class_tables(self) -> tuple[str, ...]:
     """The label mapping's embedding weight [num_classes, cmap_dim] (see the
     generator's); none in an unconditional model."""
-    return ("mapping/embed/weight",) if self.num_classes > 1 else ()
+    return ("mapping/embed/weight",) if self.mapping is not None else ()
 
   def build(self, input_shape=None):
     images = tf.zeros([1, self.resolution, self.resolution, self.channels])
@@ -768,8 +795,11 @@ class StyleGAN2Discriminator(keras.Model):
     del training  # No layer behaves differently in training.
     images, y = inputs
     x = self._features_and_out(images)[1]
-    if self.mapping is None:
+    if self.num_classes == 1:
       return x[:, 0]  # Unconditional: y is ignored, as NVlabs' c_dim = 0.
+    if self.mapping is None:  # One output per class.
+      return tf.reduce_sum(
+          x * inputs_lib.class_weights(y, self.num_classes), axis=-1)
     c = inputs_lib.class_weights(y, self.num_classes)
     cmap = self.mapping(tf.zeros([tf.shape(c)[0], 0]), c)
     return tf.reduce_sum(x * cmap, axis=-1) / math.sqrt(self.cmap_dim)
