@@ -70,3 +70,45 @@ def r1_penalty(discriminator_fn: Callable[[tf.Tensor], tf.Tensor],
   if scale is not None:
     grads /= scale
   return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+
+
+def path_length_noise(shape: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
+  """The random images y of path-length regularisation: N(0, I) /
+  sqrt(H * W), one per row, each seeded by its row's seed.
+
+  Args:
+    shape: int [4], the images' shape [B, H, W, C].
+    seeds: int32 [B, 2].
+
+  Returns:
+    float32 [B, H, W, C].
+  """
+  y = tf.map_fn(lambda seed: tf.random.stateless_normal(shape[1:], seed),
+                seeds, fn_output_signature=tf.float32)
+  return y / tf.sqrt(tf.cast(shape[1] * shape[2], tf.float32))
+
+
+def path_lengths(synthesize: Callable[[tf.Tensor], tf.Tensor],
+                 ws: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
+  """Path lengths of StyleGAN2's path-length regularisation (Karras et al.,
+  CVPR 2020, section 3.2, eq. 4): ||J_w^T y||_2 for the images g(w) and
+  random images y (`path_length_noise`).
+
+  Args:
+    synthesize: per-layer ws [B, L, w_dim] -> images [B, H, W, C].
+    ws: float32 [B, L, w_dim].
+    seeds: int32 [B, 2], the seeds of y (one per row, so that a row's y
+      does not depend on the replica split).
+
+  Returns:
+    float32 [B]: sqrt(mean over the L layers of the squared gradient norm
+    over w_dim), as NVlabs' StyleGAN2Loss computes it.
+  """
+  with tf.GradientTape() as tape:
+    tape.watch(ws)
+    images = precision.float32(synthesize(ws))
+    y = path_length_noise(tf.shape(images), seeds)
+    total = tf.reduce_sum(images * y)
+  grads = tape.gradient(total, ws)
+  return tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2),
+                                axis=1))

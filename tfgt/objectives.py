@@ -138,6 +138,18 @@ class Adversarial(Objective):
   the step's main D pass already. Lazy R1 does not compile with XLA
   (`supports_xla`).
 
+  Path-length regularisation (StyleGAN2, section 3.2, eq. 4), with
+  `pl_weight` > 0: on one G batch in `pl_every` (lazily, weight times
+  `pl_every`), every `pl_batch_shrink`-th row of the G batch is drawn again
+  from its ws and the G loss gains pl_weight * E[(||J_w^T y|| - a)^2], with
+  y ~ N(0, I) / sqrt(H * W) seeded by the row's latent
+  (`losses.path_lengths`) and a the running mean of the lengths
+  (decay `pl_decay`), held by the generator (`pl_mean`, checkpointed with
+  it; `StyleGAN2Generator.track_path_length`). As in NVlabs' code, a is
+  updated from each replica's rows before its penalty is taken (the
+  replicas' updates are averaged into the one variable). The regularised
+  draw mixes styles as training does and leaves w_avg alone.
+
   Augmentation (DiffAugment, Zhao et al. 2020): with `augment` set, D sees
   augment(x) instead of x for the real images and both batches of fakes,
   in D's loss, in G's loss and inside the R1 penalty (whose gradient is
@@ -152,9 +164,15 @@ class Adversarial(Objective):
     augment: None, or a callable (images [B, R, R, C], seeds int32 [B, 2])
       -> images [B, R, R, C], differentiable with respect to the images
       (`tfgt.data.augment.DiffAugment()`).
+    pl_weight: weight of the path-length penalty, >= 0 (0 turns it off;
+      NVlabs: 2, and 0 in its CIFAR-10 configuration).
+    pl_every: an int >= 1: the penalty on every k-th G batch (NVlabs: 4).
+    pl_batch_shrink: an int >= 1: the penalty on every k-th row (NVlabs: 2).
+    pl_decay: in (0, 1], the running mean's rate (NVlabs: 0.01).
 
   Raises:
-    UserInputError: a negative r1_gamma or an r1_every below 1.
+    UserInputError: a negative r1_gamma or pl_weight, an r1_every,
+      pl_every or pl_batch_shrink below 1, or a pl_decay outside (0, 1].
   """
 
   # Seed offsets of the augmentations of real images, D's fakes and G's
@@ -163,17 +181,29 @@ class Adversarial(Objective):
 
   def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1,
                augment: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None
-               = None):
-    if r1_gamma < 0:
-      raise UserInputError(f"Adversarial.r1_gamma must be >= 0, got "
-                           f"{r1_gamma}.")
-    if (isinstance(r1_every, bool) or not isinstance(r1_every, int)
-        or r1_every < 1):
-      raise UserInputError(f"Adversarial.r1_every must be an int >= 1 (1: "
-                           f"every D batch), got {r1_every!r}.")
+               = None, pl_weight: float = 0.0, pl_every: int = 4,
+               pl_batch_shrink: int = 2, pl_decay: float = 0.01):
+    for name, value in (("r1_gamma", r1_gamma), ("pl_weight", pl_weight)):
+      if value < 0:
+        raise UserInputError(f"Adversarial.{name} must be >= 0, got "
+                             f"{value}.")
+    for name, value, what in (("r1_every", r1_every, "every D batch"),
+                              ("pl_every", pl_every, "every G batch"),
+                              ("pl_batch_shrink", pl_batch_shrink,
+                               "every row")):
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserInputError(f"Adversarial.{name} must be an int >= 1 (1: "
+                             f"{what}), got {value!r}.")
+    if not 0.0 < pl_decay <= 1.0:
+      raise UserInputError(f"Adversarial.pl_decay must be in (0, 1], got "
+                           f"{pl_decay}.")
     self.r1_gamma = r1_gamma
     self.r1_every = r1_every
     self.augment = augment
+    self.pl_weight = pl_weight
+    self.pl_every = pl_every
+    self.pl_batch_shrink = pl_batch_shrink
+    self.pl_decay = pl_decay
 
   def d_input(self, images: tf.Tensor, z: tf.Tensor, kind: int) -> tf.Tensor:
     """What D sees of `images` [B, R, R, C]: augmented if `augment` is set,
@@ -190,6 +220,9 @@ class Adversarial(Objective):
     if self.r1_gamma and self.r1_every > 1:
       return ("lazy R1 (Adversarial.r1_every > 1); set "
               "Adversarial.r1_every = 1")
+    if self.pl_weight:
+      return ("path-length regularisation (a gradient inside the loss); set "
+              "Adversarial.pl_weight = 0")
     return None
 
   def d_loss(self, batch, generator, discriminator):
@@ -231,7 +264,61 @@ class Adversarial(Objective):
     logits = discriminator((self.d_input(fake, batch.z_g, 2), batch.y_g),
                            training=True)
     loss = batch.mean(losses.generator_loss(logits))
-    return loss, {"adversarial": loss}
+    parts = {"adversarial": loss}
+    if self.pl_weight:
+      parts["pl"] = self.path_length_penalty(batch, generator)
+      loss += parts["pl"]
+    return loss, parts
+
+  # The seed offset of the path-length noise y (added to the row's seed).
+  _PL_SALT = 37
+
+  def path_length_penalty(self, batch: Batch,
+                          generator: keras.Model) -> tf.Tensor:
+    """This replica's share of pl_every * pl_weight * the mean of
+    (||J_w^T y|| - a)^2 on every pl_batch_shrink-th G row (0 on the batches
+    the lazy schedule skips); updates the generator's `pl_mean` (a).
+
+    Raises:
+      UserInputError: a generator without `pl_mean`.
+    """
+    pl_mean = getattr(generator, "pl_mean", None)
+    if pl_mean is None:
+      raise UserInputError(
+          f"Adversarial.pl_weight = {self.pl_weight} needs a generator that "
+          "keeps the running mean of path lengths; this "
+          f"{getattr(generator, 'architecture', type(generator).__name__)} "
+          "generator has none. Set StyleGAN2Generator.track_path_length = "
+          "True for a StyleGAN2 started from scratch (its checkpoints hold "
+          "the mean), or set Adversarial.pl_weight = 0.")
+    z = batch.z_g[::self.pl_batch_shrink]
+    y = batch.y_g[::self.pl_batch_shrink]
+    rows = tf.shape(z)[0]
+
+    def penalty():
+      ws, noise = generator.styles(z, y, training=True, update_w_avg=False)
+      seeds = inputs_lib.sample_seeds(z) + self._PL_SALT
+      lengths = losses.path_lengths(
+          lambda w: generator.synthesize(w, z, training=True, noise=noise),
+          ws, seeds)
+      mean = pl_mean + self.pl_decay * (tf.reduce_mean(lengths) - pl_mean)
+      share = (tf.reduce_sum(tf.square(lengths - mean)) *
+               self.pl_batch_shrink / batch.global_batch_size)
+      return self.pl_weight * self.pl_every * share, mean
+
+    def skip():
+      return tf.zeros([]), tf.identity(pl_mean)
+    if self.pl_every == 1:
+      value, mean = penalty()
+    else:
+      value, mean = tf.cond(
+          tf.logical_and(
+              tf.equal((batch.step_index() + 1) % self.pl_every, 0),
+              rows > 0), penalty, skip)
+    # Written outside the conditional (a variable cannot be written inside
+    # one on several replicas); MEAN aggregation averages the replicas'.
+    pl_mean.assign(tf.stop_gradient(mean))
+    return value
 
 
 class Regularized(Objective):

@@ -333,6 +333,12 @@ class StyleGAN2Generator(keras.Model):
     truncation_cutoff: None (every layer, NVlabs' default) or >= 1, the
       layers truncation acts on.
     noise_mode: "z", "const" or "none" (module docstring).
+    track_path_length: hold `pl_mean`, the running mean of path lengths
+      that path-length regularisation pulls towards
+      (`tfgt.objectives.Adversarial.pl_weight`), a state variable
+      checkpointed with the generator (NVlabs keeps it in the loss and loses
+      it when a run resumes from a pickle). Off by default, so that a model
+      recorded without it loads as it was saved.
 
   Raises:
     ValueError: an option out of its range, naming it.
@@ -356,7 +362,8 @@ class StyleGAN2Generator(keras.Model):
                resample_filter: Sequence[float] = ops.DEFAULT_FILTER,
                style_mixing_prob: float = 0.9,
                truncation_cutoff: int | None = None,
-               noise_mode: str = "z", name: str = "generator"):
+               noise_mode: str = "z", track_path_length: bool = False,
+               name: str = "generator"):
     super().__init__(name=name, dtype="float32")
     _check_common(resolution, channels, channel_base, channel_max,
                   conv_clamp, num_fp16_res, resample_filter)
@@ -397,7 +404,10 @@ class StyleGAN2Generator(keras.Model):
         num_fp16_res=num_fp16_res,
         resample_filter=[float(t) for t in resample_filter],
         style_mixing_prob=float(style_mixing_prob),
-        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+        truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+        track_path_length=bool(track_path_length))
+    self.track_path_length = bool(track_path_length)
+    self.pl_mean = None
     self.num_classes = num_classes
     self.resolution = resolution
     self.channels = channels
@@ -422,6 +432,10 @@ class StyleGAN2Generator(keras.Model):
     self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,),
                                  initializer="zeros", trainable=False,
                                  aggregation="mean")
+    if self.track_path_length:
+      self.pl_mean = self.add_weight(name="pl_mean", shape=(),
+                                     initializer="zeros", trainable=False,
+                                     aggregation="mean")
     z = tf.zeros([1, self.dim_z])
     w = self.mapping(z, tf.zeros([1, self.num_classes]))
     ws = self._broadcast(w)
@@ -441,11 +455,13 @@ class StyleGAN2Generator(keras.Model):
     return ("mapping/embed/weight",) if self.num_classes > 1 else ()
 
   def ema_copies(self, variable) -> bool:
-    """w_avg and the fixed noise buffers are state, not weights: an EMA
-    generator copies them (NVlabs' G_ema copies its buffers). `variable` is
+    """w_avg, the fixed noise buffers and pl_mean are state, not weights:
+    an EMA generator copies them (NVlabs' G_ema copies its buffers). `variable` is
     one of this model's own."""
     state = [self.w_avg] + [layer.noise_const
                             for layer in self.synthesis.conv_layers()]
+    if self.pl_mean is not None:
+      state.append(self.pl_mean)
     return any(variable is v for v in state)
 
   def _random_draws(self, z: tf.Tensor):
