@@ -153,3 +153,42 @@ def test_a_missing_source_names_the_import_command(folder, tmp_path):
           f"--out={missing}`"))):
     method.source_info()
   gin.clear_config()
+
+
+@pytest.fixture(scope="module")
+def rgb_stylegan2_source(tmp_path_factory):
+  """A random unconditional RGB StyleGAN2 bundle, as an import of NVlabs'
+  FFHQ 256 px transfer source writes one (tiny, 32 px)."""
+  from tfgt.models import stylegan2  # pylint: disable=g-import-not-at-top
+  directory = str(tmp_path_factory.mktemp("ffhq_256_stylegan2"))
+  kwargs = dict(resolution=32, channels=3, channel_base=128, channel_max=8)
+  g = stylegan2.StyleGAN2Generator(1, dim_z=8, w_dim=8, mapping_layers=2,
+                                   **kwargs)
+  d = stylegan2.StyleGAN2Discriminator(1, **kwargs)
+  architectures.build_by_calling(g, d)
+  bundle.BundleWriter(directory, g, d, ["ffhq"],
+                      "import:stylegan2_ada_pytorch").save(0)
+  return directory
+
+
+@pytest.mark.parametrize("name", ["hypermod_align.gin", "hypermod.gin",
+                                  "gan_memory.gin", "hypermod_ft.gin"])
+def test_afhq_configs_take_a_stylegan2_source(name, rgb_stylegan2_source,
+                                              folder):
+  gin.clear_config()
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    train_lib.parse_config([os.path.join("gin_configs", "afhq", name)],
+                           _params(rgb_stylegan2_source, folder))
+  finally:
+    os.chdir(cwd)
+  method = gin.query_parameter("train.method").scoped_configurable_fn()
+  _, _, selection = pipeline.load_training_data(32, 3)
+  setup = method.build(list(method.source_info().class_names) +
+                       list(selection.names))
+  assert isinstance(setup.generator, hypermod.HyperModStyleGAN2Generator)
+  if setup.discriminator is not None:
+    assert isinstance(setup.discriminator,
+                      hypermod.HyperModStyleGAN2Discriminator)
+    assert setup.discriminator.num_classes == 4

@@ -1,0 +1,71 @@
+"""gin_configs/cifar10_stylegan2/: every method builds from a bundle shaped
+as the import of NVlabs' conditional CIFAR-10 StyleGAN2-ADA writes one (10
+classes, 32x32x3, NVlabs' "cifar" options at tiny width), with its five new
+classes."""
+
+import glob
+import os
+
+import gin
+import pytest
+
+from tests.conftest import REPO
+from tfgt import train as train_lib
+from tfgt.methods import cgantransfer
+from tfgt.methods import finetune
+from tfgt.models import architectures
+from tfgt.models import bundle
+from tfgt.models import stylegan2
+from tfgt.models import stylegan2_transfer
+
+NEW = ["apple", "bicycle", "rocket", "tractor", "whale"]
+OLD = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+       "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="module")
+def cifar10_source(tmp_path_factory):
+  directory = str(tmp_path_factory.mktemp("cifar10_stylegan2"))
+  common = dict(resolution=32, channels=3, channel_base=128, channel_max=8)
+  g = stylegan2.StyleGAN2Generator(10, dim_z=8, w_dim=8, mapping_layers=2,
+                                   style_mixing_prob=0.0, **common)
+  d = stylegan2.StyleGAN2Discriminator(10, block_architecture="orig",
+                                       mapping_layers=1, **common)
+  architectures.build_by_calling(g, d)
+  bundle.BundleWriter(directory, g, d, OLD,
+                      "import:stylegan2_ada_pytorch").save(0)
+  return directory
+
+
+def _configs():
+  return sorted(p for p in glob.glob(os.path.join(
+      REPO, "gin_configs", "cifar10_stylegan2", "*.gin"))
+                if not p.endswith("base.gin"))
+
+
+def test_the_folder_has_the_three_methods():
+  assert {os.path.basename(p) for p in _configs()} == {
+      "cgantransfer.gin", "transfergan.gin", "freezed.gin"}
+
+
+@pytest.mark.parametrize("config", _configs(), ids=os.path.basename)
+def test_every_config_builds(config, cifar10_source):
+  gin.clear_config()
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    train_lib.parse_config([config], [f"SOURCE = '{cifar10_source}'"])
+  finally:
+    os.chdir(cwd)
+  assert gin.query_parameter("load_training_data.classes") == NEW
+  assert gin.query_parameter("Adversarial.r1_gamma") == 0.01
+  method = gin.query_parameter("train.method").scoped_configurable_fn()
+  setup = method.build(OLD + NEW)
+  g = setup.generator
+  assert g.num_classes == 15
+  if isinstance(method, cgantransfer.CGANTransfer):
+    assert isinstance(g, stylegan2_transfer.StyleGAN2TransferGenerator)
+  else:
+    assert isinstance(method, finetune.TransferGAN)
+    assert isinstance(g, stylegan2.StyleGAN2Generator)
+  assert setup.discriminator.num_classes == 15
