@@ -56,31 +56,39 @@ def _generator(source_bundle, num_classes, **options):
                                            options)
 
 
-def _batch(z, y):
+def alignment_batch(z, y):
   return objectives.Batch(images=None, labels=None, z_d=z, y_d=y, z_g=z,
                           y_g=y, index=tf.zeros([z.shape[0]], tf.int64),
                           global_batch_size=z.shape[0], num_replicas=1)
 
 
-def test_gan_memory_starts_as_the_source_bit_for_bit(source_bundle):
-  source, g = _generator(source_bundle, 3, mode="free")
+def check_starts_as_the_source(source, g):
+  """Checks a 3-class GAN Memory generator `g` of `source` (any source
+  architecture) at its start: labels draw the source's images bit for bit,
+  class weights to float error (per-sample kernels: another convolution,
+  sums in another order), truncation in w with the source's w_avg too,
+  and the self-alignment loss (with and without style mixing) is 0.
+  Returns (z, labels, the source's images, the loss's parts)."""
   z = tf.random.stateless_normal([6, 8], [1, 2])
   labels = tf.constant([0, 1, 2, 2, 1, 0])
   want = source((z, tf.zeros([6], tf.int32)), training=False).numpy()
-  # Per-class kernels (labels) and per-sample kernels (class weights).
   assert np.array_equal(g((z, labels), training=False).numpy(), want)
-  # A mix of equal parameters, through another convolution (image patches
-  # and an einsum): equal up to float32 sums in another order.
   weights = tf.constant([[0.2, 0.3, 0.5]] * 6)
   np.testing.assert_allclose(g((z, weights), training=False).numpy(), want,
                              atol=1e-4)
-  # Truncation in w, with the source's w_avg.
   assert np.array_equal(g.truncated_call((z, labels), 0.5).numpy(),
                         source.truncated_call((z, labels * 0), 0.5).numpy())
-  # The self-alignment loss of the identical network is zero.
-  loss, parts = methods.SelfAlignmentLoss().g_loss(_batch(z, labels), g,
-                                                   None)
-  assert float(loss) == 0.0 and set(parts) == {
+  for mixing in (False, True):
+    loss, parts = methods.SelfAlignmentLoss(style_mixing=mixing).g_loss(
+        alignment_batch(z, labels), g, None)
+    assert float(loss) == 0.0
+  return z, labels, want, parts
+
+
+def test_gan_memory_starts_as_the_source_bit_for_bit(source_bundle):
+  source, g = _generator(source_bundle, 3, mode="free")
+  z, labels, want, parts = check_starts_as_the_source(source, g)
+  assert set(parts) == {
       "block_4x4", "block_8x8", "block_16x16", "block_32x32", "l1"}
   # A class whose parameters change no longer draws the source.
   g.modulated_layers[0][1].gamma[1].assign(
@@ -91,31 +99,37 @@ def test_gan_memory_starts_as_the_source_bit_for_bit(source_bundle):
   assert not np.allclose(changed[rows], want[rows])
 
 
-def test_hypernetwork_labels_weights_and_the_alignment_gradient(
-    source_bundle):
-  _, g = _generator(source_bundle, 2, **TINY_HYPER)
-  z = tf.random.stateless_normal([4, 8], [3, 4])
-  labels = tf.constant([1, 0, 1, 1])
+def check_hypernetwork_generator(g, z, labels):
+  """Checks a 2-class hyper-modulated generator (any source architecture):
+  labels and their one-hot class weights draw alike, half-and-half weights
+  draw something else (v is mixed before the kernels are made), the
+  alignment loss of the unaligned hypernetwork is far from 0 and its
+  gradient reaches every hypernetwork variable, and a training call leaves
+  w_avg alone. Returns the images of the labels."""
   by_label = g((z, labels), training=False)
   by_weights = g((z, tf.one_hot(labels, 2)), training=False)
   np.testing.assert_allclose(by_label.numpy(), by_weights.numpy(), atol=1e-5)
-  # Interpolation mixes v before the kernels are made.
-  half = g((z, tf.fill([4, 2], 0.5)), training=False).numpy()
+  half = g((z, tf.fill([z.shape[0], 2], 0.5)), training=False).numpy()
   assert not np.allclose(half, by_label.numpy(), atol=1e-3)
-
-  # An unaligned hypernetwork is far from the source, and the loss's
-  # gradient reaches every hypernetwork variable.
   with tf.GradientTape() as tape:
-    loss, _ = methods.SelfAlignmentLoss().g_loss(_batch(z, labels), g, None)
+    loss, _ = methods.SelfAlignmentLoss().g_loss(alignment_batch(z, labels),
+                                                 g, None)
   c, mods = methods.hypernetwork_variables(g)
   grads = tape.gradient(loss, c + mods)
   assert float(loss) > 0.1
   assert all(gr is not None and np.abs(gr.numpy()).sum() > 0
              for gr in grads)
-  # Modulation reads, never writes, the source's w_avg in training.
   w_avg = g.w_avg.numpy()
   g((z, labels), training=True)
   assert np.array_equal(g.w_avg.numpy(), w_avg)
+  return by_label
+
+
+def test_hypernetwork_labels_weights_and_the_alignment_gradient(
+    source_bundle):
+  _, g = _generator(source_bundle, 2, **TINY_HYPER)
+  check_hypernetwork_generator(g, tf.random.stateless_normal([4, 8], [3, 4]),
+                               tf.constant([1, 0, 1, 1]))
 
 
 def test_standardized_bias_mode(source_bundle):
@@ -165,7 +179,8 @@ def test_discriminator_keeps_the_source_but_its_head(source_bundle):
       np.testing.assert_array_equal(v.numpy(), old[path])
 
 
-def _stage(config, model_dir, source_bundle, steps, extra=(), strategy=None):
+def train_stage(config, model_dir, source_bundle, steps, extra=(),
+                strategy=None):
   gin.clear_config()
   train_lib.parse_config(
       [os.path.join("gin_configs", "fashion_mnist", config)],
@@ -184,7 +199,7 @@ def _stage(config, model_dir, source_bundle, steps, extra=(), strategy=None):
 def test_alignment_then_transfer_through_the_trainer(source_bundle,
                                                      tmp_path):
   aligned = tmp_path / "align"
-  _stage("hypermod_align.gin", aligned, source_bundle, 2)
+  train_stage("hypermod_align.gin", aligned, source_bundle, 2)
   tags = events(str(aligned))
   assert tags["train/g/l1"] == [1, 2] and "train/d_loss" not in tags
   spec = json.loads((aligned / "model" / bundle.SPEC_FILE).read_text())
@@ -227,7 +242,7 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   # On one device (the alignment ran the modulated synthesis on two
   # replicas already): a second trace on two would double this test's time.
   run = tmp_path / "transfer"
-  _stage("hypermod.gin", run, source_bundle, 2,
+  train_stage("hypermod.gin", run, source_bundle, 2,
          [f"ALIGNED = '{aligned}'", "train.samples_per_class = 2"],
          strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
   tags = events(str(run))

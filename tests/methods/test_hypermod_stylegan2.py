@@ -5,7 +5,6 @@ stages through the trainer with sampling and export, at tiny width."""
 
 import os
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,10 +12,11 @@ import tensorflow as tf
 from tests.conftest import FASHION_MNIST_DIR
 from tests.conftest import assert_from_z_matches
 from tests.conftest import events
+from tests.methods.test_hypermod import check_starts_as_the_source
+from tests.methods.test_hypermod import check_hypernetwork_generator
+from tests.methods.test_hypermod import train_stage
 from tfgt import export as export_lib
-from tfgt import objectives
 from tfgt import sample as sample_lib
-from tfgt import train as train_lib
 from tfgt.errors import UserInputError
 from tfgt.layers import stylegan2_ops as ops
 from tfgt.methods import hypermod as methods
@@ -54,12 +54,6 @@ def source_bundle(tmp_path_factory):
   return directory
 
 
-def _batch(z, y):
-  return objectives.Batch(images=None, labels=None, z_d=z, y_d=y, z_g=z,
-                          y_g=y, index=tf.zeros([z.shape[0]], tf.int64),
-                          global_batch_size=z.shape[0], num_replicas=1)
-
-
 @pytest.mark.parametrize("up", [1, 2])
 def test_per_class_kernels_equal_the_shared_kernel_convolution(up):
   x = tf.random.stateless_normal([5, 4, 4, 3], [0, up])
@@ -90,19 +84,7 @@ def test_gan_memory_starts_as_the_source_bit_for_bit():
   assert [m.name for _, m in g.modulated_layers] == [
       "b4_conv1_mod", "b8_conv0_mod", "b8_conv1_mod", "b16_conv0_mod",
       "b16_conv1_mod", "b32_conv0_mod", "b32_conv1_mod"]
-  z = tf.random.stateless_normal([6, 8], [1, 2])
-  labels = tf.constant([0, 1, 2, 2, 1, 0])
-  want = source((z, tf.zeros([6], tf.int32)), training=False).numpy()
-  assert np.array_equal(g((z, labels), training=False).numpy(), want)
-  weights = tf.constant([[0.2, 0.3, 0.5]] * 6)
-  np.testing.assert_allclose(g((z, weights), training=False).numpy(), want,
-                             atol=1e-4)
-  assert np.array_equal(g.truncated_call((z, labels), 0.5).numpy(),
-                        source.truncated_call((z, labels * 0), 0.5).numpy())
-  for mixing in (False, True):
-    loss, parts = methods.SelfAlignmentLoss(style_mixing=mixing).g_loss(
-        _batch(z, labels), g, None)
-    assert float(loss) == 0.0
+  z, labels, want, parts = check_starts_as_the_source(source, g)
   assert set(parts) == {"block_4x4", "block_8x8", "block_16x16",
                         "block_32x32", "l1"}
   # A class whose beta changes no longer draws the source; the others do.
@@ -153,19 +135,7 @@ def test_hypernetwork_labels_weights_gradient_and_w_avg():
   g = methods._generator(2, source, TINY_HYPER)
   z = tf.random.stateless_normal([4, 8], [3, 4])
   labels = tf.constant([1, 0, 1, 1])
-  by_label = g((z, labels), training=False)
-  by_weights = g((z, tf.one_hot(labels, 2)), training=False)
-  np.testing.assert_allclose(by_label.numpy(), by_weights.numpy(), atol=1e-5)
-  with tf.GradientTape() as tape:
-    loss, _ = methods.SelfAlignmentLoss().g_loss(_batch(z, labels), g, None)
-  c, mods = methods.hypernetwork_variables(g)
-  grads = tape.gradient(loss, c + mods)
-  assert float(loss) > 0.1
-  assert all(gr is not None and np.abs(gr.numpy()).sum() > 0
-             for gr in grads)
-  w_avg = g.w_avg.numpy()
-  g((z, labels), training=True)
-  assert np.array_equal(g.w_avg.numpy(), w_avg)
+  by_label = check_hypernetwork_generator(g, z, labels)
   # The export's table of kernels draws the same images.
   g.prepare_serving()
   assert np.array_equal(g((z, labels), training=False).numpy(),
@@ -218,18 +188,8 @@ def test_a_conditional_stylegan2_is_refused(tmp_path):
 
 
 def _stage(config, model_dir, source_bundle, steps, extra=()):
-  gin.clear_config()
-  train_lib.parse_config(
-      [os.path.join("gin_configs", "fashion_mnist", config)],
-      [f"SOURCE = '{source_bundle}'", *[
-          f"{m}.{k} = {v}" for m in ("SelfAlignment", "HyperModulation")
-          for k, v in TINY_HYPER.items()],
-       "train.batch_size = 4", "load_training_data.images_per_class = 8",
-       "train.log_every = 1", "train.sample_every = 0",
-       "train.checkpoint_every = 2", "train.evaluator = None",
-       f"train.num_steps = {steps}", *extra])
-  return train_lib.train(str(model_dir),
-                         strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
+  return train_stage(config, model_dir, source_bundle, steps, extra,
+                     strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),

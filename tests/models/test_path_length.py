@@ -145,7 +145,8 @@ def test_two_steps_on_two_replicas_keep_the_mean(tmp_path):
           "Adversarial.pl_weight = 2.0", "Adversarial.pl_every = 2",
           "load_training_data.images_per_class = 8", "train.batch_size = 8",
           "train.ema_start = 0", "train.eval_every = 0",
-          "train.log_every = 1", "train.sample_every = 0", "train.checkpoint_every = 2",
+          "train.log_every = 1", "train.sample_every = 0",
+          "train.checkpoint_every = 2",
           "train.num_steps = 2"])
   cpus = [c.name for c in tf.config.list_logical_devices("CPU")][:2]
   assert len(cpus) == 2

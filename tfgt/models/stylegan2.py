@@ -456,8 +456,8 @@ class StyleGAN2Generator(keras.Model):
 
   def ema_copies(self, variable) -> bool:
     """w_avg, the fixed noise buffers and pl_mean are state, not weights:
-    an EMA generator copies them (NVlabs' G_ema copies its buffers). `variable` is
-    one of this model's own."""
+    an EMA generator copies them (NVlabs' G_ema copies its buffers).
+    `variable` is one of this model's own."""
     state = [self.w_avg] + [layer.noise_const
                             for layer in self.synthesis.conv_layers()]
     if self.pl_mean is not None:
