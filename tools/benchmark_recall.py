@@ -22,6 +22,9 @@ main job seed by seed (paired t-test; a difference counts at p < 0.05):
   d_lr_4e-4    D's learning rate x4
   diffaugment  DiffAugment (colour, translation, cutout) on D's inputs
                (cgantransfer_diffaugment.gin)
+  mixed_bfloat16  the main job trained in mixed precision
+               (train.precision = "mixed_bfloat16", docs/TRAINING.md):
+               whether bfloat16 training loses FID or recall
 
 Truncation is not a setting: the evaluator draws z ~ N(0, 1) untruncated.
 Writes <out_dir>/results.{json,md} and curves_<size>.png; runs resume
@@ -52,6 +55,8 @@ SETTINGS = {
     "ema_0.995": ("cgantransfer", ("train.ema_decay = 0.995",)),
     "d_lr_4e-4": ("cgantransfer", ("train.d_lr = 4e-4",)),
     "diffaugment": ("cgantransfer_diffaugment", ()),
+    "mixed_bfloat16": ("cgantransfer",
+                       ("train.precision = 'mixed_bfloat16'",)),
 }
 BASELINE = "main"
 DEFAULT_SIZES = (100,)

@@ -57,3 +57,11 @@ def test_recall_benchmark_cells_configs_and_verdicts(monkeypatch):
                          module.CLAIMS_INTRO)
   assert "Each setting against main" in text and line in text
   assert "Claims of the paper" not in text
+  # Mixed precision is one binding on the main job.
+  (cell,) = module.cells(["mixed_bfloat16"], [100], [0])
+  gin.clear_config()
+  config_lib.parse([cells_lib.config_path(cell.config)],
+                   cells_lib.cell_params(cell, 500, []))
+  assert gin.query_parameter("train.precision") == "mixed_bfloat16"
+  assert gin.query_parameter("train.g_lr") == 2e-3
+  gin.clear_config()
