@@ -32,6 +32,7 @@ from tfgt.methods import contrastive
 from tfgt.models import biggan
 from tfgt.models import hypermod
 from tfgt.models import stylegan
+from tfgt.models import stylegan2
 
 BF16 = "mixed_bfloat16"
 TINY_STYLEGAN = dict(dim_z=8, w_dim=8, mapping_layers=2, fmap_base=32,
@@ -64,6 +65,27 @@ def _hypermod(mode="hypernetwork"):
   return g, d
 
 
+TINY_STYLEGAN2 = dict(resolution=16, channels=1, channel_base=64,
+                      channel_max=8)
+
+
+def _stylegan2():
+  g = stylegan2.StyleGAN2Generator(2, dim_z=8, w_dim=8, mapping_layers=2,
+                                   **TINY_STYLEGAN2)
+  d = stylegan2.StyleGAN2Discriminator(2, mapping_layers=1, **TINY_STYLEGAN2)
+  stylegan2.build_models(g, d)
+  return g, d
+
+
+def _hypermod_stylegan2():
+  g = hypermod.HyperModStyleGAN2Generator(
+      2, dict(TINY_STYLEGAN2, dim_z=8, w_dim=8, mapping_layers=2),
+      class_width=4, class_depth=1)
+  d = hypermod.HyperModStyleGAN2Discriminator(2, **TINY_STYLEGAN2)
+  hypermod.build_models(g, d)
+  return g, d
+
+
 def _float_dtypes(value):
   return {tf.as_dtype(t.dtype).name for t in tf.nest.flatten(value)
           if tf.is_tensor(t) and tf.as_dtype(t.dtype).is_floating}
@@ -87,9 +109,11 @@ def test_policy_scope_restores_the_previous_policy():
 
 
 @pytest.mark.parametrize("make", [_biggan, _stylegan, _hypermod,
-                                  lambda: _hypermod("free")],
+                                  lambda: _hypermod("free"), _stylegan2,
+                                  _hypermod_stylegan2],
                          ids=["biggan", "stylegan", "hypermod",
-                              "hypermod_free"])
+                              "hypermod_free", "stylegan2",
+                              "hypermod_stylegan2"])
 def test_policy_reaches_every_layer(make):
   with precision.policy_scope(BF16):
     g, d = make()
@@ -125,7 +149,12 @@ def test_policy_reaches_every_layer(make):
             if layer not in (g, d)]
   assert len(called) > 5
   for layer, dtypes in called:
-    assert dtypes == {"bfloat16"}, (layer.name, dtypes)
+    if isinstance(layer, stylegan2.SynthesisBlock):
+      assert dtypes == {"bfloat16", "float32"}, (layer.name, dtypes)
+    elif isinstance(layer, stylegan2.SynthesisNetwork):
+      assert dtypes == {"float32"}, (layer.name, dtypes)
+    else:
+      assert dtypes == {"bfloat16"}, (layer.name, dtypes)
 
 
 def test_batch_norm_statistics_are_float32():

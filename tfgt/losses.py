@@ -96,7 +96,7 @@ def path_lengths(synthesize: Callable[[tf.Tensor], tf.Tensor],
 
   Args:
     synthesize: per-layer ws [B, L, w_dim] -> images [B, H, W, C].
-    ws: float32 [B, L, w_dim].
+    ws: [B, L, w_dim] (float32 or the compute dtype).
     seeds: int32 [B, 2], the seeds of y (one per row, so that a row's y
       does not depend on the replica split).
 
@@ -109,6 +109,7 @@ def path_lengths(synthesize: Callable[[tf.Tensor], tf.Tensor],
     images = precision.float32(synthesize(ws))
     y = path_length_noise(tf.shape(images), seeds)
     total = tf.reduce_sum(images * y)
-  grads = tape.gradient(total, ws)
+  # Float32 whatever the dtype of ws (a sum of squares over w_dim).
+  grads = precision.float32(tape.gradient(total, ws))
   return tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2),
                                 axis=1))

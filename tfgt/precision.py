@@ -38,6 +38,13 @@ What stays float32 (the islands), and why:
     and beta = mu, then still gives the source's kernel bit for bit).
   * StyleGAN's instance norm and pixel norm statistics (the same reason as
     batch norm) and its running mean of w (`w_avg`, a slow average).
+  * StyleGAN2 (`tfgt.layers.stylegan2_ops`, `tfgt.models.stylegan2`): the
+    second-moment normalisation of z and of the label embedding, the
+    demodulation coefficients (a sum of squares over k * k * in terms) from
+    the stored kernel read in float32, the minibatch standard deviation's
+    statistics, the image that the "skip" generator sums over its blocks,
+    w_avg, truncation, the path-length mean, and cGANTransfer's propagated
+    label embedding.
   * The Barlow Twins cross-correlation (`tfgt.methods.contrastive`): D's
     features are cast to float32 before the batch norm and the products
     summed over the batch.

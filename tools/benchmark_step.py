@@ -19,6 +19,10 @@ first (tracing) step. Settings:
   stylegan_256:  Hyper-Modulation's source setting: StyleGAN at 256x256x3
                  with NVlabs' widths (fmap_base 8192, fmap_max 512, z and w
                  512), batch 10, 1 class, R1 10 on every D batch;
+  stylegan2_fashion_mnist: the StyleGAN2 source's setting
+                 (gin_configs/fashion_mnist/pretrain_stylegan2.gin):
+                 32x32x1, channel_base 1024, channel_max 64, z and w 128,
+                 batch 32, 8 classes, R1 on one D batch in 4;
   cgantransfer, bsa: the transfers of gin_configs/fashion_mnist/ (the main
                  job's cgantransfer.gin) from the shipped source on the real
                  Fashion-MNIST subset, without their evaluation: a frozen G
@@ -176,6 +180,26 @@ def _stylegan(resolution: int, channels: int, fmap_base: int, fmap_max: int,
       "Adversarial.r1_gamma = 10.0", f"Adversarial.r1_every = {r1_every}"]
 
 
+def _stylegan2(resolution: int, channels: int, channel_base: int,
+               channel_max: int, dim_z: int) -> list[str]:
+  """The models and losses of gin_configs/fashion_mnist/pretrain_stylegan2.gin
+  at another size (lazy R1 every 4 D steps)."""
+  models = [f"{m}.{k} = {v}"
+            for m in ("StyleGAN2Generator", "StyleGAN2Discriminator")
+            for k, v in (("resolution", resolution), ("channels", channels),
+                         ("channel_base", channel_base),
+                         ("channel_max", channel_max))]
+  return models + [
+      "Scratch.architecture = 'stylegan2'",
+      f"StyleGAN2Generator.dim_z = {dim_z}",
+      f"StyleGAN2Generator.w_dim = {dim_z}",
+      "StyleGAN2Generator.mapping_layers = 2",
+      "StyleGAN2Generator.style_mixing_prob = 0.0",
+      "discriminator_loss.name = 'non_saturating'",
+      "generator_loss.name = 'non_saturating'",
+      "Adversarial.r1_gamma = 0.0064", "Adversarial.r1_every = 4"]
+
+
 # name -> (batch, classes, gin bindings of the models and losses); classes
 # None: a config of gin_configs/ with its own method and data.
 SETTINGS = {
@@ -183,6 +207,7 @@ SETTINGS = {
     "cifar": (50, 80, _biggan(3, 64, 128)),
     "stylegan_fashion_mnist": (32, 1, _stylegan(32, 1, 512, 64, 128, 4)),
     "stylegan_256": (10, 1, _stylegan(256, 3, 8192, 512, 512, 1)),
+    "stylegan2_fashion_mnist": (32, 8, _stylegan2(32, 1, 1024, 64, 128)),
     "cgantransfer": (64, None, [
         "include 'gin_configs/fashion_mnist/cgantransfer.gin'"]),
     "bsa": (64, None, ["include 'gin_configs/fashion_mnist/bsa.gin'"]),

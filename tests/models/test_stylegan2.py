@@ -636,3 +636,31 @@ def test_a_tiny_conditional_stylegan2_trains_two_steps(tmp_path):
   images = g((tf.random.stateless_normal([8, 8], [0, 2]), tf.range(8)))
   assert images.shape == (8, 32, 32, 1)
   assert np.all(np.isfinite(images.numpy()))
+
+
+def test_a_tiny_stylegan2_trains_in_bfloat16(tmp_path):
+  """Mixed precision: G's and D's layers compute in bfloat16 (R1 and the
+  path-length penalty included), the weights stay float32 and finite."""
+  gin.clear_config()
+  train_lib.parse_config([CONFIG], [
+      "StyleGAN2Generator.dim_z = 8", "StyleGAN2Generator.w_dim = 8",
+      "StyleGAN2Generator.channel_base = 64",
+      "StyleGAN2Generator.channel_max = 4",
+      "StyleGAN2Generator.track_path_length = True",
+      "StyleGAN2Discriminator.channel_base = 64",
+      "StyleGAN2Discriminator.channel_max = 4",
+      "StyleGAN2Discriminator.mapping_layers = 1",
+      "Adversarial.pl_weight = 2.0", "Adversarial.pl_every = 1",
+      "Adversarial.r1_every = 1", "train.precision = 'mixed_bfloat16'",
+      "load_training_data.images_per_class = 4", "train.batch_size = 8",
+      "train.ema_start = 0", "train.eval_every = 0", "train.log_every = 1",
+      "train.sample_every = 0", "train.checkpoint_every = 2",
+      "train.num_steps = 2"])
+  try:
+    train_lib.train(str(tmp_path), strategy=tf.distribute.get_strategy())
+  finally:
+    gin.clear_config()
+  g, d, _ = bundle.load(str(tmp_path), with_discriminator=True)
+  for v in g.variables + d.variables:
+    assert v.dtype == "float32" and np.all(np.isfinite(v.numpy())), v.path
+  assert float(g.pl_mean) > 0.0

@@ -1,9 +1,14 @@
 """The operations and layers of StyleGAN2 (Karras et al., CVPR 2020) and
 StyleGAN2-ADA (Karras et al., NeurIPS 2020), channels last.
 
-Every layer here computes in float32 whatever the global Keras dtype policy
-(`Float32Layer`): the StyleGAN2 models do not take part in mixed precision
-yet.
+Mixed precision (`tfgt.precision`): every layer computes in its dtype
+policy's compute dtype, with float32 islands where low precision loses what
+matters: the second-moment normalisation of z and of the label embedding,
+the demodulation coefficients (a sum of squares over k * k * in terms), the
+minibatch standard deviation's statistics, and the stored kernels of the
+modulated convolutions, read in float32 (`SynthesisLayer.weight`, which
+AdaFM standardises) and cast for the convolution. Under float32 every cast
+is the identity.
 
 Conventions that follow NVlabs' stylegan2-ada-pytorch (`training/networks.py`
 and `torch_utils/ops`), so that its weights mean the same here:
@@ -21,7 +26,7 @@ and `torch_utils/ops`), so that its weights mean the same here:
     NVlabs' transposed convolution computes it); every other one is a
     cross-correlation, as `tf.nn.conv2d`.
 
-Shapes: feature maps float32 [B, H, W, C]; w [B, w_dim].
+Shapes: feature maps [B, H, W, C]; w [B, w_dim] (in the compute dtype).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt import precision
 from tfgt.layers import adafm
 from tfgt.layers import building
 
@@ -45,12 +51,10 @@ ACTIVATIONS = ("linear", "lrelu")
 DEFAULT_FILTER = (1, 3, 3, 1)
 
 
-class Float32Layer(building.BuildsOnCall, keras.layers.Layer):
-  """A layer that computes in float32 under every dtype policy."""
-
-  def __init__(self, **kwargs):
-    kwargs.setdefault("dtype", "float32")
-    super().__init__(**kwargs)
+class StyleGAN2Layer(building.BuildsOnCall, keras.layers.Layer):
+  """The base of StyleGAN2's layers: built by its first call
+  (`building.BuildsOnCall`), computing in its dtype policy's compute dtype
+  (Keras casts the float inputs and reads the variables in it)."""
 
 
 def setup_filter(taps: Sequence[float]) -> np.ndarray:
@@ -214,9 +218,11 @@ def bias_act(x: tf.Tensor, bias: tf.Tensor | None, activation: str = "linear",
 
 
 def normalize_2nd_moment(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
-  """x / sqrt(mean(x^2) + eps) over the last axis of [B, F]."""
-  return x * tf.math.rsqrt(
-      tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + epsilon)
+  """x / sqrt(mean(x^2) + eps) over the last axis of [B, F], computed in
+  float32 and returned in x's dtype."""
+  inputs, x = x, precision.float32(x)
+  return precision.like(x * tf.math.rsqrt(
+      tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + epsilon), inputs)
 
 
 def _check_activation(activation: str) -> None:
@@ -225,7 +231,7 @@ def _check_activation(activation: str) -> None:
                      f"{activation!r}.")
 
 
-class FullyConnected(Float32Layer):
+class FullyConnected(StyleGAN2Layer):
   """An equalised dense layer: [B, in] -> [B, units],
   act(x @ (weight * lr_multiplier / sqrt(in)) + bias * lr_multiplier) times
   the activation's gain (NVlabs' `FullyConnectedLayer`).
@@ -269,7 +275,7 @@ class FullyConnected(Float32Layer):
     return bias_act(x, self.bias * self.lr_multiplier, self.activation)
 
 
-class Conv2DLayer(Float32Layer):
+class Conv2DLayer(StyleGAN2Layer):
   """An equalised convolution with optional FIR resampling, bias, activation
   and clamping (NVlabs' `Conv2dLayer`): [B, H, W, in] -> [B, H * up / down,
   W * up / down, filters].
@@ -336,24 +342,27 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor,
   `fused_modconv=False`; also the path with gradients on a CPU).
 
   Args:
-    x: float32 [B, H, W, in].
-    weight: float32 [k, k, in, out] (NVlabs scales it by nothing: the
-      demodulation normalises it).
-    styles: float32 [B, in].
+    x: [B, H, W, in] in the compute dtype.
+    weight: [k, k, in, out], float32 or the compute dtype (NVlabs scales it
+      by nothing: the demodulation normalises it); cast to x's dtype for
+      the convolution.
+    styles: [B, in] in x's dtype.
     f: the 2D resampling filter.
     up: 1 or 2.
     demodulate: False for to-RGB.
 
   Returns:
-    [B, H * up, W * up, out].
+    [B, H * up, W * up, out] in x's dtype; the demodulation coefficients
+    are computed in float32.
   """
   x = x * styles[:, None, None, :]
-  x = conv2d_resample(x, weight, f, up=up)
+  x = conv2d_resample(x, precision.like(weight, x), f, up=up)
   if demodulate:
     # sum over (k, k, in) of (s_i w_ijk)^2, per sample and output channel.
-    energy = tf.matmul(tf.square(styles),
+    weight = precision.float32(weight)
+    energy = tf.matmul(tf.square(precision.float32(styles)),
                        tf.reduce_sum(tf.square(weight), axis=[0, 1]))
-    x = x * tf.math.rsqrt(energy + 1e-8)[:, None, None, :]
+    x = x * precision.like(tf.math.rsqrt(energy + 1e-8)[:, None, None, :], x)
   return x
 
 
@@ -399,10 +408,11 @@ def kernel_modulated_conv2d(x: tf.Tensor, modulation: KernelModulation,
   Returns:
     [B, H * up, W * up, out].
   """
-  kernels, labels = modulation.kernels, modulation.labels
+  kernels, labels = precision.float32(modulation.kernels), modulation.labels
   x = x * styles[:, None, None, :]
-  conv = lambda part, kernel: conv2d_resample(part, kernel, f, up=up)
-  squares = tf.square(styles)
+  conv = lambda part, kernel: conv2d_resample(part, precision.like(kernel, x),
+                                              f, up=up)
+  squares = tf.square(precision.float32(styles))
   if labels is not None:
     labels = tf.cast(labels, tf.int32)
     x = adafm.conv_partition(x, kernels, labels, conv=conv, up=up)
@@ -415,10 +425,10 @@ def kernel_modulated_conv2d(x: tf.Tensor, modulation: KernelModulation,
                   fn_output_signature=x.dtype)
     energy = tf.einsum("bi,bio->bo", squares,
                        tf.reduce_sum(tf.square(kernels), axis=[1, 2]))
-  return x * tf.math.rsqrt(energy + 1e-8)[:, None, None, :]
+  return x * precision.like(tf.math.rsqrt(energy + 1e-8)[:, None, None, :], x)
 
 
-class SynthesisLayer(Float32Layer):
+class SynthesisLayer(StyleGAN2Layer):
   """One modulated 3x3 convolution of the synthesis network (NVlabs'
   `SynthesisLayer`): style affine (bias initialised to 1), modulated and
   demodulated convolution (FIR upsampling when `up`), per-pixel noise times
@@ -449,10 +459,14 @@ class SynthesisLayer(Float32Layer):
     in_channels = int(x_shape[-1])
     self.affine = FullyConnected(in_channels, bias_init=1.0, name="affine")
     self.affine.build(w_shape)
+    # Read as float32 under every precision (no autocast): AdaFM
+    # standardises it and the demodulation sums its squares;
+    # `modulated_conv2d` casts it for the convolution.
     self.weight = self.add_weight(
         name="weight",
         shape=(self.kernel_size, self.kernel_size, in_channels, self.filters),
-        initializer=keras.initializers.RandomNormal(stddev=1.0))
+        initializer=keras.initializers.RandomNormal(stddev=1.0),
+        autocast=False)
     self.noise_strength = self.add_weight(name="noise_strength", shape=(),
                                           initializer="zeros")
     self.noise_const = self.add_weight(
@@ -477,12 +491,12 @@ class SynthesisLayer(Float32Layer):
     if noise is not None:
       x = x + noise * self.noise_strength
     if modulation is not None and modulation.bias_shift is not None:
-      x = x + modulation.bias_shift[:, None, None, :]
+      x = x + precision.like(modulation.bias_shift[:, None, None, :], x)
     clamp = None if self.conv_clamp is None else self.conv_clamp * gain
     return bias_act(x, self.bias, "lrelu", LRELU_GAIN * gain, clamp)
 
 
-class ToRGBLayer(Float32Layer):
+class ToRGBLayer(StyleGAN2Layer):
   """A modulated 1x1 convolution without demodulation, the styles scaled by
   1 / sqrt(in), then a bias and the optional clamp (NVlabs' `ToRGBLayer`):
   x [B, H, W, in], w [B, w_dim] -> [B, H, W, channels]."""
@@ -520,7 +534,7 @@ def _group_size(batch: tf.Tensor, max_group: int) -> tf.Tensor:
   return size
 
 
-class MinibatchStd(Float32Layer):
+class MinibatchStd(StyleGAN2Layer):
   """Minibatch standard deviation (Karras et al. 2018, section 3; NVlabs'
   `MinibatchStdLayer`): [B, H, W, C] -> [B, H, W, C + num_channels].
 
@@ -548,9 +562,10 @@ class MinibatchStd(Float32Layer):
     c = x.shape[-1]
     f = self.num_channels
     g = b if self.group_size is None else _group_size(b, self.group_size)
-    y = tf.reshape(x, [g, -1, h, w, f, c // f])
+    # Statistics in float32 (a variance over the group).
+    y = tf.reshape(precision.float32(x), [g, -1, h, w, f, c // f])
     y -= tf.reduce_mean(y, axis=0, keepdims=True)
     y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)
     y = tf.reduce_mean(y, axis=[1, 2, 4])  # [B / g, f]
     y = tf.tile(y[:, None, None, :], [g, h, w, 1])
-    return tf.concat([x, y], axis=-1)
+    return tf.concat([x, precision.like(y, x)], axis=-1)

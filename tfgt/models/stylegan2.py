@@ -46,8 +46,14 @@ inference, as tfgt's StyleGAN does: the same z always gives the same image,
 and nothing random is checkpointed. "const" uses each layer's fixed buffer
 `noise_const` (NVlabs' noise_mode="const"); "none" adds no noise.
 
-Everything computes in float32 under every Keras dtype policy;
-`num_fp16_res` is recorded (NVlabs' option) but not applied.
+Mixed precision (`train.precision`, `tfgt.precision`): the layers compute
+in the policy's compute dtype (bfloat16 or float16) at every resolution,
+with the float32 islands of `tfgt.layers.stylegan2_ops`; the image that the
+"skip" generator sums over the blocks is kept in float32 (as NVlabs keeps
+it), and the models hand out float32 images and logits. `w_avg` and the
+truncation are float32. NVlabs' `num_fp16_res` (low precision on the
+highest resolutions only) is recorded but not applied: the policy decides
+for every layer.
 
 An unconditional model has num_classes = 1 (NVlabs' c_dim = 0): y is
 accepted and ignored by both networks.
@@ -63,6 +69,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgt import precision
 from tfgt.layers import stylegan2_ops as ops
 from tfgt.models import architectures
 from tfgt.models import inputs as inputs_lib
@@ -112,7 +119,7 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
                      f"{value!r}.")
 
 
-class MappingNetwork(ops.Float32Layer):
+class MappingNetwork(ops.StyleGAN2Layer):
   """z [B, dim_z] and class weights [B, N] -> w [B, w_dim] (NVlabs'
   `MappingNetwork`, with StyleGAN2-ADA's conditioning).
 
@@ -164,13 +171,15 @@ class MappingNetwork(ops.Float32Layer):
       parts.append(ops.normalize_2nd_moment(z))
     if self.embed is not None:
       parts.append(ops.normalize_2nd_moment(self.embed(c)))
+    # An embedding may compute in float32 (cGANTransfer's propagated one).
+    parts = [tf.cast(p, self.compute_dtype) for p in parts]
     x = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
     for i in range(self.num_layers):
       x = getattr(self, f"fc{i}")(x)
     return x
 
 
-class SynthesisBlock(ops.Float32Layer):
+class SynthesisBlock(ops.StyleGAN2Layer):
   """One resolution of the synthesis network (NVlabs' `SynthesisBlock`).
 
   call(x, img, ws, noise, modulation=None) -> (x [B, R, R, out], img
@@ -184,7 +193,8 @@ class SynthesisBlock(ops.Float32Layer):
                img_channels: int, is_last: bool, architecture: str,
                resample_filter: Sequence[float], conv_clamp,
                use_const_noise: bool, **kwargs):
-    super().__init__(**kwargs)
+    # No autocast: the image stays float32 (its layers cast their inputs).
+    super().__init__(autocast=False, **kwargs)
     self.in_channels = in_channels
     self.out_channels = out_channels
     self.resolution = resolution
@@ -239,12 +249,12 @@ class SynthesisBlock(ops.Float32Layer):
     if img is not None:
       img = ops.upsample2d(img, self.filter)
     if self.torgb is not None:
-      y = self.torgb(x, ws[:, self.num_conv])
+      y = precision.float32(self.torgb(x, ws[:, self.num_conv]))
       img = y if img is None else img + y
     return x, img
 
 
-class SynthesisNetwork(ops.Float32Layer):
+class SynthesisNetwork(ops.StyleGAN2Layer):
   """ws [B, num_ws, w_dim] and noise maps -> images [B, R, R, C] (linear,
   unclipped; NVlabs' `SynthesisNetwork`)."""
 
@@ -280,7 +290,7 @@ class SynthesisNetwork(ops.Float32Layer):
     return [layer for block in self.blocks() for layer in block.conv_layers()]
 
   def call(self, ws, noise, return_blocks: bool = False, modulation=None):
-    """Images [B, R, R, C] (linear) of ws [B, num_ws, w_dim] and a noise
+    """Images float32 [B, R, R, C] (linear) of ws [B, num_ws, w_dim] and a noise
     map (or None) per convolution; with `return_blocks` also every block's
     features [B, r, r, C_r], lowest resolution first. `modulation`: None,
     or per convolution (`conv_layers` order) an `ops.KernelModulation` or
@@ -364,7 +374,9 @@ class StyleGAN2Generator(keras.Model):
                truncation_cutoff: int | None = None,
                noise_mode: str = "z", track_path_length: bool = False,
                name: str = "generator"):
-    super().__init__(name=name, dtype="float32")
+    # Layers follow the dtype policy; the model takes z and hands out
+    # images in float32.
+    super().__init__(name=name, autocast=False)
     _check_common(resolution, channels, channel_base, channel_max,
                   conv_clamp, num_fp16_res, resample_filter)
     _check_choice("block_architecture", block_architecture, G_ARCHITECTURES)
@@ -431,11 +443,11 @@ class StyleGAN2Generator(keras.Model):
   def build(self, input_shape=None):
     self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,),
                                  initializer="zeros", trainable=False,
-                                 aggregation="mean")
+                                 aggregation="mean", autocast=False)
     if self.track_path_length:
       self.pl_mean = self.add_weight(name="pl_mean", shape=(),
                                      initializer="zeros", trainable=False,
-                                     aggregation="mean")
+                                     aggregation="mean", autocast=False)
     z = tf.zeros([1, self.dim_z])
     w = self.mapping(z, tf.zeros([1, self.num_classes]))
     ws = self._broadcast(w)
@@ -490,8 +502,8 @@ class StyleGAN2Generator(keras.Model):
     return [None] * self.synthesis.num_conv
 
   def map(self, z: tf.Tensor, y) -> tf.Tensor:
-    """w float32 [B, w_dim] of z float32 [B, dim_z] and labels int32 [B] or
-    class weights float32 [B, num_classes].
+    """w [B, w_dim] (in the compute dtype) of z float32 [B, dim_z] and
+    labels int32 [B] or class weights float32 [B, num_classes].
 
     Raises:
       ValueError: z of another width.
@@ -530,6 +542,7 @@ class StyleGAN2Generator(keras.Model):
     out = self.synthesis(ws, noise, return_blocks=return_blocks,
                          modulation=modulation)
     images, blocks = out if return_blocks else (out, None)
+    images = precision.output(images)
     if not training:
       images = tf.clip_by_value(images, -1.0, 1.0)
     return (images, blocks) if return_blocks else images
@@ -553,7 +566,7 @@ class StyleGAN2Generator(keras.Model):
     noise = None
     if training:
       if update_w_avg:
-        batch_mean = tf.reduce_mean(w, axis=0)
+        batch_mean = tf.reduce_mean(precision.float32(w), axis=0)
         self.w_avg.assign(batch_mean + self.w_avg_decay *
                           (self.w_avg - batch_mean))
       if self.style_mixing_prob > 0:
@@ -587,13 +600,13 @@ class StyleGAN2Generator(keras.Model):
     `truncation_psi`): w_avg + psi (w - w_avg) on the first
     `truncation_cutoff` layers.
 
-    ws: float32 [B, num_ws, w_dim]; truncation: psi, a scalar or [B]; 1
-    leaves w as it is, 0 gives w_avg, > 1 extrapolates.
+    ws: [B, num_ws, w_dim]; truncation: psi, a scalar or [B]; 1 leaves w
+    as it is, 0 gives w_avg, > 1 extrapolates. Returns float32 ws.
     """
     psi = tf.reshape(tf.cast(truncation, tf.float32), [-1, 1, 1])
     layer = tf.range(self.num_ws)[None, :, None]
     psi = tf.where(layer < self.truncation_cutoff, psi, 1.0)
-    return self.w_avg + psi * (ws - self.w_avg)
+    return self.w_avg + psi * (precision.float32(ws) - self.w_avg)
 
   def truncated_call(self, inputs, truncation) -> tf.Tensor:
     """Images float32 [B, R, R, C] in [-1, 1] of untruncated z with
@@ -603,7 +616,7 @@ class StyleGAN2Generator(keras.Model):
     return self.synthesize(ws, z, training=False)
 
 
-class DiscriminatorBlock(ops.Float32Layer):
+class DiscriminatorBlock(ops.StyleGAN2Layer):
   """One resolution of the discriminator (NVlabs' `DiscriminatorBlock`):
   call(x, img) -> (x [B, R/2, R/2, out], img [B, R/2, R/2, C] or None); x
   is None for the first block."""
@@ -640,7 +653,7 @@ class DiscriminatorBlock(ops.Float32Layer):
     return self.conv1(self.conv0(x)), img
 
 
-class DiscriminatorEpilogue(ops.Float32Layer):
+class DiscriminatorEpilogue(ops.StyleGAN2Layer):
   """The 4x4 end of the discriminator (NVlabs' `DiscriminatorEpilogue`):
   [FromRGB (skip)], minibatch std, 3x3 conv, dense (the features), out."""
 
@@ -716,7 +729,8 @@ class StyleGAN2Discriminator(keras.Model):
                mapping_lr_multiplier: float = 0.01,
                mbstd_group_size: int | None = 4,
                mbstd_num_channels: int = 1, name: str = "discriminator"):
-    super().__init__(name=name, dtype="float32")
+    # Layers follow the dtype policy; the model hands out float32 logits.
+    super().__init__(name=name, autocast=False)
     log2 = _check_common(resolution, channels, channel_base, channel_max,
                          conv_clamp, num_fp16_res, resample_filter)
     _check_choice("block_architecture", block_architecture, D_ARCHITECTURES)
@@ -803,21 +817,21 @@ class StyleGAN2Discriminator(keras.Model):
     """Penultimate features float32 [B, C4] (the epilogue's `fc`) of images
     float32 [B, R, R, C]."""
     del training  # No layer behaves differently in training.
-    return self._features_and_out(images)[0]
+    return precision.output(self._features_and_out(images)[0])
 
   def call(self, inputs, training=None):
     """(images float32 [B, R, R, C], y labels [B] or class weights [B, N])
     -> logits float32 [B]."""
     del training  # No layer behaves differently in training.
     images, y = inputs
-    x = self._features_and_out(images)[1]
+    x = precision.output(self._features_and_out(images)[1])
     if self.num_classes == 1:
       return x[:, 0]  # Unconditional: y is ignored, as NVlabs' c_dim = 0.
     if self.mapping is None:  # One output per class.
       return tf.reduce_sum(
           x * inputs_lib.class_weights(y, self.num_classes), axis=-1)
     c = inputs_lib.class_weights(y, self.num_classes)
-    cmap = self.mapping(tf.zeros([tf.shape(c)[0], 0]), c)
+    cmap = precision.output(self.mapping(tf.zeros([tf.shape(c)[0], 0]), c))
     return tf.reduce_sum(x * cmap, axis=-1) / math.sqrt(self.cmap_dim)
 
 

@@ -92,7 +92,7 @@ def prescale(effective: np.ndarray, gain: float) -> np.ndarray:
   return best
 
 
-class PropagatedEmbedding(ops.Float32Layer):
+class PropagatedEmbedding(ops.StyleGAN2Layer):
   """The mapping network's label embedding for N old and M new classes.
 
   class weights c float32 [B, N + M] -> [B, E]:
@@ -124,6 +124,9 @@ class PropagatedEmbedding(ops.Float32Layer):
                score_init: str = "uniform", score_bias: bool = False,
                tune_prior: bool = True, residual: str = "zeros",
                residual_stddev: float = 0.01, **kwargs):
+    # Float32 under every precision: an old class's row stays the source's
+    # bit for bit, and eq. 7's small scores and residuals keep their digits.
+    kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
     kt.check_choice("score_init", score_init, kt.SCORE_INITS)
     kt.check_propagation(num_old_classes, num_new_classes, residual)
