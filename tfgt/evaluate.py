@@ -355,7 +355,7 @@ def old_class_fid(model_dir: str, num_samples: int | None = None
       return None
     generator, _, spec = bundle.load(
         os.path.join(model_dir, run_folder.BUNDLE))
-    if spec["architecture"] == "hypermod":
+    if spec["architecture"].startswith("hypermod"):  # Either source.
       return None
     names = spec["class_names"][:new.label_offset]
     old = pipeline.ClassSelection(list(range(new.label_offset)), names, 0)

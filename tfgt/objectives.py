@@ -58,6 +58,8 @@ class Batch:
       this batch updates, under mixed_float16 (`tfgt.precision`): the R1
       penalty's inner gradient is taken of the scaled logits and unscaled
       before it is squared.
+    batches_per_step: data batches per training step (`train.d_steps`,
+      at least 1); the G update takes the step's last one.
   """
   images: tf.Tensor
   labels: tf.Tensor
@@ -69,10 +71,16 @@ class Batch:
   global_batch_size: int
   num_replicas: int
   loss_scale: tf.Tensor | None = None
+  batches_per_step: int = 1
 
   def step_index(self) -> tf.Tensor:
     """The batch's index as an int64 scalar."""
     return tf.cast(tf.reshape(self.index, [-1])[0], tf.int64)
+
+  def training_step_index(self) -> tf.Tensor:
+    """The index (int64 scalar, from 0) of the training step this batch
+    belongs to: the G update's count, whatever `train.d_steps` is."""
+    return self.step_index() // self.batches_per_step
 
   def mean(self, per_example: tf.Tensor) -> tf.Tensor:
     """This replica's share of the global-batch mean of [B] values."""
@@ -139,7 +147,7 @@ class Adversarial(Objective):
   (`supports_xla`).
 
   Path-length regularisation (StyleGAN2, section 3.2, eq. 4), with
-  `pl_weight` > 0: on one G batch in `pl_every` (lazily, weight times
+  `pl_weight` > 0: on one G update in `pl_every` (lazily, weight times
   `pl_every`), every `pl_batch_shrink`-th row of the G batch is drawn again
   from its ws and the G loss gains pl_weight * E[(||J_w^T y|| - a)^2], with
   y ~ N(0, I) / sqrt(H * W) seeded by the row's latent
@@ -294,6 +302,8 @@ class Adversarial(Objective):
     z = batch.z_g[::self.pl_batch_shrink]
     y = batch.y_g[::self.pl_batch_shrink]
     rows = tf.shape(z)[0]
+    # The mean over the rows regularised on every replica (as many on each).
+    count = tf.cast(rows * batch.num_replicas, tf.float32)
 
     def penalty():
       ws, noise = generator.styles(z, y, training=True, update_w_avg=False)
@@ -302,8 +312,7 @@ class Adversarial(Objective):
           lambda w: generator.synthesize(w, z, training=True, noise=noise),
           ws, seeds)
       mean = pl_mean + self.pl_decay * (tf.reduce_mean(lengths) - pl_mean)
-      share = (tf.reduce_sum(tf.square(lengths - mean)) *
-               self.pl_batch_shrink / batch.global_batch_size)
+      share = tf.reduce_sum(tf.square(lengths - mean)) / count
       return self.pl_weight * self.pl_every * share, mean
 
     def skip():
@@ -313,8 +322,8 @@ class Adversarial(Objective):
     else:
       value, mean = tf.cond(
           tf.logical_and(
-              tf.equal((batch.step_index() + 1) % self.pl_every, 0),
-              rows > 0), penalty, skip)
+              tf.equal((batch.training_step_index() + 1) % self.pl_every,
+                       0), rows > 0), penalty, skip)
     # Written outside the conditional (a variable cannot be written inside
     # one on several replicas); MEAN aggregation averages the replicas'.
     pl_mean.assign(tf.stop_gradient(mean))

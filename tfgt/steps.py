@@ -192,7 +192,8 @@ class TrainStep:
     extra = {} if scale is None else {"loss_scale": scale.scale}
     return objectives.Batch(
         **batch, global_batch_size=self.global_batch_size,
-        num_replicas=self.strategy.num_replicas_in_sync, **extra)
+        num_replicas=self.strategy.num_replicas_in_sync,
+        batches_per_step=self.batches_per_step, **extra)
 
   def _gradients_fn(self, player: str, use_xla: bool):
     setup = self.setup

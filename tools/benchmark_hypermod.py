@@ -179,7 +179,7 @@ def draw_alignment(aligned_dir: str, source: str, num: int = 8,
   aligned = methods.load_aligned(aligned_dir, src)
   keras.utils.set_random_seed(seed)
   kwargs = dict(aligned.ctor_kwargs)
-  unaligned = hypermod.HyperModGenerator(aligned.num_classes, **kwargs)
+  unaligned = type(aligned)(aligned.num_classes, **kwargs)
   unaligned.build()
   methods.copy_source(src, unaligned)
   z = tf.random.stateless_normal([num, src.dim_z], seed=[seed, 7])

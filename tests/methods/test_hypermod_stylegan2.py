@@ -15,6 +15,7 @@ from tests.conftest import events
 from tests.methods.test_hypermod import check_starts_as_the_source
 from tests.methods.test_hypermod import check_hypernetwork_generator
 from tests.methods.test_hypermod import train_stage
+from tfgt import evaluate as evaluate_lib
 from tfgt import export as export_lib
 from tfgt import sample as sample_lib
 from tfgt.errors import UserInputError
@@ -118,16 +119,21 @@ def test_adafm_modulates_the_base_weight_before_demodulation():
   sigma = w.std(axis=(0, 1), ddof=1)
   want = gamma.numpy()[1] * (w - mu) / sigma + beta.numpy()[1]
   np.testing.assert_allclose(kernels[1], want, rtol=1e-5, atol=1e-5)
-  # A gamma that scales each output channel alike is demodulated away.
-  for var, value in ((mod.gamma, tf.tile(tf.reduce_sum(
-      mod.gamma[:1], axis=1, keepdims=True), [2, mod.gamma.shape[1], 1])),
-                     (mod.beta, tf.zeros_like(mod.beta))):
-    var.assign(value)
+  # With beta = 0, a gamma that scales all of one output channel's slices
+  # alike (a different factor per channel) is demodulated away; a factor
+  # that differs over the input channels is not.
+  mod.beta.assign(tf.zeros_like(mod.beta))
   z = tf.random.stateless_normal([4, 8], [7, 8])
-  one = g((z, tf.fill([4], 0)), training=False).numpy()
-  mod.gamma.assign(mod.gamma * 3.0)
-  np.testing.assert_allclose(g((z, tf.fill([4], 0)), training=False).numpy(),
-                             one, atol=1e-5)
+  draw = lambda: g((z, tf.fill([4], 0)), training=False).numpy()
+  one = draw()
+  per_output = tf.random.stateless_uniform([1, 1, mod.gamma.shape[2]],
+                                           [9, 9], 0.5, 3.0)
+  mod.gamma.assign(mod.gamma * per_output)
+  np.testing.assert_allclose(draw(), one, atol=1e-5)
+  per_input = tf.random.stateless_uniform([1, mod.gamma.shape[1], 1],
+                                          [9, 8], 0.5, 3.0)
+  mod.gamma.assign(mod.gamma * per_input)
+  assert np.abs(draw() - one).max() > 1e-2
 
 
 def test_hypernetwork_labels_weights_gradient_and_w_avg():
@@ -177,6 +183,20 @@ def test_discriminator_heads_and_what_trains(source_bundle):
   setup = methods.HyperModulation(source_bundle, train_source=True,
                                   from_scratch=True, **TINY_HYPER).build(names)
   assert isinstance(setup.generator, hypermod.HyperModStyleGAN2Generator)
+  with pytest.raises(UserInputError, match="FIR"):
+    methods.HyperModulation(source_bundle, fused_modulation="always",
+                            **TINY_HYPER).build(names)
+  with pytest.raises(ValueError, match="not implemented for StyleGAN2"):
+    hypermod.HyperModStyleGAN2Generator(2, SOURCE_KWARGS,
+                                        formulation="stacked")
+  # A "skip" D reads the image at every block: each from-RGB layer (the
+  # epilogue's too) stays frozen.
+  skip = stylegan2.StyleGAN2Discriminator(1, block_architecture="skip",
+                                          **D_KWARGS)
+  skip.build()
+  heads = methods.conditional_discriminator(skip, 2)
+  assert heads.from_rgb_prefixes == tuple(
+      f"b{r}/fromrgb/" for r in (32, 16, 8, 4))
 
 
 def test_a_conditional_stylegan2_is_refused(tmp_path):
@@ -210,6 +230,8 @@ def test_alignment_then_transfer_through_the_trainer(source_bundle,
   assert spec["class_names"] == ["merged", "Bag", "Ankle boot"]
   assert isinstance(generator, hypermod.HyperModStyleGAN2Generator)
   assert isinstance(discriminator, hypermod.HyperModStyleGAN2Discriminator)
+  # No old class to score: an unconditional source (the benchmarks' row).
+  assert evaluate_lib.old_class_fid(str(run)) is None
   picture, ids, _ = sample_lib.draw_grid(str(run), per_class=2)
   assert ids == [0, 1, 2] and picture.shape[0] >= 3 * 32
   target = export_lib.export(str(run), str(tmp_path / "export"))

@@ -55,13 +55,14 @@ def _models(track=True):
   return g, d
 
 
-def _batch(step, rows=4):
-  z = tf.random.stateless_normal([rows, 8], [step, 3])
+def _batch(index, rows=4, batches_per_step=1):
+  z = tf.random.stateless_normal([rows, 8], [index, 3])
   y = tf.zeros([rows], tf.int32)
   return objectives.Batch(
       images=None, labels=None, z_d=z, y_d=y, z_g=z, y_g=y,
-      index=tf.fill([rows], tf.constant(step, tf.int64)),
-      global_batch_size=rows, num_replicas=1)
+      index=tf.fill([rows], tf.constant(index, tf.int64)),
+      global_batch_size=rows, num_replicas=1,
+      batches_per_step=batches_per_step)
 
 
 def test_the_penalty_and_the_running_mean():
@@ -70,9 +71,9 @@ def test_the_penalty_and_the_running_mean():
   assert g.ema_copies(g.pl_mean)
   objective = objectives.Adversarial(pl_weight=2.0, pl_every=1,
                                      pl_decay=0.1)
-  batch = _batch(0)
-  # The rows regularised (every 2nd) and their lengths, drawn as the
-  # objective draws them.
+  batch = _batch(0, rows=3)
+  # The rows regularised (every 2nd: 2 of 3) and their lengths, drawn as
+  # the objective draws them.
   z = batch.z_g[::2]
   ws, noise = g.styles(z, batch.y_g[::2], training=True, update_w_avg=False)
   lengths = losses.path_lengths(
@@ -84,7 +85,8 @@ def test_the_penalty_and_the_running_mean():
     loss, parts = objective.g_loss(batch, g, d)
   mean = 0.1 * lengths.mean()
   np.testing.assert_allclose(float(g.pl_mean), mean, rtol=1e-5)
-  # pl_weight * pl_every * mean over the regularised rows.
+  # pl_weight * pl_every * the mean over the regularised rows.
+  assert lengths.shape == (2,)
   np.testing.assert_allclose(float(parts["pl"]),
                              2.0 * np.mean((lengths - mean) ** 2), rtol=1e-4)
   np.testing.assert_allclose(float(loss),
@@ -104,13 +106,17 @@ def test_the_penalty_and_the_running_mean():
   del d2
 
 
-def test_lazy_schedule():
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_lazy_schedule_counts_g_updates(d_steps):
   g, d = _models()
   objective = objectives.Adversarial(pl_weight=1.0, pl_every=2)
-  _, parts = objective.g_loss(_batch(0), g, d)  # Batch 1 of 2: skipped.
-  assert float(parts["pl"]) == 0.0 and float(g.pl_mean) == 0.0
-  _, parts = objective.g_loss(_batch(1), g, d)  # Batch 2: regularised.
-  assert float(parts["pl"]) > 0.0 and float(g.pl_mean) > 0.0
+  # The G update takes the last of the step's d_steps batches.
+  first, second = d_steps - 1, 2 * d_steps - 1
+  _, parts = objective.g_loss(_batch(first, batches_per_step=d_steps), g, d)
+  assert float(parts["pl"]) == 0.0 and float(g.pl_mean) == 0.0  # 1 of 2.
+  _, parts = objective.g_loss(_batch(second, batches_per_step=d_steps), g,
+                              d)
+  assert float(parts["pl"]) > 0.0 and float(g.pl_mean) > 0.0  # 2 of 2.
   assert objective.xla_blocker and "pl_weight" in objective.xla_blocker
 
 

@@ -161,10 +161,20 @@ class SelfAlignmentLoss(objectives.Objective):
     return parts["l1"], parts
 
 
+def _make(cls: type, *args, **kwargs):
+  """cls(*args, **kwargs), an option it refuses as a UserInputError."""
+  try:
+    return cls(*args, **kwargs)
+  except ValueError as e:
+    raise UserInputError(f"{e} (a HyperModulation / SelfAlignment "
+                         "setting for this source)") from e
+
+
 def _generator(num_classes: int, source: keras.Model,
                options: dict) -> hypermod.HyperModGenerator:
   generator_class, _ = hypermod.classes_for(source)
-  generator = generator_class(num_classes, source.ctor_kwargs, **options)
+  generator = _make(generator_class, num_classes, source.ctor_kwargs,
+                    **options)
   generator.build()
   copy_source(source, generator)
   return generator
@@ -437,8 +447,8 @@ class HyperModulation(source_lib.TransferMethod):
     if self.from_scratch:
       generator_class, discriminator_class = hypermod.classes_for(
           src.generator)
-      generator = generator_class(len(class_names),
-                                  src.generator.ctor_kwargs, **options)
+      generator = _make(generator_class, len(class_names),
+                        src.generator.ctor_kwargs, **options)
       discriminator = discriminator_class(len(class_names),
                                           **src.discriminator.ctor_kwargs)
       hypermod.build_models(generator, discriminator)

@@ -228,7 +228,9 @@ class HyperModGenerator(keras.Model):
     if formulation not in adafm.FORMULATIONS:
       raise ValueError(f"formulation must be one of {adafm.FORMULATIONS}, "
                        f"got {formulation!r}.")
-    self.source = self._make_source(source)
+    # Options the recorded source predates take their defaults, not gin's.
+    self.source = self._make_source(
+        architectures.with_defaults(self._source_class(), source))
     # The source's options as its constructor records them (every option,
     # defaults included), so that equal sources compare equal.
     self.ctor_kwargs: dict[str, Any] = dict(
@@ -264,9 +266,14 @@ class HyperModGenerator(keras.Model):
 
   # The hooks of a source architecture: StyleGAN's here,
   # `HyperModStyleGAN2Generator` for StyleGAN2.
+  @staticmethod
+  def _source_class() -> type:
+    """The source generator's class."""
+    return stylegan.StyleGANGenerator
+
   def _make_source(self, kwargs: dict[str, Any]) -> keras.Model:
     """The unconditional source generator, built from its options."""
-    return stylegan.StyleGANGenerator(1, name="source", **kwargs)
+    return self._source_class()(1, name="source", **kwargs)
 
   def _convolutions(self) -> list["Convolution"]:
     """Every modulated convolution of the source (every synthesis layer
@@ -470,20 +477,22 @@ class HyperModStyleGAN2Generator(HyperModGenerator):
   of the synthesis network (both of each block), before the style
   modulation and the demodulation: W_c = AdaFM_c(W), then the usual
   s * W_c demodulated per sample (`stylegan2_ops.kernel_modulated_conv2d`).
-  The demodulation divides each output channel by its norm, so a gamma
-  that scales a whole output channel's slices alike changes nothing; beta,
-  gamma's pattern over the input channels and the bias shift are what a
-  class can change. The 1x1 to-RGB layers are not modulated (AdaFM
+  The demodulation divides each output channel by its norm, so with beta
+  = 0 a gamma that scales all of one output channel's slices alike changes
+  nothing; with beta != 0 it shifts the balance between the standardised
+  kernel and beta. The 1x1 to-RGB layers are not modulated (AdaFM
   standardises over the taps; the official code modulates only the 3x3
   convolutions too). StyleGAN2 upsamples with an FIR filter, not a fused
   transposed convolution, so `fused_modulation` may be "auto" or "never"
-  (the same: eq. 4 of the 3x3 kernel).
+  (the same: eq. 4 of the 3x3 kernel), and `formulation` "auto" or
+  "partition" (labels split the batch by class).
 
   Args: as `HyperModGenerator`, with `source` the options of an
   unconditional `StyleGAN2Generator` (its `ctor_kwargs`).
 
   Raises:
-    ValueError: an argument out of its range, or fused_modulation="always".
+    ValueError: an argument out of its range, fused_modulation="always" or
+      another formulation.
   """
 
   architecture = "hypermod_stylegan2"
@@ -491,16 +500,23 @@ class HyperModStyleGAN2Generator(HyperModGenerator):
   truncation_meaning = stylegan2.StyleGAN2Generator.truncation_meaning
 
   def __init__(self, num_classes: int, source: dict[str, Any],
-               fused_modulation: str = "auto", **kwargs):
+               fused_modulation: str = "auto", formulation: str = "auto",
+               **kwargs):
     if fused_modulation == "always":
       raise ValueError(
           'fused_modulation="always" has no meaning for StyleGAN2, which '
           'upsamples with an FIR filter: use "auto" or "never".')
+    if formulation not in ("auto", "partition"):
+      raise ValueError(
+          f'formulation {formulation!r} is not implemented for StyleGAN2: '
+          'labels split the batch by class ("partition", also "auto"), '
+          'class weights take one convolution per sample.')
     super().__init__(num_classes, source, fused_modulation=fused_modulation,
-                     **kwargs)
+                     formulation=formulation, **kwargs)
 
-  def _make_source(self, kwargs: dict[str, Any]) -> keras.Model:
-    return stylegan2.StyleGAN2Generator(1, name="source", **kwargs)
+  @staticmethod
+  def _source_class() -> type:
+    return stylegan2.StyleGAN2Generator
 
   def _convolutions(self) -> list[Convolution]:
     """Both 3x3 convolutions of every synthesis block (`conv_layers`
