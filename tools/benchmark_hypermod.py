@@ -171,10 +171,8 @@ def draw_alignment(aligned_dir: str, source: str, num: int = 8,
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfgt import images  # pylint: disable=g-import-not-at-top
   from tfgt.data import pipeline  # pylint: disable=g-import-not-at-top
-  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
   from tfgt.methods import hypermod as methods
-  from tfgt.models import hypermod
-  # pylint: enable=g-import-not-at-top
   src = methods.load_stylegan_source(source).generator
   aligned = methods.load_aligned(aligned_dir, src)
   keras.utils.set_random_seed(seed)

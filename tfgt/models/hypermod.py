@@ -234,7 +234,8 @@ class HyperModGenerator(keras.Model):
     # The source's options as its constructor records them (every option,
     # defaults included), so that equal sources compare equal.
     self.ctor_kwargs: dict[str, Any] = dict(
-        source=dict(self.source.ctor_kwargs), mode=mode, class_width=class_width,
+        source=dict(self.source.ctor_kwargs), mode=mode,
+        class_width=class_width,
         class_depth=class_depth, modulator_hidden=modulator_hidden,
         bias=bias, scale=scale, fused_modulation=fused_modulation,
         formulation=formulation, track_w_avg=track_w_avg)
