@@ -53,6 +53,7 @@ from tfgt.errors import UserInputError
 # The modules below are imported for their gin registrations.
 from tfgt import distribute  # pylint: disable=unused-import,g-bad-import-order
 from tfgt import losses  # pylint: disable=unused-import,g-bad-import-order
+from tfgt.data import ada  # pylint: disable=unused-import
 from tfgt.data import augment  # pylint: disable=unused-import
 from tfgt.data import pipeline  # pylint: disable=unused-import
 from tfgt.data import sources  # pylint: disable=unused-import

@@ -1,0 +1,141 @@
+"""StyleGAN2-ADA's augmentation pipeline (`tfgt.data.ada`): identity at
+p = 0, each group's transformations against their definitions, seeds per
+image, gradients (R1 through it included) and the gin binding."""
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgt import config as config_lib
+from tfgt import objectives
+from tfgt.data import ada
+from tfgt.errors import UserInputError
+from tfgt.models import architectures
+from tfgt.models import stylegan2
+
+SEEDS = tf.constant(np.arange(16).reshape(8, 2), tf.int32)
+
+
+def _images(channels=1, seed=0):
+  return tf.random.stateless_uniform([8, 16, 16, channels], [seed, 1], -1, 1)
+
+
+def test_p_zero_is_the_identity_and_p_one_changes_every_image():
+  x = _images(3)
+  np.testing.assert_array_equal(ada.ADAugment(p=0.0)(x, SEEDS).numpy(),
+                                x.numpy())
+  y = ada.ADAugment(p=1.0)(x, SEEDS).numpy()
+  assert y.shape == x.shape and np.all(np.isfinite(y))
+  assert all(np.abs(y[i] - x.numpy()[i]).max() > 0.05 for i in range(8))
+
+
+def test_blit_draws_the_eight_symmetries_of_the_square():
+  x = _images().numpy()
+  y = ada.ADAugment(p=1.0, pipeline=["blit"], xint_max=0.0)(
+      tf.constant(x), SEEDS).numpy()
+  used = set()
+  for i in range(8):
+    errors = [np.abs(y[i] - np.rot90(np.flip(x[i], 1) if flip else x[i],
+                                     k)).max()
+              for flip in (0, 1) for k in range(4)]
+    assert min(errors) < 1e-5
+    used.add(int(np.argmin(errors)))
+  assert len(used) >= 3
+
+
+def test_integer_translation_moves_whole_pixels():
+  x = _images().numpy()
+  y = ada.ADAugment(p=1.0, pipeline=["blit"], xint_max=0.25)(
+      tf.constant(x), SEEDS + 100).numpy()
+  # Each image is a symmetry of the square of the input moved by whole
+  # pixels (up to 4 = 0.25 * 16): its interior matches one such shift.
+  for i in range(8):
+    best = np.inf
+    for flip in (0, 1):
+      for k in range(4):
+        z = np.rot90(np.flip(x[i], 1) if flip else x[i], k)
+        for dy in range(-4, 5):
+          for dx in range(-4, 5):
+            shifted = np.roll(z, (dy, dx), axis=(0, 1))
+            best = min(best, np.abs(y[i, 4:12, 4:12] -
+                                    shifted[4:12, 4:12]).max())
+    assert best < 1e-5
+
+
+def test_colour_on_greyscale_and_rgb():
+  x = _images()
+  brightness = ada.ADAugment(p=1.0, pipeline=["color"], contrast_std=0.0,
+                             hue_max=0.0, saturation_std=0.0)
+  # Brightness only (lumaflip drawn too): x -> +-x + b per image.
+  y = brightness(x, SEEDS).numpy()
+  for i in range(8):
+    d_plus, d_minus = y[i] - x.numpy()[i], y[i] + x.numpy()[i]
+    assert min(np.ptp(d_plus), np.ptp(d_minus)) < 1e-5
+  # Hue and saturation keep every pixel's luma (the mean of r, g, b).
+  rgb = _images(3, seed=4)
+  keep = ada.ADAugment(p=1.0, pipeline=["color"], brightness_std=0.0,
+                       contrast_std=0.0)
+  keep.transformations = ("hue", "saturation")
+  z = keep(rgb, SEEDS).numpy()
+  np.testing.assert_allclose(z.mean(axis=-1), rgb.numpy().mean(axis=-1),
+                             atol=1e-5)
+  assert np.abs(z - rgb.numpy()).max() > 0.1
+
+
+def test_an_image_is_augmented_by_its_seed_alone():
+  x = _images(3)
+  aug = ada.ADAugment(p=0.6)
+  whole = aug(x, SEEDS).numpy()
+  part = aug(x[5:], SEEDS[5:]).numpy()
+  # Equal up to float32 sums in another order (batched matrix products).
+  np.testing.assert_allclose(part, whole[5:], atol=1e-5)
+  again = aug(x, SEEDS).numpy()
+  np.testing.assert_array_equal(again, whole)
+  assert not np.allclose(aug(x, SEEDS + 1).numpy(), whole)
+
+
+def test_d_and_r1_differentiate_through_it():
+  tf.keras.utils.set_random_seed(0)
+  common = dict(resolution=16, channels=1, channel_base=64, channel_max=8)
+  g = stylegan2.StyleGAN2Generator(1, dim_z=8, w_dim=8, mapping_layers=1,
+                                   **common)
+  d = stylegan2.StyleGAN2Discriminator(1, **common)
+  architectures.build_by_calling(g, d)
+  objective = objectives.Adversarial(r1_gamma=1.0,
+                                     augment=ada.ADAugment(p=0.5))
+  z = tf.random.stateless_normal([8, 8], [1, 2])
+  y = tf.zeros([8], tf.int32)
+  batch = objectives.Batch(images=_images(), labels=y, z_d=z, y_d=y, z_g=z,
+                           y_g=y, index=tf.zeros([8], tf.int64),
+                           global_batch_size=8, num_replicas=1)
+  with tf.GradientTape() as tape:
+    loss, parts = objective.d_loss(batch, g, d)
+  grads = tape.gradient(loss, d.trainable_variables)
+  assert float(parts["r1"]) > 0
+  assert all(gr is not None and np.all(np.isfinite(gr.numpy()))
+             for gr in grads)
+  with tf.GradientTape() as tape:
+    loss, _ = objective.g_loss(batch, g, d)
+  grads = tape.gradient(loss, g.trainable_variables)
+  assert sum(float(tf.reduce_sum(tf.abs(gr))) for gr in grads
+             if gr is not None) > 0
+
+
+def test_options_and_gin():
+  for options, match in ((dict(p=1.5), "p must be in"),
+                         (dict(pipeline="bgcfnc"), "unknown 'bgcfnc'"),
+                         (dict(pipeline=["blit", "noise"]), "unknown groups"),
+                         (dict(scale_std=-1.0), "scale_std must be >= 0")):
+    with pytest.raises(UserInputError, match=match):
+      ada.ADAugment(**options)
+  gin.clear_config()
+  try:
+    config_lib.parse([], ["Adversarial.augment = @ADAugment()",
+                          "ADAugment.p = 0.3", "ADAugment.pipeline = 'bg'"])
+    objective = objectives.Adversarial()
+    assert isinstance(objective.augment, ada.ADAugment)
+    assert objective.augment.p == 0.3
+    assert "hue" not in objective.augment.transformations
+  finally:
+    gin.clear_config()
