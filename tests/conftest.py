@@ -81,7 +81,7 @@ _LONGEST_FIRST = (
     "test_train_eval.py", "models/test_stylegan2.py", "data/test_augment.py",
     "tools/test_benchlib.py", "test_cli.py", "models/test_contract.py",
     "models/test_stylegan2_transfer.py", "models/test_stylegan.py",
-    "methods/test_hypermod_stylegan2.py",
+    "methods/test_hypermod_stylegan2.py", "data/test_ada.py",
     "importers/test_stylegan.py", "tools/test_benchmark_step.py",
     "models/test_architectures.py", "eval/test_features.py",
     "importers/test_biggan.py", "importers/test_rosinality.py",

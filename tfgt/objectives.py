@@ -105,6 +105,12 @@ class Objective(abc.ABC):
              discriminator: keras.Model | None) -> LossAndParts:
     """The generator's loss on `batch` (fakes from `batch.z_g, batch.y_g`)."""
 
+  def state(self) -> dict[str, tf.Module]:
+    """Variables the losses keep from step to step ({name: tf.Module}),
+    which the trainer creates under its strategy's scope (by calling this)
+    and checkpoints with the run under `objective/`; {} by default."""
+    return {}
+
   @property
   def supports_xla(self) -> bool:
     """Whether the losses compile with XLA (`train.use_xla`)."""
@@ -213,6 +219,11 @@ class Adversarial(Objective):
     self.pl_batch_shrink = pl_batch_shrink
     self.pl_decay = pl_decay
 
+  def state(self) -> dict[str, tf.Module]:
+    """The augmentation's state (ADA's adaptive p), if it keeps one."""
+    state = getattr(self.augment, "state", None)
+    return state() if state is not None else {}
+
   def d_input(self, images: tf.Tensor, z: tf.Tensor, kind: int) -> tf.Tensor:
     """What D sees of `images` [B, R, R, C]: augmented if `augment` is set,
     seeded by the rows' latents z [B, dim_z] and `kind` (0: real images,
@@ -231,6 +242,9 @@ class Adversarial(Objective):
     if self.pl_weight:
       return ("path-length regularisation (a gradient inside the loss); set "
               "Adversarial.pl_weight = 0")
+    if getattr(self.augment, "adaptive", False):
+      return ("ADA's adaptive p (variables written by the loss); set "
+              "ADAugment.target = None")
     return None
 
   def d_loss(self, batch, generator, discriminator):
@@ -248,6 +262,11 @@ class Adversarial(Objective):
                                 training=True)
     loss = batch.mean(losses.discriminator_loss(real_logits, fake_logits))
     parts = {"adversarial": loss}
+    if getattr(self.augment, "adaptive", False):
+      # ADA's p, adjusted from the signs of D(real); logged (as a share, so
+      # that the sum over replicas is p), not differentiated.
+      parts["augment_p"] = batch.share(self.augment.observe(
+          real_logits, batch.step_index(), batch.global_batch_size))
     if self.r1_gamma:
       lazy = self.r1_every > 1
 

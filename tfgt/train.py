@@ -192,10 +192,24 @@ class _Models:
   step: tf.Variable
   # {"g": ..., "d": ...} under mixed_float16 (`precision.DynamicLossScale`).
   loss_scales: dict = dataclasses.field(default_factory=dict)
+  # The objective's variables (`Objective.state`), e.g. ADA's adaptive p.
+  objective_state: dict = dataclasses.field(default_factory=dict)
+
+  def optional_parts(self) -> dict:
+    """{name: tf.train.Checkpoint} of what a run may or may not have had
+    when it was saved (another precision, an objective state switched on
+    when resumed): restored when present."""
+    parts = {}
+    if self.loss_scales:
+      parts["loss_scales"] = tf.train.Checkpoint(**self.loss_scales)
+    if self.objective_state:
+      parts["objective"] = tf.train.Checkpoint(**self.objective_state)
+    return parts
 
   def checkpoint(self, loss_scales: bool = True) -> tf.train.Checkpoint:
-    """The training checkpoint; with `loss_scales` (and some to save), the
-    loss scales too, under `loss_scales/`."""
+    """The training checkpoint; with `loss_scales` (the name predates the
+    objective's state) also `optional_parts`: the loss scales under
+    `loss_scales/`, the objective's state under `objective/`."""
     objects = dict(generator=self.setup.generator,
                    ema_generator=self.ema.average, step=self.step,
                    # Nested so that variables are named by their model paths,
@@ -204,8 +218,8 @@ class _Models:
                    optimizers=tf.train.Checkpoint(**self.optimizers))
     if self.setup.discriminator is not None:
       objects["discriminator"] = self.setup.discriminator
-    if loss_scales and self.loss_scales:
-      objects["loss_scales"] = tf.train.Checkpoint(**self.loss_scales)
+    if loss_scales:
+      objects.update(self.optional_parts())
     return tf.train.Checkpoint(**objects)
 
 
@@ -232,7 +246,8 @@ def _build_models(strategy: tf.distribute.Strategy, method: base.Method,
       loss_scales["g"] = precision_lib.DynamicLossScale(name="g_loss_scale")
       if setup.discriminator is not None:
         loss_scales["d"] = precision_lib.DynamicLossScale(name="d_loss_scale")
-  return _Models(setup, ema, optimizers, step, loss_scales)
+    objective_state = setup.objective.state()
+  return _Models(setup, ema, optimizers, step, loss_scales, objective_state)
 
 
 def _restore(path: str, checkpoint: tf.train.Checkpoint,
@@ -242,14 +257,16 @@ def _restore(path: str, checkpoint: tf.train.Checkpoint,
   A Keras optimizer checkpoints its learning rate; the rates of the config
   win, so that a resumed run may change them. The loss scales of a
   mixed_float16 run are restored when the checkpoint has them (it may come
-  from a run in another precision) and start afresh otherwise.
+  from a run in another precision) and start afresh otherwise; so is the
+  objective's state (ADA's p starts at its initial value in a run that had
+  none).
   """
   rates = {name: float(opt.learning_rate.numpy())
            for name, opt in models.optimizers.items()}
-  if models.loss_scales:
+  optional = models.optional_parts()
+  if optional:
     checkpoint = models.checkpoint(loss_scales=False)
-    tf.train.Checkpoint(loss_scales=tf.train.Checkpoint(
-        **models.loss_scales)).restore(path).expect_partial()
+    tf.train.Checkpoint(**optional).restore(path).expect_partial()
   try:
     checkpoint.restore(path).assert_existing_objects_matched()
   except AssertionError as e:

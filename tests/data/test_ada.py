@@ -2,13 +2,19 @@
 p = 0, each group's transformations against their definitions, seeds per
 image, gradients (R1 through it included) and the gin binding."""
 
+import os
+
 import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import REPO
+from tests.conftest import event_values
 from tfgt import config as config_lib
 from tfgt import objectives
+from tfgt import train as train_lib
 from tfgt.data import ada
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
@@ -139,3 +145,91 @@ def test_options_and_gin():
     assert "hue" not in objective.augment.transformations
   finally:
     gin.clear_config()
+
+
+def test_adaptive_p_follows_the_sign_of_d_on_real_images():
+  aug = ada.ADAugment(p=0.5, target=0.6, interval=2, speed_kimg=0.1)
+  assert aug.adaptive and float(aug.current_p()) == 0.5
+  positive, negative = tf.ones([8]), -tf.ones([8])
+  # Batch 1 of 2: only counted; batch 2: r_t = 1 > 0.6, p += 8 * 2 / 100.
+  assert float(aug.observe(positive, tf.constant(0, tf.int64), 8)) == 0.5
+  np.testing.assert_allclose(
+      float(aug.observe(positive, tf.constant(1, tf.int64), 8)), 0.66,
+      rtol=1e-6)
+  state = aug.state()["ada"]
+  assert float(state.sign_sum) == 0.0 and float(state.batches) == 0.0
+  # r_t = 0 < 0.6 twice: p comes down, and never below 0.
+  for index in range(2, 12):
+    p = float(aug.observe(negative, tf.constant(index, tf.int64), 8))
+  assert p == 0.0
+  # The pipeline draws at the current p: 0 is the identity.
+  x = _images()
+  np.testing.assert_array_equal(aug(x, SEEDS).numpy(), x.numpy())
+  for options, match in ((dict(target=1.0), "target must be None or in"),
+                         (dict(interval=0), "interval must be an int"),
+                         (dict(speed_kimg=0.0), "speed_kimg must be > 0")):
+    with pytest.raises(UserInputError, match=match):
+      ada.ADAugment(**options)
+  assert objectives.Adversarial(augment=aug).xla_blocker
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                    reason="needs dataset-fashion-mnist")
+def test_adaptive_p_trains_on_two_replicas_and_resumes(tmp_path):
+  def run(steps):
+    gin.clear_config()
+    train_lib.parse_config(
+        [os.path.join("gin_configs", "fashion_mnist",
+                      "pretrain_stylegan2_unconditional.gin")], [
+            "StyleGAN2Generator.dim_z = 8", "StyleGAN2Generator.w_dim = 8",
+            "StyleGAN2Generator.channel_base = 64",
+            "StyleGAN2Generator.channel_max = 4",
+            "StyleGAN2Discriminator.channel_base = 64",
+            "StyleGAN2Discriminator.channel_max = 4",
+            "Adversarial.augment = @ADAugment()", "ADAugment.p = 0.2",
+            "ADAugment.target = 0.6", "ADAugment.interval = 1",
+            "ADAugment.speed_kimg = 0.04",
+            "load_training_data.images_per_class = 8",
+            "train.batch_size = 8", "train.ema_start = 0",
+            "train.eval_every = 0", "train.log_every = 1",
+            "train.sample_every = 0", "train.checkpoint_every = 1",
+            f"train.num_steps = {steps}"])
+    cpus = [c.name for c in tf.config.list_logical_devices("CPU")][:2]
+    try:
+      train_lib.train(str(tmp_path), strategy=tf.distribute.MirroredStrategy(
+          cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()))
+    finally:
+      gin.clear_config()
+
+  def saved_p():
+    reader = tf.train.load_checkpoint(str(tmp_path))
+    (key,) = [k for k in reader.get_variable_to_shape_map()
+              if k.startswith("objective/ada/p/")]
+    return float(reader.get_tensor(key))
+
+  run(2)
+  # Each D batch moves p by 8 / 40 = 0.2, up or down, within [0, 1].
+  p2 = saved_p()
+  assert min(abs(p2 - v) for v in (0.0, 0.2, 0.4, 0.6)) < 1e-5
+  logged = dict(event_values(str(tmp_path))["train/d/augment_p"])
+  np.testing.assert_allclose(logged[2], p2, atol=1e-5)
+  run(3)  # Resumed: p goes on from the checkpoint's.
+  p3 = saved_p()
+  assert min(abs(p3 - v) for v in (p2 - 0.2, p2 + 0.2, 0.0, 1.0)) < 1e-5
+
+
+def test_the_ada_config_adds_the_adaptive_pipeline_to_any_config():
+  gin.clear_config()
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    config_lib.parse(
+        [os.path.join("gin_configs", "fashion_mnist", "cgantransfer.gin"),
+         os.path.join("gin_configs", "ada.gin")], [])
+    objective = objectives.Adversarial()
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  assert objective.augment.adaptive and objective.augment.p == 0.0
+  assert objective.augment.target == 0.6
+  assert "saturation" in objective.augment.transformations

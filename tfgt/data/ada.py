@@ -25,6 +25,15 @@ fractional translations blur a little more than there. p is what the
 augmentation leaks: StyleGAN2-ADA reports that below about p = 0.8 the
 generator does not learn the augmentations (section 2.3).
 
+Adaptive p (section 3, `ADAugment.target`): D's outputs on real images
+measure its overfitting, r_t = E[sign(D(x_real))]; every `interval` D
+batches p moves by sign(r_t - target) * batch * interval / (speed_kimg *
+1000), clipped to [0, 1] (NVlabs' defaults: target 0.6, interval 4, 500
+kimg for p to go from 0 to 1). p and the running sum of the signs are
+variables (`AdaptiveState`) that the trainer checkpoints with the run, the
+same on every replica (each replica adds its batch's mean sign; the
+replicas' additions are averaged).
+
 Every draw is seeded per image (the image's seed [2], as DiffAugment's),
 so an image's augmentation does not depend on the batch or the replica
 split and repeats after a resume. The result is differentiable with
@@ -41,6 +50,29 @@ import numpy as np
 import tensorflow as tf
 
 from tfgt.errors import UserInputError
+
+# NVlabs' ADA defaults: target r_t, D batches between adjustments, and the
+# thousands of real images over which p can go from 0 to 1.
+DEFAULT_TARGET = 0.6
+DEFAULT_INTERVAL = 4
+DEFAULT_SPEED_KIMG = 500.0
+
+
+class AdaptiveState(tf.Module):
+  """The adaptive p and what adjusts it: `p` (float32 scalar in [0, 1]),
+  `sign_sum` (the sum of the D batches' mean sign of D(real) since the last
+  adjustment) and `batches` (how many), all float32, averaged across
+  replicas (each replica writes the same values)."""
+
+  def __init__(self, initial_p: float):
+    super().__init__(name="ada")
+    mean = tf.VariableAggregation.MEAN
+    self.p = tf.Variable(initial_p, dtype=tf.float32, trainable=False,
+                         aggregation=mean, name="p")
+    self.sign_sum = tf.Variable(0.0, trainable=False, aggregation=mean,
+                                name="sign_sum")
+    self.batches = tf.Variable(0.0, trainable=False, aggregation=mean,
+                               name="batches")
 
 GROUPS = {
     "blit": ("xflip", "rotate90", "xint"),
@@ -106,10 +138,15 @@ class ADAugment:
       on [-1, 1] as well).
     contrast_std, saturation_std: log2 standard deviations.
     hue_max: the hue rotation's range, a fraction of pi.
+    target: None (p stays `p`), or the r_t that the adaptive p aims at, in
+      (0, 1) (NVlabs: 0.6); p then starts at `p`.
+    interval: D batches between adjustments of p, >= 1.
+    speed_kimg: > 0, thousands of real images over which p can go from 0
+      to 1.
 
   Raises:
-    UserInputError: p outside [0, 1], an unknown pipeline or group, or a
-      negative strength.
+    UserInputError: p outside [0, 1], an unknown pipeline or group, a
+      negative strength, or an adaptive setting out of its range.
   """
 
   def __init__(self, p: float = 0.0, pipeline: str | Sequence[str] = "bgc",
@@ -117,9 +154,25 @@ class ADAugment:
                rotate_max: float = 1.0, aniso_std: float = 0.2,
                xfrac_std: float = 0.125, brightness_std: float = 0.2,
                contrast_std: float = 0.5, hue_max: float = 1.0,
-               saturation_std: float = 1.0):
+               saturation_std: float = 1.0, target: float | None = None,
+               interval: int = DEFAULT_INTERVAL,
+               speed_kimg: float = DEFAULT_SPEED_KIMG):
     if not 0.0 <= p <= 1.0:
       raise UserInputError(f"ADAugment.p must be in [0, 1], got {p}.")
+    if target is not None and not 0.0 < target < 1.0:
+      raise UserInputError(f"ADAugment.target must be None or in (0, 1) "
+                           f"(NVlabs: {DEFAULT_TARGET}), got {target}.")
+    if isinstance(interval, bool) or not isinstance(interval, int) or (
+        interval < 1):
+      raise UserInputError(f"ADAugment.interval must be an int >= 1, got "
+                           f"{interval!r}.")
+    if not speed_kimg > 0:
+      raise UserInputError(f"ADAugment.speed_kimg must be > 0, got "
+                           f"{speed_kimg}.")
+    self.target = target
+    self.interval = interval
+    self.speed_kimg = float(speed_kimg)
+    self._state = None
     if isinstance(pipeline, str):
       if pipeline not in PIPELINES:
         raise UserInputError(f"ADAugment.pipeline: unknown {pipeline!r}; use "
@@ -142,13 +195,53 @@ class ADAugment:
     self.transformations = tuple(t for g in pipeline for t in GROUPS[g])
     self.__dict__.update(strengths)
 
+  @property
+  def adaptive(self) -> bool:
+    return self.target is not None
+
+  def state(self) -> dict[str, AdaptiveState]:
+    """{"ada": the adaptive state} (created on the first call: call it
+    under the strategy's scope), or {} at a fixed p."""
+    if not self.adaptive:
+      return {}
+    if self._state is None:
+      self._state = AdaptiveState(self.p)
+    return {"ada": self._state}
+
+  def current_p(self) -> tf.Tensor:
+    """The p of this step: float32 scalar."""
+    if self.adaptive:
+      return tf.convert_to_tensor(self.state()["ada"].p)
+    return tf.constant(self.p, tf.float32)
+
+  def observe(self, real_logits: tf.Tensor, step_index: tf.Tensor,
+              global_batch_size: int) -> tf.Tensor:
+    """Adds a D batch's mean sign of D(real) [B] and, on every
+    `interval`-th D batch (`step_index` + 1 divisible by it), adjusts p
+    and starts the sum again. Returns p after the batch (float32 scalar).
+    Written without conditionals, so that it runs on several replicas."""
+    state = self.state()["ada"]
+    sign = tf.reduce_mean(tf.sign(tf.cast(real_logits, tf.float32)))
+    total = state.sign_sum.assign_add(sign)
+    batches = state.batches.assign_add(1.0)
+    adjust = tf.equal((step_index + 1) % self.interval, 0)
+    r_t = total / tf.maximum(batches, 1.0)
+    step = (tf.sign(r_t - self.target) * global_batch_size * self.interval
+            / (self.speed_kimg * 1000.0))
+    p = state.p.assign(tf.where(
+        adjust, tf.clip_by_value(state.p + step, 0.0, 1.0), state.p))
+    with tf.control_dependencies([p]):
+      state.sign_sum.assign(tf.where(adjust, 0.0, total))
+      state.batches.assign(tf.where(adjust, 0.0, batches))
+    return tf.identity(p)
+
   def __call__(self, images: tf.Tensor, seeds: tf.Tensor,
                p: tf.Tensor | float | None = None) -> tf.Tensor:
     """Augments images float32 [B, H, W, C] (static H, W and C in (1, 3);
     values in [-1, 1]) with one stateless seed per image, int32 [B, 2], at
-    probability `p` (None: `self.p`; a scalar tensor for an adaptive p).
+    probability `p` (None: the current p, `current_p`).
     Returns float32 [B, H, W, C]."""
-    p = tf.cast(self.p if p is None else p, tf.float32)
+    p = tf.cast(self.current_p() if p is None else p, tf.float32)
     u = tf.map_fn(lambda s: tf.random.stateless_uniform([_NUM_DRAWS], seed=s),
                   tf.cast(seeds, tf.int32), fn_output_signature=tf.float32)
     draws = iter(tf.unstack(u, axis=1))
