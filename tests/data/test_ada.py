@@ -12,9 +12,10 @@ import tensorflow as tf
 from tests.conftest import FASHION_MNIST_DIR
 from tests.conftest import REPO
 from tests.conftest import event_values
+from tests.models.test_stylegan2 import UNCONDITIONAL
+from tests.models.test_stylegan2 import train_tiny_stylegan2
 from tfgt import config as config_lib
 from tfgt import objectives
-from tfgt import train as train_lib
 from tfgt.data import ada
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
@@ -177,29 +178,12 @@ def test_adaptive_p_follows_the_sign_of_d_on_real_images():
                     reason="needs dataset-fashion-mnist")
 def test_adaptive_p_trains_on_two_replicas_and_resumes(tmp_path):
   def run(steps):
-    gin.clear_config()
-    train_lib.parse_config(
-        [os.path.join("gin_configs", "fashion_mnist",
-                      "pretrain_stylegan2_unconditional.gin")], [
-            "StyleGAN2Generator.dim_z = 8", "StyleGAN2Generator.w_dim = 8",
-            "StyleGAN2Generator.channel_base = 64",
-            "StyleGAN2Generator.channel_max = 4",
-            "StyleGAN2Discriminator.channel_base = 64",
-            "StyleGAN2Discriminator.channel_max = 4",
-            "Adversarial.augment = @ADAugment()", "ADAugment.p = 0.2",
-            "ADAugment.target = 0.6", "ADAugment.interval = 1",
-            "ADAugment.speed_kimg = 0.04",
-            "load_training_data.images_per_class = 8",
-            "train.batch_size = 8", "train.ema_start = 0",
-            "train.eval_every = 0", "train.log_every = 1",
-            "train.sample_every = 0", "train.checkpoint_every = 1",
-            f"train.num_steps = {steps}"])
-    cpus = [c.name for c in tf.config.list_logical_devices("CPU")][:2]
-    try:
-      train_lib.train(str(tmp_path), strategy=tf.distribute.MirroredStrategy(
-          cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()))
-    finally:
-      gin.clear_config()
+    train_tiny_stylegan2(tmp_path, steps, [
+        "Adversarial.augment = @ADAugment()", "ADAugment.p = 0.2",
+        "ADAugment.target = 0.6", "ADAugment.interval = 1",
+        "ADAugment.speed_kimg = 0.04",
+        "load_training_data.images_per_class = 8",
+        "train.checkpoint_every = 1"], config=UNCONDITIONAL, replicas=2)
 
   def saved_p():
     reader = tf.train.load_checkpoint(str(tmp_path))

@@ -5,16 +5,16 @@ steps on two replicas with the mean checkpointed."""
 
 import os
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.conftest import FASHION_MNIST_DIR
 from tests.conftest import events
+from tests.models.test_stylegan2 import UNCONDITIONAL
+from tests.models.test_stylegan2 import train_tiny_stylegan2
 from tfgt import losses
 from tfgt import objectives
-from tfgt import train as train_lib
 from tfgt.errors import UserInputError
 from tfgt.models import architectures
 from tfgt.models import bundle
@@ -138,29 +138,11 @@ def test_refusals():
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
                     reason="needs dataset-fashion-mnist")
 def test_two_steps_on_two_replicas_keep_the_mean(tmp_path):
-  gin.clear_config()
-  train_lib.parse_config(
-      [os.path.join("gin_configs", "fashion_mnist",
-                    "pretrain_stylegan2_unconditional.gin")], [
-          "StyleGAN2Generator.dim_z = 8", "StyleGAN2Generator.w_dim = 8",
-          "StyleGAN2Generator.channel_base = 64",
-          "StyleGAN2Generator.channel_max = 4",
-          "StyleGAN2Generator.track_path_length = True",
-          "StyleGAN2Discriminator.channel_base = 64",
-          "StyleGAN2Discriminator.channel_max = 4",
-          "Adversarial.pl_weight = 2.0", "Adversarial.pl_every = 2",
-          "load_training_data.images_per_class = 8", "train.batch_size = 8",
-          "train.ema_start = 0", "train.eval_every = 0",
-          "train.log_every = 1", "train.sample_every = 0",
-          "train.checkpoint_every = 2",
-          "train.num_steps = 2"])
-  cpus = [c.name for c in tf.config.list_logical_devices("CPU")][:2]
-  assert len(cpus) == 2
-  try:
-    train_lib.train(str(tmp_path), strategy=tf.distribute.MirroredStrategy(
-        cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()))
-  finally:
-    gin.clear_config()
+  train_tiny_stylegan2(tmp_path, 2, [
+      "StyleGAN2Generator.track_path_length = True",
+      "Adversarial.pl_weight = 2.0", "Adversarial.pl_every = 2",
+      "load_training_data.images_per_class = 8",
+      "train.checkpoint_every = 2"], config=UNCONDITIONAL, replicas=2)
   tags = events(str(tmp_path))
   assert tags["train/g/pl"] == [1, 2]
   # Both networks' bundle copy holds the mean that step 2 wrote.

@@ -602,30 +602,50 @@ def test_num_classes_below_one_raises():
 # Through the trainer.
 
 CONFIG = os.path.join("gin_configs", "fashion_mnist", "pretrain_stylegan2.gin")
+UNCONDITIONAL = os.path.join("gin_configs", "fashion_mnist",
+                             "pretrain_stylegan2_unconditional.gin")
+# A StyleGAN2 small enough to train a few steps in a test: z and w of 8, 4
+# channels at every resolution, batch 8, no periodic work but logging.
+TINY_TRAINING = [
+    "StyleGAN2Generator.dim_z = 8", "StyleGAN2Generator.w_dim = 8",
+    "StyleGAN2Generator.channel_base = 64",
+    "StyleGAN2Generator.channel_max = 4",
+    "StyleGAN2Discriminator.channel_base = 64",
+    "StyleGAN2Discriminator.channel_max = 4", "train.batch_size = 8",
+    "train.ema_start = 0", "train.eval_every = 0", "train.log_every = 1",
+    "train.sample_every = 0"]
+
+
+def train_tiny_stylegan2(model_dir, steps, extra=(), config=CONFIG,
+                         replicas=1):
+  """Trains a tiny StyleGAN2 (`TINY_TRAINING`) with `config` and the gin
+  bindings `extra` for `steps` steps (resuming what `model_dir` holds), on
+  one device or (replicas=2) MirroredStrategy over the two logical CPUs."""
+  gin.clear_config()
+  train_lib.parse_config([config], TINY_TRAINING + [
+      f"train.num_steps = {steps}", *extra])
+  strategy = tf.distribute.get_strategy()
+  if replicas == 2:
+    cpus = [c.name for c in tf.config.list_logical_devices("CPU")][:2]
+    assert len(cpus) == 2
+    strategy = tf.distribute.MirroredStrategy(
+        cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
+  try:
+    train_lib.train(str(model_dir), strategy=strategy)
+  finally:
+    gin.clear_config()
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
                     reason="needs dataset-fashion-mnist")
 def test_a_tiny_conditional_stylegan2_trains_two_steps(tmp_path):
-  gin.clear_config()
-  train_lib.parse_config([CONFIG], [
-      "StyleGAN2Generator.dim_z = 8", "StyleGAN2Generator.w_dim = 8",
-      "StyleGAN2Generator.channel_base = 64",
-      "StyleGAN2Generator.channel_max = 4",
+  # One replica keeps the test short (the two-replica step, with w_avg
+  # averaged across replicas, trains too, as StyleGAN v1's test checks).
+  train_tiny_stylegan2(tmp_path, 2, [
       "StyleGAN2Generator.style_mixing_prob = 0.9",
-      "StyleGAN2Discriminator.channel_base = 64",
-      "StyleGAN2Discriminator.channel_max = 4",
       "StyleGAN2Discriminator.mapping_layers = 1",
-      "load_training_data.images_per_class = 4", "train.batch_size = 8",
-      "train.ema_start = 0", "train.eval_every = 0",
-      "train.sample_every = 0", "train.checkpoint_every = 2",
-      "Adversarial.r1_every = 2", "train.num_steps = 2"])
-  try:
-    # One replica keeps the test short (the two-replica step, with w_avg
-    # averaged across replicas, trains too, as StyleGAN v1's test checks).
-    train_lib.train(str(tmp_path), strategy=tf.distribute.get_strategy())
-  finally:
-    gin.clear_config()
+      "load_training_data.images_per_class = 4",
+      "train.checkpoint_every = 2", "Adversarial.r1_every = 2"])
   spec = json.loads((tmp_path / "model" / bundle.SPEC_FILE).read_text())
   assert spec["architecture"] == "stylegan2"
   g, d, _ = bundle.load(str(tmp_path), with_discriminator=True)
@@ -638,28 +658,18 @@ def test_a_tiny_conditional_stylegan2_trains_two_steps(tmp_path):
   assert np.all(np.isfinite(images.numpy()))
 
 
+@pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                    reason="needs dataset-fashion-mnist")
 def test_a_tiny_stylegan2_trains_in_bfloat16(tmp_path):
   """Mixed precision: G's and D's layers compute in bfloat16 (R1 and the
   path-length penalty included), the weights stay float32 and finite."""
-  gin.clear_config()
-  train_lib.parse_config([CONFIG], [
-      "StyleGAN2Generator.dim_z = 8", "StyleGAN2Generator.w_dim = 8",
-      "StyleGAN2Generator.channel_base = 64",
-      "StyleGAN2Generator.channel_max = 4",
+  train_tiny_stylegan2(tmp_path, 2, [
       "StyleGAN2Generator.track_path_length = True",
-      "StyleGAN2Discriminator.channel_base = 64",
-      "StyleGAN2Discriminator.channel_max = 4",
       "StyleGAN2Discriminator.mapping_layers = 1",
       "Adversarial.pl_weight = 2.0", "Adversarial.pl_every = 1",
       "Adversarial.r1_every = 1", "train.precision = 'mixed_bfloat16'",
-      "load_training_data.images_per_class = 4", "train.batch_size = 8",
-      "train.ema_start = 0", "train.eval_every = 0", "train.log_every = 1",
-      "train.sample_every = 0", "train.checkpoint_every = 2",
-      "train.num_steps = 2"])
-  try:
-    train_lib.train(str(tmp_path), strategy=tf.distribute.get_strategy())
-  finally:
-    gin.clear_config()
+      "load_training_data.images_per_class = 4",
+      "train.checkpoint_every = 2"])
   g, d, _ = bundle.load(str(tmp_path), with_discriminator=True)
   for v in g.variables + d.variables:
     assert v.dtype == "float32" and np.all(np.isfinite(v.numpy())), v.path
