@@ -262,11 +262,6 @@ class Adversarial(Objective):
                                 training=True)
     loss = batch.mean(losses.discriminator_loss(real_logits, fake_logits))
     parts = {"adversarial": loss}
-    if getattr(self.augment, "adaptive", False):
-      # ADA's p, adjusted from the signs of D(real); logged (as a share, so
-      # that the sum over replicas is p), not differentiated.
-      parts["augment_p"] = batch.share(self.augment.observe(
-          real_logits, batch.step_index(), batch.global_batch_size))
     if self.r1_gamma:
       lazy = self.r1_every > 1
 
@@ -284,6 +279,12 @@ class Adversarial(Objective):
             tf.equal((batch.step_index() + 1) % self.r1_every, 0), r1,
             lambda: tf.zeros([], loss.dtype))
       loss += parts["r1"]
+    if getattr(self.augment, "adaptive", False):
+      # ADA's p, adjusted from the signs of D(real) after every use of this
+      # batch's p (R1's included); logged (as a share, so that the sum over
+      # replicas is p), not differentiated.
+      parts["augment_p"] = batch.share(self.augment.observe(
+          real_logits, batch.step_index(), batch.global_batch_size))
     return loss, parts
 
   def g_loss(self, batch, generator, discriminator):
@@ -387,6 +388,9 @@ class Regularized(Objective):
   @property
   def xla_blocker(self) -> str | None:
     return self.objective.xla_blocker
+
+  def state(self) -> dict[str, tf.Module]:
+    return self.objective.state()
 
   def g_loss(self, batch, generator, discriminator):
     return self._add(batch, self.objective.g_loss(batch, generator,

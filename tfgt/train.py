@@ -268,7 +268,10 @@ def _restore(path: str, checkpoint: tf.train.Checkpoint,
     checkpoint = models.checkpoint(loss_scales=False)
     tf.train.Checkpoint(**optional).restore(path).expect_partial()
   try:
-    checkpoint.restore(path).assert_existing_objects_matched()
+    status = checkpoint.restore(path)
+    status.assert_existing_objects_matched()
+    if optional:  # Restored above; not "unused" values of this checkpoint.
+      status.expect_partial()
   except AssertionError as e:
     raise UserInputError(
         f"The checkpoint {path} does not match the "

@@ -18,6 +18,7 @@ from tfgt import config as config_lib
 from tfgt import objectives
 from tfgt.data import ada
 from tfgt.errors import UserInputError
+from tfgt.methods import contrastive
 from tfgt.models import architectures
 from tfgt.models import stylegan2
 
@@ -68,6 +69,71 @@ def test_integer_translation_moves_whole_pixels():
             best = min(best, np.abs(y[i, 4:12, 4:12] -
                                     shifted[4:12, 4:12]).max())
     assert best < 1e-5
+
+
+def _ramp(a, b):
+  """Images [8, 16, 16, 1] of the linear function a x + b y (centred)."""
+  ys, xs = np.meshgrid(np.arange(16) - 7.5, np.arange(16) - 7.5,
+                       indexing="ij")
+  return tf.constant(np.tile((a * xs + b * ys)[None, :, :, None],
+                             [8, 1, 1, 1]), tf.float32)
+
+
+def _slopes(images):
+  """Per image, the (x, y) slopes of its central 6x6 pixels, and how far
+  they are from a plane."""
+  centre = images[:, 5:11, 5:11, 0]
+  ys, xs = np.meshgrid(np.arange(6), np.arange(6), indexing="ij")
+  design = np.stack([xs.ravel(), ys.ravel(), np.ones(36)], axis=1)
+  fits = [np.linalg.lstsq(design, c.ravel(), rcond=None) for c in centre]
+  return (np.array([f[0][:2] for f in fits]),
+          max(np.abs(design @ f[0] - c.ravel()).max()
+              for f, c in zip(fits, centre)))
+
+
+@pytest.mark.parametrize("transformation", ["scale", "rotate", "aniso"])
+def test_geometry_maps_a_plane_to_a_plane(transformation):
+  """A linear ramp stays a plane under an affine map (bilinear sampling of
+  a plane is exact away from the borders): isotropic scaling scales its
+  gradient by one factor, a rotation keeps its length, an anisotropic
+  scaling s, 1/s keeps the product of its components."""
+  strengths = dict(scale_std=0.0, rotate_max=0.0, aniso_std=0.0,
+                   xfrac_std=0.0)
+  strengths[{"scale": "scale_std", "rotate": "rotate_max",
+             "aniso": "aniso_std"}[transformation]] = (
+                 0.2 if transformation != "rotate" else 0.1)
+  aug = ada.ADAugment(p=1.0, pipeline=["geom"], **strengths)
+  x = _ramp(0.05, 0.02)
+  slopes, misfit = _slopes(aug(x, SEEDS).numpy())
+  assert misfit < 1e-4
+  norms = np.linalg.norm(slopes, axis=1)
+  if transformation == "scale":
+    np.testing.assert_allclose(slopes[:, 1] / slopes[:, 0], 0.4, rtol=1e-3)
+    assert np.ptp(norms) > 1e-3  # Each image its own factor.
+  elif transformation == "rotate":
+    np.testing.assert_allclose(norms, np.hypot(0.05, 0.02), rtol=1e-3)
+    assert np.ptp(slopes[:, 1] / slopes[:, 0]) > 1e-3
+  else:
+    np.testing.assert_allclose(slopes[:, 0] * slopes[:, 1], 0.05 * 0.02,
+                               rtol=1e-3)
+
+
+def test_the_gradient_is_the_adjoint_of_the_augmentation():
+  """The augmentation is linear in the images for given seeds; its gradient
+  must be its transpose: <A x, v> = <x, A^T v> for any x and v."""
+  aug = ada.ADAugment(p=1.0)
+  x = _images(3, seed=6)
+  v = tf.random.stateless_normal(x.shape, [7, 7])
+  offset = aug(tf.zeros_like(x), SEEDS)  # The colour maps' constant term.
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    total = tf.reduce_sum((aug(x, SEEDS) - offset) * v)
+  grad = tape.gradient(total, x)
+  np.testing.assert_allclose(float(total), float(tf.reduce_sum(x * grad)),
+                             rtol=1e-4)
+  # And under XLA (train.use_xla) the pipeline compiles.
+  compiled = tf.function(lambda a: aug(a, SEEDS), jit_compile=True)
+  assert compiled(x).shape == x.shape
 
 
 def test_colour_on_greyscale_and_rgb():
@@ -177,9 +243,9 @@ def test_adaptive_p_follows_the_sign_of_d_on_real_images():
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
                     reason="needs dataset-fashion-mnist")
 def test_adaptive_p_trains_on_two_replicas_and_resumes(tmp_path):
-  def run(steps):
+  def run(steps, start=0.2):
     train_tiny_stylegan2(tmp_path, steps, [
-        "Adversarial.augment = @ADAugment()", "ADAugment.p = 0.2",
+        "Adversarial.augment = @ADAugment()", f"ADAugment.p = {start}",
         "ADAugment.target = 0.6", "ADAugment.interval = 1",
         "ADAugment.speed_kimg = 0.04",
         "load_training_data.images_per_class = 8",
@@ -192,14 +258,17 @@ def test_adaptive_p_trains_on_two_replicas_and_resumes(tmp_path):
     return float(reader.get_tensor(key))
 
   run(2)
-  # Each D batch moves p by 8 / 40 = 0.2, up or down, within [0, 1].
+  # Each D batch moves p by 8 / 40 = 0.2, up or down, never below 0:
+  # from 0.2, after two batches one of 0, 0.2, 0.6.
   p2 = saved_p()
-  assert min(abs(p2 - v) for v in (0.0, 0.2, 0.4, 0.6)) < 1e-5
+  assert min(abs(p2 - v) for v in (0.0, 0.2, 0.6)) < 1e-5
   logged = dict(event_values(str(tmp_path))["train/d/augment_p"])
   np.testing.assert_allclose(logged[2], p2, atol=1e-5)
-  run(3)  # Resumed: p goes on from the checkpoint's.
+  # Resumed with another start value: p goes on from the checkpoint's (one
+  # of p2 +- 0.2), not from 0.9 (0.7 or 1.1).
+  run(3, start=0.9)
   p3 = saved_p()
-  assert min(abs(p3 - v) for v in (p2 - 0.2, p2 + 0.2, 0.0, 1.0)) < 1e-5
+  assert min(abs(p3 - v) for v in (max(p2 - 0.2, 0.0), p2 + 0.2)) < 1e-5
 
 
 def test_the_ada_config_adds_the_adaptive_pipeline_to_any_config():
@@ -217,3 +286,32 @@ def test_the_ada_config_adds_the_adaptive_pipeline_to_any_config():
   assert objective.augment.adaptive and objective.augment.p == 0.0
   assert objective.augment.target == 0.6
   assert "saturation" in objective.augment.transformations
+
+
+@pytest.mark.parametrize("config, objective_type", [
+    ("fashion_mnist/cgantransfer.gin", objectives.Regularized),
+    ("fashion_mnist/hypermod_ablations/contrastive.gin",
+     contrastive.ContrastiveAdversarial)])
+def test_the_methods_objectives_carry_the_adaptive_state(config,
+                                                        objective_type):
+  """The main job's objective (cGANTransfer's regularised one) and the
+  contrastive D's take ada.gin's pipeline, and give the trainer its state
+  to create and checkpoint."""
+  gin.clear_config()
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    config_lib.parse([os.path.join("gin_configs", config),
+                      os.path.join("gin_configs", "ada.gin")],
+                     ["ALIGNED = None", "HyperModulation.class_width = 4"])
+    method = gin.query_parameter("train.method").scoped_configurable_fn()
+    setup = method.build(["T-shirt/top", "Trouser", "Pullover", "Dress",
+                          "Coat", "Sandal", "Shirt", "Sneaker", "Bag"]
+                         if "cgantransfer" in config
+                         else ["fashion-mnist-0-7", "Bag"])
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+  assert isinstance(setup.objective, objective_type)
+  (state,) = setup.objective.state().values()
+  assert isinstance(state, ada.AdaptiveState) and float(state.p) == 0.0

@@ -16,12 +16,14 @@ independently with probability p (`ADAugment.p`), as StyleGAN2-ADA's
          around it), saturation (a scaling away from it).
 
 The geometric transformations are composed into one affine map per image
-and applied once, with reflection at the borders; the colour ones into one
-4x4 matrix on (r, g, b, 1) (a greyscale image takes the mean of its rows,
-as the NVlabs pipeline does). Where this departs from NVlabs': the image is
-sampled bilinearly (`tf.raw_ops.ImageProjectiveTransformV3`, REFLECT)
-instead of after an upsampling with a wavelet filter, so rotations and
-fractional translations blur a little more than there. p is what the
+and applied once, with reflection at the borders (the edge pixel not
+repeated, as NVlabs' reflect padding); the colour ones into one 4x4 matrix
+on (r, g, b, 1) (a greyscale image takes the mean of its rows, as the NVlabs
+pipeline does). Where this departs from NVlabs': the image is sampled
+bilinearly (a gather of the four neighbours, whose gradient is the exact
+adjoint: G's loss and R1 differentiate through it) instead of after an
+upsampling with a wavelet filter, so rotations and fractional translations
+blur a little more than there. p is what the
 augmentation leaks: StyleGAN2-ADA reports that below about p = 0.8 the
 generator does not learn the augmentations (section 2.3).
 
@@ -29,10 +31,12 @@ Adaptive p (section 3, `ADAugment.target`): D's outputs on real images
 measure its overfitting, r_t = E[sign(D(x_real))]; every `interval` D
 batches p moves by sign(r_t - target) * batch * interval / (speed_kimg *
 1000), clipped to [0, 1] (NVlabs' defaults: target 0.6, interval 4, 500
-kimg for p to go from 0 to 1). p and the running sum of the signs are
-variables (`AdaptiveState`) that the trainer checkpoints with the run, the
-same on every replica (each replica adds its batch's mean sign; the
-replicas' additions are averaged).
+kimg for p to go from 0 to 1), and kept >= 0 (not clipped at 1, as NVlabs';
+a p above 1 applies every transformation). The signs are those of the main
+D pass of each D batch (NVlabs also counts its lazy R1 pass). p and the
+running sum of the signs are variables (`AdaptiveState`) that the trainer
+checkpoints with the run, the same on every replica (each replica adds its
+batch's mean sign; the replicas' additions are averaged).
 
 Every draw is seeded per image (the image's seed [2], as DiffAugment's),
 so an image's augmentation does not depend on the batch or the replica
@@ -228,8 +232,8 @@ class ADAugment:
     r_t = total / tf.maximum(batches, 1.0)
     step = (tf.sign(r_t - self.target) * global_batch_size * self.interval
             / (self.speed_kimg * 1000.0))
-    p = state.p.assign(tf.where(
-        adjust, tf.clip_by_value(state.p + step, 0.0, 1.0), state.p))
+    p = state.p.assign(tf.where(adjust, tf.maximum(state.p + step, 0.0),
+                                state.p))
     with tf.control_dependencies([p]):
       state.sign_sum.assign(tf.where(adjust, 0.0, total))
       state.batches.assign(tf.where(adjust, 0.0, batches))
@@ -311,16 +315,7 @@ class ADAugment:
   @staticmethod
   def _warp(x: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
     """x sampled at g's map of each output pixel (bilinear, reflected)."""
-    height, width = int(x.shape[1]), int(x.shape[2])
-    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
-    centre = tf.constant([[[1.0, 0.0, cx], [0.0, 1.0, cy], [0.0, 0.0, 1.0]]])
-    back = tf.constant([[[1.0, 0.0, -cx], [0.0, 1.0, -cy], [0.0, 0.0, 1.0]]])
-    m = tf.matmul(tf.matmul(centre, g), back)
-    m = m / m[:, 2:3, 2:3]
-    transforms = tf.reshape(m, [-1, 9])[:, :8]
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=transforms, output_shape=[height, width],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+    return warp(x, g)
 
   def _colour(self, draws, p, x) -> tf.Tensor | None:
     """The colour map [B, 4, 4] on (r, g, b, 1), or None without any."""
@@ -372,6 +367,46 @@ class ADAugment:
     rows = tf.reduce_mean(c[:, :3, :], axis=1)  # [B, 4]
     gain = tf.reduce_sum(rows[:, :3], axis=1)
     return x * gain[:, None, None, None] + rows[:, 3][:, None, None, None]
+
+
+def _reflect(index: tf.Tensor, size: int) -> tf.Tensor:
+  """Integer pixel indices reflected into [0, size) without repeating the
+  edge (..., 2, 1, | 0, 1, ..., size - 1, | size - 2, ...)."""
+  if size == 1:
+    return tf.zeros_like(index)
+  period = 2 * (size - 1)
+  index = tf.math.floormod(index, period)
+  return tf.where(index > size - 1, period - index, index)
+
+
+def warp(images: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+  """Bilinear resampling of images [B, H, W, C] (static H, W) where output
+  pixel (x, y) reads the input at g (x - cx, y - cy, 1) + (cx, cy), with g
+  [B, 3, 3] an affine map in pixel units centred on the image (cx = (W -
+  1) / 2, cy = (H - 1) / 2), the borders reflected. A gather of the four
+  neighbours: linear in the images, and its gradient is its exact adjoint.
+  """
+  height, width = int(images.shape[1]), int(images.shape[2])
+  cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+  ys, xs = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+  coords = tf.constant(np.stack([xs.ravel() - cx, ys.ravel() - cy,
+                                 np.ones(height * width)]), tf.float32)
+  source = tf.einsum("bij,jn->bin", tf.cast(g, tf.float32), coords)
+  u = source[:, 0] / source[:, 2] + cx  # [B, H * W]
+  v = source[:, 1] / source[:, 2] + cy
+  u0, v0 = tf.floor(u), tf.floor(v)
+  fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+  u0, v0 = tf.cast(u0, tf.int32), tf.cast(v0, tf.int32)
+
+  def at(dv, du):
+    rows = _reflect(v0 + dv, height)
+    cols = _reflect(u0 + du, width)
+    return tf.gather_nd(images, tf.stack([rows, cols], axis=-1),
+                        batch_dims=1)  # [B, H * W, C]
+
+  out = ((1.0 - fv) * ((1.0 - fu) * at(0, 0) + fu * at(0, 1)) +
+         fv * ((1.0 - fu) * at(1, 0) + fu * at(1, 1)))
+  return tf.reshape(out, tf.shape(images))
 
 
 def _rotation_about_luma(theta: tf.Tensor) -> tf.Tensor:

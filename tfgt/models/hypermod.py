@@ -17,7 +17,8 @@ Where gamma_c, beta_c and b_shift_c come from decides the mode:
                   hypernet."): gamma, beta [classes, in, out] and b_shift
                   [classes, out] are free variables of each layer, set by
                   `match_source()` to the source's sigma, mu and 0, so that
-                  every class starts as the source, bit for bit.
+                  every class starts as the source, bit for bit (in
+                  float32; StyleGAN v1 also under mixed precision).
 
 Everything else is the source StyleGAN's (`self.source`, an unconditional
 `tfgt.models.stylegan.StyleGANGenerator`): mapping network, constant input,

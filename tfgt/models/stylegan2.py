@@ -139,7 +139,9 @@ class MappingNetwork(ops.StyleGAN2Layer):
                num_layers: int, embed_features: int | None = None,
                layer_features: int | None = None,
                lr_multiplier: float = 0.01, **kwargs):
-    super().__init__(**kwargs)
+    # No autocast: z is normalised in float32 before the dense layers
+    # (which cast their inputs) see it.
+    super().__init__(autocast=False, **kwargs)
     self.num_classes = num_classes
     self.dim_z = dim_z
     self.num_layers = num_layers

@@ -17,8 +17,10 @@ new classes' embedding rows are
 with P starting at the old classes' rows (knowledge sharing) and trained, S
 at 1/N (a new class starts at the mean of the old ones' embeddings), r at 0.
 Everything else of the generator, and the old classes' rows, stay the
-source's: an old class draws exactly the source's images (bit for bit, as
-the tests check), and `w_avg` (truncation's centre) is not updated.
+source's: an old class draws exactly the source's images (bit for bit in
+float32, as the tests check; under mixed precision the source computes its
+embedding in the compute dtype and this one in float32, so the two differ
+by that rounding), and `w_avg` (truncation's centre) is not updated.
 
 `fold_generator` turns the result into a plain `StyleGAN2Generator` for
 N + M classes whose embedding table holds the old rows and the combined new
@@ -124,8 +126,8 @@ class PropagatedEmbedding(ops.StyleGAN2Layer):
                score_init: str = "uniform", score_bias: bool = False,
                tune_prior: bool = True, residual: str = "zeros",
                residual_stddev: float = 0.01, **kwargs):
-    # Float32 under every precision: an old class's row stays the source's
-    # bit for bit, and eq. 7's small scores and residuals keep their digits.
+    # Float32 under every precision: eq. 7's small scores and residuals keep
+    # their digits.
     kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
     kt.check_choice("score_init", score_init, kt.SCORE_INITS)
