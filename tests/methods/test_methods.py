@@ -50,9 +50,11 @@ FM_DIR = os.path.join(REPO, "gin_configs", "fashion_mnist")
 # Configs of other features in the same folder.
 NOT_TRANSFER = ("base.gin", "pretrain_biggan.gin", "eval.gin",
                 "trust_scores.gin",
-                # Trained at tiny width in models/test_stylegan_train.py
-                # and models/test_stylegan2.py.
+                # Trained at tiny width in models/test_stylegan_train.py,
+                # models/test_stylegan2.py, models/test_path_length.py and
+                # data/test_ada.py.
                 "pretrain_stylegan.gin", "pretrain_stylegan2.gin",
+                "pretrain_stylegan2_unconditional.gin",
                 # The StyleGAN family, built and trained in test_hypermod.py.
                 "hypermod_align.gin", "hypermod.gin", "hypermod_base.gin",
                 "gan_memory.gin")
