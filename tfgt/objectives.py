@@ -180,7 +180,7 @@ class Adversarial(Objective):
       (`tfgt.data.augment.DiffAugment()`).
     pl_weight: weight of the path-length penalty, >= 0 (0 turns it off;
       NVlabs: 2, and 0 in its CIFAR-10 configuration).
-    pl_every: an int >= 1: the penalty on every k-th G batch (NVlabs: 4).
+    pl_every: an int >= 1: the penalty on every k-th G update (NVlabs: 4).
     pl_batch_shrink: an int >= 1: the penalty on every k-th row (NVlabs: 2).
     pl_decay: in (0, 1], the running mean's rate (NVlabs: 0.01).
 
