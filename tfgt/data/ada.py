@@ -30,9 +30,9 @@ generator does not learn the augmentations (section 2.3).
 Adaptive p (section 3, `ADAugment.target`): D's outputs on real images
 measure its overfitting, r_t = E[sign(D(x_real))]; every `interval` D
 batches p moves by sign(r_t - target) * batch * interval / (speed_kimg *
-1000), clipped to [0, 1] (NVlabs' defaults: target 0.6, interval 4, 500
-kimg for p to go from 0 to 1), and kept >= 0 (not clipped at 1, as NVlabs';
-a p above 1 applies every transformation). The signs are those of the main
+1000) (NVlabs' defaults: target 0.6, interval 4, 500 kimg for p to go from
+0 to 1) and is kept >= 0 (not clipped at 1, as NVlabs'; a p above 1
+applies every transformation). The signs are those of the main
 D pass of each D batch (NVlabs also counts its lazy R1 pass). p and the
 running sum of the signs are variables (`AdaptiveState`) that the trainer
 checkpoints with the run, the same on every replica (each replica adds its
