@@ -206,10 +206,10 @@ class _Models:
       parts["objective"] = tf.train.Checkpoint(**self.objective_state)
     return parts
 
-  def checkpoint(self, loss_scales: bool = True) -> tf.train.Checkpoint:
-    """The training checkpoint; with `loss_scales` (the name predates the
-    objective's state) also `optional_parts`: the loss scales under
-    `loss_scales/`, the objective's state under `objective/`."""
+  def checkpoint(self, optional: bool = True) -> tf.train.Checkpoint:
+    """The training checkpoint; with `optional` also `optional_parts`: the
+    loss scales under `loss_scales/`, the objective's state under
+    `objective/`."""
     objects = dict(generator=self.setup.generator,
                    ema_generator=self.ema.average, step=self.step,
                    # Nested so that variables are named by their model paths,
@@ -218,7 +218,7 @@ class _Models:
                    optimizers=tf.train.Checkpoint(**self.optimizers))
     if self.setup.discriminator is not None:
       objects["discriminator"] = self.setup.discriminator
-    if loss_scales:
+    if optional:
       objects.update(self.optional_parts())
     return tf.train.Checkpoint(**objects)
 
@@ -265,7 +265,7 @@ def _restore(path: str, checkpoint: tf.train.Checkpoint,
            for name, opt in models.optimizers.items()}
   optional = models.optional_parts()
   if optional:
-    checkpoint = models.checkpoint(loss_scales=False)
+    checkpoint = models.checkpoint(optional=False)
     tf.train.Checkpoint(**optional).restore(path).expect_partial()
   try:
     status = checkpoint.restore(path)

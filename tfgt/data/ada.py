@@ -252,7 +252,7 @@ class ADAugment:
     x = tf.convert_to_tensor(images, tf.float32)
     geometric = self._geometric(draws, p, x)
     if geometric is not None:
-      x = self._warp(x, geometric)
+      x = warp(x, geometric)
     colour = self._colour(draws, p, x)
     if colour is not None:
       x = self._recolour(x, colour)
@@ -311,11 +311,6 @@ class ADAugment:
       ty = tf.where(on, _normal(next(draws)) * self.xfrac_std, 0.0)
       then(_translate(-tx * width, -ty * height))
     return g
-
-  @staticmethod
-  def _warp(x: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
-    """x sampled at g's map of each output pixel (bilinear, reflected)."""
-    return warp(x, g)
 
   def _colour(self, draws, p, x) -> tf.Tensor | None:
     """The colour map [B, 4, 4] on (r, g, b, 1), or None without any."""

@@ -41,6 +41,7 @@ import tensorflow as tf
 from tfgt import precision
 from tfgt.layers import adafm
 from tfgt.layers import building
+from tfgt.layers import style
 
 LEAKY_RELU_SLOPE = 0.2
 # The gain that keeps the magnitude of a leaky ReLU's output (NVlabs' 'lrelu'
@@ -219,10 +220,9 @@ def bias_act(x: tf.Tensor, bias: tf.Tensor | None, activation: str = "linear",
 
 def normalize_2nd_moment(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
   """x / sqrt(mean(x^2) + eps) over the last axis of [B, F], computed in
-  float32 and returned in x's dtype."""
-  inputs, x = x, precision.float32(x)
-  return precision.like(x * tf.math.rsqrt(
-      tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + epsilon), inputs)
+  float32 and returned in x's dtype: NVlabs' name for StyleGAN's pixel norm
+  (`style.pixel_norm`)."""
+  return style.pixel_norm(x, epsilon)
 
 
 def _check_activation(activation: str) -> None:
@@ -331,6 +331,11 @@ class Conv2DLayer(StyleGAN2Layer):
     return bias_act(x, self.bias, self.activation, act_gain, clamp)
 
 
+def _sum_of_squares(kernel: tf.Tensor) -> tf.Tensor:
+  """[k, k, in, out] -> [in, out]: the sum over the taps of the squares."""
+  return tf.reduce_sum(tf.square(kernel), axis=[0, 1])
+
+
 def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor,
                      f: np.ndarray, up: int = 1,
                      demodulate: bool = True) -> tf.Tensor:
@@ -359,9 +364,8 @@ def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor,
   x = conv2d_resample(x, precision.like(weight, x), f, up=up)
   if demodulate:
     # sum over (k, k, in) of (s_i w_ijk)^2, per sample and output channel.
-    weight = precision.float32(weight)
     energy = tf.matmul(tf.square(precision.float32(styles)),
-                       tf.reduce_sum(tf.square(weight), axis=[0, 1]))
+                       _sum_of_squares(precision.float32(weight)))
     x = x * precision.like(tf.math.rsqrt(energy + 1e-8)[:, None, None, :], x)
   return x
 
@@ -378,11 +382,6 @@ class KernelModulation(NamedTuple):
   kernels: tf.Tensor
   labels: tf.Tensor | None
   bias_shift: tf.Tensor | None = None
-
-
-def _sum_of_squares(kernel: tf.Tensor) -> tf.Tensor:
-  """[k, k, in, out] -> [in, out]: the sum over the taps of the squares."""
-  return tf.reduce_sum(tf.square(kernel), axis=[0, 1])
 
 
 def kernel_modulated_conv2d(x: tf.Tensor, modulation: KernelModulation,

@@ -37,12 +37,7 @@ from tfgt.layers import hypernetwork
 from tfgt.methods import source as source_lib
 from tfgt.models import bundle
 from tfgt.models import hypermod
-from tfgt.models import stylegan
-from tfgt.models import stylegan2
 from tfgt.models import weights
-
-# The source generators Hyper-Modulation modulates (unconditional).
-SOURCE_GENERATORS = (stylegan.StyleGANGenerator, stylegan2.StyleGAN2Generator)
 
 
 def _count(variables) -> int:
@@ -61,7 +56,7 @@ def check_stylegan_source(src: source_lib.SourceModel, path: str) -> None:
       class.
   """
   g = src.generator
-  if not isinstance(g, SOURCE_GENERATORS) or g.num_classes != 1:
+  if not isinstance(g, hypermod.SOURCE_GENERATORS) or g.num_classes != 1:
     raise UserInputError(
         f"Hyper-Modulation starts from an unconditional StyleGAN or "
         f"StyleGAN2; {path!r} "
@@ -303,17 +298,12 @@ def load_aligned(path: str, source: keras.Model,
   return generator
 
 
-def _discriminator_class(source_d: keras.Model) -> type:
-  if isinstance(source_d, stylegan2.StyleGAN2Discriminator):
-    return hypermod.HyperModStyleGAN2Discriminator
-  return hypermod.HyperModDiscriminator
-
-
 def conditional_discriminator(source_d: keras.Model, num_classes: int
                               ) -> keras.Model:
   """The source D (StyleGAN or StyleGAN2) with a new head of one output per
   class (read at the label): every other weight is the source's."""
-  d = _discriminator_class(source_d)(num_classes, **source_d.ctor_kwargs)
+  _, discriminator_class = hypermod.classes_for(source_d)
+  d = discriminator_class(num_classes, **source_d.ctor_kwargs)
   d((tf.zeros([1, d.resolution, d.resolution, d.channels]),
      tf.zeros([1], tf.int32)), training=False)
   head = {weights.relative_path(v) for v in d.variables

@@ -230,8 +230,9 @@ class HyperModGenerator(keras.Model):
       raise ValueError(f"formulation must be one of {adafm.FORMULATIONS}, "
                        f"got {formulation!r}.")
     # Options the recorded source predates take their defaults, not gin's.
-    self.source = self._make_source(
-        architectures.with_defaults(self._source_class(), source))
+    source_class = self._source_class()
+    self.source = source_class(
+        1, name="source", **architectures.with_defaults(source_class, source))
     # The source's options as its constructor records them (every option,
     # defaults included), so that equal sources compare equal.
     self.ctor_kwargs: dict[str, Any] = dict(
@@ -272,10 +273,6 @@ class HyperModGenerator(keras.Model):
   def _source_class() -> type:
     """The source generator's class."""
     return stylegan.StyleGANGenerator
-
-  def _make_source(self, kwargs: dict[str, Any]) -> keras.Model:
-    """The unconditional source generator, built from its options."""
-    return self._source_class()(1, name="source", **kwargs)
 
   def _convolutions(self) -> list["Convolution"]:
     """Every modulated convolution of the source (every synthesis layer
@@ -572,17 +569,27 @@ class HyperModStyleGAN2Discriminator(stylegan2.StyleGAN2Discriminator):
     return (f"b{self.resolution}/fromrgb/",)
 
 
+# Per source architecture: (its generator and discriminator classes, the
+# hyper-modulated generator and discriminator classes).
+_BY_SOURCE = (
+    ((stylegan.StyleGANGenerator, stylegan.StyleGANDiscriminator),
+     HyperModGenerator, HyperModDiscriminator),
+    ((stylegan2.StyleGAN2Generator, stylegan2.StyleGAN2Discriminator),
+     HyperModStyleGAN2Generator, HyperModStyleGAN2Discriminator))
+# The generators a hyper-modulated generator can take as its source.
+SOURCE_GENERATORS = tuple(models[0] for models, _, _ in _BY_SOURCE)
+
+
 def classes_for(source: keras.Model) -> tuple[type, type]:
-  """(generator class, discriminator class) that modulate `source`, an
-  unconditional StyleGAN or StyleGAN2 generator.
+  """(generator class, discriminator class) that modulate `source`, a
+  StyleGAN or StyleGAN2 generator or discriminator.
 
   Raises:
     TypeError: a source of another architecture.
   """
-  if isinstance(source, stylegan2.StyleGAN2Generator):
-    return HyperModStyleGAN2Generator, HyperModStyleGAN2Discriminator
-  if isinstance(source, stylegan.StyleGANGenerator):
-    return HyperModGenerator, HyperModDiscriminator
+  for models, generator, discriminator in _BY_SOURCE:
+    if isinstance(source, models):
+      return generator, discriminator
   raise TypeError(f"No hyper-modulated generator for a "
                   f"{type(source).__name__} source.")
 

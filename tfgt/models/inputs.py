@@ -31,6 +31,14 @@ def class_weights(y: tf.Tensor, num_classes: int) -> tf.Tensor:
   return tf.cast(y, tf.float32)
 
 
+def read_at_classes(outputs: tf.Tensor, y: tf.Tensor,
+                    num_classes: int) -> tf.Tensor:
+  """A discriminator's per-class outputs float32 [B, num_classes] read at
+  labels int [B] or mixed by class weights [B, num_classes]
+  (`class_weights`): float32 [B]."""
+  return tf.reduce_sum(outputs * class_weights(y, num_classes), axis=-1)
+
+
 def sample_seeds(z: tf.Tensor) -> tf.Tensor:
   """Per-sample stateless seeds from the bits of z: int32 [B, 2].
 

@@ -632,8 +632,7 @@ class StyleGANDiscriminator(building.BuildsOnCall, keras.Model):
         self.dense1(self.features(images, training=training)))
     if self.num_classes == 1:
       return outputs[:, 0]  # Unconditional: y is ignored, as by NVlabs.
-    return tf.reduce_sum(outputs * inputs_lib.class_weights(y, self.num_classes),
-                         axis=-1)
+    return inputs_lib.read_at_classes(outputs, y, self.num_classes)
 
 
 # Creates the variables of a generator (and discriminator): (G, D=None).

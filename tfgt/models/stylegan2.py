@@ -830,8 +830,7 @@ class StyleGAN2Discriminator(keras.Model):
     if self.num_classes == 1:
       return x[:, 0]  # Unconditional: y is ignored, as NVlabs' c_dim = 0.
     if self.mapping is None:  # One output per class.
-      return tf.reduce_sum(
-          x * inputs_lib.class_weights(y, self.num_classes), axis=-1)
+      return inputs_lib.read_at_classes(x, y, self.num_classes)
     c = inputs_lib.class_weights(y, self.num_classes)
     cmap = precision.output(self.mapping(tf.zeros([tf.shape(c)[0], 0]), c))
     return tf.reduce_sum(x * cmap, axis=-1) / math.sqrt(self.cmap_dim)
