@@ -19,6 +19,9 @@ same seeded subsets), with every method of the paper on one trainer:
   hypermod_b_unaligned  B without self-alignment (Fig. 7d)
   hypermod_b_official_lr  B with the official code's class-network rate
                         (2e-6, 1/1000 of the modulators')
+  hypermod_b_mixed_bfloat16  B in mixed_bfloat16 (`train.precision`; the
+                        same float32 self-alignment); only when named in
+                        --methods
   cgantransfer          cGANTransfer from the shipped BigGAN (Tables 4-5)
 
 First the self-alignment stage runs once per class network it serves
@@ -69,18 +72,27 @@ from tools.benchlib import stats
 ALIGN_CONFIG = "hypermod_align"
 # The self-alignment runs: key -> gin bindings of SelfAlignment.
 ALIGNMENTS = {"b": (), "a": ("SelfAlignment.class_depth = 0",)}
-# Method -> (config under gin_configs/fashion_mnist/, alignment key or None).
+# Method -> (config under gin_configs/fashion_mnist/, alignment key or None,
+# extra gin bindings).
 METHODS = {
-    "gan_memory": ("gan_memory", None),
-    "hypermod_a": ("hypermod_ablations/no_v_space", "a"),
-    "hypermod_b": ("hypermod", "b"),
-    "hypermod_c": ("hypermod_ablations/contrastive", "b"),
-    "hypermod_ft": ("hypermod_ablations/finetune", "b"),
-    "hypermod_s": ("hypermod_ablations/scratch", None),
-    "hypermod_b_unaligned": ("hypermod_ablations/no_alignment", None),
-    "hypermod_b_official_lr": ("hypermod_ablations/official_class_lr", "b"),
-    "cgantransfer": ("cgantransfer", None),
+    "gan_memory": ("gan_memory", None, ()),
+    "hypermod_a": ("hypermod_ablations/no_v_space", "a", ()),
+    "hypermod_b": ("hypermod", "b", ()),
+    "hypermod_c": ("hypermod_ablations/contrastive", "b", ()),
+    "hypermod_ft": ("hypermod_ablations/finetune", "b", ()),
+    "hypermod_s": ("hypermod_ablations/scratch", None, ()),
+    "hypermod_b_unaligned": ("hypermod_ablations/no_alignment", None, ()),
+    "hypermod_b_official_lr": ("hypermod_ablations/official_class_lr", "b",
+                               ()),
+    "cgantransfer": ("cgantransfer", None, ()),
+    "hypermod_b_mixed_bfloat16": (
+        "hypermod", "b", ("train.precision = 'mixed_bfloat16'",)),
 }
+# The rows run when --methods is not given: the paper's; the precision row
+# is for docs/RESULTS.md's mixed-precision table (--methods=hypermod_b,
+# hypermod_b_mixed_bfloat16).
+DEFAULT_METHODS = tuple(m for m in METHODS
+                        if m != "hypermod_b_mixed_bfloat16")
 DEFAULT_SIZES = (100,)
 # Path-length values per class pair and sampling (Bag -> Ankle boot).
 DEFAULT_PPL_SAMPLES = 2000
@@ -117,9 +129,9 @@ def cells(out_dir: str, methods: Sequence[str], sizes: Sequence[int],
   cli.check_known("methods", methods, list(METHODS))
   out = []
   for cell in cells_lib.method_cells(methods, sizes, seeds):
-    config, key = METHODS[cell.name]
-    params = () if key is None else (
-        f"ALIGNED = '{align_dir(out_dir, key)}'",)
+    config, key, extra = METHODS[cell.name]
+    params = (() if key is None else (
+        f"ALIGNED = '{align_dir(out_dir, key)}'",)) + tuple(extra)
     out.append(dataclasses.replace(
         cell, config=os.path.join(cells_lib.CONFIG_DIR, config + ".gin"),
         params=params))
@@ -219,7 +231,10 @@ def hypermod_claims(rows: Sequence[dict], size: int) -> list[str]:
       ("hypermod_b", "cgantransfer", "Hyper-Mod beats cGANTransfer"),
       ("hypermod_c", "cgantransfer", "Hyper-Mod C beats cGANTransfer"),
       ("hypermod_b", "hypermod_b_official_lr",
-       "C at the modulators' rate beats the official rate")):
+       "C at the modulators' rate beats the official rate"),
+      ("hypermod_b_mixed_bfloat16", "hypermod_b",
+       "B in mixed_bfloat16 beats B in float32 (within the spread: the "
+       "precision costs nothing measurable)")):
     lines += _claim(f"{size}/class, {claim}", "mFID", values(a), values(b))
   # Table 3: the V space gives shorter paths between the classes.
   for sampling in ("full", "end"):
@@ -297,7 +312,7 @@ def run_alignments(out_dir: str, methods: Sequence[str],
   return alignments
 
 
-def run_benchmark(out_dir: str, methods: Sequence[str] = tuple(METHODS),
+def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
                   sizes: Sequence[int] = DEFAULT_SIZES,
                   seeds: Sequence[int] = cells_lib.DEFAULT_SEEDS,
                   num_steps: int | None = None,
@@ -352,8 +367,8 @@ def define_flags() -> None:
   cli.define_common_flags("runs/benchmark_hypermod")
   flags.adopt_module_key_flags(cli)
   FLAGS.set_default("images_per_class", [str(s) for s in DEFAULT_SIZES])
-  flags.DEFINE_list("methods", list(METHODS), "Rows of the table: "
-                    f"{', '.join(METHODS)}.")
+  flags.DEFINE_list("methods", list(DEFAULT_METHODS),
+                    f"Rows of the table: {', '.join(METHODS)}.")
   flags.DEFINE_integer("ppl_samples", DEFAULT_PPL_SAMPLES,
                        "Perceptual path length values per class pair and "
                        "sampling (0: no path length).")

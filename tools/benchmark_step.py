@@ -12,6 +12,12 @@ first (tracing) step. Settings:
   fashion_mnist: the shipped default, 32x32x1, ch 16, batch 64, 8 classes;
   cifar:         the cGANTransfer paper's CIFAR setting, 32x32x3, ch 64,
                  batch 50, 80 classes;
+  biggan_128:    the ImageNet BigGAN at 128x128x3 that
+                 gin_configs/places365/ transfers from (ch 96, shared
+                 class embedding, hierarchical z 120, attention at 64 px),
+                 every weight trained, 5 classes (the Places365 transfer's),
+                 batch 8 (the paper's 256 does not fit a CPU step: the
+                 rate per image is what compares);
   stylegan_fashion_mnist: the shipped StyleGAN source's setting
                  (gin_configs/fashion_mnist/pretrain_stylegan.gin): 32x32x1,
                  fmap_base 512, fmap_max 64, batch 32, 1 class,
@@ -165,6 +171,20 @@ def _biggan(channels: int, ch: int, dim_z: int) -> list[str]:
           f"BigGANGenerator.dim_z = {dim_z}"]
 
 
+def _biggan_imagenet(resolution: int, ch: int) -> list[str]:
+  """The ImageNet BigGAN's architecture (BigGAN-PyTorch's 128 px release:
+  a class embedding shared by the blocks, hierarchical z of 120, attention
+  at 64 px) at `resolution` and width `ch`, hinge loss."""
+  return _biggan(3, ch, 120) + [
+      f"BigGANGenerator.resolution = {resolution}",
+      f"BigGANDiscriminator.resolution = {resolution}",
+      "BigGANGenerator.conditioning = 'shared_embedding'",
+      "BigGANGenerator.shared_dim = 128",
+      "BigGANGenerator.hierarchical_z = True",
+      "BigGANGenerator.attention_resolution = 64",
+      "BigGANDiscriminator.attention_resolution = 64"]
+
+
 def _stylegan(resolution: int, channels: int, fmap_base: int, fmap_max: int,
               dim_z: int, r1_every: int) -> list[str]:
   models = [f"{m}.{k} = {v}"
@@ -205,6 +225,7 @@ def _stylegan2(resolution: int, channels: int, channel_base: int,
 SETTINGS = {
     "fashion_mnist": (64, 8, _biggan(1, 16, 64)),
     "cifar": (50, 80, _biggan(3, 64, 128)),
+    "biggan_128": (8, 5, _biggan_imagenet(128, 96)),
     "stylegan_fashion_mnist": (32, 1, _stylegan(32, 1, 512, 64, 128, 4)),
     "stylegan_256": (10, 1, _stylegan(256, 3, 8192, 512, 512, 1)),
     "stylegan2_fashion_mnist": (32, 8, _stylegan2(32, 1, 1024, 64, 128)),

@@ -397,6 +397,16 @@ def test_benchmark_cells_keep_the_protocol_and_the_alignment(tmp_path):
       "train.g_lr = 2e-4", "train.num_steps = 1200"]
   assert hyper.params == (
       f"ALIGNED = '{tool.align_dir(str(tmp_path), 'b')}'",)
+  # The precision row: B's cells in mixed_bfloat16 from the same alignment,
+  # run only when named.
+  [mixed] = tool.cells(str(tmp_path), ["hypermod_b_mixed_bfloat16"], [100],
+                       [0])
+  assert mixed.config == hyper.config
+  assert mixed.params == hyper.params + (
+      "train.precision = 'mixed_bfloat16'",)
+  assert "hypermod_b_mixed_bfloat16" not in tool.DEFAULT_METHODS
+  assert set(tool.DEFAULT_METHODS) | {"hypermod_b_mixed_bfloat16"} == set(
+      tool.METHODS)
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
@@ -512,7 +522,9 @@ def test_benchmark_claims_have_a_verdict_each():
              row("hypermod_c", seed, c, [[250, 25.0], [500, 8.0]]),
              row("hypermod_a", seed, a, [[250, 22.0], [500, 9.5]], 2.0),
              row("hypermod_b_unaligned", seed, 9.0,
-                 [[250, 40.0], [500, 12.0]])]
+                 [[250, 40.0], [500, 12.0]]),
+             row("hypermod_b_mixed_bfloat16", seed, b + (0.5, -0.5, 0.0)[seed],
+                 [[250, 11.0], [500, 9.0]])]
   text = "\n".join(tool.hypermod_claims(rows, 100))
   # Seed by seed: B is 3.0 better than GAN Memory in every seed.
   assert ("the hypernetwork beats GAN Memory: mFID 5.50 ± 0.50 vs 8.50 ± "
@@ -525,6 +537,11 @@ def test_benchmark_claims_have_a_verdict_each():
       "difference -0.17 ± 0.58, p = 0.67)." in text
   assert ("PPL full, B vs A 3.0 ± 0.0 vs 2.0 ± 0.0: does not hold"
           in text)
+  # bfloat16 - float32: +0.5, -0.5, 0.0.
+  assert ("B in mixed_bfloat16 beats B in float32 (within the spread: the "
+          "precision costs nothing measurable): mFID 5.50 ± 0.50 vs 5.50 ± "
+          "0.50: cannot be decided, within the spread (paired over 3 seeds: "
+          "difference +0.00 ± 0.50, p = 1).") in text
   # Self-alignment: FID 12.0 (the worse best) reached at 250 vs 500.
   assert ("self-alignment reaches a given FID sooner (iterations, aligned vs "
           "unaligned; seed 0: FID 12.00 at 250 vs 500") in text

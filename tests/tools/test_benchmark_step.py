@@ -96,3 +96,25 @@ def test_memopt_mode_gives_back_tensorflows_default_and_the_trainer_not():
   config = rewriter_config_pb2.RewriterConfig
   assert seen == [config.DEFAULT_MEM_OPT, config.NO_MEM_OPT,
                   config.DEFAULT_MEM_OPT, config.NO_MEM_OPT]
+
+
+def test_imagenet_biggan_setting_is_the_places365_source_architecture():
+  """`biggan_128` binds the architecture that gin_configs/places365/
+  transfers from (BigGAN-PyTorch's 128 px release): shared embedding,
+  hierarchical z of 120 in 6 chunks, attention at 64 px, ch 96."""
+  from tfgt.models import biggan  # pylint: disable=g-import-not-at-top
+  batch, classes, bindings = benchmark_step.SETTINGS["biggan_128"]
+  assert (batch, classes) == (8, 5)
+  gin.clear_config()
+  try:
+    gin.parse_config([b for b in bindings if b.startswith("BigGAN")])
+    g = biggan.BigGANGenerator(classes)
+    d = biggan.BigGANDiscriminator(classes)
+  finally:
+    gin.clear_config()
+  assert (g.resolution, g.channels, g.ctor_kwargs["ch"], g.dim_z) == (
+      128, 3, 96, 120)
+  assert g.conditioning == "shared_embedding" and g.hierarchical_z
+  assert g.ctor_kwargs["attention_resolution"] == 64
+  assert (d.resolution, d.ctor_kwargs["ch"]) == (128, 96)
+  assert d.ctor_kwargs["attention_resolution"] == 64
