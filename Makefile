@@ -4,6 +4,11 @@ RUN_DIR ?= runs/demo
 HYPERMOD_DIR ?= runs/hypermod
 # Extra flags for both stages, e.g. HYPERMOD_ARGS="--gin_param=train.num_steps=300".
 HYPERMOD_ARGS ?=
+# The demo's train.precision (docs/TRAINING.md): auto is mixed_bfloat16 on a
+# CPU with avx512_bf16 or amx_bf16 (the demo's step ran 1.5-1.6x faster there,
+# at float32's quality), float32 elsewhere; PRECISION=float32 gives the
+# float32 run of docs/RESULTS.md.
+PRECISION ?= auto
 
 .PHONY: setup demo hypermod test bazel-test
 
@@ -15,7 +20,8 @@ setup:
 demo: setup
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m tfgt.train \
 	  --gin_file=gin_configs/fashion_mnist/cgantransfer.gin \
-	  --gin_file=gin_configs/fashion_mnist/trust_scores.gin --model_dir=$(RUN_DIR)
+	  --gin_file=gin_configs/fashion_mnist/trust_scores.gin --model_dir=$(RUN_DIR) \
+	  --gin_param="train.precision='$(PRECISION)'"
 
 # Hyper-Modulation end to end: self-align the shipped unconditional StyleGAN,
 # then transfer it to Bag and Ankle boot (the demo's images). Both stages

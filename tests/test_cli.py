@@ -307,7 +307,7 @@ def test_help_exits_0(module, flag):
     assert "67,108,864 pixels" in result.stdout
   if module in ("sample", "evaluate", "export"):
     # The commands that read a bundle build it in a chosen precision.
-    assert ("--precision: <float32|mixed_bfloat16|mixed_float16>"
+    assert ("--precision: <float32|mixed_bfloat16|mixed_float16|auto>"
             in result.stdout)
 
 

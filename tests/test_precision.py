@@ -100,6 +100,55 @@ def test_unknown_precision_names_the_valid_ones():
   assert precision.compute_dtype(BF16) == tf.bfloat16
 
 
+def _cpuinfo(tmp_path, flags):
+  path = tmp_path / "cpuinfo"
+  path.write_text("processor\t: 0\nmodel name\t: a CPU\n"
+                  f"flags\t\t: fpu sse2 avx2 {flags}\n\n")
+  return str(path)
+
+
+@pytest.mark.parametrize("flags,chosen", [
+    ("avx512f avx512_bf16", BF16), ("amx_tile amx_bf16", BF16),
+    ("avx512f avx512_vnni", "float32"), ("", "float32")])
+def test_auto_chooses_bfloat16_where_the_cpu_has_it(tmp_path, flags, chosen):
+  path = _cpuinfo(tmp_path, flags)
+  with mock.patch.object(precision, "_gpu_compute_capabilities",
+                         return_value=[]):
+    name, reason = precision.resolve("auto", cpuinfo=path)
+  assert name == chosen
+  assert reason.startswith("auto: the CPU")
+  # A name is itself, whatever the CPU; no cpuinfo (not Linux) is float32.
+  assert precision.resolve("float32", cpuinfo=path) == ("float32", "")
+  assert precision.cpu_bfloat16_flags(str(tmp_path / "none")) == []
+  with pytest.raises(UserInputError, match="auto"):
+    precision.resolve("bfloat16")
+
+
+@pytest.mark.parametrize("capabilities,chosen", [
+    ([(8, 0), (9, 0)], BF16), ([(8, 6), (7, 5)], "float32"),
+    ([None], "float32")])
+def test_auto_on_gpus_needs_native_bfloat16_on_every_one(tmp_path,
+                                                         capabilities,
+                                                         chosen):
+  with mock.patch.object(precision, "_gpu_compute_capabilities",
+                         return_value=capabilities):
+    name, reason = precision.resolve(
+        "auto", cpuinfo=_cpuinfo(tmp_path, "avx512_bf16"))
+  assert name == chosen and "GPU compute capability" in reason
+
+
+def test_auto_reaches_the_models_a_bundle_builds(tmp_path):
+  """tfgt.load(precision="auto") builds in what the hardware chose: here a
+  CPU made to report avx512_bf16, then one that does not."""
+  from tfgt import api  # pylint: disable=g-import-not-at-top
+  for flags, chosen in (("avx512_bf16", BF16), ("avx2", "float32")):
+    with mock.patch.object(precision, "CPUINFO", _cpuinfo(tmp_path, flags)), \
+        mock.patch.object(precision, "_gpu_compute_capabilities",
+                          return_value=[]):
+      g = api.load("pretrained:fashion_mnist_biggan", precision="auto")
+    assert g.precision == chosen
+
+
 def test_policy_scope_restores_the_previous_policy():
   with precision.policy_scope(BF16):
     assert precision.current() == BF16
@@ -332,7 +381,16 @@ def runs(tmp_path_factory):
   device = tf.distribute.OneDeviceStrategy(cpus[0].name)
   result = dict(two=two, one=one, evaluator=_PolicyEvaluator(), record=[])
   result["two_bf16"] = _run(two, 1, BF16, evaluator=result["evaluator"])
-  result["one_bf16"] = _run(one, 1, BF16, strategy=device)
+  # "one" asks for "auto" on a CPU made to report avx512_bf16: the same
+  # mixed_bfloat16 step.
+  with mock.patch.object(precision, "CPUINFO",
+                         _cpuinfo(root, "avx512f avx512_bf16")), \
+      mock.patch.object(precision, "_gpu_compute_capabilities",
+                        return_value=[]), \
+      mock.patch.object(precision, "policy_scope",
+                        wraps=precision.policy_scope) as scopes:
+    result["one_bf16"] = _run(one, 1, "auto", strategy=device)
+  result["one_scopes"] = {c.args[0] for c in scopes.call_args_list}
   result["identity"] = (one / run_folder.RUN).read_text()
   result["two_grads"], result["one_grads"] = _gradients(two), _gradients(one)
   result["two_vars"], result["one_vars"] = (model_variables(two),
@@ -361,6 +419,9 @@ def runs(tmp_path_factory):
 
 
 def test_bfloat16_two_replicas_match_one_device(runs):
+  # "auto" built and stepped the models in mixed_bfloat16 (the evaluation's
+  # float32 aside).
+  assert runs["one_scopes"] == {BF16}
   m2, m1 = runs["two_bf16"], runs["one_bf16"]
   assert m2["d_loss"] == pytest.approx(m1["d_loss"], rel=1e-2)
   assert m2["g_loss"] == pytest.approx(m1["g_loss"], rel=1e-2, abs=1e-2)

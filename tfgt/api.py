@@ -54,6 +54,7 @@ from tfgt import cli
 from tfgt import errors
 from tfgt import export as export_lib
 from tfgt import images as images_lib
+from tfgt import precision as precision_lib
 from tfgt import run_events
 from tfgt import run_folder
 from tfgt import sample as sample_lib
@@ -485,7 +486,9 @@ def load(path: PathLike | "Run", checkpoint: str | int = "latest",
       or a step number (int, or a str of digits).
     precision: "float32", "mixed_bfloat16" or "mixed_float16": the dtype
       the generator's layers compute in (`tfgt.precision`, docs/TRAINING.md);
-      the weights are float32 and images come out as in float32.
+      "auto": mixed_bfloat16 where the hardware has native bfloat16, else
+      float32 (`tfgt.precision.resolve`; `Generator.precision` says which).
+      The weights are float32 and images come out as in float32.
 
   Returns:
     A `Generator`.
@@ -520,7 +523,7 @@ def load(path: PathLike | "Run", checkpoint: str | int = "latest",
   model, _ = bundle.restore(spec, prefix,
                             spec_file=os.path.join(directory,
                                                    bundle.SPEC_FILE),
-                            precision=precision)
+                            precision=precision_lib.choose(precision))
   return Generator(model, spec, path, prefix)
 
 

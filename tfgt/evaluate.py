@@ -268,7 +268,7 @@ def run(model_dir: str, checkpoint: str = "auto",
         "training run (the --model_dir of tfgt.train), a bundle folder or "
         "pretrained:NAME.")
   extractor_bindings = features_bindings(features)
-  precision_lib.check(precision)
+  precision = precision_lib.choose(precision)
   with config_lib.isolated():
     return _evaluate(model_dir, directory, checkpoint, overrides, gin_files,
                      gin_params, output, extractor_bindings, precision)

@@ -513,7 +513,7 @@ def export(model_dir: str, export_dir: str, checkpoint: str | int = "latest",
       cannot be written.
   """
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
-  precision_lib.check(precision)
+  precision = precision_lib.choose(precision)
   if version is None:
     try:
       version = next_version(export_dir)

@@ -4,6 +4,9 @@
     train.precision = "mixed_bfloat16"   layers compute in bfloat16
     train.precision = "mixed_float16"    layers compute in float16, with
                                          dynamic loss scaling
+    train.precision = "auto"             mixed_bfloat16 where the hardware
+                                         has native bfloat16, else float32
+                                         (`resolve`)
 
 A precision is a Keras 3 dtype policy (`keras.mixed_precision`): models built
 inside `policy_scope(name)` give every layer that policy, so that its
@@ -70,6 +73,7 @@ import contextlib
 from typing import Iterator, Sequence
 
 from absl import flags
+from absl import logging
 import gin
 import keras
 import tensorflow as tf
@@ -78,6 +82,15 @@ from tfgt.errors import UserInputError
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 DEFAULT = "float32"
+# Chooses by the hardware: `resolve`.
+AUTO = "auto"
+CHOICES = PRECISIONS + (AUTO,)
+# CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic: AVX512-BF16
+# (AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids) and AMX-BF16
+# (Intel Sapphire Rapids and later). Without them TensorFlow's bfloat16
+# kernels convert to float32 and back, slower than float32.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+CPUINFO = "/proc/cpuinfo"
 
 
 def check(name: str) -> str:
@@ -88,10 +101,82 @@ def check(name: str) -> str:
   """
   if name not in PRECISIONS:
     raise UserInputError(
-        f"Unknown precision {name!r}: use one of {', '.join(PRECISIONS)} "
+        f"Unknown precision {name!r}: use one of {', '.join(CHOICES)} "
         "(train.precision in gin, --precision of tfgt.sample, tfgt.evaluate "
         "and tfgt.export, precision= of tfgt.load).")
   return name
+
+
+def cpu_bfloat16_flags(cpuinfo: str | None = None) -> list[str]:
+  """The flags of BFLOAT16_CPU_FLAGS that this CPU reports, sorted, from
+  `cpuinfo` (default CPUINFO); [] where it cannot be read (not Linux)."""
+  try:
+    with open(cpuinfo or CPUINFO, encoding="utf-8", errors="replace") as f:
+      for line in f:
+        if line.startswith("flags"):
+          have = set(line.partition(":")[2].split())
+          return sorted(set(BFLOAT16_CPU_FLAGS) & have)
+  except OSError:
+    pass
+  return []
+
+
+def _gpu_compute_capabilities() -> list[tuple[int, int] | None]:
+  """Each visible GPU's CUDA compute capability (None where unknown)."""
+  out = []
+  for gpu in tf.config.list_physical_devices("GPU"):
+    details = tf.config.experimental.get_device_details(gpu)
+    capability = details.get("compute_capability")
+    out.append(tuple(capability) if capability else None)
+  return out
+
+
+def resolve(name: str, cpuinfo: str | None = None) -> tuple[str, str]:
+  """The precision to compute in for `name` (one of CHOICES), and why.
+
+  "auto" is "mixed_bfloat16" where the hardware computes bfloat16 natively
+  and "float32" elsewhere: with GPUs, when every visible GPU has compute
+  capability 8.0 or more (Ampere and later); without, when the CPU reports
+  avx512_bf16 or amx_bf16 (`cpu_bfloat16_flags(cpuinfo)`). mixed_float16
+  is never chosen for you. "auto" suits wide models only (docs/TRAINING.md: narrow
+  ones, at 64 channels and less, run slower in bfloat16 even there), which
+  is why the configs of such settings bind it and the others do not.
+
+  Returns:
+    (precision, reason): precision one of PRECISIONS; reason a phrase for
+    the log, "" for an explicit name.
+
+  Raises:
+    UserInputError: a name not in CHOICES.
+  """
+  if name != AUTO:
+    return check(name), ""
+  capabilities = _gpu_compute_capabilities()
+  if capabilities:
+    native = all(c is not None and c >= (8, 0) for c in capabilities)
+    shown = ", ".join("unknown" if c is None else f"{c[0]}.{c[1]}"
+                      for c in capabilities)
+    return (("mixed_bfloat16" if native else "float32"),
+            f"auto: GPU compute capability {shown}")
+  flags_found = cpu_bfloat16_flags(cpuinfo)
+  if flags_found:
+    return "mixed_bfloat16", f"auto: the CPU has {', '.join(flags_found)}"
+  return "float32", ("auto: the CPU reports neither "
+                     f"{' nor '.join(BFLOAT16_CPU_FLAGS)}")
+
+
+def choose(name: str) -> str:
+  """`resolve(name)`'s precision, logging the reason when `name` is "auto":
+  what every command and `tfgt.load` call with the precision they are given
+  (the run's scores and exports record the precision chosen).
+
+  Raises:
+    UserInputError: a name not in CHOICES.
+  """
+  chosen, reason = resolve(name)
+  if reason:
+    logging.info("Precision %s (%s).", chosen, reason)
+  return chosen
 
 
 def define_flag(use: str) -> None:
@@ -100,10 +185,12 @@ def define_flag(use: str) -> None:
   in it (e.g. "The generator draws in"). The command lists it in its --help
   with `flags.adopt_module_key_flags(tfgt.precision)`."""
   flags.DEFINE_enum(
-      "precision", DEFAULT, PRECISIONS,
+      "precision", DEFAULT, CHOICES,
       f"{use} this precision (docs/TRAINING.md): mixed_bfloat16 on CPUs "
-      "with bfloat16 instructions, mixed_float16 on GPUs; the weights are "
-      "float32 in each, images come out float32/uint8.")
+      "with bfloat16 instructions, mixed_float16 on GPUs, auto: "
+      "mixed_bfloat16 where the CPU (avx512_bf16, amx_bf16) or every GPU "
+      "(compute capability 8.0+) has native bfloat16, else float32; the "
+      "weights are float32 in each, images come out float32/uint8.")
 
 
 def compute_dtype(name: str) -> tf.DType:

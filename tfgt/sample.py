@@ -190,7 +190,8 @@ def draw_grid(model_dir: str, checkpoint: str | int = "latest",
   if per_class < 1:
     raise UserInputError(f"--per_class={per_class}: draw at least 1.")
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
-  generator, _, spec = bundle.load(model_dir, checkpoint, precision=precision)
+  generator, _, spec = bundle.load(model_dir, checkpoint,
+                                   precision=precision_lib.choose(precision))
   names = spec["class_names"]
   ids = class_ids(classes, names)
   row_ids = [c for c in ids for _ in (truncations or [None])]
@@ -273,7 +274,8 @@ def draw_interpolation(model_dir: str, pair: Sequence[str],
     raise UserInputError(f"--per_class={steps} and --rows={rows}: an "
                          "interpolation needs at least 2 columns and 1 row.")
   checkpoint = bundle.parse_checkpoint(checkpoint, "--checkpoint")
-  generator, _, spec = bundle.load(model_dir, checkpoint, precision=precision)
+  generator, _, spec = bundle.load(model_dir, checkpoint,
+                                   precision=precision_lib.choose(precision))
   names = spec["class_names"]
   ids = class_ids(pair, names)
   if ids[0] == ids[1]:

@@ -687,10 +687,10 @@ def _make_loop(begun: _Begun, strategy: tf.distribute.Strategy,
                log_every=log_every, sample_every=sample_every,
                checkpoint_every=checkpoint_every, eval_every=eval_every)
   logging.info("Training from step %d to %d, global batch %d on %d "
-               "replica(s)%s.", start_step, num_steps, batch_size,
+               "replica(s)%s, in %s.", start_step, num_steps, batch_size,
                strategy.num_replicas_in_sync,
                (f" of {role.num_workers} worker processes"
-                if role.num_workers > 1 else ""))
+                if role.num_workers > 1 else ""), precision)
   return loop, outputs, summary_writer
 
 
@@ -743,6 +743,9 @@ def train(model_dir: str,
     precision: "float32", "mixed_bfloat16" or "mixed_float16"
       (`tfgt.precision`): the models' compute dtype; variables, checkpoints
       and bundles stay float32, so a run may change it when it resumes.
+      "auto": mixed_bfloat16 where the hardware computes bfloat16 natively,
+      else float32, chosen when the run starts or resumes and logged
+      (`tfgt.precision.resolve`).
     checkpoint_every: steps between checkpoints (also saved at the end and on
       interruption).
     keep_checkpoints: checkpoints kept.
@@ -766,7 +769,7 @@ def train(model_dir: str,
       a loss that becomes NaN or infinite (the run stops before saving it).
   """
   _check_types(dict(locals()))
-  precision_lib.check(precision)
+  precision = precision_lib.choose(precision)
   _check_arguments(num_steps, batch_size, d_steps, ema_decay, log_every,
                    dict(checkpoint_every=checkpoint_every,
                         sample_every=sample_every, eval_every=eval_every),
