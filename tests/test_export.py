@@ -500,9 +500,31 @@ def test_export_benchmark_times_every_signature(tmp_path):
   assert by_case["in_process/weights"]["ratio"] == 1.0
   assert by_case["in_process mixed_bfloat16"]["ratio"] != 1.0
   assert all(r["images_per_sec"] > 0 and r["batch_size"] == 2 for r in rows)
+  # Pixel differences are to the same case in float32: none there, a few
+  # grey levels in bfloat16.
+  assert all(r["max_difference"] == r["mean_difference"] == 0
+             for r in rows if r["precision"] == "float32")
+  bf16 = by_case["saved_model/seed mixed_bfloat16"]
+  assert 0 < bf16["mean_difference"] < 4 and bf16["max_difference"] < 255
   with open(tmp_path / "serving" / "mixed_bfloat16" / "1" / "assets.extra" /
             export.METADATA_FILE) as f:
     assert json.load(f)["precision"] == "mixed_bfloat16"
+
+
+def test_export_benchmark_feeds_every_path_the_same_request(tmp_path):
+  """TF Serving's loader is given the request the SavedModel signature gets:
+  a StyleGAN's untruncated psi is 1 (a BigGAN threshold would extrapolate
+  w), so both draw the same images."""
+  from tests.conftest import load_tool  # pylint: disable=g-import-not-at-top
+  from tfgt.models import bundle  # pylint: disable=g-import-not-at-top
+  tool = load_tool("benchmark_export")
+  model = "pretrained:fashion_mnist_stylegan"
+  path = export.export(model, str(tmp_path / "serving"))
+  generator, _, _ = bundle.load(model)
+  cases = tool._cases(generator, path, 3,  # pylint: disable=protected-access
+                      tool._tf1_runner(path))  # pylint: disable=protected-access
+  np.testing.assert_array_equal(cases["tf1_session/seed"](),
+                                cases["saved_model/seed"]())
 
 
 def test_serving_name_is_the_export_folder_name():
