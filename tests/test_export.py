@@ -523,8 +523,12 @@ def test_export_benchmark_feeds_every_path_the_same_request(tmp_path):
   generator, _, _ = bundle.load(model)
   cases = tool._cases(generator, path, 3,  # pylint: disable=protected-access
                       tool._tf1_runner(path))  # pylint: disable=protected-access
-  np.testing.assert_array_equal(cases["tf1_session/seed"](),
-                                cases["saved_model/seed"]())
+  # The same graph through two loaders: equal up to a rounding that a
+  # different graph optimisation may flip (a psi of 100 moves most pixels
+  # by far more).
+  a = cases["tf1_session/seed"]().astype(int)
+  b = cases["saved_model/seed"]().astype(int)
+  assert a.shape == b.shape and np.abs(a - b).max() <= 1
 
 
 def test_serving_name_is_the_export_folder_name():

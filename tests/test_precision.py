@@ -122,6 +122,14 @@ def test_auto_chooses_bfloat16_where_the_cpu_has_it(tmp_path, flags, chosen):
   assert precision.cpu_bfloat16_flags(str(tmp_path / "none")) == []
   with pytest.raises(UserInputError, match="auto"):
     precision.resolve("bfloat16")
+  # Without oneDNN, TensorFlow's bfloat16 kernels are slow even there.
+  with mock.patch.object(precision, "_gpu_compute_capabilities",
+                         return_value=[]), \
+      mock.patch.dict(os.environ, {"TF_ENABLE_ONEDNN_OPTS": "0"}):
+    name, reason = precision.resolve("auto", cpuinfo=path)
+  assert name == "float32"
+  if chosen == BF16:
+    assert "TF_ENABLE_ONEDNN_OPTS=0" in reason
 
 
 @pytest.mark.parametrize("capabilities,chosen", [
@@ -486,6 +494,15 @@ def test_a_run_changes_precision_when_it_resumes(runs):
   assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 2
   for k, v in model_variables(one).items():
     assert v.dtype == np.float32 and np.isfinite(v).all(), k
+  # Each start says its precision in TensorBoard at its first step ("auto"
+  # resolved).
+  starts = {}
+  for path in (one / "train").iterdir():
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if value.tag == train_lib.PRECISION_SUMMARY:
+          starts[event.step] = value.tensor.string_val[0].decode()
+  assert starts == {0: BF16, 1: "float32"}
   # The evaluation of the mixed_bfloat16 run ran under the float32 policy
   # on float32 images.
   assert runs["evaluator"].seen == [("float32", tf.float32)]

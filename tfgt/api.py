@@ -850,8 +850,9 @@ def evaluate(model: PathLike | Generator | Run,
       `<checkpoint>.eval.json`; `NAME-<checkpoint>.eval.json` in the working
       directory for "pretrained:NAME").
     precision: the precision the generator draws in (float32,
-      mixed_bfloat16, mixed_float16); default: a Generator's own, else
-      float32. The scores are computed in float32 whatever it is.
+      mixed_bfloat16, mixed_float16, or auto: `tfgt.precision.resolve`);
+      default: a Generator's own, else float32. The scores are computed in
+      float32 whatever it is; the result records the precision used.
 
   Returns:
     An `Evaluation`.
@@ -902,8 +903,9 @@ def export(model: PathLike | Generator | Run, out: PathLike,
     version: the version (>= 1); default: one more than the highest there.
     verify: reload the export and compare its images with the generator's.
     precision: the precision the exported generator computes in (float32,
-      mixed_bfloat16, mixed_float16); default: a Generator's own, else
-      float32.
+      mixed_bfloat16, mixed_float16, or auto: `tfgt.precision.resolve`);
+      default: a Generator's own, else float32. The export's metadata
+      records the precision used.
 
   Returns:
     The new version's folder, a str: `tf.saved_model.load(it)` serves

@@ -4,7 +4,7 @@ r"""Scores a trained generator: FID, KID, mFID, KMMD, precision/recall/...
         [--metrics=fid,kid,mfid,kmmd,prdc] [--num_samples=10000] \
         [--gin_file=gin_configs/fashion_mnist/eval.gin] [--gin_param=...] \
         [--features=classifier|inception|/path/model.keras|/path/saved_model] \
-        [--precision=float32|mixed_bfloat16|mixed_float16]
+        [--precision=float32|mixed_bfloat16|mixed_float16|auto]
 
     # A shipped bundle has no run config: give the data config it trained on.
     python -m tfgt.evaluate --model_dir=pretrained:fashion_mnist_biggan \
@@ -243,9 +243,9 @@ def run(model_dir: str, checkpoint: str = "auto",
       `Evaluator.extractor`), "classifier", "inception", or the path of a
       .keras file or SavedModel folder (`LocalModel`, configured by
       `gin_params`); its bindings come after `gin_params`.
-    precision: the precision the generator draws in (`tfgt.precision`),
-      recorded in the settings; the features are computed in float32
-      whatever it is.
+    precision: the precision the generator draws in (`tfgt.precision`;
+      "auto" resolved by the machine), recorded in the settings as
+      resolved; the features are computed in float32 whatever it is.
 
   Returns:
     (the result, the path of the JSON file written).

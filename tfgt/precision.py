@@ -70,6 +70,7 @@ the scale; 2000 finite steps in a row double it.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator, Sequence
 
 from absl import flags
@@ -101,9 +102,10 @@ def check(name: str) -> str:
   """
   if name not in PRECISIONS:
     raise UserInputError(
-        f"Unknown precision {name!r}: use one of {', '.join(CHOICES)} "
+        f"Unknown precision {name!r}: use one of {', '.join(PRECISIONS)} "
         "(train.precision in gin, --precision of tfgt.sample, tfgt.evaluate "
-        "and tfgt.export, precision= of tfgt.load).")
+        "and tfgt.export, precision= of tfgt.load, which also take 'auto'; "
+        "tfgt.precision.choose turns 'auto' into one of these).")
   return name
 
 
@@ -137,10 +139,11 @@ def resolve(name: str, cpuinfo: str | None = None) -> tuple[str, str]:
   "auto" is "mixed_bfloat16" where the hardware computes bfloat16 natively
   and "float32" elsewhere: with GPUs, when every visible GPU has compute
   capability 8.0 or more (Ampere and later); without, when the CPU reports
-  avx512_bf16 or amx_bf16 (`cpu_bfloat16_flags(cpuinfo)`). mixed_float16
-  is never chosen for you. "auto" suits wide models only (docs/TRAINING.md: narrow
-  ones, at 64 channels and less, run slower in bfloat16 even there), which
-  is why the configs of such settings bind it and the others do not.
+  avx512_bf16 or amx_bf16 (`cpu_bfloat16_flags(cpuinfo)`) and TensorFlow's
+  oneDNN kernels are on (TF_ENABLE_ONEDNN_OPTS=0 turns off the bfloat16
+  kernels that make it fast). mixed_float16 is never chosen for you. Every
+  setting measured but the small StyleGAN2 trains faster in bfloat16 on such
+  a CPU (docs/TRAINING.md); which configs bind "auto" is said there.
 
   Returns:
     (precision, reason): precision one of PRECISIONS; reason a phrase for
@@ -159,6 +162,9 @@ def resolve(name: str, cpuinfo: str | None = None) -> tuple[str, str]:
     return (("mixed_bfloat16" if native else "float32"),
             f"auto: GPU compute capability {shown}")
   flags_found = cpu_bfloat16_flags(cpuinfo)
+  if flags_found and os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+    return "float32", ("auto: the CPU has " + ", ".join(flags_found) +
+                       " but TF_ENABLE_ONEDNN_OPTS=0 turns oneDNN off")
   if flags_found:
     return "mixed_bfloat16", f"auto: the CPU has {', '.join(flags_found)}"
   return "float32", ("auto: the CPU reports neither "
@@ -180,17 +186,18 @@ def choose(name: str) -> str:
 
 
 def define_flag(use: str) -> None:
-  """Defines `--precision` (an enum of PRECISIONS, default float32) for a
+  """Defines `--precision` (an enum of CHOICES, default float32) for a
   command that builds a generator from a bundle; `use` says what computes
   in it (e.g. "The generator draws in"). The command lists it in its --help
   with `flags.adopt_module_key_flags(tfgt.precision)`."""
   flags.DEFINE_enum(
       "precision", DEFAULT, CHOICES,
       f"{use} this precision (docs/TRAINING.md): mixed_bfloat16 on CPUs "
-      "with bfloat16 instructions, mixed_float16 on GPUs, auto: "
-      "mixed_bfloat16 where the CPU (avx512_bf16, amx_bf16) or every GPU "
-      "(compute capability 8.0+) has native bfloat16, else float32; the "
-      "weights are float32 in each, images come out float32/uint8.")
+      "with bfloat16 instructions and GPUs of compute capability 8.0+, "
+      "mixed_float16 on older GPUs, auto: mixed_bfloat16 where the CPU "
+      "(avx512_bf16, amx_bf16) or every GPU has native bfloat16, else "
+      "float32; the weights are float32 in each, images come out "
+      "float32/uint8.")
 
 
 def compute_dtype(name: str) -> tf.DType:

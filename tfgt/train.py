@@ -98,6 +98,8 @@ class _Diverged(UserInputError):
 _INTEGER_SETTINGS = ("num_steps", "batch_size", "d_steps", "ema_start", "seed",
                      "checkpoint_every", "keep_checkpoints", "log_every",
                      "sample_every", "samples_per_class", "eval_every")
+# TensorBoard text summary: the precision of each start (step = its first).
+PRECISION_SUMMARY = "run/precision"
 _REAL_SETTINGS = ("g_lr", "d_lr", "beta1", "beta2", "ema_decay")
 _BOOL_SETTINGS = ("random_flip", "use_xla")
 
@@ -686,6 +688,10 @@ def _make_loop(begun: _Begun, strategy: tf.distribute.Strategy,
                num_steps=num_steps, start_step=start_step,
                log_every=log_every, sample_every=sample_every,
                checkpoint_every=checkpoint_every, eval_every=eval_every)
+  # The precision this start trains in ("auto" resolved), for TensorBoard's
+  # text tab: a run may change it when it resumes.
+  with summary_writer.as_default(step=start_step):
+    tf.summary.text(PRECISION_SUMMARY, precision)
   logging.info("Training from step %d to %d, global batch %d on %d "
                "replica(s)%s, in %s.", start_step, num_steps, batch_size,
                strategy.num_replicas_in_sync,

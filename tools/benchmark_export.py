@@ -156,6 +156,9 @@ def benchmark(model_dir: str, checkpoint: str, batch_sizes: Sequence[int],
     UserInputError: an unknown precision, or what `tfgt.export.export`
       raises.
   """
+  # "auto" as the machine resolves it; a precision given twice runs once.
+  precisions = list(dict.fromkeys(precision_lib.choose(p)
+                                  for p in precisions))
   models = []
   for precision in precisions:
     path = export.export(model_dir, os.path.join(export_dir, precision),

@@ -98,10 +98,11 @@ def test_memopt_mode_gives_back_tensorflows_default_and_the_trainer_not():
                   config.DEFAULT_MEM_OPT, config.NO_MEM_OPT]
 
 
-def test_imagenet_biggan_setting_is_the_places365_source_architecture():
-  """`biggan_128` binds the architecture that gin_configs/places365/
-  transfers from (BigGAN-PyTorch's 128 px release): shared embedding,
-  hierarchical z of 120 in 6 chunks, attention at 64 px, ch 96."""
+def test_imagenet_biggan_setting_binds_the_128px_release_architecture():
+  """`biggan_128` binds BigGAN-PyTorch's 128 px release (the source of
+  gin_configs/places365/, whose architecture comes from the imported
+  bundle's model.json): shared embedding, hierarchical z of 120, attention
+  at 64 px, ch 96."""
   from tfgt.models import biggan  # pylint: disable=g-import-not-at-top
   batch, classes, bindings = benchmark_step.SETTINGS["biggan_128"]
   assert (batch, classes) == (8, 5)
