@@ -557,10 +557,18 @@ def test_export_in_bfloat16_serves_through_the_tf1_loader(tmp_path):
   tf.config.optimizer.set_experimental_options(
       {"disable_meta_optimizer": False})
   try:
-    paths = {p: export.export(PRETRAINED, str(tmp_path / p), precision=p)
-             for p in ("float32", BF16)}  # Each verified against its own G.
+    # Each verified against its own G; the bfloat16 one asked for as "auto"
+    # on a CPU made to report avx512_bf16.
+    paths = {"float32": export.export(PRETRAINED, str(tmp_path / "f32"))}
+    with mock.patch.object(precision, "CPUINFO",
+                           _cpuinfo(tmp_path, "avx512_bf16")), \
+        mock.patch.object(precision, "_gpu_compute_capabilities",
+                          return_value=[]):
+      paths[BF16] = export.export(PRETRAINED, str(tmp_path / "bf16"),
+                                  precision="auto")
   finally:
     tf.config.optimizer.set_experimental_options(options)
+  # The metadata records the precision chosen, not "auto".
   with open(os.path.join(paths[BF16], "assets.extra",
                          export.METADATA_FILE)) as f:
     assert json.load(f)["precision"] == BF16
