@@ -4,7 +4,8 @@ r"""Fashion-MNIST version of Hyper-Modulation's Tables 2, 4 and 5 and Fig. 7.
         [--methods=gan_memory,hypermod_a,hypermod_b,hypermod_c,hypermod_ft,\
 hypermod_s,hypermod_b_unaligned,hypermod_b_official_lr,cgantransfer] \
         [--images_per_class=100] [--seeds=0,1,2] [--jobs=2] \
-        [--align_steps=1500] [--rescore_samples=10000]
+        [--align_steps=1500] [--rescore_samples=10000] \
+        [--source=pretrained:fashion_mnist_stylegan]
 
 The shipped unconditional StyleGAN (Fashion-MNIST classes 0-7 merged) learns
 Bag and Ankle boot from the images per class of the cGANTransfer runs (the
@@ -60,6 +61,7 @@ from tfgt import files
 from tfgt import run_events
 from tfgt import run_folder
 from tfgt import train as train_lib
+from tfgt.errors import UserInputError
 from tools.benchlib import cells as cells_lib
 from tools.benchlib import cli
 from tools.benchlib import figures
@@ -94,6 +96,8 @@ METHODS = {
 DEFAULT_METHODS = tuple(m for m in METHODS
                         if m != "hypermod_b_mixed_bfloat16")
 DEFAULT_SIZES = (100,)
+# The configs' SOURCE: the shipped unconditional StyleGAN.
+DEFAULT_SOURCE = "pretrained:fashion_mnist_stylegan"
 # Path-length values per class pair and sampling (Bag -> Ankle boot).
 DEFAULT_PPL_SAMPLES = 2000
 # The paper's Table 5 columns (per class, averaged), then the pooled FID.
@@ -322,14 +326,28 @@ def run_benchmark(out_dir: str, methods: Sequence[str] = DEFAULT_METHODS,
                       measures.DEFAULT_RESCORE_SAMPLES),
                   jobs: int = 1, only: str | None = None,
                   argv: Sequence[str] | None = None,
-                  source: str = "pretrained:fashion_mnist_stylegan",
+                  source: str = DEFAULT_SOURCE,
                   ppl_samples: int = DEFAULT_PPL_SAMPLES,
                   report_only: bool = False,
                   record_dir: str | None = None) -> list[dict]:
   """Aligns, runs every cell, writes the tables and figures (not with
   `only`, which runs one cell for a parent process; with `report_only`,
   of the finished runs, training nothing; `argv` and `record_dir` as in
-  `tools.benchmark_transfer.run_benchmark`). Returns the rows."""
+  `tools.benchmark_transfer.run_benchmark`; `source`: the unconditional
+  StyleGAN or StyleGAN2 that the alignment and the hypernetwork rows start
+  from, bound as the configs' SOURCE when it is not DEFAULT_SOURCE).
+  Returns the rows.
+
+  Raises:
+    UserInputError: another source with the cgantransfer row (which
+      transfers the shipped BigGAN), and what the runs raise.
+  """
+  if source != DEFAULT_SOURCE:
+    if "cgantransfer" in methods:
+      raise UserInputError(
+          f"--source={source}: the cgantransfer row transfers the shipped "
+          "BigGAN, not this source; leave it out of --methods.")
+    gin_params = list(gin_params) + [f"SOURCE = '{source}'"]
   cli.make_out_dir(out_dir)
   alignments = [] if only else run_alignments(
       out_dir, methods, align_steps, gin_params, report_only, record_dir)
@@ -373,11 +391,19 @@ def define_flags() -> None:
                        "sampling (0: no path length).")
   flags.DEFINE_integer("align_steps", None,
                        "Overrides train.num_steps of the self-alignment.")
+  flags.DEFINE_string("source", DEFAULT_SOURCE,
+                      "The unconditional StyleGAN or StyleGAN2 (bundle, run "
+                      "folder or pretrained:NAME) that the alignment and the "
+                      "Hyper-Modulation rows start from, e.g. the run of "
+                      "gin_configs/fashion_mnist/"
+                      "pretrain_stylegan2_unconditional.gin; not with the "
+                      "cgantransfer row.")
 
 
 def main(argv: Sequence[str]) -> None:
   cli.run_main(argv, run_benchmark, methods=FLAGS.methods,
-               align_steps=FLAGS.align_steps, ppl_samples=FLAGS.ppl_samples)
+               align_steps=FLAGS.align_steps, ppl_samples=FLAGS.ppl_samples,
+               source=FLAGS.source)
 
 
 if __name__ == "__main__":

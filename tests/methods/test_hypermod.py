@@ -304,7 +304,9 @@ def _hypermod_configs():
 @pytest.mark.parametrize("config", _hypermod_configs())
 def test_every_hypermod_config_builds(config, source_bundle):
   gin.clear_config()
-  params = [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
+  # The source through --source (bound as the configs' SOURCE, here and in
+  # the children).
+  params = ["SelfAlignment.class_width = 6",
             "HyperModulation.class_width = 6", "ALIGNED = None"]
   if "align" in os.path.basename(config):
     params.remove("ALIGNED = None")
@@ -405,6 +407,12 @@ def test_benchmark_cells_keep_the_protocol_and_the_alignment(tmp_path):
   assert mixed.params == hyper.params + (
       "train.precision = 'mixed_bfloat16'",)
   assert "hypermod_b_mixed_bfloat16" not in tool.DEFAULT_METHODS
+  # Another source (a StyleGAN2) serves the hypernetwork rows only.
+  with pytest.raises(UserInputError, match="cgantransfer row transfers"):
+    tool.run_benchmark(str(tmp_path / "sg2"), methods=["hypermod_b",
+                                                       "cgantransfer"],
+                       source=str(tmp_path / "stylegan2_source"))
+  assert not (tmp_path / "sg2").exists()
   assert set(tool.DEFAULT_METHODS) | {"hypermod_b_mixed_bfloat16"} == set(
       tool.METHODS)
 
@@ -419,7 +427,9 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   tool = load_tool("benchmark_hypermod")
   out_dir = str(tmp_path / "bench")
   records = str(tmp_path / "records")
-  params = [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
+  # The source through --source (bound as the configs' SOURCE, here and in
+  # the children).
+  params = ["SelfAlignment.class_width = 6",
             "SelfAlignment.class_depth = 2", "HyperModulation.class_width = 6",
             "HyperModulation.class_depth = 2", "train.batch_size = 4",
             "train.log_every = 1", "train.sample_every = 0",
@@ -433,7 +443,8 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
   flags = ["--methods=gan_memory,hypermod_b", "--images_per_class=8",
            "--seeds=0", "--num_steps=2", "--align_steps=2",
            f"--out_dir={out_dir}", "--rescore_samples=60", "--jobs=2",
-           "--ppl_samples=20", f"--record_dir={records}"] + [
+           "--ppl_samples=20", f"--record_dir={records}",
+           f"--source={source_bundle}"] + [
                f"--gin_param={p}" for p in params]
   rows = tool.run_benchmark(
       out_dir, ["gan_memory", "hypermod_b"], [8], [0], num_steps=2,
