@@ -102,11 +102,20 @@ def check(name: str) -> str:
   """
   if name not in PRECISIONS:
     raise UserInputError(
-        f"Unknown precision {name!r}: use one of {', '.join(PRECISIONS)} "
-        "(train.precision in gin, --precision of tfgt.sample, tfgt.evaluate "
-        "and tfgt.export, precision= of tfgt.load, which also take 'auto'; "
-        "tfgt.precision.choose turns 'auto' into one of these).")
+        f"Unknown precision {name!r}: give one of {', '.join(PRECISIONS)} "
+        "here (resolve 'auto' first with tfgt.precision.choose).")
   return name
+
+
+def _check_choice(name: str) -> None:
+  """Raises UserInputError for a name not in CHOICES, saying where it is
+  set and what is valid."""
+  if name not in CHOICES:
+    raise UserInputError(
+        f"Unknown precision {name!r}: use float32, mixed_bfloat16, "
+        "mixed_float16 or auto (train.precision in gin; --precision of "
+        "tfgt.sample, tfgt.evaluate and tfgt.export; precision= of "
+        "tfgt.load).")
 
 
 def cpu_bfloat16_flags(cpuinfo: str | None = None) -> list[str]:
@@ -152,8 +161,9 @@ def resolve(name: str, cpuinfo: str | None = None) -> tuple[str, str]:
   Raises:
     UserInputError: a name not in CHOICES.
   """
+  _check_choice(name)
   if name != AUTO:
-    return check(name), ""
+    return name, ""
   capabilities = _gpu_compute_capabilities()
   if capabilities:
     native = all(c is not None and c >= (8, 0) for c in capabilities)

@@ -30,6 +30,8 @@ to [-t, t]), for a StyleGAN psi in w (1 = none, 0 = the average image); see
 `--precision=mixed_bfloat16` (or mixed_float16) draws with the generator's
 layers computing in that dtype (`tfgt.precision`), from the same float32
 weights; the images differ from float32's by a few grey levels.
+`--precision=auto` chooses mixed_bfloat16 where the CPU or GPU computes
+bfloat16 natively, else float32, and logs which.
 """
 
 from __future__ import annotations
