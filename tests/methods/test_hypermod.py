@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import FASHION_MNIST_DIR
+from tests.conftest import REPO
 from tests.conftest import assert_from_z_matches
 from tests.conftest import events
 from tests.conftest import load_tool
@@ -502,6 +503,13 @@ def test_benchmark_aligns_then_runs_cells_in_two_processes(source_bundle,
       ppl_samples=20, record_dir=records, report_only=True) == rows
   with open(os.path.join(elsewhere, "results.md")) as f:
     assert "Self-alignment B" in f.read()
+  # And from another --out_dir: a record's paths under the out_dir it ran
+  # in (its alignment) are read under this one.
+  assert tool.run_benchmark(
+      str(tmp_path / "other"), ["gan_memory", "hypermod_b"], [8], [0],
+      num_steps=2, align_steps=2, gin_params=params, command="pytest",
+      rescore_samples=60, argv=["unused"], source=source_bundle,
+      ppl_samples=20, record_dir=records, report_only=True) == rows
 
 
 def tags_of(logdir):
@@ -556,3 +564,23 @@ def test_benchmark_claims_have_a_verdict_each():
   assert ("self-alignment reaches a given FID sooner (iterations, aligned vs "
           "unaligned; seed 0: FID 12.00 at 250 vs 500") in text
   assert text.endswith("holds.")
+
+
+def test_shipped_precision_records_give_the_table_of_results(tmp_path):
+  """docs/benchmarks/precision_hypermod reports from any --out_dir (the
+  records ran in another) and gives the mFID figures docs/RESULTS.md prints
+  for Hyper-Modulation in float32 and mixed_bfloat16."""
+  tool = load_tool("benchmark_hypermod")
+  stats = load_tool("benchlib.stats")
+  records = os.path.join(REPO, "docs", "benchmarks", "precision_hypermod")
+  methods = ["hypermod_b", "hypermod_b_mixed_bfloat16"]
+  rows = tool.run_benchmark(str(tmp_path / "elsewhere"), methods, [100],
+                            [0, 1, 2], report_only=True, record_dir=records)
+  assert [r["method"] for r in rows] == methods * 3
+  with open(os.path.join(REPO, "docs", "RESULTS.md")) as f:
+    results = f.read()
+  for method in methods:
+    mfids = [r["rescored"]["best"]["mfid"] for r in rows
+             if r["method"] == method]
+    shown = ", ".join(f"{v:.2f}" for v in mfids)
+    assert f"{shown} ({stats.fmt_stats(mfids)})" in results, (method, shown)

@@ -4,7 +4,8 @@ A finished cell's row is kept in its run folder (DONE_FILE) and, with
 --record_dir, in <record_dir>/<run_name>.json, which outlives the run
 folder: rows recorded in the repository give the tables on any machine. A
 row counts for a command only when it holds the command's gin configuration
-and number of steps; the checks here refuse what would overwrite or resume
+and number of steps (paths under the out_dir it ran in, such as a
+self-alignment's, read under the command's --out_dir: `relocated_config`); the checks here refuse what would overwrite or resume
 the rows of another configuration.
 """
 
@@ -31,10 +32,40 @@ def record_path(record_dir: str, cell: cells_lib.Cell) -> str:
   return os.path.join(record_dir, f"{cell.run_name}.json")
 
 
-def same_configuration(row: dict, config: str, num_steps: int) -> bool:
-  """A stored row was trained with this gin configuration (text) and number
-  of steps: the one test of `read_done` and `check_records`."""
-  return row.get("gin_config") == config and row.get("num_steps") == num_steps
+def relocated_config(row: dict, out_dir: str | None) -> str | None:
+  """The row's gin configuration (text) as if its run had trained under
+  `out_dir`: the paths its bindings quote under the out_dir it ran in (the
+  folder of its model_dir, e.g. the self-alignment `ALIGNED =
+  '<out_dir>/align_b'` of tools.benchmark_hypermod) read under `out_dir`
+  instead, so that a record reports from any --out_dir. The text itself
+  without `out_dir` or when the row's out_dir is the same."""
+  config = row.get("gin_config")
+  ran_in = os.path.dirname(str(row.get("model_dir") or ""))
+  if (out_dir is None or not ran_in or not isinstance(config, str) or
+      os.path.normpath(ran_in) == os.path.normpath(out_dir)):
+    return config
+  for quote in ("'", '"'):
+    config = config.replace(f"{quote}{ran_in}/", f"{quote}{out_dir}/")
+  return config
+
+
+def _layout_free(config: str | None) -> str | None:
+  """A gin configuration's text without its layout: gin breaks a binding
+  whose value is long (`NAME = \\` and the value on the next line), so a
+  path of another length changes the lines, not the bindings."""
+  if not isinstance(config, str):
+    return config
+  return " ".join(config.replace("\\\n", " ").split())
+
+
+def same_configuration(row: dict, config: str, num_steps: int,
+                       out_dir: str | None = None) -> bool:
+  """A stored row was trained with this gin configuration (text, compared
+  without its layout) and number of steps, its paths under its own out_dir
+  read under `out_dir` (`relocated_config`): the one test of `read_done`
+  and `check_records`."""
+  return (_layout_free(relocated_config(row, out_dir)) ==
+          _layout_free(config) and row.get("num_steps") == num_steps)
 
 
 def read_done(model_dir: str, config: str, num_steps: int,
@@ -50,7 +81,8 @@ def read_done(model_dir: str, config: str, num_steps: int,
       continue
     with open(path) as f:
       row = json.load(f)
-    if same_configuration(row, config, num_steps):
+    if same_configuration(row, config, num_steps,
+                          os.path.dirname(model_dir)):
       logging.info("%s: finished before, reading its results from %s.",
                    model_dir, path)
       return row
@@ -90,9 +122,10 @@ def is_finished(cell: cells_lib.Cell, out_dir: str, num_steps: int | None,
 
 def record_clashes(cells: Sequence[cells_lib.Cell], num_steps: int | None,
                    eval_gin: Sequence[str], gin_params: Sequence[str],
-                   record_dir: str) -> list[str]:
+                   record_dir: str, out_dir: str | None = None) -> list[str]:
   """The records of `cells` in <record_dir> that hold another configuration
-  than this command's, as "<path> (<steps> steps)"."""
+  than this command's (under `out_dir`: `relocated_config`), as "<path>
+  (<steps> steps)"."""
   clashes = []
   for cell in cells:
     path = record_path(record_dir, cell)
@@ -101,14 +134,14 @@ def record_clashes(cells: Sequence[cells_lib.Cell], num_steps: int | None,
     with open(path) as f:
       row = json.load(f)
     if not same_configuration(row, *cells_lib.cell_config(
-        cell, num_steps, eval_gin, gin_params)):
+        cell, num_steps, eval_gin, gin_params), out_dir):
       clashes.append(f"{path} ({row.get('num_steps')} steps)")
   return clashes
 
 
 def check_records(cells: Sequence[cells_lib.Cell], num_steps: int | None,
                   eval_gin: Sequence[str], gin_params: Sequence[str],
-                  record_dir: str) -> None:
+                  record_dir: str, out_dir: str | None = None) -> None:
   """Refuses to train a cell whose record holds another configuration.
 
   A finished run's row in <record_dir> is the only trace of it once its
@@ -119,7 +152,7 @@ def check_records(cells: Sequence[cells_lib.Cell], num_steps: int | None,
     UserInputError: naming the records and the two ways out.
   """
   clashes = record_clashes(cells, num_steps, eval_gin, gin_params,
-                           record_dir)
+                           record_dir, out_dir)
   if clashes:
     raise UserInputError(
         f"The records {', '.join(clashes)} hold finished runs of another "
@@ -184,7 +217,7 @@ def check_reportable(cells: Sequence[cells_lib.Cell],
   if any(is_done(c) for c in cells):
     return
   clashes = (record_clashes(cells, num_steps, eval_gin, gin_params,
-                            record_dir) if record_dir else [])
+                            record_dir, out_dir) if record_dir else [])
   raise UserInputError(
       f"Nothing to report: none of the {len(cells)} runs finished with this "
       f"command's configuration in --out_dir={out_dir}" +

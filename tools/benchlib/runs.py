@@ -152,7 +152,7 @@ def _check_before_training(cells: Sequence[cells_lib.Cell], out_dir: str,
   else:
     if record_dir:
       records.check_records(cells, num_steps, eval_gin, gin_params,
-                            record_dir)
+                            record_dir, out_dir)
     records.check_run_folders(cells, out_dir, num_steps, eval_gin,
                               gin_params, record_dir)
 
