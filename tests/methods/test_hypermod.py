@@ -305,9 +305,7 @@ def _hypermod_configs():
 @pytest.mark.parametrize("config", _hypermod_configs())
 def test_every_hypermod_config_builds(config, source_bundle):
   gin.clear_config()
-  # The source through --source (bound as the configs' SOURCE, here and in
-  # the children).
-  params = ["SelfAlignment.class_width = 6",
+  params = [f"SOURCE = '{source_bundle}'", "SelfAlignment.class_width = 6",
             "HyperModulation.class_width = 6", "ALIGNED = None"]
   if "align" in os.path.basename(config):
     params.remove("ALIGNED = None")
