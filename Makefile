@@ -38,7 +38,8 @@ hypermod: setup
 # The test suite, then a build of every Bazel target. The suite runs one
 # worker per core (pytest-xdist), each test file on one worker, so that a
 # file's shared runs are trained once, the longest files first
-# (tests/conftest.py); the slowest tests are listed at the end.
+# (tests/conftest.py); the slowest tests are listed at the end, and
+# TFGT_TEST_TIMES=times.json make test writes every file's seconds.
 test:
 	bash tools/setup.sh --bazel
 	TF_CPP_MIN_LOG_LEVEL=2 $(PYTHON) -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15

@@ -30,6 +30,7 @@ for _threads in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
   os.environ.setdefault(_threads, "1")
 
 import glob  # pylint: disable=g-import-not-at-top
+import json  # pylint: disable=g-import-not-at-top
 
 import gin  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
@@ -94,6 +95,29 @@ def pytest_collection_modifyitems(items):
     return (_LONGEST_FIRST.index(name) if name in _LONGEST_FIRST
             else len(_LONGEST_FIRST))
   items.sort(key=rank)  # Stable: tests keep their order within a file.
+
+
+# Seconds per test file (set-up, call and tear-down summed), written as JSON
+# to $TFGT_TEST_TIMES at the end of a run when that is set, e.g.
+#   TFGT_TEST_TIMES=/tmp/times.json make test
+# for keeping _LONGEST_FIRST in order. Under pytest-xdist the controller
+# receives every worker's reports and writes the file once.
+_FILE_SECONDS = {}
+
+
+def pytest_runtest_logreport(report):
+  name = report.nodeid.split("::", 1)[0]
+  if name.startswith("tests/"):
+    name = name[len("tests/"):]
+  _FILE_SECONDS[name] = _FILE_SECONDS.get(name, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+  path = os.environ.get("TFGT_TEST_TIMES")
+  if path and not hasattr(session.config, "workerinput"):
+    ordered = dict(sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1]))
+    with open(path, "w") as f:
+      json.dump({k: round(v, 1) for k, v in ordered.items()}, f, indent=1)
 
 
 @pytest.fixture(autouse=True)
