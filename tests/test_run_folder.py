@@ -15,9 +15,15 @@ def _strict(path):
   return json.loads(path.read_text(), parse_constant=refuse)
 
 
+def _direction(higher):
+  return (lambda new, old: new > old) if higher else (
+      lambda new, old: new < old)
+
+
 @pytest.mark.parametrize("higher", [False, True])
 def test_a_non_finite_score_is_never_the_best(tmp_path, higher):
   folder = run_folder.RunFolder(str(tmp_path))
+  higher = _direction(higher)
   good = 0.5
   for step, value in enumerate([math.nan, good, math.inf, -math.inf,
                                 math.nan], start=1):
@@ -29,13 +35,15 @@ def test_a_non_finite_score_is_never_the_best(tmp_path, higher):
   # Strict JSON: a non-finite value of another metric is written as null.
   assert _strict(tmp_path / run_folder.BEST) == {"m": good, "other": None,
                                                  "step": 2}
-  assert folder.is_new_best(0.4 if not higher else 0.6, "m", higher)
-  assert not folder.is_new_best(0.6 if not higher else 0.4, "m", higher)
+  up = higher(0.6, 0.4)
+  assert folder.is_new_best(0.4 if not up else 0.6, "m", higher)
+  assert not folder.is_new_best(0.6 if not up else 0.4, "m", higher)
 
 
 def test_a_non_finite_best_from_an_older_version_is_beaten(tmp_path):
   (tmp_path / run_folder.BEST).write_text('{"fid": NaN, "step": 3}')
-  assert run_folder.RunFolder(str(tmp_path)).is_new_best(80.0, "fid", False)
+  assert run_folder.RunFolder(str(tmp_path)).is_new_best(
+      80.0, "fid", _direction(False))
 
 
 def test_files_are_written_as_strict_json(tmp_path):

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import shutil
+from typing import Callable
 
 from absl import logging
 import tensorflow as tf
@@ -250,12 +251,13 @@ class RunFolder:
     return (self.read(EVAL_STATE) or {}).get("step")
 
   def is_new_best(self, value: float | None, best_metric: str,
-                  higher_is_better: bool) -> bool:
+                  better: Callable[[float, float], bool]) -> bool:
     """Whether `value` of `best_metric` beats best.json's.
 
-    None, NaN and infinities are never the best; a best.json without the
-    metric (or with a non-finite value, from older versions) is beaten by
-    any finite value.
+    `better(value, old)` says whether a finite value beats a finite old one
+    (`tfgt.eval.registry.better` for the metric's direction). None, NaN and
+    infinities are never the best; a best.json without the metric (or with
+    a non-finite value, from older versions) is beaten by any finite value.
     """
     if value is None or not math.isfinite(value):
       if value is not None:
@@ -265,7 +267,7 @@ class RunFolder:
     old = (self.read(BEST) or {}).get(best_metric)
     if old is None or not math.isfinite(old):
       return True
-    return value > old if higher_is_better else value < old
+    return better(value, old)
 
   def record_evaluation(self, step: int, results: dict,
                         improved: bool) -> None:

@@ -145,6 +145,14 @@ def _check_arguments(num_steps: int, batch_size: int, d_steps: int,
         f"train.best_metric={best_metric!r} is not among the evaluator's "
         f"results {sorted(result_names())}: choose one of them, or add its "
         "metric to Evaluator.metrics.")
+  if metric_registry.is_reference(best_metric):
+    counterpart = best_metric.removesuffix("_real")
+    raise UserInputError(
+        f"train.best_metric={best_metric!r} describes the real images "
+        "alone (the same at every evaluation) and cannot choose a best "
+        "checkpoint: choose " + (
+            f"{counterpart!r} (its generated counterpart) or another result."
+            if counterpart != best_metric else "another result."))
 
 
 def _check_strategy(strategy: tf.distribute.Strategy, batch_size: int,
@@ -419,8 +427,9 @@ class _Outputs:
     if value is None:
       logging.warning("The evaluation has no %r: no best checkpoint kept.",
                       self.best_metric)
-    higher = metric_registry.higher_is_better(self.best_metric)
-    improved = self.folder.is_new_best(value, self.best_metric, higher)
+    improved = self.folder.is_new_best(
+        value, self.best_metric,
+        lambda new, old: metric_registry.better(self.best_metric, new, old))
     if improved:
       # The bundle first, beside the old best: best.json, written next, never
       # names a bundle not yet written nor loses the one it names; the old

@@ -31,10 +31,17 @@ def test_builtin_entries_say_what_the_former_tables_said():
   keys = {k for m in registry.metrics() for k in m.result_keys}
   assert keys == {"fid", "kid", "kid_std", "mfid", "mkid", "kmmd", "ppl_full",
                   "ppl_end", *PRDC, *("m" + p for p in PRDC), *CONSISTENCY}
-  assert {k for k in keys if registry.higher_is_better(k)} == {
-      *PRDC, *("m" + p for p in PRDC), *CONSISTENCY}
-  assert evaluator_lib.HIGHER_IS_BETTER == {*PRDC, *("m" + p for p in PRDC),
-                                            *CONSISTENCY}
+  # Within-class diversity is best at 1 (the real images' own spread).
+  higher = {*PRDC, *("m" + p for p in PRDC), "mconsistency",
+            "mconsistency_real"}
+  assert {k for k in keys if registry.higher_is_better(k)} == higher
+  assert evaluator_lib.HIGHER_IS_BETTER == higher
+  assert {k for k in keys if registry.target(k) is not None} == {
+      "mdiversity", "mdiversity_real", "mdiversity_pixels",
+      "mdiversity_pixels_real"}
+  assert registry.target("mdiversity") == 1.0
+  assert {k for k in keys if registry.is_reference(k)} == {
+      k for k in CONSISTENCY if k.endswith("_real")}
   assert {k for k in keys if registry.scale(k) != 1} == {"kid", "kid_std",
                                                          "mkid"}
   assert registry.for_result("kid_std").name == "kid"
@@ -175,3 +182,28 @@ def test_registration_refuses_entries_that_cannot_work(mean_norm):
                      "does not declare"):
     entry(np.zeros((2, 1)), np.zeros((2, 1)), None)
   assert metrics_lib.PRDC_KEYS == PRDC
+
+
+@pytest.mark.parametrize("key, values, best", [
+    ("fid", [3.0, 1.0, 2.0], 1.0), ("mrecall", [0.1, 0.3, 0.2], 0.3),
+    # Nearest 1: a collapse (0.4) and off-class noise (1.8) both lose.
+    ("mdiversity", [0.4, 1.3, 0.9, 1.8], 0.9),
+    ("mdiversity_pixels", [1.8, 0.7, 1.2], 1.2)])
+def test_the_best_checkpoint_follows_each_result_s_direction(tmp_path, key,
+                                                            values, best):
+  from tfgt import run_folder  # pylint: disable=g-import-not-at-top
+  folder = run_folder.RunFolder(str(tmp_path))
+  for step, value in enumerate(values, start=1):
+    improved = folder.is_new_best(
+        value, key, lambda new, old: registry.better(key, new, old))
+    folder.record_evaluation(step, {key: value}, improved)
+  assert json.loads((tmp_path / "best.json").read_text())[key] == best
+
+
+def test_reference_keys_must_be_keys_of_the_metric():
+  with pytest.raises(ValueError, match="reference_keys must be a tuple of "
+                     "some of its keys"):
+    registry.register(registry.Metric(
+        name="mbad", keys=("bad",), per_class=True,
+        compute=mean_feature_norm, reference_keys=("bad_real",)))
+  assert "mbad" not in registry.names()

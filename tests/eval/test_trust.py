@@ -57,13 +57,22 @@ def test_blind_features_warn_before_training_and_in_the_scores(tmp_path,
               if "barely tells the evaluated classes apart" in r.getMessage()]
   assert len(warnings) == 1
   caplog.clear()
-  result = evaluator.evaluate(ToneGenerator())
+  # The two classes as new classes 2 and 3 of a generator of 4 (labels 0
+  # and 1 before training, model ids after).
+  generator = ToneGenerator()
+  generator.num_classes = 4
+  result = evaluator.evaluate(generator)
   # Once per set of real features: not again at the evaluation.
   assert not any("barely" in r.getMessage() for r in caplog.records)
   check = result.settings["feature_check"]
   assert check["separation"] < evaluator_lib.separability.THRESHOLDS.separation
   assert result.metrics["features_separation"] == check["separation"]
-  assert check["classes"] == {"0": "a", "1": "b"}
+  # The scores' JSON keeps the warning and the limits it used, keyed by
+  # the generator's class ids.
+  assert check["warnings"] == warnings
+  assert check["thresholds"] == {"separation": 0.5, "spread": 0.5}
+  assert check["classes"] == {"2": "a", "3": "b"}
+  assert set(check["per_class"]) == {"2", "3"}
   # The toy extractor knows no domain of its own: no spread unit.
   assert "features_min_spread" not in result.metrics
   assert evaluator.result_names() >= {"fid", "features_separation"}
@@ -104,3 +113,34 @@ def test_consistency_catches_swapped_classes_and_diversity_a_collapse(
       assert result.per_class[name]["diversity_pixels_real"] > 0.2
   assert 0.5 < right.metrics["mdiversity_pixels"] < 1.0
   assert collapsed.metrics["mdiversity_pixels"] < 1e-6
+
+
+class _DomainPixels(PooledPixels):
+  """PooledPixels with a domain of its own: `spread`-scaled noise."""
+
+  def __init__(self, domain_name, spread):
+    super().__init__()
+    self._name, self._spread = domain_name, spread
+
+  @property
+  def domain_name(self):
+    return self._name
+
+  def domain(self):
+    rng = np.random.RandomState(0)
+    images = 128 + self._spread * rng.uniform(-1, 1, (40, 32, 32, 1))
+    return images.astype(np.uint8), np.repeat([0, 1], 20)
+
+
+def test_the_spread_unit_is_cached_per_domain(tmp_path):
+  # The same weights (identity) bound with another domain: its own unit,
+  # not the first domain's from the cache.
+  def unit(extractor):
+    return evaluator_lib.Evaluator(
+        extractor=extractor, metrics="fid",
+        cache_dir=str(tmp_path / "cache")).domain_spread()
+
+  narrow = unit(_DomainPixels("narrow", 10))
+  wide = unit(_DomainPixels("wide", 100))
+  assert wide > 5 * narrow
+  assert unit(_DomainPixels("narrow", 10)) == narrow

@@ -187,8 +187,13 @@ def diversity(real: np.ndarray, generated: np.ndarray,
 # The evaluator's entries (tfgt.eval.registry), per class and averaged:
 # mconsistency (and mconsistency_real, the classifier's held-out accuracy on
 # real images), mdiversity (and mdiversity_real, the real images' mean
-# pairwise distance in feature space), mdiversity_pixels (below). Higher is better for both (a diversity above 1 is
-# samples more spread than the real images).
+# pairwise distance in feature space), mdiversity_pixels (below).
+# Consistency: higher is better; at 1 / (number of classes) the classifier
+# guesses. Diversity: the nearer 1 the better (train.best_metric keeps the
+# value nearest 1): below 1 the samples of a class vary less than its real
+# images (collapse, memorised images), above 1 more (off-class or noisy
+# samples; a diversity far above 1 with low consistency is samples that are
+# not the class). The *_real values describe the real images alone.
 def _consistency(real: np.ndarray, real_ids: np.ndarray,
                  fake_by_class: Mapping[int, np.ndarray],
                  settings) -> dict[int, dict[str, float]]:
@@ -232,10 +237,12 @@ def _two_classes(names) -> None:
 registry.register(registry.Metric(
     name="mconsistency", keys=("consistency", "consistency_real"),
     per_class=True, inputs=registry.CLASSES, compute=_consistency,
-    higher_is_better=True, min_rows=(5, 1), check_classes=_two_classes))
+    higher_is_better=True, reference_keys=("consistency_real",),
+    min_rows=(5, 1), check_classes=_two_classes))
 registry.register(registry.Metric(
     name="mdiversity", keys=("diversity", "diversity_real"), per_class=True,
-    compute=_diversity, higher_is_better=True, min_rows=(2, 2)))
+    compute=_diversity, target=1.0, reference_keys=("diversity_real",),
+    min_rows=(2, 2)))
 # The same in pixel space (mdiversity_pixels, and mdiversity_pixels_real,
 # the real images' mean root-mean-square difference per pixel in [-1, 1]
 # units): blind to no extractor, but it also counts differences a person
@@ -244,4 +251,4 @@ registry.register(registry.Metric(
     name="mdiversity_pixels", keys=("diversity_pixels",
                                     "diversity_pixels_real"),
     per_class=True, inputs=registry.PIXELS, compute=_pixel_diversity,
-    higher_is_better=True, min_rows=(2, 2)))
+    target=1.0, reference_keys=("diversity_pixels_real",), min_rows=(2, 2)))

@@ -616,7 +616,7 @@ class Evaluator:
     if self._domain_spread is None:
       extractor = self.extractor
       key = dict(kind="domain_spread", version=1,
-                 extractor=extractor.identity,
+                 extractor=extractor.identity, domain=extractor.domain_name,
                  max_per_class=separability.DOMAIN_PER_CLASS)
 
       def compute() -> dict[str, np.ndarray]:
@@ -642,22 +642,41 @@ class Evaluator:
                     ) -> dict | None:
     """The feature check of real features [n, D] with class ids [n]
     (`separability.measure`), computed and warned about once per set of real
-    features (`key`); None with fewer than two classes of 2 images."""
+    features (`key`), whatever ids the classes have (labels from 0 before
+    training, the generator's model ids after); None with fewer than two
+    classes of 2 images.
+
+    Returns:
+      `separability.measure`'s dict keyed by these `labels`' ids, plus
+      "classes" {id (str): name}, "warnings" (the messages logged, [] when
+      the scores can be trusted) and "thresholds" (the limits they used).
+    """
     memo = repr(key)
+    labels = np.asarray(labels)
+    ids = np.unique(labels)
     if memo not in self._feature_checks:
-      counts = np.bincount(np.asarray(labels) - np.min(labels))
+      counts = np.bincount(labels - np.min(labels))
       if np.count_nonzero(counts >= 2) < 2 or np.any((counts > 0) &
                                                       (counts < 2)):
         self._feature_checks[memo] = None
         return None
-      measured = separability.measure(features, labels, self.domain_spread(),
-                                      seed=self.seed)
-      for warning in separability.check(
-          measured, {str(c): n for c, n in names.items()}):
+      # Measured once, on the classes' ranks (0, 1, ...).
+      measured = separability.measure(features, np.searchsorted(ids, labels),
+                                      self.domain_spread(), seed=self.seed)
+      warnings = separability.check(
+          measured, {str(i): names[int(c)] for i, c in enumerate(ids)})
+      for warning in warnings:
         logging.warning("%s", warning)
-      measured["classes"] = {str(c): n for c, n in names.items()}
+      measured["warnings"] = warnings
+      measured["thresholds"] = dataclasses.asdict(separability.THRESHOLDS)
       self._feature_checks[memo] = measured
-    return self._feature_checks[memo]
+    measured = self._feature_checks[memo]
+    if measured is None:
+      return None
+    return dict(measured,
+                per_class={str(int(ids[int(rank)])): v
+                           for rank, v in measured["per_class"].items()},
+                classes={str(int(c)): names[int(c)] for c in ids})
 
   def _draw_fn(self, generator):
     # One compiled sampler per generator object: the trainer evaluates the

@@ -141,6 +141,12 @@ class FeatureExtractor(abc.ABC):
     they are not at hand (Inception's ImageNet)."""
     return None
 
+  @property
+  def domain_name(self) -> str | None:
+    """The name of `domain()`'s data (a key of the spread unit's cache:
+    one set of weights may be bound with another domain), or None."""
+    return None
+
   def features(self, images) -> tf.Tensor:
     """float32 [B, D] features of images."""
     return self(images)["features"]
@@ -426,6 +432,10 @@ class FashionMNISTClassifier(FeatureExtractor):
   @property
   def identity(self) -> dict[str, Any]:
     return dict(name=self.name, weights=self._fingerprint)
+
+  @property
+  def domain_name(self) -> str:
+    return self._domain
 
   def domain(self) -> tuple[np.ndarray, np.ndarray] | None:
     """The test split of the domain the weights learnt (at 32x32x1)."""

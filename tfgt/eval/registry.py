@@ -107,6 +107,14 @@ class Metric:
       computation over all evaluated classes pooled (cGANTransfer's FID).
     higher_is_better: the direction of every result key, used to keep the
       best checkpoint (`train.best_metric`); False for distances.
+    target: for ratios to the real images' own value (within-class
+      diversity: 1), the value a result is best at: the nearer |value -
+      target|, the better, whatever `higher_is_better` says. None: the
+      direction is `higher_is_better`'s.
+    reference_keys: keys (of `keys`) that describe the real images alone
+      (a classifier's accuracy on held-out real images, the real images'
+      own spread): the same at every evaluation of one evaluator, shown
+      beside the generated value, never a `train.best_metric`.
     scale: display factor of the terminal line and tables (100: KID is
       printed "kid x100" as papers print it); stored values are raw.
     min_rows: the fewest (real, generated) feature rows `compute` is
@@ -131,6 +139,8 @@ class Metric:
   keys: tuple[str, ...]
   per_class: bool = False
   higher_is_better: bool = False
+  target: float | None = None
+  reference_keys: tuple[str, ...] = ()
   scale: float = 1.0
   min_rows: MinRows = (2, 2)
   inputs: str = FEATURES
@@ -205,6 +215,11 @@ def _validate(metric: Metric) -> None:
   if not metric.scale > 0:
     raise ValueError(f"Metric {metric.name!r}: scale must be > 0, got "
                      f"{metric.scale}.")
+  unknown = sorted(set(metric.reference_keys) - set(metric.keys))
+  if unknown or isinstance(metric.reference_keys, str):
+    raise ValueError(f"Metric {metric.name!r}: reference_keys must be a "
+                     f"tuple of some of its keys {metric.keys}, got "
+                     f"{metric.reference_keys!r}.")
   taken = {k: m.name for m in _REGISTRY.values() for k in m.result_keys}
   clash = sorted(k for k in metric.result_keys if k in taken)
   if clash:
@@ -269,9 +284,38 @@ def for_result(key: str) -> Metric | None:
 
 def higher_is_better(key: str) -> bool:
   """Whether a higher value of result `key` is better (as its metric says;
-  False, a distance, for results of no registered metric)."""
+  False, a distance, for results of no registered metric, and for results
+  with a `target`)."""
   metric = for_result(key)
-  return metric is not None and metric.higher_is_better
+  return (metric is not None and metric.target is None and
+          metric.higher_is_better)
+
+
+def target(key: str) -> float | None:
+  """The value result `key` is best at (`Metric.target`: 1 for a ratio to
+  the real images' own value), or None when it has a direction."""
+  metric = for_result(key)
+  return None if metric is None else metric.target
+
+
+def is_reference(key: str) -> bool:
+  """Whether result `key` describes the real images alone
+  (`Metric.reference_keys`, "m"-prefixed for a per-class metric): the same
+  at every evaluation, never a best checkpoint's measure."""
+  metric = for_result(key)
+  if metric is None:
+    return False
+  prefix = "m" if metric.per_class else ""
+  return key in {prefix + k for k in metric.reference_keys}
+
+
+def better(key: str, value: float, old: float) -> bool:
+  """Whether `value` of result `key` beats `old` (both finite): higher or
+  lower as its metric's direction says, or nearer its `target`."""
+  goal = target(key)
+  if goal is not None:
+    return abs(value - goal) < abs(old - goal)
+  return value > old if higher_is_better(key) else value < old
 
 
 def scale(key: str) -> float:
