@@ -290,3 +290,22 @@ def test_self_alignment_aligns_unmixed_w_unless_asked(source_bundle):
              for s, t in zip(student, teacher))
   np.testing.assert_allclose(float(plain), want, rtol=1e-5)
   assert abs(float(mixed) - float(plain)) > 1e-6
+
+
+def test_the_methods_default_to_the_official_behaviour(source_bundle):
+  """What the table of docs/HYPERMOD.md gives as tfgt's default, as each
+  method is built without options (a changed default fails here)."""
+  align = methods.SelfAlignment(source_bundle)
+  assert align.style_mixing is False
+  assert align.options["scale"] == "official"
+  assert align.options["fused_modulation"] == "auto"
+  assert align.class_network_lr_scale == 0.01  # 2e-5 / 2e-3.
+  transfer = methods.HyperModulation(source_bundle)
+  assert transfer.options["scale"] == "official"
+  assert transfer.options["fused_modulation"] == "auto"
+  assert transfer.aligned_weights == "raw"
+  # Built without options, the hypernetwork has the official scale.
+  g = methods._generator(2, methods.load_stylegan_source(
+      source_bundle).generator, dict(transfer.options, class_width=4,
+                                     class_depth=1))
+  assert g.ctor_kwargs["scale"] == "official"
