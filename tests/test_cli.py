@@ -305,10 +305,29 @@ def test_help_exits_0(module, flag):
   assert flag in result.stdout and "Traceback" not in result.stderr
   if module == "sample":
     assert "67,108,864 pixels" in result.stdout
+  if module in ("evaluate", "train"):
+    # Both evaluate: the same --features.
+    assert "--features: Feature extractor of the evaluations" in (
+        result.stdout)
   if module in ("sample", "evaluate", "export"):
     # The commands that read a bundle build it in a chosen precision.
     assert ("--precision: <float32|mixed_bfloat16|mixed_float16|auto>"
             in result.stdout)
+
+
+def test_train_refuses_features_that_do_not_exist_in_one_line(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "tfgt.train",
+       "--gin_file=gin_configs/fashion_mnist/cgantransfer.gin",
+       f"--model_dir={tmp_path / 'run'}",
+       f"--features={tmp_path / 'nope.keras'}"], cwd=REPO,
+      env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"),
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 2, result.stderr[-2000:]
+  lines = [l for l in result.stderr.splitlines() if "nope.keras" in l]
+  assert len(lines) == 1 and "is neither one of ['classifier', " in lines[0]
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ from tfgt import run_folder
 from tfgt.data import pipeline
 from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
+from tfgt.eval import features as features_lib
 from tfgt.eval import registry
 from tfgt.models import bundle
 
@@ -91,12 +92,7 @@ def define_flags() -> None:
   flags.DEFINE_multi_string("gin_param", [], "Gin bindings, applied last.")
   flags.DEFINE_string("output", None, "JSON output path (default: beside the "
                       "checkpoint).")
-  flags.DEFINE_string("features", None,
-                      "Feature extractor: 'classifier' (the shipped "
-                      "Fashion-MNIST classifier), 'inception' (InceptionHub) "
-                      "or the path of a .keras file or SavedModel folder "
-                      "(LocalModel; settings as --gin_param='LocalModel.*'). "
-                      "Default: the config's Evaluator.extractor.")
+  flags.DEFINE_string("features", None, features_lib.FLAG_HELP)
   precision_lib.define_flag("The generator draws the samples in")
   # Listed in --help with the command's own flags.
   flags.adopt_module_key_flags(precision_lib)
@@ -104,35 +100,6 @@ def define_flags() -> None:
 
 # Bindings for the trainer, which this command does not run.
 TRAINING_ONLY = ("train",)
-
-# --features words and the extractor each names.
-FEATURE_CHOICES = {"classifier": "@FashionMNISTClassifier()",
-                   "inception": "@InceptionHub()"}
-
-
-def features_bindings(features: str | None) -> list[str]:
-  """Gin bindings that make --features the Evaluator's extractor.
-
-  None or "" binds nothing (the config's `Evaluator.extractor` stays);
-  "classifier" and "inception" bind those extractors; anything else must be
-  a .keras file or a SavedModel folder, bound as `LocalModel.path`.
-
-  Raises:
-    UserInputError: a path that does not exist.
-  """
-  if not features:
-    return []
-  if features in FEATURE_CHOICES:
-    return [f"Evaluator.extractor = {FEATURE_CHOICES[features]}"]
-  path = os.path.abspath(os.path.expanduser(features))
-  if not os.path.exists(path):
-    raise UserInputError(
-        f"--features={features} is neither one of {sorted(FEATURE_CHOICES)} "
-        "nor an existing .keras file or SavedModel folder: give one of "
-        "those.")
-  return ["Evaluator.extractor = @LocalModel()",
-          f"LocalModel.path = {path!r}"]
-
 
 def read_run(model_dir: str) -> pipeline.ClassSelection:
   """Parses a run's config.gin and returns its classes.json selection.
@@ -267,7 +234,7 @@ def run(model_dir: str, checkpoint: str = "auto",
         f"--model_dir {model_dir} does not exist: give the folder of a "
         "training run (the --model_dir of tfgt.train), a bundle folder or "
         "pretrained:NAME.")
-  extractor_bindings = features_bindings(features)
+  extractor_bindings = features_lib.flag_bindings(features)
   precision = precision_lib.choose(precision)
   with config_lib.isolated():
     return _evaluate(model_dir, directory, checkpoint, overrides, gin_files,

@@ -49,6 +49,7 @@ from tfgt import errors
 from tfgt.errors import UserInputError
 from tfgt.eval import cache as cache_lib
 from tfgt.eval import evaluator as evaluator_lib
+from tfgt.eval import features as features_lib
 from tfgt.eval import registry as metric_registry
 from tfgt.methods import base
 from tfgt.models import bundle
@@ -76,6 +77,7 @@ def define_flags() -> None:
                        "them).")
   flags.DEFINE_bool("deterministic", False,
                     "Enable TensorFlow op determinism (slower).")
+  flags.DEFINE_string("features", None, features_lib.FLAG_HELP)
 
 
 def _format_eta(seconds: float) -> str:
@@ -990,7 +992,10 @@ def main(argv: Sequence[str]) -> None:
   distribute.split_cpu(FLAGS.logical_cpus)
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
-  params = list(FLAGS.gin_param)
+  with cli.exit_on_bad_input():
+    # --features before --gin_param: a binding given there wins.
+    params = features_lib.flag_bindings(FLAGS.features) + list(
+        FLAGS.gin_param)
   if FLAGS.seed is not None:
     params.append(f"train.seed = {FLAGS.seed}")
   # TensorFlow's own INFO lines (checkpoint sharding, collective all-reduces

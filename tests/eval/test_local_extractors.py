@@ -190,15 +190,15 @@ def test_bad_inputs_name_the_fix(saved, tmp_path):
 
 def test_features_flag_bindings(saved, tmp_path):
   _, path, _ = saved
-  assert evaluate.features_bindings(None) == []
-  assert evaluate.features_bindings("classifier") == [
+  assert features.flag_bindings(None) == []
+  assert features.flag_bindings("classifier") == [
       "Evaluator.extractor = @FashionMNISTClassifier()"]
-  assert evaluate.features_bindings("inception") == [
+  assert features.flag_bindings("inception") == [
       "Evaluator.extractor = @InceptionHub()"]
-  assert evaluate.features_bindings(path) == [
+  assert features.flag_bindings(path) == [
       "Evaluator.extractor = @LocalModel()", f"LocalModel.path = {path!r}"]
   with pytest.raises(UserInputError, match="neither one of"):
-    evaluate.features_bindings(str(tmp_path / "nope.keras"))
+    features.flag_bindings(str(tmp_path / "nope.keras"))
 
 
 def test_evaluate_with_a_local_extractor(saved, tmp_path):

@@ -784,3 +784,41 @@ class LocalModel(FeatureExtractor):
           "file, LocalModel.output_key for a SavedModel) or export a model "
           "that ends in a pooled or flattened layer.")
     return {"features": output}
+
+
+# --features words (of tfgt.evaluate and tfgt.train) and the extractor each
+# names.
+FLAG_CHOICES = {"classifier": "@FashionMNISTClassifier()",
+                "inception": "@InceptionHub()"}
+
+
+def flag_bindings(features: str | None) -> list[str]:
+  """Gin bindings that make --features the Evaluator's extractor.
+
+  None or "" binds nothing (the config's `Evaluator.extractor` stays);
+  "classifier" and "inception" bind those extractors; anything else must be
+  a .keras file or a SavedModel folder, bound as `LocalModel.path`.
+
+  Raises:
+    UserInputError: a path that does not exist.
+  """
+  if not features:
+    return []
+  if features in FLAG_CHOICES:
+    return [f"Evaluator.extractor = {FLAG_CHOICES[features]}"]
+  path = os.path.abspath(os.path.expanduser(features))
+  if not os.path.exists(path):
+    raise UserInputError(
+        f"--features={features} is neither one of {sorted(FLAG_CHOICES)} "
+        "nor an existing .keras file or SavedModel folder: give one of "
+        "those.")
+  return ["Evaluator.extractor = @LocalModel()",
+          f"LocalModel.path = {path!r}"]
+
+
+# The help of --features, the same in both commands.
+FLAG_HELP = ("Feature extractor of the evaluations: 'classifier' (the shipped "
+             "Fashion-MNIST classifier), 'inception' (InceptionHub) or the "
+             "path of a .keras file or SavedModel folder (LocalModel; "
+             "settings as --gin_param='LocalModel.*'). Default: the "
+             "config's Evaluator.extractor.")
