@@ -354,6 +354,9 @@ def test_evaluate_gives_the_commands_numbers(tiny_run, tmp_path,
     tfgt.evaluate(PRETRAINED)
   with pytest.raises(UserInputError, match="No checkpoint 7"):
     tfgt.evaluate(run, 7)
+  with pytest.raises(UserInputError, match=r"--features=.*nope\.keras is "
+                     "neither one of"):
+    tfgt.evaluate(run, features=tmp_path / "nope.keras")
 
 
 # -------------------------------------------------------------- export

@@ -821,7 +821,8 @@ def evaluate(model: PathLike | Generator | Run,
              gin_files: Sequence[PathLike] = (),
              bindings: Sequence[str] = (),
              output: PathLike | None = None,
-             precision: str | None = None) -> Evaluation:
+             precision: str | None = None,
+             features: PathLike | None = None) -> Evaluation:
   """Scores a generator, as `python -m tfgt.evaluate` (`tfgt.evaluate.run`).
 
   A run is scored on the data of its config.gin and classes.json; a bare
@@ -853,6 +854,10 @@ def evaluate(model: PathLike | Generator | Run,
       mixed_bfloat16, mixed_float16, or auto: `tfgt.precision.resolve`);
       default: a Generator's own, else float32. The scores are computed in
       float32 whatever it is; the result records the precision used.
+    features: the feature extractor, as --features: "classifier",
+      "inception" or the path of a .keras file or SavedModel folder
+      (`tfgt.eval.features.LocalModel`); None: the config's
+      Evaluator.extractor.
 
   Returns:
     An `Evaluation`.
@@ -880,7 +885,8 @@ def evaluate(model: PathLike | Generator | Run,
                "pretrain_biggan.gin']"),
       _strings(bindings, "bindings", "['Evaluator.num_samples = 1000']"),
       None if output is None else _folder_path(output, "output"),
-      precision=_precision(precision, generator))
+      precision=_precision(precision, generator),
+      **({} if features is None else dict(features=os.fspath(features))))
   return Evaluation(metrics=dict(result.metrics),
                     per_class=dict(result.per_class),
                     settings=dict(result.settings), path=written)
