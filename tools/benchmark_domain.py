@@ -47,6 +47,7 @@ method compared with cGANTransfer seed by seed) and curves_<size>.png.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Sequence
 
@@ -191,6 +192,9 @@ def trust_scores(model_dir: str, num_samples: int | None) -> dict:
   gin.clear_config()
   out = {k: float(v) for k, v in result.metrics.items()}
   out["per_class"] = result.per_class
+  # Which weights scored it (the glyph classifier is trained here, not
+  # shipped): `notes` says when the rows of a table disagree.
+  out["extractor"] = result.settings["extractor"]
   return out
 
 
@@ -201,7 +205,7 @@ def report_rows(rows: Sequence[dict]) -> list[dict]:
   out = []
   for row in rows:
     trust = {k: v for k, v in (row.get("trust") or {}).items()
-             if k != "per_class"}
+             if k not in ("per_class", "extractor")}
     if trust:
       row = dict(row)
       rescored = dict(row.get("rescored") or {})
@@ -259,6 +263,27 @@ def domain_claims(rows: Sequence[dict], size: int) -> list[str]:
   return lines
 
 
+def classifier_notes(rows: Sequence[dict]) -> list[str]:
+  """A line when the rows were scored with different extractor weights
+  (their records' trust.extractor), or some with weights not recorded:
+  scores of two classifiers do not compare."""
+  kinds, labels = {}, {}
+  for row in rows:
+    extractor = (row.get("trust") or {}).get("extractor")
+    key = json.dumps(extractor, sort_keys=True) if extractor else ""
+    labels[key] = (f"weights {str(extractor.get('weights', '?'))[:8]}"
+                   if extractor else "not recorded")
+    kinds.setdefault(key, []).append(row.get("model_dir") or "?")
+  if len(kinds) < 2:
+    return []
+  parts = [f"{labels[key]}: "
+           f"{', '.join(sorted(os.path.basename(d) for d in kinds[key]))}"
+           for key in sorted(kinds, key=lambda k: (not k, labels[k], k))]
+  return ["- **The rows were not all scored with the same glyph classifier** "
+          "(" + "; ".join(parts) + "): train the rows of one table with one "
+          "classifier file (the --glyph_classifier of every command)."]
+
+
 def notes(rows: Sequence[dict], alignments: Sequence[dict]) -> list[str]:
   """Lines after the claims: the feature check of the real images, the
   self-alignment, and why the old-class FID is empty."""
@@ -277,6 +302,7 @@ def notes(rows: Sequence[dict], alignments: Sequence[dict]) -> list[str]:
          "classes; docs/EVALUATION.md)." if low else
          " (both above 0.5: the features tell the classes apart and do not "
          "collapse them; docs/EVALUATION.md)."))
+  lines += classifier_notes(rows)
   lines += benchmark_hypermod.alignment_markdown(alignments)
   lines.append(
       "- Old-class FID: not measured; the old classes are Fashion-MNIST's, "

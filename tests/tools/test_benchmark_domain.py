@@ -223,6 +223,22 @@ def test_report_shows_consistency_and_diversity_and_the_claims():
   assert "left out of these tables (1 run): gan_memory_100_s2." in text
   # The rows themselves keep their trust scores apart.
   assert "mconsistency" not in HAND_ROWS[0]["rescored"]["best"]
+  # One classifier for every row: no note.
+  assert "not all scored with the same glyph classifier" not in text
+
+
+def test_report_says_when_rows_had_different_classifiers():
+  rows = [dict(r, trust=dict(r.get("trust") or {})) for r in HAND_ROWS]
+  for i, row in enumerate(rows):
+    row["model_dir"] = f"runs/x/{row['method']}_100_s{row['seed']}"
+    row["trust"]["extractor"] = {"name": "c", "weights": "aa" if i else "bb"}
+  rows[-1]["trust"].pop("extractor")
+  text = benchmark_domain.markdown(rows, "the command")
+  line = next(l for l in text.splitlines() if "not all scored" in l)
+  first = f"{rows[0]['method']}_100_s{rows[0]['seed']}"
+  last = f"{rows[-1]['method']}_100_s{rows[-1]['seed']}"
+  assert f"weights bb: {first}; not recorded: {last})" in line
+  assert line.count("weights aa: ") == 1
 
 
 def test_refuses_to_start_without_the_glyph_classifier(tmp_path, stand_ins):
@@ -284,7 +300,8 @@ def test_runs_score_trust_and_skip_the_old_classes(tmp_path, stand_ins,
     seen.update(run=(model_dir, checkpoint, overrides, output))
     return evaluate.evaluator_lib.EvalResult(
         metrics={"mconsistency": 0.5, "mdiversity": 0.25},
-        per_class={"glyph 3": {"consistency": 0.5}}, settings={}), output
+        per_class={"glyph 3": {"consistency": 0.5}},
+        settings={"extractor": {"name": "c", "weights": "ab12"}}), output
 
   monkeypatch.setattr(runs, "train_cells", train_cells)
   monkeypatch.setattr(evaluate, "run", run)
@@ -305,7 +322,8 @@ def test_runs_score_trust_and_skip_the_old_classes(tmp_path, stand_ins,
   assert seen["extra"]["old_class_fid"]("any") is None
   assert seen["extra"]["trust"]("run") == {
       "mconsistency": 0.5, "mdiversity": 0.25,
-      "per_class": {"glyph 3": {"consistency": 0.5}}}
+      "per_class": {"glyph 3": {"consistency": 0.5}},
+      "extractor": {"name": "c", "weights": "ab12"}}
   assert seen["run"] == ("run", "best", dict(
       num_samples=300, metrics=list(benchmark_domain.TRUST_METRICS)),
                          os.path.join("run", benchmark_domain.TRUST_FILE))
