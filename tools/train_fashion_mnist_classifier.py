@@ -56,23 +56,39 @@ def define_flags() -> None:
   flags.DEFINE_enum("source", "fashion_mnist", ["fashion_mnist", "glyphs"],
                     "The images: Fashion-MNIST, or the drawn digits of "
                     "tfgt.data.sources.glyphs.")
+  flags.DEFINE_integer("images_per_class", None,
+                       "Training images per class (default: all of "
+                       "Fashion-MNIST's 6,000, or 1,000 drawn digits); the "
+                       "test images stay all of the split's.")
 
 
-def _load(split: str) -> tuple[np.ndarray, np.ndarray]:
+def _load(split: str, per_class: int | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+  """Images float32 [n, 32, 32, 1] in [-1, 1] and labels int32 [n]; the
+  first `per_class` of each class when given."""
   if FLAGS.source == "glyphs":
-    data = sources.glyphs(split=split, resolution=32, channels=1)
+    data = sources.glyphs(split=split, resolution=32, channels=1,
+                          images_per_class=per_class)
   else:
     data = sources.fashion_mnist(split=split, resolution=32, channels=1,
                                  data_dir=FLAGS.data_dir)
-  images = data.images.astype(np.float32) / 127.5 - 1.0
-  return images, data.labels.astype(np.int32)
+  labels = data.labels.astype(np.int32)
+  keep = np.ones(len(labels), bool)
+  if per_class is not None:
+    keep = np.zeros(len(labels), bool)
+    for c in np.unique(labels):
+      keep[np.flatnonzero(labels == c)[:per_class]] = True
+  images = data.images[keep].astype(np.float32) / 127.5 - 1.0
+  return images, labels[keep]
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   keras.utils.set_random_seed(FLAGS.seed)
-  train_x, train_y = _load("train")
+  if FLAGS.images_per_class is not None and FLAGS.images_per_class < 1:
+    raise app.UsageError("--images_per_class must be >= 1.")
+  train_x, train_y = _load("train", FLAGS.images_per_class)
   test_x, test_y = _load("test")
   model = features.fashion_mnist_classifier_model()
   steps = FLAGS.epochs * int(np.ceil(len(train_x) / FLAGS.batch_size))
@@ -103,8 +119,11 @@ def main(argv):
   command = ("python -m tools.train_fashion_mnist_classifier "
              f"--source={FLAGS.source} --epochs={FLAGS.epochs} "
              f"--batch_size={FLAGS.batch_size} "
-             f"--learning_rate={FLAGS.learning_rate} --seed={FLAGS.seed}")
+             f"--learning_rate={FLAGS.learning_rate} --seed={FLAGS.seed}" +
+             (f" --images_per_class={FLAGS.images_per_class}"
+              if FLAGS.images_per_class is not None else ""))
   metrics = dict(test_accuracy=round(float(accuracy), 4),
+                 train_images=len(train_x), test_images=len(test_x),
                  epochs=FLAGS.epochs, seed=FLAGS.seed,
                  train_seconds=round(seconds), parameters=model.count_params(),
                  weights_bytes=os.path.getsize(path), command=command,
