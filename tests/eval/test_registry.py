@@ -19,18 +19,21 @@ from tfgt.eval import registry
 PRDC = ("precision", "recall", "density", "coverage")
 CONSISTENCY = ("mconsistency", "mconsistency_real", "mdiversity",
                "mdiversity_real", "mdiversity_pixels", "mdiversity_pixels_real")
+LPIPS = ("mdiversity_lpips", "mdiversity_lpips_real")
+# The metrics that run without files of the user's (LPIPS needs two).
+WITHOUT_FILES = ("fid", "kid", "mfid", "mkid", "kmmd", "prdc", "mprdc", "ppl",
+                 "mconsistency", "mdiversity", "mdiversity_pixels")
 
 
 def test_builtin_entries_say_what_the_former_tables_said():
-  assert registry.names() == ("fid", "kid", "mfid", "mkid", "kmmd", "prdc",
-                              "mprdc", "ppl", "mconsistency", "mdiversity",
-                              "mdiversity_pixels")
+  assert registry.names() == WITHOUT_FILES + ("mdiversity_lpips",)
   assert {m.name for m in registry.metrics() if m.per_class} == {
       "mfid", "mkid", "mprdc", "mconsistency", "mdiversity",
-      "mdiversity_pixels"}
+      "mdiversity_pixels", "mdiversity_lpips"}
   keys = {k for m in registry.metrics() for k in m.result_keys}
   assert keys == {"fid", "kid", "kid_std", "mfid", "mkid", "kmmd", "ppl_full",
-                  "ppl_end", *PRDC, *("m" + p for p in PRDC), *CONSISTENCY}
+                  "ppl_end", *PRDC, *("m" + p for p in PRDC), *CONSISTENCY,
+                  *LPIPS}
   # Within-class diversity is best at 1 (the real images' own spread).
   higher = {*PRDC, *("m" + p for p in PRDC), "mconsistency",
             "mconsistency_real"}
@@ -38,10 +41,10 @@ def test_builtin_entries_say_what_the_former_tables_said():
   assert evaluator_lib.HIGHER_IS_BETTER == higher
   assert {k for k in keys if registry.target(k) is not None} == {
       "mdiversity", "mdiversity_real", "mdiversity_pixels",
-      "mdiversity_pixels_real"}
+      "mdiversity_pixels_real", *LPIPS}
   assert registry.target("mdiversity") == 1.0
   assert {k for k in keys if registry.is_reference(k)} == {
-      k for k in CONSISTENCY if k.endswith("_real")}
+      k for k in CONSISTENCY + LPIPS if k.endswith("_real")}
   assert {k for k in keys if registry.scale(k) != 1} == {"kid", "kid_std",
                                                          "mkid"}
   assert registry.for_result("kid_std").name == "kid"
@@ -49,17 +52,18 @@ def test_builtin_entries_say_what_the_former_tables_said():
   assert registry.for_result("steps_per_sec") is None
   assert not registry.higher_is_better("steps_per_sec")
   # Minimum rows (real, generated) under the default settings.
-  settings = evaluator_lib.Evaluator(metrics=registry.names())
+  settings = evaluator_lib.Evaluator(metrics=WITHOUT_FILES)
   assert {m.name: m.minimum(settings) for m in registry.metrics()} == dict(
       fid=(2, 2), kid=(2, 2), mfid=(2, 2), mkid=(2, 2), kmmd=(2, 1),
       prdc=(6, 6), mprdc=(6, 6), ppl=None, mconsistency=(5, 1),
-      mdiversity=(2, 2), mdiversity_pixels=(2, 2))
+      mdiversity=(2, 2), mdiversity_pixels=(2, 2), mdiversity_lpips=(2, 2))
   assert registry.get("ppl").inputs == registry.GENERATOR
   assert registry.get("mdiversity_pixels").inputs == registry.PIXELS
   assert registry.get("MFID").name == "mfid"
   with pytest.raises(UserInputError, match="Unknown metric 'is': choose from "
                      "fid, kid, mfid, mkid, kmmd, prdc, mprdc, ppl, "
-                     "mconsistency, mdiversity, mdiversity_pixels"):
+                     "mconsistency, mdiversity, mdiversity_pixels, "
+                     "mdiversity_lpips"):
     registry.get("is")
   assert (evaluator_lib.format_results({"fid": 9.75, "kid": 0.00512,
                                         "mkid": 0.25, "recall": 0.3}) ==
@@ -71,9 +75,9 @@ def test_results_keep_their_order(tmp_path):
   # them; the per-class values follow the registry.
   bind_folder(make_folder(tmp_path / "images", {"a": 12, "b": 12}))
   evaluator = evaluator_lib.Evaluator(
-      extractor=PooledPixels(), metrics=list(reversed(registry.names())),
+      extractor=PooledPixels(), metrics=list(reversed(WITHOUT_FILES)),
       ppl_samples=4, cache_dir=str(tmp_path / "cache"))
-  assert evaluator.metrics == registry.names()
+  assert evaluator.metrics == WITHOUT_FILES
   result = evaluator.evaluate(_ClassMixGenerator())
   assert list(result.metrics) == [
       "fid", "kid", *("m" + p for p in PRDC), "mfid", "mkid", "kmmd", *PRDC,
@@ -84,7 +88,7 @@ def test_results_keep_their_order(tmp_path):
       "model_id", "real", "generated", "fid", "kid", *PRDC, "consistency",
       "consistency_real", "diversity", "diversity_real", "diversity_pixels",
       "diversity_pixels_real"]
-  assert result.settings["metrics"] == list(registry.names())
+  assert result.settings["metrics"] == list(WITHOUT_FILES)
 
 
 # The toy metric of docs/EVALUATION.md ("Add a metric"): the mean norm of the

@@ -9,6 +9,11 @@ say `train.evaluator = @Evaluator()`.
   metrics    FID, KID (TF-GAN), KMMD, precision/recall/density/coverage, and
              their entries (fid, kid, mfid, mkid, kmmd, prdc, mprdc)
   ppl        perceptual path length between classes, and its entry (ppl)
+  consistency  class consistency and within-class diversity, and their
+             entries (mconsistency, mdiversity, mdiversity_pixels)
+  separability the feature check: can the features tell the classes apart
+  lpips      LPIPS (VGG16, v0.1) from local weight files, and its entry
+             (mdiversity_lpips)
   tfgan      TF-GAN's eval functions, imported round its failing package init
   cache      on-disk cache of real-image features
   evaluator  the gin-configurable Evaluator used by the trainer and CLI

@@ -215,15 +215,16 @@ def _diversity(real: np.ndarray, fake: np.ndarray,
 
 def _pixel_diversity(real: np.ndarray, fake: np.ndarray,
                      settings) -> dict[str, float]:
-  # uint8 [n, H * W * C] -> [-1, 1]; the real distance per pixel (the mean
+  # uint8 [n, H, W, C] -> [-1, 1]; the real distance per pixel (the mean
   # pairwise root-mean-square difference, in [0, 2]) reads the same at
   # every resolution.
   def scaled(x):
-    return np.asarray(x, np.float32) / 127.5 - 1.0
+    x = np.asarray(x, np.float32) / 127.5 - 1.0
+    return x.reshape(len(x), -1)
   values = diversity(scaled(real), scaled(fake), seed=settings.seed)
   return dict(diversity_pixels=values["diversity"],
               diversity_pixels_real=values["real_distance"] /
-              np.sqrt(real.shape[1]))
+              np.sqrt(np.prod(real.shape[1:])))
 
 
 def _two_classes(names) -> None:

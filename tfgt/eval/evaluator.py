@@ -68,6 +68,7 @@ from tfgt.eval import registry
 from tfgt.eval import separability
 # After metrics and ppl: registers mconsistency and mdiversity.
 from tfgt.eval import consistency  # pylint: disable=unused-import,g-bad-import-order
+from tfgt.eval import lpips  # pylint: disable=unused-import,g-bad-import-order
 
 DEFAULT_METRICS = ("fid", "kid", "mfid")
 # Results are listed metric by metric in registry order, but those of these
@@ -138,7 +139,7 @@ class Reference:
     model_ids: int32 [n], the generator's class id of each image.
     selection: the classes, with `label_offset` = model id of the first.
     key: what the features depend on (the cache key).
-    pixels: {model id: uint8 [k, H * W * C]}, at most
+    pixels: {model id: uint8 [k, H, W, C]}, at most
       `registry.MAX_PIXEL_ROWS` real images of each class (a seeded subset),
       when a metric reads pixels (`registry.PIXELS`); else None.
   """
@@ -522,6 +523,7 @@ class Evaluator:
       kept, kept_labels = separability.subset(
           images.reshape(len(images), -1), labels, self._pixel_rows,
           self.seed)
+      kept = kept.reshape((-1,) + images.shape[1:])
       self._real_pixels[memo] = {int(c): kept[kept_labels == c]
                                  for c in np.unique(kept_labels)}
     extractor = self.extractor_for(data)
@@ -802,7 +804,7 @@ class Evaluator:
       ref: the real features (and pixels).
       fake_by_class: {model id: float32 features [m_c, D]} of the samples,
         finite, as many as `check_counts` allows.
-      fake_pixels: {model id: uint8 [k_c, H * W * C]}, the first samples'
+      fake_pixels: {model id: uint8 [k_c, H, W, C]}, the first samples'
         pixels (`sample_features`), for the metrics that read pixels.
 
     Returns:
@@ -864,9 +866,9 @@ def _result_rank(name: str, metrics: Sequence[str]) -> tuple[int, int]:
 
 
 def _to_uint8(images) -> np.ndarray:
-  """Images float [B, H, W, C] in [-1, 1] -> uint8 [B, H * W * C], rounded
+  """Images float [B, H, W, C] in [-1, 1] -> uint8 [B, H, W, C], rounded
   and clipped as a saved PNG holds them."""
-  x = np.asarray(images, np.float32).reshape(len(images), -1)
+  x = np.asarray(images, np.float32)
   return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 

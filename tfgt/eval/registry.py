@@ -36,7 +36,7 @@ GENERATOR = "generator"
 # Per class, with every evaluated class's real features at hand (a
 # classifier of the classes: class consistency).
 CLASSES = "classes"
-# Per class, the images themselves (pixel-space diversity).
+# Per class, the images themselves (pixel-space and LPIPS diversity).
 PIXELS = "pixels"
 # Images per class a PIXELS metric is given at most: a seeded subset of the
 # real images, the first samples of the generated ones (kept as uint8, so
@@ -85,9 +85,9 @@ class Metric:
       real images and of the samples, finite, n and m at least `min_rows`:
       of all evaluated classes, or of one class for a per-class metric.
       With inputs=PIXELS (per class only), `compute(real, fake, settings)`
-      as for FEATURES, but real and fake are the class's images flattened,
-      uint8 [n, H * W * C] and [m, H * W * C] (0-255, as a saved PNG holds
-      them), at most MAX_PIXEL_ROWS each.
+      as for FEATURES, but real and fake are the class's images, uint8
+      [n, H, W, C] and [m, H, W, C] (0-255, as a saved PNG holds them), at
+      most MAX_PIXEL_ROWS each.
       With inputs=GENERATOR, `compute(sampler, settings)` (a `Sampler`).
       With inputs=CLASSES (per class only), `compute(real, real_ids,
       fake_by_class, settings)`: the real features [n, D] of every
