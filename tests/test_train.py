@@ -148,6 +148,10 @@ def test_bad_training_settings_are_explained(two_step_run, tmp_path):
     train_lib.train(str(tmp_path / "c"), evaluator=evaluator_lib.Evaluator(
         metrics="fid,mdiversity"), best_metric="mdiversity_real")
   assert not (tmp_path / "c").exists()
+  with pytest.raises(UserInputError, match="features_separation' describes "
+                     "the real images alone"):
+    train_lib.train(str(tmp_path / "c"), evaluator=evaluator_lib.Evaluator(
+        metrics="fid"), best_metric="features_separation")
   model_dir = _copy_run(two_step_run, tmp_path)
   (model_dir / "best.json").write_text('{"fid": 1.')
   with pytest.raises(UserInputError, match="best.json is not valid JSON"):

@@ -209,7 +209,8 @@ def run(model_dir: str, checkpoint: str = "auto",
     features: the extractor, as --features: None (the config's
       `Evaluator.extractor`), "classifier", "inception", or the path of a
       .keras file or SavedModel folder (`LocalModel`, configured by
-      `gin_params`); its bindings come after `gin_params`.
+      `gin_params`); its bindings come before `gin_params`, so a binding
+      there wins, as with tfgt.train --features.
     precision: the precision the generator draws in (`tfgt.precision`;
       "auto" resolved by the machine), recorded in the settings as
       resolved; the features are computed in float32 whatever it is.
@@ -265,8 +266,9 @@ def _evaluate(model_dir: str, directory: str, checkpoint: str,
     read_run(model_dir)  # Raises the error that names the missing files.
   # Training configs may be given as they are: their train.* bindings are
   # not for this command.
-  # --features comes last: it wins over Evaluator.extractor of the files.
-  config_lib.parse(gin_files, list(gin_params) + list(extractor_bindings),
+  # --features after the files (it wins over their Evaluator.extractor),
+  # --gin_param after it.
+  config_lib.parse(gin_files, list(extractor_bindings) + list(gin_params),
                    ignore=TRAINING_ONLY)
   directory, prefix = resolve_checkpoint(model_dir, checkpoint)
   step = int(os.path.basename(prefix).rsplit("-", 1)[-1])

@@ -147,7 +147,8 @@ def _check_arguments(num_steps: int, batch_size: int, d_steps: int,
         f"train.best_metric={best_metric!r} is not among the evaluator's "
         f"results {sorted(result_names())}: choose one of them, or add its "
         "metric to Evaluator.metrics.")
-  if metric_registry.is_reference(best_metric):
+  if (metric_registry.is_reference(best_metric) or
+      best_metric in evaluator_lib.FEATURE_CHECK_RESULTS):
     counterpart = best_metric.removesuffix("_real")
     raise UserInputError(
         f"train.best_metric={best_metric!r} describes the real images "

@@ -269,9 +269,11 @@ def classifier_notes(rows: Sequence[dict]) -> list[str]:
   scores of two classifiers do not compare."""
   kinds, labels = {}, {}
   for row in rows:
-    extractor = (row.get("trust") or {}).get("extractor")
+    if not row.get("trust"):
+      continue  # Not scored for trust at all: no classifier to compare.
+    extractor = row["trust"].get("extractor")
     key = json.dumps(extractor, sort_keys=True) if extractor else ""
-    labels[key] = (f"weights {str(extractor.get('weights', '?'))[:8]}"
+    labels[key] = (f"weights {str(extractor.get('weights', '?'))[:12]}"
                    if extractor else "not recorded")
     kinds.setdefault(key, []).append(row.get("model_dir") or "?")
   if len(kinds) < 2:

@@ -17,6 +17,10 @@ from tfgt.errors import UserInputError
 from tfgt.eval import evaluator as evaluator_lib
 from tfgt.eval import lpips as lpips_lib
 
+# torchvision's vgg16().features: its convolutions' indices (a ReLU after
+# each; max pools at 4, 9, 16, 23 and 30), written here, not read from
+# tfgt, so that a wrong index in tfgt fails.
+TORCHVISION_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 # VGG16's convolution widths (features.<i>), and small ones for the maths.
 VGG16 = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
 SMALL = (3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 8, 8)
@@ -29,7 +33,7 @@ def _write(root, widths, seed=0, linear_key="lin{}.model.1.weight",
   rng = np.random.default_rng(seed)
   state, arrays = collections.OrderedDict(), {}
   channels = 3
-  for i, width in zip(lpips_lib.CONVOLUTIONS, widths):
+  for i, width in zip(TORCHVISION_CONVS, widths):
     kernel = (rng.standard_normal((width, channels, 3, 3)) *
               np.sqrt(2.0 / (9 * channels))).astype(dtype)
     bias = (0.05 * rng.standard_normal(width)).astype(dtype)
@@ -43,8 +47,8 @@ def _write(root, widths, seed=0, linear_key="lin{}.model.1.weight",
   backbone = str(root / "vgg16-397923af.pth")
   writers.save_torch(state, backbone)
   linear_state, weights = collections.OrderedDict(), []
-  for k, tap in enumerate(lpips_lib.TAPS):
-    width = widths[lpips_lib.CONVOLUTIONS.index(tap)]
+  for k, tap in enumerate((2, 7, 14, 21, 28)):  # relu1_2, ..., relu5_3.
+    width = widths[TORCHVISION_CONVS.index(tap)]
     w = np.abs(rng.standard_normal(width)).astype(np.float32) * 0.1
     weights.append(w)
     linear_state[linear_key.format(k)] = writers.Tensor.of(
@@ -74,7 +78,7 @@ def _numpy_lpips(x, y, arrays, weights):
     a = (a - np.array([-0.030, -0.088, -0.188])) / np.array(
         [0.458, 0.448, 0.450])
     out = []
-    for i in lpips_lib.CONVOLUTIONS:
+    for i in TORCHVISION_CONVS:
       if i in (5, 10, 17, 24):
         a = pool(a)
       a = conv(a, *arrays[i])
@@ -121,14 +125,13 @@ def test_lpips_matches_the_definition(small):
 def test_vgg16_files_of_the_real_shapes_load(tmp_path):
   # torchvision's VGG16 widths (14.7 million values in float16 here), and
   # LPIPS's linear layers written without dropout (lin<k>.model.0.weight).
-  backbone, linear, _, weights = _write(
+  backbone, linear, _, _ = _write(
       tmp_path, VGG16, linear_key="lin{}.model.0.weight", dtype=np.float16)
   net = lpips_lib.LPIPS(backbone, linear)
   assert [w.shape[0] for w in net.weights] == [64, 128, 256, 512, 512]
   assert [k.shape for k, _ in net.convolutions][-1] == (3, 3, 512, 512)
   images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3))
   assert net.distance(images[:1], images[1:])[0] > 0
-  assert len(weights) == 5
 
 
 def test_files_that_are_not_the_networks_are_refused_in_one_line(tmp_path):
@@ -144,6 +147,14 @@ def test_files_that_are_not_the_networks_are_refused_in_one_line(tmp_path):
     lpips_lib.LPIPS(backbone, other)
   with pytest.raises(UserInputError, match="LPIPS layers"):
     lpips_lib.LPIPS(backbone, backbone)
+  (tmp_path / "c").mkdir()
+  rng_state = collections.OrderedDict(
+      (f"lin{k}.model.1.weight", writers.Tensor.of(
+          -np.ones((1, w, 1, 1), np.float32)))
+      for k, w in enumerate((4, 5, 6, 7, 8)))
+  writers.save_torch(rng_state, str(tmp_path / "c" / "vgg.pth"))
+  with pytest.raises(UserInputError, match="lin0 has negative"):
+    lpips_lib.LPIPS(backbone, str(tmp_path / "c" / "vgg.pth"))
   text = tmp_path / "notes.pth"
   text.write_text("not a checkpoint")
   with pytest.raises(UserInputError) as error:
@@ -183,3 +194,26 @@ def test_lpips_diversity_through_the_evaluator(small, tmp_path):
   assert collapsed.metrics["mdiversity_lpips"] < 1e-6
   assert (collapsed.metrics["mdiversity_lpips_real"] ==
           varied.metrics["mdiversity_lpips_real"])
+
+
+def test_the_bound_files_are_loaded_again_when_they_change(tmp_path):
+  for name in ("a", "b"):
+    (tmp_path / name).mkdir()
+  first = _write(tmp_path / "a", SMALL, seed=0)
+  second = _write(tmp_path / "b", SMALL, seed=1)
+  # Through a macro, as a config would bind them.
+  gin.parse_config([f"B = '{first[0]}'", f"L = '{first[1]}'",
+                    "LPIPS.backbone = %B", "LPIPS.linear = %L"])
+  a = lpips_lib.network()
+  assert lpips_lib.network() is a  # Loaded once.
+  gin.clear_config()
+  gin.parse_config([f"B = '{second[0]}'", f"L = '{second[1]}'",
+                    "LPIPS.backbone = %B", "LPIPS.linear = %L"])
+  b = lpips_lib.network()
+  assert b is not a
+  np.testing.assert_array_equal(b.weights[0], second[3][0])
+  # Real images all alike: no ratio to them, and the message says so.
+  same = np.zeros((3, 16, 16, 1), np.uint8)
+  with pytest.raises(UserInputError, match="all alike.*Leave "
+                     "mdiversity_lpips out"):
+    lpips_lib._lpips_diversity(same, same + 1, None)

@@ -40,8 +40,7 @@ def test_builtin_entries_say_what_the_former_tables_said():
   assert {k for k in keys if registry.higher_is_better(k)} == higher
   assert evaluator_lib.HIGHER_IS_BETTER == higher
   assert {k for k in keys if registry.target(k) is not None} == {
-      "mdiversity", "mdiversity_real", "mdiversity_pixels",
-      "mdiversity_pixels_real", *LPIPS}
+      "mdiversity", "mdiversity_pixels", "mdiversity_lpips"}
   assert registry.target("mdiversity") == 1.0
   assert {k for k in keys if registry.is_reference(k)} == {
       k for k in CONSISTENCY + LPIPS if k.endswith("_real")}
@@ -205,6 +204,10 @@ def test_the_best_checkpoint_follows_each_result_s_direction(tmp_path, key,
 
 
 def test_reference_keys_must_be_keys_of_the_metric():
+  with pytest.raises(ValueError, match="a target .* replaces the direction"):
+    registry.register(registry.Metric(
+        name="mbad", keys=("bad",), per_class=True,
+        compute=mean_feature_norm, target=1.0, higher_is_better=True))
   with pytest.raises(ValueError, match="reference_keys must be a tuple of "
                      "some of its keys"):
     registry.register(registry.Metric(

@@ -206,9 +206,20 @@ def _consistency(real: np.ndarray, real_ids: np.ndarray,
           for c, v in values.items()}
 
 
+def _defined(values: dict[str, float], metric: str) -> dict[str, float]:
+  """`values` of `diversity`, refused when the real distance is 0."""
+  if not values["real_distance"] > 0:
+    raise UserInputError(
+        f"The real images of an evaluated class are all alike (mean pairwise "
+        f"distance 0 for {metric}): a diversity relative to them is "
+        f"undefined. Leave {metric} out of Evaluator.metrics for these "
+        "classes.")
+  return values
+
+
 def _diversity(real: np.ndarray, fake: np.ndarray,
                settings) -> dict[str, float]:
-  values = diversity(real, fake, seed=settings.seed)
+  values = _defined(diversity(real, fake, seed=settings.seed), "mdiversity")
   return dict(diversity=values["diversity"],
               diversity_real=values["real_distance"])
 
@@ -221,7 +232,8 @@ def _pixel_diversity(real: np.ndarray, fake: np.ndarray,
   def scaled(x):
     x = np.asarray(x, np.float32) / 127.5 - 1.0
     return x.reshape(len(x), -1)
-  values = diversity(scaled(real), scaled(fake), seed=settings.seed)
+  values = _defined(diversity(scaled(real), scaled(fake), seed=settings.seed),
+                    "mdiversity_pixels")
   return dict(diversity_pixels=values["diversity"],
               diversity_pixels_real=values["real_distance"] /
               np.sqrt(np.prod(real.shape[1:])))

@@ -84,8 +84,8 @@ def __getattr__(name: str) -> Any:
   """HIGHER_IS_BETTER, the former table of higher-better results, read from
   the registry (`registry.higher_is_better(key)` is the one to use)."""
   if name == "HIGHER_IS_BETTER":
-    return frozenset(k for m in registry.metrics() if m.higher_is_better
-                     for k in m.result_keys)
+    return frozenset(k for m in registry.metrics() for k in m.result_keys
+                     if registry.higher_is_better(k))
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -698,7 +698,7 @@ class Evaluator:
     Latents come from a NumPy generator seeded with `seed`, so repeated
     evaluations score the same latents. Given a dict `pixels`, it also
     fills pixels[c] with the first `registry.MAX_PIXEL_ROWS` samples of
-    class c, uint8 [k, H * W * C] (0-255, rounded as a PNG holds them).
+    class c, uint8 [k, H, W, C] (0-255, rounded as a PNG holds them).
     """
     draw = self._draw_fn(generator)
     rng = np.random.RandomState(self.seed)

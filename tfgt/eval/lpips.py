@@ -6,7 +6,7 @@ distance few-shot GAN papers average over pairs of generated images of a
 class ("intra-LPIPS") to measure within-class diversity. Between images x
 and y:
 
-    d(x, y) = sum_l 1 / (H_l W_l) sum_{h, w} || w_l * (f_l(x) - f_l(y)) ||^2
+    d(x, y) = sum_l 1 / (H_l W_l) sum_{h, w} sum_c w_lc (f_lc(x) - f_lc(y))^2
 
 where f_l are VGG16's ReLU outputs relu1_2, relu2_2, relu3_3, relu4_3 and
 relu5_3 of the input scaled by the LPIPS "scaling layer" ((x - shift) /
@@ -20,11 +20,13 @@ weights are two files a user has, read by tfgt's restricted PyTorch reader
 
   backbone  torchvision's VGG16 ImageNet weights, `vgg16-397923af.pth`
             (state dict "features.<i>.weight"/".bias" for the 13
-            convolutions; the classifier is not read)
+            convolutions; the classifier's tensors are read, checked and
+            dropped)
   linear    the LPIPS package's `weights/v0.1/vgg.pth` ("lin<k>.model.
             <0|1>.weight", [1, C_k, 1, 1])
 
-Bind them in gin (`LPIPS.backbone`, `LPIPS.linear`); the metric
+Bind them in gin (`LPIPS.backbone`, `LPIPS.linear`: `bound_files`); the
+metric
 `mdiversity_lpips` (per class: the mean LPIPS between two generated samples
 over that between two real images, best at 1, with the real value beside
 it) then runs like the other diversity scores (docs/EVALUATION.md). The
@@ -34,6 +36,7 @@ channel widths are read from the files (VGG16's are 64, 128, 256, 512,
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Sequence
 
@@ -56,8 +59,9 @@ TAPS = (2, 7, 14, 21, 28)
 EPSILON = 1e-10
 # The smallest image side: four 2x2 pools leave relu5_3 at least 1x1.
 MIN_SIZE = 16
-# Images per forward pass.
+# Images per forward pass, and columns per float64 block of `pairwise`.
 BATCH = 50
+_GRAM_COLUMNS = 1 << 16
 
 _LINEAR_KEY = re.compile(r"lin(\d+)\.model\.(\d+)\.weight$")
 _FIX = ("Give LPIPS.backbone torchvision's VGG16 weights (vgg16-397923af.pth) "
@@ -130,11 +134,15 @@ def read_linear(path: str, widths: Sequence[int]) -> list[np.ndarray]:
           f"{path}: lin{k} is {list(weight.shape)}, where the backbone's "
           f"relu output {k} has {width} channels ([1, {width}, 1, 1]). "
           "The two files are of different networks. " + _FIX)
-    out.append(weight.reshape(width).astype(np.float32))
+    weight = weight.reshape(width).astype(np.float32)
+    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+      raise UserInputError(
+          f"{path}: lin{k} has negative or non-finite weights; LPIPS's are "
+          "non-negative (a distance). " + _FIX)
+    out.append(weight)
   return out
 
 
-@gin.configurable
 class LPIPS:
   """LPIPS v0.1 (VGG16) of the files a user has; see the module docstring.
 
@@ -156,6 +164,8 @@ class LPIPS:
               for t in TAPS]
     self.weights = read_linear(linear, widths)
     self._features = tf.function(self._tapped, reduce_retracing=True)
+    self.files = {"backbone": _fingerprint(backbone),
+                  "linear": _fingerprint(linear)}
 
   def _tapped(self, images: tf.Tensor) -> list[tf.Tensor]:
     x = (images - SHIFT) / SCALE
@@ -181,7 +191,8 @@ class LPIPS:
       raise UserInputError(
           f"LPIPS needs images of at least {MIN_SIZE}x{MIN_SIZE} (VGG16 "
           f"halves them four times), got {images.shape[1]}x"
-          f"{images.shape[2]}.")
+          f"{images.shape[2]}: leave mdiversity_lpips out of "
+          "Evaluator.metrics for these images.")
     if images.dtype == np.uint8:
       images = images.astype(np.float32) / 127.5 - 1.0
     images = images.astype(np.float32)
@@ -203,17 +214,20 @@ class LPIPS:
   def pairwise(self, images) -> np.ndarray:
     """LPIPS between every two images: float64 [N, N], 0 on the diagonal.
 
-    Each image goes through VGG16 once: per tap, sum w (a - b)^2 over
-    channels and positions is sum w a^2 + sum w b^2 - 2 sum w a b, a Gram
-    matrix of the flattened taps.
+    Each image goes through VGG16 once. Per tap, sum_c w_c (a_c - b_c)^2
+    summed over positions is |a'|^2 + |b'|^2 - 2 a'.b' with a' = sqrt(w) a
+    (w >= 0): a Gram matrix of the flattened, weighted taps, accumulated in
+    float64 over column blocks (the taps stay float32: about 122 H W
+    values per image).
     """
     total = 0.0
     for f, w in zip(self.features(images), self.weights):
       n, h, width = f.shape[:3]
-      f = f.astype(np.float64)
-      flat = f.reshape(n, -1)
-      weighted = (f * w).reshape(n, -1)
-      gram = weighted @ flat.T
+      flat = (f * np.sqrt(w)).reshape(n, -1)
+      gram = np.zeros((n, n))
+      for start in range(0, flat.shape[1], _GRAM_COLUMNS):
+        block = flat[:, start:start + _GRAM_COLUMNS].astype(np.float64)
+        gram += block @ block.T
       own = np.diag(gram)
       total = total + (own[:, None] + own[None, :] - 2.0 * gram) / (h * width)
     total = np.maximum(total, 0.0)
@@ -229,34 +243,48 @@ class LPIPS:
     return float(d.sum() / (n * (n - 1)))
 
 
+@gin.configurable("LPIPS")
+def bound_files(backbone: str | None = None,
+                linear: str | None = None) -> tuple[str | None, str | None]:
+  """The two weight files as gin binds them (`LPIPS.backbone`,
+  `LPIPS.linear`): paths, or None when not bound."""
+  return backbone, linear
+
+
+def _fingerprint(path: str) -> dict:
+  st = os.stat(path)
+  return dict(path=os.path.realpath(path), bytes=st.st_size,
+              mtime_ns=st.st_mtime_ns)
+
+
 _NETWORK: dict[str, LPIPS] = {}
 
 
 def network() -> LPIPS:
-  """The LPIPS of the gin bindings, loaded once per pair of files."""
-  key = repr((gin.query_parameter("LPIPS.backbone")
-              if _bound("backbone") else None,
-              gin.query_parameter("LPIPS.linear")
-              if _bound("linear") else None))
+  """The LPIPS of the gin bindings, loaded once per pair of files (a file
+  replaced in place, or other files bound, loads again).
+
+  Raises:
+    UserInputError: the bindings missing, or files that are not the
+      networks.
+  """
+  backbone, linear = bound_files()
+  if not backbone or not linear:
+    raise UserInputError("mdiversity_lpips needs LPIPS.backbone and "
+                         "LPIPS.linear bound in gin. " + _FIX)
+  key = repr([_fingerprint(p) if os.path.isfile(p) else p
+              for p in (backbone, linear)])
   if key not in _NETWORK:
     _NETWORK.clear()
-    _NETWORK[key] = LPIPS()
+    _NETWORK[key] = LPIPS(backbone, linear)
   return _NETWORK[key]
 
 
-def _bound(name: str) -> bool:
-  try:
-    gin.query_parameter(f"LPIPS.{name}")
-  except ValueError:
-    return False
-  return True
-
-
 def _check_bound(settings) -> None:
+  """Loads the files when the Evaluator is built: a missing or wrong file
+  stops a run before its first step."""
   del settings  # The weights are LPIPS's own bindings.
-  if not (_bound("backbone") and _bound("linear")):
-    raise UserInputError("mdiversity_lpips needs LPIPS.backbone and "
-                         "LPIPS.linear bound in gin. " + _FIX)
+  network()
 
 
 def _lpips_diversity(real: np.ndarray, fake: np.ndarray,
@@ -266,8 +294,12 @@ def _lpips_diversity(real: np.ndarray, fake: np.ndarray,
   lpips = network()
   real_distance = lpips.mean_pairwise(real)
   fake_distance = lpips.mean_pairwise(fake)
-  return dict(diversity_lpips=(fake_distance / real_distance
-                               if real_distance > 0 else float("nan")),
+  if not real_distance > 0:
+    raise UserInputError(
+        "The real images of an evaluated class are all alike (mean pairwise "
+        "LPIPS 0): a diversity relative to them is undefined. Leave "
+        "mdiversity_lpips out of Evaluator.metrics for these classes.")
+  return dict(diversity_lpips=fake_distance / real_distance,
               diversity_lpips_real=real_distance)
 
 

@@ -215,6 +215,11 @@ def _validate(metric: Metric) -> None:
   if not metric.scale > 0:
     raise ValueError(f"Metric {metric.name!r}: scale must be > 0, got "
                      f"{metric.scale}.")
+  if metric.target is not None and (
+      metric.higher_is_better or not np.isfinite(metric.target)):
+    raise ValueError(f"Metric {metric.name!r}: a target ({metric.target}) "
+                     "must be finite and replaces the direction: leave "
+                     "higher_is_better False.")
   unknown = sorted(set(metric.reference_keys) - set(metric.keys))
   if unknown or isinstance(metric.reference_keys, str):
     raise ValueError(f"Metric {metric.name!r}: reference_keys must be a "
@@ -293,9 +298,12 @@ def higher_is_better(key: str) -> bool:
 
 def target(key: str) -> float | None:
   """The value result `key` is best at (`Metric.target`: 1 for a ratio to
-  the real images' own value), or None when it has a direction."""
+  the real images' own value), or None when it has a direction (or
+  describes the real images alone: `is_reference`)."""
   metric = for_result(key)
-  return None if metric is None else metric.target
+  if metric is None or is_reference(key):
+    return None
+  return metric.target
 
 
 def is_reference(key: str) -> bool:
