@@ -69,3 +69,50 @@ def test_every_config_builds(config, cifar10_source):
     assert isinstance(method, finetune.TransferGAN)
     assert isinstance(g, stylegan2.StyleGAN2Generator)
   assert setup.discriminator.num_classes == 15
+
+
+# gin_configs/fashion_mnist_stylegan2/: the same three methods from the
+# class-conditional Fashion-MNIST StyleGAN2 (8 classes, 32x32x1) to Bag and
+# Ankle boot, with StyleGAN2's training settings.
+FASHION_OLD = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker"]
+
+
+@pytest.fixture(scope="module")
+def fashion_source(tmp_path_factory):
+  directory = str(tmp_path_factory.mktemp("fashion_mnist_stylegan2"))
+  common = dict(resolution=32, channels=1, channel_base=128, channel_max=8)
+  g = stylegan2.StyleGAN2Generator(8, dim_z=8, w_dim=8, mapping_layers=2,
+                                   style_mixing_prob=0.0, **common)
+  d = stylegan2.StyleGAN2Discriminator(8, **common)
+  architectures.build_by_calling(g, d)
+  bundle.BundleWriter(directory, g, d, FASHION_OLD, "scratch").save(0)
+  return directory
+
+
+def _fashion_configs():
+  return sorted(p for p in glob.glob(os.path.join(
+      REPO, "gin_configs", "fashion_mnist_stylegan2", "*.gin"))
+                if not p.endswith("base.gin"))
+
+
+@pytest.mark.parametrize("config", _fashion_configs(), ids=os.path.basename)
+def test_every_fashion_mnist_config_builds(config, fashion_source):
+  assert len(_fashion_configs()) == 3
+  gin.clear_config()
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    train_lib.parse_config([config], [f"SOURCE = '{fashion_source}'"])
+  finally:
+    os.chdir(cwd)
+  assert gin.query_parameter("load_training_data.classes") == [8, 9]
+  assert gin.query_parameter("discriminator_loss.name") == "non_saturating"
+  assert gin.query_parameter("Adversarial.r1_gamma") == 0.0064
+  method = gin.query_parameter("train.method").scoped_configurable_fn()
+  setup = method.build(FASHION_OLD + ["Bag", "Ankle boot"])
+  assert setup.generator.num_classes == 10
+  assert setup.discriminator.num_classes == 10
+  if isinstance(method, cgantransfer.CGANTransfer):
+    assert isinstance(setup.generator,
+                      stylegan2_transfer.StyleGAN2TransferGenerator)
