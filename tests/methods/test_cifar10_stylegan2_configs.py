@@ -23,23 +23,39 @@ OLD = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
        "horse", "ship", "truck"]
 
 
-@pytest.fixture(scope="module")
-def cifar10_source(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp("cifar10_stylegan2"))
-  common = dict(resolution=32, channels=3, channel_base=128, channel_max=8)
-  g = stylegan2.StyleGAN2Generator(10, dim_z=8, w_dim=8, mapping_layers=2,
-                                   style_mixing_prob=0.0, **common)
-  d = stylegan2.StyleGAN2Discriminator(10, block_architecture="orig",
-                                       mapping_layers=1, **common)
+def _source(directory, classes, channels, method, **d_options):
+  """A tiny conditional StyleGAN2 bundle of `classes` at 32 px."""
+  common = dict(resolution=32, channels=channels, channel_base=128,
+                channel_max=8)
+  g = stylegan2.StyleGAN2Generator(len(classes), dim_z=8, w_dim=8,
+                                   mapping_layers=2, style_mixing_prob=0.0,
+                                   **common)
+  d = stylegan2.StyleGAN2Discriminator(len(classes), **common, **d_options)
   architectures.build_by_calling(g, d)
-  bundle.BundleWriter(directory, g, d, OLD,
-                      "import:stylegan2_ada_pytorch").save(0)
+  bundle.BundleWriter(directory, g, d, classes, method).save(0)
   return directory
 
 
-def _configs():
+def _parse(config, source):
+  gin.clear_config()
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    train_lib.parse_config([config], [f"SOURCE = '{source}'"])
+  finally:
+    os.chdir(cwd)
+
+
+@pytest.fixture(scope="module")
+def cifar10_source(tmp_path_factory):
+  return _source(str(tmp_path_factory.mktemp("cifar10_stylegan2")), OLD, 3,
+                 "import:stylegan2_ada_pytorch", block_architecture="orig",
+                 mapping_layers=1)
+
+
+def _configs(folder="cifar10_stylegan2"):
   return sorted(p for p in glob.glob(os.path.join(
-      REPO, "gin_configs", "cifar10_stylegan2", "*.gin"))
+      REPO, "gin_configs", folder, "*.gin"))
                 if not p.endswith("base.gin"))
 
 
@@ -50,13 +66,7 @@ def test_the_folder_has_the_three_methods():
 
 @pytest.mark.parametrize("config", _configs(), ids=os.path.basename)
 def test_every_config_builds(config, cifar10_source):
-  gin.clear_config()
-  cwd = os.getcwd()
-  os.chdir(REPO)
-  try:
-    train_lib.parse_config([config], [f"SOURCE = '{cifar10_source}'"])
-  finally:
-    os.chdir(cwd)
+  _parse(config, cifar10_source)
   assert gin.query_parameter("load_training_data.classes") == NEW
   assert gin.query_parameter("Adversarial.r1_gamma") == 0.01
   method = gin.query_parameter("train.method").scoped_configurable_fn()
@@ -80,32 +90,15 @@ FASHION_OLD = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 @pytest.fixture(scope="module")
 def fashion_source(tmp_path_factory):
-  directory = str(tmp_path_factory.mktemp("fashion_mnist_stylegan2"))
-  common = dict(resolution=32, channels=1, channel_base=128, channel_max=8)
-  g = stylegan2.StyleGAN2Generator(8, dim_z=8, w_dim=8, mapping_layers=2,
-                                   style_mixing_prob=0.0, **common)
-  d = stylegan2.StyleGAN2Discriminator(8, **common)
-  architectures.build_by_calling(g, d)
-  bundle.BundleWriter(directory, g, d, FASHION_OLD, "scratch").save(0)
-  return directory
+  return _source(str(tmp_path_factory.mktemp("fashion_mnist_stylegan2")),
+                 FASHION_OLD, 1, "scratch")
 
 
-def _fashion_configs():
-  return sorted(p for p in glob.glob(os.path.join(
-      REPO, "gin_configs", "fashion_mnist_stylegan2", "*.gin"))
-                if not p.endswith("base.gin"))
-
-
-@pytest.mark.parametrize("config", _fashion_configs(), ids=os.path.basename)
+@pytest.mark.parametrize("config", _configs("fashion_mnist_stylegan2"),
+                         ids=os.path.basename)
 def test_every_fashion_mnist_config_builds(config, fashion_source):
-  assert len(_fashion_configs()) == 3
-  gin.clear_config()
-  cwd = os.getcwd()
-  os.chdir(REPO)
-  try:
-    train_lib.parse_config([config], [f"SOURCE = '{fashion_source}'"])
-  finally:
-    os.chdir(cwd)
+  assert len(_configs("fashion_mnist_stylegan2")) == 3
+  _parse(config, fashion_source)
   assert gin.query_parameter("load_training_data.classes") == [8, 9]
   assert gin.query_parameter("discriminator_loss.name") == "non_saturating"
   assert gin.query_parameter("Adversarial.r1_gamma") == 0.0064
