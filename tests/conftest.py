@@ -63,7 +63,8 @@ TINY = [
 
 
 # Test files (paths under tests/) by decreasing run time (their tests'
-# durations summed, measured on 2 cores). `make test` runs each file on one
+# durations summed, measured on 2 cores: TFGT_TEST_TIMES, below; files under
+# 7 s are left to the end). `make test` runs each file on one
 # of several workers (pytest-xdist --dist loadfile --no-loadscope-reorder) in
 # collection order: starting the longest first keeps every worker busy until
 # the end. Without --no-loadscope-reorder, pytest-xdist 3.8 orders files by
@@ -75,19 +76,21 @@ TINY = [
 _LONGEST_FIRST = (
     "test_train_multi_worker.py", "test_precision.py", "test_train.py",
     "methods/test_hypermod.py", "methods/test_methods.py",
-    "test_train_cli.py", "tools/test_check_determinism.py",
-    "test_notebook.py", "test_export.py", "models/test_stylegan_train.py",
-    "test_api.py", "test_evaluate.py", "methods/test_hypermod_256.py",
-    "importers/test_tfhub_biggan.py", "test_run_safety.py", "test_config.py",
-    "test_train_eval.py", "models/test_stylegan2.py", "data/test_augment.py",
-    "tools/test_benchlib.py", "tools/test_feature_check_tools.py",
-    "test_cli.py", "models/test_contract.py",
-    "models/test_stylegan2_transfer.py", "models/test_stylegan.py",
-    "methods/test_hypermod_stylegan2.py", "data/test_ada.py",
-    "importers/test_stylegan.py", "tools/test_benchmark_step.py",
+    "tools/test_check_determinism.py", "test_notebook.py", "test_train_cli.py",
+    "test_export.py", "methods/test_hypermod_stylegan2.py", "data/test_ada.py",
+    "models/test_stylegan_train.py", "test_api.py", "models/test_stylegan2.py",
+    "test_run_safety.py", "methods/test_hypermod_256.py",
+    "models/test_path_length.py", "test_evaluate.py",
+    "importers/test_tfhub_biggan.py", "test_config.py", "test_cli.py",
+    "test_train_eval.py", "models/test_contract.py", "tools/test_benchlib.py",
+    "models/test_stylegan2_transfer.py", "data/test_augment.py",
+    "models/test_stylegan.py", "importers/test_stylegan.py",
+    "tools/test_feature_check_tools.py", "tools/test_benchmark_step.py",
     "models/test_architectures.py", "eval/test_features.py",
     "importers/test_biggan.py", "importers/test_rosinality.py",
-    "importers/test_hostile.py", "eval/test_registry.py")
+    "eval/test_registry.py", "importers/test_hostile.py",
+    "eval/test_evaluator.py", "models/test_hypermod_fidelity.py",
+    "data/test_pipeline.py", "layers/test_knowledge_transfer.py")
 
 
 def pytest_collection_modifyitems(items):
